@@ -1,0 +1,46 @@
+// What the control plane (QMP, HMP) drives: one guest process, source or destination.
+// Implemented by src/machine/machine.ts; QMP and HMP are thin front ends over it.
+
+import type { EventEmitter } from 'node:events';
+
+export interface CapabilityState {
+  capability: string;
+  state: boolean;
+}
+
+/** A QMP event as QEMU sends it (timestamp filled in by the QMP server). */
+export interface HostEvent {
+  event: string;
+  data?: Record<string, unknown>;
+}
+
+export interface RunStatus {
+  /** QEMU RunState: 'running', 'paused', 'inmigrate', 'postmigrate', 'finish-migrate', ... */
+  status: string;
+  running: boolean;
+  singlestep: false;
+}
+
+/**
+ * Every method throws QmpError (src/util/errors.ts) for bad input, with a message that
+ * names the bad value and what is allowed.
+ * Emits 'event' with a HostEvent for MIGRATION, MIGRATION_PASS, STOP, RESUME.
+ */
+export interface MigrationHost extends EventEmitter {
+  setCapabilities(capabilities: unknown): void;
+  queryCapabilities(): CapabilityState[];
+  setParameters(params: Record<string, unknown>): void;
+  queryParameters(): Record<string, unknown>;
+  /** Starts an outgoing migration and returns once it is under way (status 'setup'). */
+  migrate(uri: string): void;
+  /** Starts listening for an incoming migration (destination started with --incoming defer). */
+  migrateIncoming(uri: string): Promise<void>;
+  /** QEMU's MigrationInfo, plus a 'livemig' block of livemig's own. */
+  queryMigrate(): Record<string, unknown>;
+  migrateCancel(): void;
+  stop(): void;
+  cont(): void;
+  queryStatus(): RunStatus;
+  /** Ends the process after cleanup. */
+  quit(): void;
+}

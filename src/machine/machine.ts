@@ -1,0 +1,235 @@
+// One guest process (`livemig run`): the guest, its migration settings, and at most one
+// outgoing or incoming migration. QMP and HMP drive it through the MigrationHost interface.
+
+import { EventEmitter } from 'node:events';
+import { Guest } from '../ram/guest.js';
+import { genericError, QmpError } from '../util/errors.js';
+import {
+  applyCapabilities,
+  applyParameters,
+  DEFAULT_CAPABILITIES,
+  DEFAULT_PARAMETERS,
+  type MigrationCapabilities,
+  type MigrationParameters,
+} from '../migration/parameters.js';
+import { MigrationSource } from '../migration/source/source.js';
+import { MigrationDestination } from '../migration/destination/destination.js';
+import type { CapabilityState, MigrationHost, RunStatus } from '../control/host.js';
+import type { MigrationStatus } from '../migration/status.js';
+import { CpuRegistry, publishThreadCpu } from '../util/cpu-slots.js';
+import type { WorkloadSpec } from '../ram/vcpu-control.js';
+import { parseTcpUri } from '../migration/uri.js';
+import { fillNormalPages, preallocate } from '../ram/fill.js';
+
+export interface MachineOptions {
+  ramBytes: number;
+  blockSize?: number;
+  workload: WorkloadSpec;
+  normalPageRatio: number;
+  memPrealloc: boolean;
+  /** -S: do not start the vCPU */
+  startPaused: boolean;
+  /** --incoming: 'defer' or a tcp: URI; undefined for a source */
+  incoming?: string;
+  log?: (msg: string) => void;
+}
+
+const ACTIVE: MigrationStatus[] = ['setup', 'active', 'device', 'cancelling'];
+
+export class Machine extends EventEmitter implements MigrationHost {
+  readonly cpu = new CpuRegistry();
+  readonly guest: Guest;
+  params: MigrationParameters = { ...DEFAULT_PARAMETERS, 'accel-path': [] };
+  caps: MigrationCapabilities = { ...DEFAULT_CAPABILITIES };
+  private source: MigrationSource | null = null;
+  private dest: MigrationDestination | null = null;
+  private runState: string;
+  private readonly log: (msg: string) => void;
+  private readonly mainSlot: number;
+
+  constructor(private readonly opts: MachineOptions) {
+    super();
+    this.log = opts.log ?? (() => {});
+    this.mainSlot = this.cpu.slot('main');
+    this.guest = new Guest({
+      ramBytes: opts.ramBytes,
+      blockSize: opts.blockSize,
+      workload: opts.workload,
+      cpu: this.cpu,
+    });
+    if (opts.incoming === undefined) {
+      if (opts.memPrealloc) preallocate(this.guest.blocks);
+      fillNormalPages(this.guest.blocks, opts.normalPageRatio);
+      this.runState = opts.startPaused ? 'paused' : 'running';
+      if (!opts.startPaused) this.guest.start();
+    } else {
+      this.runState = 'inmigrate';
+    }
+  }
+
+  /** Begin listening if started with --incoming tcp:...; returns the port. */
+  async init(): Promise<number | undefined> {
+    if (this.opts.incoming && this.opts.incoming !== 'defer') {
+      return this.listen(this.opts.incoming);
+    }
+    return undefined;
+  }
+
+  private emitEvent(event: string, data?: Record<string, unknown>): void {
+    this.emit('event', data ? { event, data } : { event });
+  }
+
+  private onStatus = (s: MigrationStatus): void => {
+    if (this.caps.events) this.emitEvent('MIGRATION', { status: s });
+    this.emit('migration-status', s);
+  };
+
+  setCapabilities(capabilities: unknown): void {
+    if (this.migrationActive()) throw genericError('There is a migration process in progress');
+    this.caps = applyCapabilities(this.caps, capabilities);
+  }
+
+  queryCapabilities(): CapabilityState[] {
+    return Object.entries(this.caps).map(([capability, state]) => ({ capability, state }));
+  }
+
+  setParameters(update: Record<string, unknown>): void {
+    const next = applyParameters(this.params, update);
+    if (this.migrationActive()) {
+      const changed = Object.keys(update).filter(
+        (k) => !['downtime-limit', 'max-bandwidth', 'avail-switchover-bandwidth'].includes(k),
+      );
+      if (changed.length > 0) {
+        throw genericError(
+          `Parameter '${changed[0]}' cannot be changed while a migration is in progress; ` +
+            'only downtime-limit, max-bandwidth and avail-switchover-bandwidth can',
+        );
+      }
+    }
+    this.params = next;
+    this.source?.updateLiveParams(next);
+  }
+
+  queryParameters(): Record<string, unknown> {
+    return { ...this.params };
+  }
+
+  private migrationActive(): boolean {
+    return (
+      (this.source !== null && ACTIVE.includes(this.source.status)) ||
+      (this.dest !== null && ['active', 'device'].includes(this.dest.status))
+    );
+  }
+
+  migrate(uri: string): void {
+    if (this.opts.incoming !== undefined) {
+      throw genericError('This guest is waiting for an incoming migration; it cannot migrate out');
+    }
+    if (this.migrationActive()) throw genericError('There is a migration process in progress');
+    if (this.runState === 'postmigrate') {
+      throw genericError('This guest has already migrated away; it cannot migrate again');
+    }
+    parseTcpUri(uri);
+    if (this.params['zero-page-detection'] === 'dsa-accel' && this.params['accel-path'].length === 0) {
+      throw genericError(
+        "zero-page-detection=dsa-accel needs 'accel-path', e.g. accel-path=dsa-emu:dsa0/wq0.0",
+      );
+    }
+    this.source = new MigrationSource(this.guest, this.params, this.caps, this.cpu, uri, {
+      status: (s) => {
+        if (s === 'completed') this.runState = 'postmigrate';
+        this.onStatus(s);
+      },
+      pass: (pass) => {
+        if (this.caps.events) this.emitEvent('MIGRATION_PASS', { pass });
+      },
+      runState: (running) => {
+        this.runState = running ? 'running' : 'finish-migrate';
+        this.emitEvent(running ? 'RESUME' : 'STOP');
+      },
+    });
+    this.onStatus('setup');
+    this.source.start();
+  }
+
+  async migrateIncoming(uri: string): Promise<void> {
+    if (this.opts.incoming !== 'defer') {
+      throw genericError("'-incoming' was not specified on the command line");
+    }
+    if (this.dest?.listening) throw genericError('The incoming migration has already been started');
+    parseTcpUri(uri, true);
+    await this.listen(uri);
+  }
+
+  private async listen(uri: string): Promise<number> {
+    this.dest ??= new MigrationDestination(this.guest, this.cpu, {
+      status: this.onStatus,
+      completed: () => {
+        if (this.opts.startPaused) {
+          this.runState = 'paused';
+        } else {
+          this.runState = 'running';
+          this.guest.start();
+          this.emitEvent('RESUME');
+        }
+      },
+      log: this.log,
+    });
+    try {
+      return await this.dest.listen(uri);
+    } catch (e) {
+      throw genericError(`Failed to listen on '${uri}': ${(e as Error).message}`);
+    }
+  }
+
+  queryMigrate(): Record<string, unknown> {
+    publishThreadCpu(this.cpu.slots, this.mainSlot);
+    if (this.source) return this.source.info();
+    if (this.dest) return this.dest.info();
+    return {};
+  }
+
+  migrateCancel(): void {
+    if (this.source && ACTIVE.includes(this.source.status)) this.source.cancel();
+  }
+
+  stop(): void {
+    if (this.runState === 'inmigrate') return;
+    if (this.guest.running) {
+      this.guest.stopSync();
+      this.runState = 'paused';
+      this.emitEvent('STOP');
+    }
+  }
+
+  cont(): void {
+    if (this.runState === 'inmigrate') {
+      throw genericError('Guest is waiting for an incoming migration');
+    }
+    if (this.runState === 'postmigrate' || this.runState === 'finish-migrate') {
+      throw new QmpError(
+        'GenericError',
+        'Migration is not finished yet or the guest migrated away; it must not run here',
+      );
+    }
+    if (!this.guest.running) {
+      this.guest.start();
+      this.runState = 'running';
+      this.emitEvent('RESUME');
+    }
+  }
+
+  queryStatus(): RunStatus {
+    return { status: this.runState, running: this.runState === 'running', singlestep: false };
+  }
+
+  quit(): void {
+    this.emit('quit');
+  }
+
+  async shutdown(): Promise<void> {
+    this.source?.cancel();
+    this.dest?.close();
+    await this.guest.quit();
+  }
+}

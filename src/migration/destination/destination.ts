@@ -1,0 +1,385 @@
+// The incoming side: listens on the migration URI, binds a source by handshake and HELLO,
+// starts multifdrecv_N threads, and at COMPLETE loads the vCPU state and acknowledges.
+// A failed or cancelled migration discards everything received and waits for the next one.
+
+import net from 'node:net';
+import { Worker } from 'node:worker_threads';
+import { ControlChannel, type Frame } from '../control-channel.js';
+import {
+  FrameType,
+  MAIN_MAGIC,
+  MAX_PACKET_PAGES,
+  PAGE_SIZE,
+  PROTOCOL_VERSION,
+  type Handshake,
+} from '../protocol.js';
+import type { Guest } from '../../ram/guest.js';
+import type { CpuRegistry } from '../../util/cpu-slots.js';
+import { MAX_MULTIFD_CHANNELS } from '../parameters.js';
+import type { MigrationStatus } from '../status.js';
+import { pagesOf } from '../../ram/layout.js';
+import { barrierAbortIndex, type RecvWorkerData, type RecvWorkerMessage } from './worker-data.js';
+import type { VcpuState } from '../../ram/vcpu-control.js';
+import { parseTcpUri } from '../uri.js';
+
+export interface DestinationEvents {
+  status(s: MigrationStatus): void;
+  /** migration completed: start the guest unless it was started with -S */
+  completed(): void;
+  log(message: string): void;
+}
+
+/** How long a connected source may take between HELLO and the channels' connections. */
+const CHANNEL_CONNECT_TIMEOUT_MS = 10_000;
+
+interface Incoming {
+  control: ControlChannel;
+  session: Buffer;
+  channels: number;
+  workers: Worker[];
+  barrier: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  verify: boolean;
+  startedAt: number;
+  timer?: NodeJS.Timeout;
+  pendingComplete?: { finalPass: number; device: { vcpu: VcpuState } };
+  names: string[];
+}
+
+export class MigrationDestination {
+  status: MigrationStatus = 'none';
+  errorDesc: string | undefined;
+  private server: net.Server | null = null;
+  private current: Incoming | null = null;
+  private lastInfo: Record<string, unknown> = {};
+  private listenHost = '127.0.0.1';
+  /** set when the destination guest has run: a new migration into it would clobber it */
+  private guestStarted = false;
+
+  constructor(
+    private readonly guest: Guest,
+    private readonly cpu: CpuRegistry,
+    private readonly events: DestinationEvents,
+  ) {}
+
+  get listening(): boolean {
+    return this.server !== null;
+  }
+
+  async listen(uri: string): Promise<number> {
+    if (this.server) throw new Error('already listening for an incoming migration');
+    const { host, port } = parseTcpUri(uri, true);
+    this.listenHost = host === '0.0.0.0' || host === '::' ? host : host;
+    const server = net.createServer((s) => this.onConnection(s));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    this.setStatus('setup');
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  close(): void {
+    this.server?.close();
+    this.server = null;
+    if (this.current) this.abort('destination shutting down');
+  }
+
+  private setStatus(s: MigrationStatus): void {
+    if (this.status === s) return;
+    this.status = s;
+    this.events.status(s);
+  }
+
+  private onConnection(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    const ctl = new ControlChannel(socket, true);
+    const timer = setTimeout(() => ctl.close(), CHANNEL_CONNECT_TIMEOUT_MS);
+    let mine = false;
+    ctl.onHandshake = (h) => {
+      clearTimeout(timer);
+      const refusal = this.checkMainHandshake(h);
+      if (refusal) {
+        this.events.log(`refused main channel from ${socket.remoteAddress}: ${refusal}`);
+        ctl.send(FrameType.Error, { message: refusal });
+        socket.end();
+        ctl.onFrame = () => {};
+        return;
+      }
+      mine = true;
+      this.current = {
+        control: ctl,
+        session: h.session,
+        channels: h.channels,
+        workers: [],
+        barrier: new SharedArrayBuffer(4 * (h.channels + 2)),
+        stats: new SharedArrayBuffer(8 * 4 * h.channels),
+        verify: false,
+        startedAt: Date.now(),
+        names: [],
+      };
+    };
+    ctl.onFrame = (f) => {
+      if (mine && this.current?.control === ctl) this.onFrame(f);
+    };
+    ctl.onError = (e) => {
+      if (mine && this.current?.control === ctl) this.fail(`main channel: ${e.message}`);
+    };
+    ctl.onClose = () => {
+      clearTimeout(timer);
+      if (mine && this.current?.control === ctl) this.fail('main channel closed by the source');
+    };
+  }
+
+  private checkMainHandshake(h: Handshake): string {
+    if (h.magic !== MAIN_MAGIC) return `bad main channel magic ${h.magic}`;
+    if (h.version !== PROTOCOL_VERSION) {
+      return `unsupported protocol version ${h.version}, this destination speaks ${PROTOCOL_VERSION}`;
+    }
+    if (this.current) return 'destination is busy with another incoming migration';
+    if (this.guestStarted) return 'destination guest has already run; start a new destination';
+    if (h.channels < 1 || h.channels > MAX_MULTIFD_CHANNELS) {
+      return `invalid channel count ${h.channels}: expected 1..${MAX_MULTIFD_CHANNELS}`;
+    }
+    return '';
+  }
+
+  private onFrame(f: Frame): void {
+    const cur = this.current!;
+    switch (f.type) {
+      case FrameType.Hello:
+        return this.onHello(cur, f.payload);
+      case FrameType.Complete:
+        return this.onComplete(cur, f.payload);
+      case FrameType.VerifyResult:
+        if (f.payload.ok === true) return this.finish(cur);
+        return this.fail('source reported a RAM digest mismatch');
+      case FrameType.Error:
+        return this.fail(`source: ${String(f.payload.message ?? 'unknown error')}`);
+      case FrameType.Cancel:
+        return this.fail('migration cancelled by the source', 'cancelled');
+      default:
+        return this.fail(`unexpected frame type ${f.type} on the main channel`);
+    }
+  }
+
+  /** Check the source's description against ours before anything is started. */
+  private onHello(cur: Incoming, p: Record<string, unknown>): void {
+    if (cur.workers.length > 0) return this.fail('duplicate Hello');
+    const packetPages = p.packetPages;
+    if (p.version !== PROTOCOL_VERSION) return this.fail(`Hello version ${String(p.version)} unsupported`);
+    if (p.session !== cur.session.toString('hex')) return this.fail('Hello session id does not match the handshake');
+    if (p.channels !== cur.channels) return this.fail(`Hello channels ${String(p.channels)} does not match the handshake`);
+    if (p.pageSize !== PAGE_SIZE) return this.fail(`page size ${String(p.pageSize)} unsupported: expected ${PAGE_SIZE}`);
+    if (typeof packetPages !== 'number' || !Number.isInteger(packetPages) || packetPages < 1 || packetPages > MAX_PACKET_PAGES) {
+      return this.fail(`packet size ${String(packetPages)} pages out of range 1..${MAX_PACKET_PAGES}`);
+    }
+    const blocks = p.blocks;
+    const mine = this.guest.blocks;
+    if (!Array.isArray(blocks) || blocks.length !== mine.length) {
+      return this.fail(
+        `RAM layout mismatch: source has ${Array.isArray(blocks) ? blocks.length : '?'} blocks, destination ${mine.length}`,
+      );
+    }
+    for (let i = 0; i < mine.length; i++) {
+      const b = blocks[i] as { id?: unknown; name?: unknown; size?: unknown };
+      if (b.id !== mine[i].id || b.name !== mine[i].name || b.size !== mine[i].size) {
+        return this.fail(
+          `RAM block ${i} mismatch: source ${String(b.name)} of ${String(b.size)} bytes, ` +
+            `destination ${mine[i].name} of ${mine[i].size} bytes (start both with the same --ram)`,
+        );
+      }
+    }
+    cur.verify = p.verify === true;
+    this.setStatus('active');
+    const received = mine.map((b) => new SharedArrayBuffer(pagesOf(b.size)));
+    const ports: number[] = new Array<number>(cur.channels).fill(0);
+    let listening = 0;
+    let connected = 0;
+    for (let i = 0; i < cur.channels; i++) {
+      const name = `multifdrecv_${i}`;
+      cur.names.push(name);
+      this.cpu.reset(name);
+      const data: RecvWorkerData = {
+        index: i,
+        channels: cur.channels,
+        host: this.listenHost,
+        session: new Uint8Array(cur.session),
+        blocks: mine,
+        received,
+        barrier: cur.barrier,
+        packetPages,
+        cpuSlots: this.cpu.slots,
+        cpuSlot: this.cpu.slot(name),
+        stats: cur.stats,
+      };
+      const w = new Worker(new URL('./recv-worker.js', import.meta.url), { workerData: data, name });
+      cur.workers.push(w);
+      w.on('error', (e) => this.fail(`${name}: ${e.message}`));
+      w.on('message', (m: RecvWorkerMessage) => {
+        if (this.current !== cur) return;
+        switch (m.type) {
+          case 'listening':
+            ports[m.index] = m.port;
+            if (++listening === cur.channels) cur.control.send(FrameType.HelloReply, { ports });
+            return;
+          case 'connected':
+            if (++connected === cur.channels) clearTimeout(cur.timer);
+            return;
+          case 'rejected':
+            this.events.log(`dropped a connection on multifd channel ${m.index}: ${m.reason}`);
+            return;
+          case 'error':
+            return this.fail(m.message);
+        }
+      });
+    }
+    cur.timer = setTimeout(
+      () => this.fail(`multifd channels did not connect within ${CHANNEL_CONNECT_TIMEOUT_MS} ms`),
+      CHANNEL_CONNECT_TIMEOUT_MS,
+    );
+    cur.timer.unref();
+  }
+
+  private onComplete(cur: Incoming, p: Record<string, unknown>): void {
+    const finalPass = p.finalPass;
+    const device = p.device as { vcpu?: VcpuState } | undefined;
+    if (typeof finalPass !== 'number' || !Number.isInteger(finalPass) || finalPass < 1) {
+      return this.fail(`Complete: invalid finalPass ${String(finalPass)}`);
+    }
+    if (!device?.vcpu || !validVcpuState(device.vcpu, this.guest.ramBytes)) {
+      return this.fail('Complete: invalid vCPU state');
+    }
+    void this.awaitChannels(cur, finalPass).then((ok) => {
+      if (!ok || this.current !== cur) return;
+      // All RAM is in: the channels may now close without that being an error.
+      for (const w of cur.workers) w.postMessage({ type: 'finish' });
+      this.guest.loadDeviceState(device.vcpu!);
+      cur.control.send(FrameType.CompleteAck, {});
+      this.lastInfo = this.snapshot(cur);
+      if (cur.verify) {
+        // Before the guest runs, so that its RAM is exactly what was migrated.
+        cur.control.send(FrameType.Digest, { digest: this.guest.digest() });
+        return;
+      }
+      this.finish(cur);
+    });
+  }
+
+  /** Every channel has applied the final pass (their SYNC barrier for it). */
+  private async awaitChannels(cur: Incoming, pass: number): Promise<boolean> {
+    const b = new Int32Array(cur.barrier);
+    const abort = barrierAbortIndex(cur.channels);
+    for (let c = 0; c < cur.channels; c++) {
+      for (;;) {
+        if (Atomics.load(b, abort) !== 0 || this.current !== cur) return false;
+        const v = Atomics.load(b, c);
+        if (v >= pass) break;
+        const r = Atomics.waitAsync(b, c, v, 200);
+        if (r.async) await r.value;
+      }
+    }
+    return true;
+  }
+
+  private finish(cur: Incoming): void {
+    this.lastInfo = this.snapshot(cur);
+    this.current = null;
+    setTimeout(() => cur.workers.forEach((w) => void w.terminate()), 200).unref();
+    cur.control.socket.end();
+    this.server?.close();
+    this.server = null;
+    this.guestStarted = true;
+    this.setStatus('completed');
+    this.lastInfo.status = 'completed';
+    this.events.completed();
+  }
+
+  fail(message: string, status: MigrationStatus = 'failed'): void {
+    const cur = this.current;
+    if (!cur) return;
+    this.errorDesc = status === 'failed' ? message : undefined;
+    this.events.log(`incoming migration ${status}: ${message}`);
+    this.abort(message);
+    this.setStatus(status);
+    this.lastInfo = { ...this.snapshot(cur), status };
+    if (this.errorDesc) this.lastInfo['error-desc'] = this.errorDesc;
+  }
+
+  /** Tear down the incoming migration and discard what it wrote; keep listening. */
+  private abort(message: string): void {
+    const cur = this.current;
+    if (!cur) return;
+    this.current = null;
+    clearTimeout(cur.timer);
+    Atomics.store(new Int32Array(cur.barrier), barrierAbortIndex(cur.channels), 1);
+    for (let i = 0; i < cur.channels + 2; i++) Atomics.notify(new Int32Array(cur.barrier), i);
+    cur.control.send(FrameType.Error, { message });
+    cur.control.close();
+    for (const w of cur.workers) void w.terminate();
+    this.guest.discardRam();
+  }
+
+  private snapshot(cur: Incoming): Record<string, unknown> {
+    const s = new Float64Array(cur.stats);
+    let bytes = 0;
+    let normal = 0;
+    let zero = 0;
+    for (let c = 0; c < cur.channels; c++) {
+      bytes += s[c * 4];
+      normal += s[c * 4 + 1];
+      zero += s[c * 4 + 2];
+    }
+    return {
+      status: this.status,
+      'total-time': Date.now() - cur.startedAt,
+      ram: {
+        transferred: bytes,
+        total: this.guest.ramBytes,
+        duplicate: zero,
+        normal,
+        'normal-bytes': normal * PAGE_SIZE,
+        'page-size': PAGE_SIZE,
+        'multifd-bytes': bytes,
+      },
+      livemig: {
+        session: cur.session.toString('hex'),
+        channels: cur.channels,
+        'thread-cpu-ms': this.cpu.snapshot(['main', ...cur.names]),
+      },
+    };
+  }
+
+  info(): Record<string, unknown> {
+    if (this.current) return this.snapshot(this.current);
+    if (this.status === 'none' || this.status === 'setup') {
+      return this.status === 'setup' ? { status: 'setup' } : {};
+    }
+    return this.lastInfo;
+  }
+}
+
+function validVcpuState(s: VcpuState, ramBytes: number): boolean {
+  const w = s.workload as VcpuState['workload'] | undefined;
+  const pages = Math.floor(ramBytes / PAGE_SIZE);
+  return (
+    typeof w === 'object' &&
+    w !== null &&
+    (w.kind === 'none' || w.kind === 'stress') &&
+    typeof w.mbps === 'number' &&
+    w.mbps >= 0 &&
+    Number.isInteger(w.startPage) &&
+    Number.isInteger(w.pages) &&
+    w.startPage >= 0 &&
+    w.pages >= 1 &&
+    w.startPage + w.pages <= pages &&
+    Number.isInteger(s.position) &&
+    s.position >= 0 &&
+    s.position < w.pages &&
+    Number.isInteger(s.loops)
+  );
+}

@@ -1,0 +1,212 @@
+// The receiving half of a multifd channel: a streaming parser that checks every header field
+// before it touches RAM, then copies normal pages into place and handles zero pages.
+// It works on whatever chunks the socket delivers; nothing is allocated per page.
+
+import {
+  FLAG_SYNC,
+  KNOWN_FLAGS,
+  OFFSET_ENTRY_SIZE,
+  PACKET_HEADER_SIZE,
+  PACKET_MAGIC,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  PH,
+  ProtocolError,
+} from '../protocol.js';
+import { SEGMENT_PAGE_MASK, SEGMENT_PAGES_SHIFT, pagesOf, segmentViews, type RamBlockDesc } from '../../ram/layout.js';
+
+const enum State {
+  Header,
+  Offsets,
+  Payload,
+}
+
+export interface ParserStats {
+  bytes: number;
+  normal: number;
+  zero: number;
+  packets: number;
+}
+
+/** What `feed` stopped at: the end of the chunk, or a SYNC the caller must wait on. */
+export const FEED_DONE = -1;
+
+export class PacketParser {
+  private state = State.Header;
+  private readonly hdr: Buffer;
+  private readonly hdr32: Uint32Array;
+  private have = 0;
+  private need = PACKET_HEADER_SIZE;
+  private block = 0;
+  private normal = 0;
+  private zero = 0;
+  private readonly pages: Uint32Array;
+  private payloadPage = 0;
+  private payloadByte = 0;
+  private readonly segs: Buffer[][];
+  private readonly blockPages: number[];
+  private readonly received: Uint8Array[];
+  /** pass the channel is in: data packets must carry it; a SYNC for it moves to the next */
+  pass = 1;
+  /** the pass of the SYNC that `feed` stopped at */
+  syncPass = 0;
+  readonly stats: ParserStats = { bytes: 0, normal: 0, zero: 0, packets: 0 };
+
+  constructor(
+    blocks: RamBlockDesc[],
+    received: SharedArrayBuffer[],
+    private readonly packetPages: number,
+  ) {
+    this.hdr = Buffer.alloc(PACKET_HEADER_SIZE + OFFSET_ENTRY_SIZE * packetPages);
+    this.hdr32 = new Uint32Array(this.hdr.buffer, this.hdr.byteOffset, this.hdr.length >>> 2);
+    this.pages = new Uint32Array(packetPages);
+    this.segs = blocks.map((b) => segmentViews(b.ram));
+    this.blockPages = blocks.map((b) => pagesOf(b.size));
+    this.received = received.map((r) => new Uint8Array(r));
+  }
+
+  /** True when the stream is between packets (a clean place for it to end). */
+  get atBoundary(): boolean {
+    return this.state === State.Header && this.have === 0;
+  }
+
+  /**
+   * Consume `buf[start, end)`. Returns FEED_DONE once all is consumed, or the position just
+   * after a SYNC packet (then `syncPass` says which pass); the caller resumes from there.
+   * Throws ProtocolError on any invalid field; nothing of that packet has touched RAM then.
+   */
+  feed(buf: Buffer, start: number, end: number): number {
+    let pos = start;
+    while (pos < end) {
+      if (this.state === State.Payload) {
+        pos = this.copyPayload(buf, pos, end);
+        continue;
+      }
+      const n = Math.min(this.need - this.have, end - pos);
+      buf.copy(this.hdr, this.have, pos, pos + n);
+      this.have += n;
+      pos += n;
+      this.stats.bytes += n;
+      if (this.have < this.need) break;
+      if (this.state === State.Header) {
+        if (this.onHeader()) {
+          return pos;
+        }
+      } else {
+        this.onOffsets();
+      }
+    }
+    return FEED_DONE;
+  }
+
+  /** Check the fixed header. Returns true for a SYNC packet (complete in itself). */
+  private onHeader(): boolean {
+    const h = this.hdr32;
+    if (h[PH.magic] !== PACKET_MAGIC) throw new ProtocolError('packet magic', h[PH.magic], `expected ${PACKET_MAGIC}`);
+    const flags = h[PH.flags] & 0xffff;
+    const reserved = h[PH.flags] >>> 16;
+    if ((flags & ~KNOWN_FLAGS) !== 0) throw new ProtocolError('packet flags', flags, `known flags are ${KNOWN_FLAGS}`);
+    if (reserved !== 0) throw new ProtocolError('packet reserved field', reserved, 'must be 0');
+    const normal = h[PH.normal];
+    const zero = h[PH.zero];
+    const pass = h[PH.pass];
+    this.stats.packets++;
+    if (pass !== this.pass) throw new ProtocolError('packet pass', pass, `expected ${this.pass}`);
+    if (flags & FLAG_SYNC) {
+      if (normal !== 0 || zero !== 0) {
+        throw new ProtocolError('SYNC packet page count', normal + zero, 'must be 0');
+      }
+      this.syncPass = pass;
+      this.pass = pass + 1;
+      this.resetHeader();
+      return true;
+    }
+    const block = h[PH.block];
+    if (block >= this.segs.length) {
+      throw new ProtocolError('packet block id', block, `known blocks are 0..${this.segs.length - 1}`);
+    }
+    if (normal > this.packetPages) {
+      throw new ProtocolError('packet normal page count', normal, `limit is ${this.packetPages}`);
+    }
+    if (zero > this.packetPages - normal) {
+      throw new ProtocolError('packet zero page count', zero, `limit is ${this.packetPages - normal} with ${normal} normal pages`);
+    }
+    if (normal + zero === 0) throw new ProtocolError('packet page count', 0, 'a data packet carries at least one page');
+    this.block = block;
+    this.normal = normal;
+    this.zero = zero;
+    this.state = State.Offsets;
+    this.need = PACKET_HEADER_SIZE + OFFSET_ENTRY_SIZE * (normal + zero);
+    return false;
+  }
+
+  /** Check every offset, then apply zero pages and get ready for the payload. */
+  private onOffsets(): void {
+    const h = this.hdr32;
+    const count = this.normal + this.zero;
+    const limit = this.blockPages[this.block];
+    let w = PACKET_HEADER_SIZE >>> 2;
+    for (let i = 0; i < count; i++, w += 2) {
+      const lo = h[w];
+      const hi = h[w + 1];
+      if ((lo & (PAGE_SIZE - 1)) !== 0) {
+        throw new ProtocolError('page offset', hi * 2 ** 32 + lo, 'not page-aligned');
+      }
+      const page = hi * 2 ** 20 + (lo >>> PAGE_SHIFT);
+      if (hi >= 2 ** 12 || page >= limit) {
+        throw new ProtocolError('page offset', hi * 2 ** 32 + lo, `outside block ${this.block} of ${limit * PAGE_SIZE} bytes`);
+      }
+      this.pages[i] = page;
+    }
+    // Zero pages: fresh destination memory is already zero; write only pages received before.
+    const recv = this.received[this.block];
+    const segs = this.segs[this.block];
+    for (let i = this.normal; i < count; i++) {
+      const p = this.pages[i];
+      if (recv[p] !== 0) {
+        const off = (p & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
+        segs[p >>> SEGMENT_PAGES_SHIFT].fill(0, off, off + PAGE_SIZE);
+      } else {
+        recv[p] = 1;
+      }
+    }
+    this.stats.zero += this.zero;
+    this.stats.normal += this.normal;
+    if (this.normal === 0) {
+      this.resetHeader();
+      return;
+    }
+    this.state = State.Payload;
+    this.payloadPage = 0;
+    this.payloadByte = 0;
+  }
+
+  private copyPayload(buf: Buffer, pos: number, end: number): number {
+    const recv = this.received[this.block];
+    const segs = this.segs[this.block];
+    while (pos < end) {
+      const p = this.pages[this.payloadPage];
+      const n = Math.min(PAGE_SIZE - this.payloadByte, end - pos);
+      const off = ((p & SEGMENT_PAGE_MASK) << PAGE_SHIFT) + this.payloadByte;
+      buf.copy(segs[p >>> SEGMENT_PAGES_SHIFT], off, pos, pos + n);
+      pos += n;
+      this.stats.bytes += n;
+      this.payloadByte += n;
+      if (this.payloadByte === PAGE_SIZE) {
+        recv[p] = 1;
+        this.payloadByte = 0;
+        if (++this.payloadPage === this.normal) {
+          this.resetHeader();
+          return pos;
+        }
+      }
+    }
+    return pos;
+  }
+
+  private resetHeader(): void {
+    this.state = State.Header;
+    this.have = 0;
+    this.need = PACKET_HEADER_SIZE;
+  }
+}

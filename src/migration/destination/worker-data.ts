@@ -1,0 +1,31 @@
+// What the destination's main thread hands to each multifdrecv_N thread.
+
+import type { RamBlockDesc } from '../../ram/layout.js';
+
+export interface RecvWorkerData {
+  index: number;
+  channels: number;
+  host: string;
+  session: Uint8Array;
+  blocks: RamBlockDesc[];
+  /** 1 byte per page per block: set once a page has been received */
+  received: SharedArrayBuffer[];
+  /** Int32 per channel: last pass whose SYNC this channel has applied; plus a wake word */
+  barrier: SharedArrayBuffer;
+  packetPages: number;
+  cpuSlots: SharedArrayBuffer;
+  cpuSlot: number;
+  /** Float64 per channel: bytes, normal, zero, packets */
+  stats: SharedArrayBuffer;
+}
+
+export type RecvWorkerMessage =
+  | { type: 'listening'; index: number; port: number }
+  | { type: 'connected'; index: number }
+  | { type: 'rejected'; index: number; reason: string }
+  | { type: 'error'; index: number; message: string };
+
+/** barrier words: [0..channels) synced pass per channel, then ABORT, then WAKE */
+export function barrierAbortIndex(channels: number): number {
+  return channels;
+}

@@ -1,0 +1,68 @@
+// Hand-off of packets from live_migration to the multifdsend_N threads: per channel, two slots
+// in shared memory (double buffering), filled in order and freed in order. No postMessage.
+
+import { MAX_PACKET_PAGES } from '../protocol.js';
+
+export const SLOTS_PER_CHANNEL = 2;
+/** Int32 word indices of a slot's header; page numbers follow. */
+export const SLOT = {
+  state: 0,
+  block: 1,
+  count: 2,
+  normal: 3,
+  pass: 4,
+  flags: 5,
+  header: 8,
+} as const;
+export const SLOT_WORDS = SLOT.header + MAX_PACKET_PAGES;
+
+export const SLOT_FREE = 0;
+export const SLOT_FULL = 1;
+
+/** slot flags */
+export const JOB_SYNC = 1;
+/** pages are already split: [0, normal) normal, [normal, count) zero (legacy/none modes) */
+export const JOB_CLASSIFIED = 2;
+
+/** Shared words of the whole migration. */
+export const MIG = {
+  /** set to 1 to make every thread of the migration stop at once */
+  abort: 0,
+  /** bumped (and notified) whenever a channel frees a slot */
+  freed: 1,
+  /** global packet counter */
+  packetNum: 2,
+  size: 4,
+} as const;
+
+/** Per-channel shared counters (Float64, single writer: the channel). */
+export const CHAN_STAT = {
+  bytes: 0,
+  normal: 1,
+  zero: 2,
+  packets: 3,
+  size: 8,
+} as const;
+
+/** Per-channel Int32 words. */
+export const CHAN_WORD = {
+  /** highest pass whose SYNC packet the kernel has accepted */
+  flushedPass: 0,
+  size: 4,
+} as const;
+
+export function slotBase(channel: number, slot: number): number {
+  return (channel * SLOTS_PER_CHANNEL + slot) * SLOT_WORDS;
+}
+
+export function createSlots(channels: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(channels * SLOTS_PER_CHANNEL * SLOT_WORDS * 4);
+}
+
+/** Float64 words of parameters that QEMU lets a user change during migration. */
+export const LIVE = {
+  downtimeLimitMs: 0,
+  maxBandwidth: 1,
+  availSwitchoverBandwidth: 2,
+  size: 4,
+} as const;

@@ -1,0 +1,389 @@
+// The outgoing side of one migration, driven from the main thread: connects the main channel,
+// starts live_migration and the multifdsend_N threads, follows their progress, switches over,
+// and completes, fails or cancels. Whatever happens, the guest's RAM is only ever read, and a
+// migration that does not complete leaves the guest running as it was.
+
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import { ControlChannel, type Frame } from '../control-channel.js';
+import {
+  FrameType,
+  HANDSHAKE_SIZE,
+  MAIN_MAGIC,
+  PAGE_SIZE,
+  PROTOCOL_VERSION,
+  encodeHandshake,
+  sessionHex,
+} from '../protocol.js';
+import type { Guest } from '../../ram/guest.js';
+import type { MigrationCapabilities, MigrationParameters } from '../parameters.js';
+import type { CpuRegistry } from '../../util/cpu-slots.js';
+import { CHAN_STAT, LIVE, MIG, createSlots } from './channel-slots.js';
+import { CHAN_WORD } from './channel-slots.js';
+import type { LiveMigrationWorkerData, SendWorkerData, SourceWorkerMessage } from './worker-data.js';
+import { pagesOf } from '../../ram/layout.js';
+import type { MigrationStatus } from '../status.js';
+import { parseTcpUri } from '../uri.js';
+
+export interface SourceEvents {
+  status(s: MigrationStatus): void;
+  pass(pass: number): void;
+  /** the guest was stopped (true) or resumed (false) by the migration */
+  runState(running: boolean): void;
+}
+
+const SETUP_TIMEOUT_MS = 10_000;
+const COMPLETE_TIMEOUT_MS = 60_000;
+
+export class MigrationSource {
+  status: MigrationStatus = 'setup';
+  errorDesc: string | undefined;
+  readonly session = randomBytes(16);
+  private readonly startedAt = Date.now();
+  private setupMs = 0;
+  private endedAt = 0;
+  private stoppedAt = 0;
+  private downtimeMs: number | undefined;
+  private expectedDowntimeMs = 0;
+  private passes = 0;
+  private lastPass: Extract<SourceWorkerMessage, { type: 'pass' }> | undefined;
+  private finalBytesBefore = 0;
+  private control: ControlChannel | null = null;
+  private workers: Worker[] = [];
+  private readonly mig = new SharedArrayBuffer(4 * MIG.size);
+  private readonly migWords = new Int32Array(this.mig);
+  private readonly chanStats: SharedArrayBuffer;
+  private readonly chanStatsView: Float64Array;
+  private readonly live = new SharedArrayBuffer(8 * LIVE.size);
+  private readonly wasRunning: boolean;
+  private mainBytes = 0;
+  private verify: 'off' | 'pending' | 'ok' | 'mismatch' = 'off';
+  private sourceDigest = '';
+  private readonly channels: number;
+  private readonly threadNames: string[] = [];
+  private completeTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly guest: Guest,
+    private readonly params: MigrationParameters,
+    private readonly caps: MigrationCapabilities,
+    private readonly cpu: CpuRegistry,
+    private readonly uri: string,
+    private readonly events: SourceEvents,
+  ) {
+    this.channels = caps.multifd ? params['multifd-channels'] : 1;
+    this.chanStats = new SharedArrayBuffer(8 * CHAN_STAT.size * this.channels);
+    this.chanStatsView = new Float64Array(this.chanStats);
+    this.wasRunning = guest.running;
+    this.updateLiveParams(params);
+    if (caps['x-verify-ram']) this.verify = 'pending';
+  }
+
+  /** QEMU lets downtime-limit and max-bandwidth change during a migration. */
+  updateLiveParams(p: MigrationParameters): void {
+    const live = new Float64Array(this.live);
+    live[LIVE.downtimeLimitMs] = p['downtime-limit'];
+    live[LIVE.maxBandwidth] = p['max-bandwidth'];
+    live[LIVE.availSwitchoverBandwidth] = p['avail-switchover-bandwidth'];
+  }
+
+  start(): void {
+    const { host, port } = parseTcpUri(this.uri);
+    const socket = net.connect({ host, port, noDelay: true });
+    const ctl = new ControlChannel(socket, false);
+    this.control = ctl;
+    ctl.onError = (e) => this.fail(`main channel: ${e.message}`);
+    ctl.onClose = () => {
+      if (!this.finished()) this.fail('main channel closed by the destination');
+    };
+    ctl.onFrame = (f) => this.onFrame(f, host);
+    socket.once('connect', () => {
+      socket.write(
+        encodeHandshake({
+          magic: MAIN_MAGIC,
+          version: PROTOCOL_VERSION,
+          session: this.session,
+          channel: 0xffffffff,
+          channels: this.channels,
+        }),
+      );
+      ctl.send(FrameType.Hello, {
+        version: PROTOCOL_VERSION,
+        session: sessionHex(this.session),
+        channels: this.channels,
+        pageSize: PAGE_SIZE,
+        packetPages: this.params['multifd-packet-size'] / PAGE_SIZE,
+        verify: this.caps['x-verify-ram'],
+        blocks: this.guest.blocks.map((b) => ({ id: b.id, name: b.name, size: b.size })),
+      });
+      this.mainBytes += HANDSHAKE_SIZE;
+    });
+    this.completeTimer = setTimeout(() => {
+      if (this.status === 'setup') this.fail(`setup timed out after ${SETUP_TIMEOUT_MS} ms`);
+    }, SETUP_TIMEOUT_MS);
+    this.completeTimer.unref();
+  }
+
+  private finished(): boolean {
+    return ['completed', 'failed', 'cancelled'].includes(this.status);
+  }
+
+  private setStatus(s: MigrationStatus): void {
+    if (this.status === s) return;
+    this.status = s;
+    this.events.status(s);
+  }
+
+  private onFrame(f: Frame, host: string): void {
+    switch (f.type) {
+      case FrameType.HelloReply: {
+        if (this.status !== 'setup') return this.fail('unexpected HelloReply');
+        const ports = f.payload.ports;
+        if (
+          !Array.isArray(ports) ||
+          ports.length !== this.channels ||
+          !ports.every((p) => Number.isInteger(p) && p > 0 && p < 65536)
+        ) {
+          return this.fail(`destination sent invalid channel ports ${JSON.stringify(ports)}`);
+        }
+        this.startWorkers(host, ports as number[]);
+        return;
+      }
+      case FrameType.CompleteAck:
+        return this.onCompleteAck();
+      case FrameType.Digest:
+        return this.onDigest(String(f.payload.digest ?? ''));
+      case FrameType.Error:
+        return this.fail(`destination: ${String(f.payload.message ?? 'unknown error')}`);
+      default:
+        return this.fail(`unexpected frame type ${f.type} on the main channel`);
+    }
+  }
+
+  private spawn(file: string, name: string, data: object): Worker {
+    const w = new Worker(new URL(file, import.meta.url), { workerData: data, name });
+    w.on('message', (m: SourceWorkerMessage) => this.onWorkerMessage(m));
+    w.on('error', (e) => this.fail(`${name}: ${e.message}`));
+    this.workers.push(w);
+    this.threadNames.push(name);
+    this.cpu.reset(name);
+    return w;
+  }
+
+  private startWorkers(host: string, ports: number[]): void {
+    const shared = {
+      blocks: this.guest.blocks,
+      slots: createSlots(this.channels),
+      mig: this.mig,
+      chanStats: this.chanStats,
+      chanWords: new SharedArrayBuffer(4 * CHAN_WORD.size * this.channels),
+      cpuSlots: this.cpu.slots,
+      channels: this.channels,
+      packetPages: this.params['multifd-packet-size'] / PAGE_SIZE,
+      mode: this.caps.multifd ? this.params['zero-page-detection'] : 'legacy',
+    } as const;
+    let connected = 0;
+    this.onConnected = () => {
+      if (++connected < this.channels) return;
+      const lm: LiveMigrationWorkerData = {
+        ...shared,
+        vcpuControl: this.guest.control,
+        cpuSlot: this.cpu.slot('live_migration'),
+        liveParams: this.live,
+      };
+      this.setupMs = Date.now() - this.startedAt;
+      this.setStatus('active');
+      this.spawn('./live-migration-worker.js', 'live_migration', lm);
+    };
+    for (let i = 0; i < this.channels; i++) {
+      const name = `multifdsend_${i}`;
+      const data: SendWorkerData = {
+        ...shared,
+        index: i,
+        host,
+        port: ports[i],
+        session: new Uint8Array(this.session),
+        cpuSlot: this.cpu.slot(name),
+      };
+      this.spawn('./multifd-send-worker.js', name, data);
+    }
+  }
+
+  private onConnected: () => void = () => {};
+
+  private onWorkerMessage(m: SourceWorkerMessage): void {
+    if (this.finished()) return;
+    switch (m.type) {
+      case 'connected':
+        return this.onConnected();
+      case 'error':
+        return this.fail(m.message);
+      case 'pass':
+        this.passes = m.pass;
+        this.lastPass = m;
+        this.expectedDowntimeMs = m.expectedDowntimeMs;
+        this.events.pass(m.pass + 1);
+        return;
+      case 'stopped':
+        this.stoppedAt = m.at;
+        this.finalBytesBefore = this.transferred();
+        this.passes = m.pass - 1;
+        this.events.runState(false);
+        this.setStatus('device');
+        return;
+      case 'final-sent': {
+        this.passes = m.pass;
+        this.control!.send(FrameType.Complete, {
+          finalPass: m.pass,
+          device: { vcpu: this.guest.deviceState() },
+        });
+        this.completeTimer = setTimeout(
+          () => this.fail(`destination did not acknowledge completion in ${COMPLETE_TIMEOUT_MS} ms`),
+          COMPLETE_TIMEOUT_MS,
+        );
+        this.completeTimer.unref();
+        return;
+      }
+    }
+  }
+
+  private onCompleteAck(): void {
+    if (this.status !== 'device') return this.fail('unexpected CompleteAck');
+    this.downtimeMs = performance.timeOrigin + performance.now() - this.stoppedAt;
+    this.endedAt = Date.now();
+    clearTimeout(this.completeTimer);
+    this.stopWorkers();
+    if (this.verify === 'pending') {
+      // The guest stays stopped, so its RAM is what the destination must now hold.
+      this.sourceDigest = this.guest.digest();
+      return;
+    }
+    this.finish();
+  }
+
+  private onDigest(digest: string): void {
+    if (this.verify !== 'pending' || this.endedAt === 0) return this.fail('unexpected Digest');
+    const ok = digest === this.sourceDigest;
+    this.verify = ok ? 'ok' : 'mismatch';
+    this.control!.send(FrameType.VerifyResult, { ok });
+    if (!ok) {
+      this.fail(
+        `RAM verification failed: destination digest ${digest} differs from the source's ${this.sourceDigest}`,
+      );
+      return;
+    }
+    this.finish();
+  }
+
+  private finish(): void {
+    this.control?.socket.end();
+    this.setStatus('completed');
+  }
+
+  private transferred(): number {
+    let t = this.mainBytes;
+    for (let c = 0; c < this.channels; c++) t += this.chanStatsView[c * CHAN_STAT.size + CHAN_STAT.bytes];
+    return t;
+  }
+
+  private stopWorkers(): void {
+    Atomics.store(this.migWords, MIG.abort, 1);
+    Atomics.notify(this.migWords, MIG.abort);
+    for (const w of this.workers) w.postMessage({ type: 'finish' });
+    const ws = this.workers;
+    this.workers = [];
+    // Give the channels a moment to end their sockets cleanly, then make sure they are gone.
+    setTimeout(() => ws.forEach((w) => void w.terminate()), 200).unref();
+  }
+
+  fail(message: string): void {
+    if (this.finished()) return;
+    this.errorDesc = message;
+    this.abort();
+    this.control?.send(FrameType.Error, { message });
+    this.control?.close();
+    this.setStatus('failed');
+  }
+
+  cancel(): void {
+    if (this.finished()) return;
+    this.setStatus('cancelling');
+    this.control?.send(FrameType.Cancel, { reason: 'migrate_cancel' });
+    this.abort();
+    this.control?.close();
+    this.setStatus('cancelled');
+  }
+
+  /** Stop every thread and socket of this migration and give the guest back its vCPU. */
+  private abort(): void {
+    clearTimeout(this.completeTimer);
+    this.endedAt = Date.now();
+    Atomics.store(this.migWords, MIG.abort, 1);
+    Atomics.notify(this.migWords, MIG.abort);
+    for (const w of this.workers) void w.terminate();
+    this.workers = [];
+    if (this.wasRunning && !this.guest.running) {
+      this.guest.start();
+      this.events.runState(true);
+    }
+  }
+
+  info(): Record<string, unknown> {
+    const nowMs = this.endedAt || Date.now();
+    const total = this.guest.ramBytes;
+    let normal = 0;
+    let zero = 0;
+    let multifd = 0;
+    for (let c = 0; c < this.channels; c++) {
+      const base = c * CHAN_STAT.size;
+      normal += this.chanStatsView[base + CHAN_STAT.normal];
+      zero += this.chanStatsView[base + CHAN_STAT.zero];
+      multifd += this.chanStatsView[base + CHAN_STAT.bytes];
+    }
+    const transferred = this.transferred();
+    const elapsed = Math.max(1, nowMs - this.startedAt);
+    const totalPages = this.guest.blocks.reduce((s, b) => s + pagesOf(b.size), 0);
+    let remainingPages = this.lastPass ? this.lastPass.remainingPages : totalPages - normal - zero;
+    if (this.status === 'completed') remainingPages = 0;
+    const bw = this.lastPass ? this.lastPass.bandwidth : transferred / (elapsed / 1000);
+    const ram: Record<string, unknown> = {
+      transferred,
+      remaining: Math.max(0, remainingPages) * PAGE_SIZE,
+      total,
+      duplicate: zero,
+      normal,
+      'normal-bytes': normal * PAGE_SIZE,
+      'dirty-pages-rate': Math.round(this.lastPass?.dirtyPagesRate ?? 0),
+      mbps: Math.round(((transferred * 8) / 1e6 / (elapsed / 1000)) * 100) / 100,
+      'dirty-sync-count': this.passes,
+      'postcopy-requests': 0,
+      'page-size': PAGE_SIZE,
+      'multifd-bytes': this.caps.multifd ? multifd : 0,
+      'pages-per-second': Math.round(((normal + zero) * 1000) / elapsed),
+      'precopy-bytes': this.stoppedAt ? this.finalBytesBefore : transferred,
+      'downtime-bytes': this.stoppedAt ? transferred - this.finalBytesBefore : 0,
+      'postcopy-bytes': 0,
+    };
+    void bw;
+    const out: Record<string, unknown> = {
+      status: this.status,
+      'setup-time': this.setupMs,
+      'total-time': nowMs - this.startedAt,
+      ram,
+    };
+    if (this.downtimeMs !== undefined) out.downtime = Math.round(this.downtimeMs);
+    else out['expected-downtime'] = Math.round(this.expectedDowntimeMs);
+    if (this.errorDesc) out['error-desc'] = this.errorDesc;
+    out.livemig = {
+      session: sessionHex(this.session),
+      channels: this.channels,
+      'zero-page-detection': this.caps.multifd ? this.params['zero-page-detection'] : 'legacy',
+      'downtime-precise': this.downtimeMs,
+      'bandwidth-bytes-per-second': Math.round(bw),
+      verify: this.verify,
+      'thread-cpu-ms': this.cpu.snapshot(['main', 'live_migration', ...this.threadNames, 'vcpu_0']),
+    };
+    return out;
+  }
+}

@@ -1,0 +1,52 @@
+// What the main thread hands to the source's worker threads (structured-cloneable).
+
+import type { RamBlockDesc } from '../../ram/layout.js';
+import type { ZeroPageDetection } from '../parameters.js';
+
+export interface SourceShared {
+  blocks: RamBlockDesc[];
+  /** channel slots (channel-slots.ts) */
+  slots: SharedArrayBuffer;
+  /** MIG words */
+  mig: SharedArrayBuffer;
+  /** CHAN_STAT per channel, Float64 */
+  chanStats: SharedArrayBuffer;
+  /** CHAN_WORD per channel, Int32 */
+  chanWords: SharedArrayBuffer;
+  cpuSlots: SharedArrayBuffer;
+  channels: number;
+  packetPages: number;
+  mode: ZeroPageDetection;
+}
+
+export interface SendWorkerData extends SourceShared {
+  index: number;
+  host: string;
+  port: number;
+  session: Uint8Array;
+  cpuSlot: number;
+}
+
+export interface LiveMigrationWorkerData extends SourceShared {
+  vcpuControl: SharedArrayBuffer;
+  cpuSlot: number;
+  /** LIVE words (Float64): parameters that may change while the migration runs, as in QEMU */
+  liveParams: SharedArrayBuffer;
+}
+
+/** Messages from source workers to the main thread (control only, never per packet). */
+export type SourceWorkerMessage =
+  | { type: 'connected'; index: number }
+  | { type: 'error'; message: string }
+  | {
+      type: 'pass';
+      pass: number;
+      remainingPages: number;
+      durationMs: number;
+      bytes: number;
+      bandwidth: number;
+      expectedDowntimeMs: number;
+      dirtyPagesRate: number;
+    }
+  | { type: 'stopped'; at: number; pass: number }
+  | { type: 'final-sent'; pass: number; bytes: number };

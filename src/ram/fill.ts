@@ -1,0 +1,56 @@
+// Synthetic guest contents: a fraction of pages filled with random bytes, spread evenly,
+// the rest left zero; and --mem-prealloc, which touches every page as QEMU's option does.
+
+import { randomFillSync } from 'node:crypto';
+import { PAGE_SIZE } from '../migration/protocol.js';
+import type { RamBlockDesc } from './layout.js';
+import { pagesOf } from './layout.js';
+
+const POOL_SIZE = 4 * 1024 * 1024;
+
+/** Page `i` is normal when the running count of normal pages steps up there: evenly spread. */
+export function isNormalPage(globalPage: number, ratio: number): boolean {
+  return Math.floor((globalPage + 1) * ratio) > Math.floor(globalPage * ratio);
+}
+
+/**
+ * Fill a fraction `ratio` of all pages with random-looking bytes. Random bytes come from a
+ * 4 MiB pool read at a page-dependent offset, stamped with the page number so that no two
+ * pages are equal and none is zero; generating gigabytes of CSPRNG output would dominate
+ * start-up for no benefit.
+ */
+export function fillNormalPages(blocks: RamBlockDesc[], ratio: number): number {
+  if (!(ratio >= 0 && ratio <= 1)) {
+    throw new Error(`normal page ratio ${ratio} is out of range: expected 0..1`);
+  }
+  if (ratio === 0) return 0;
+  const pool = randomFillSync(Buffer.alloc(POOL_SIZE + PAGE_SIZE));
+  const poolPages = POOL_SIZE / PAGE_SIZE;
+  let global = 0;
+  let count = 0;
+  for (const b of blocks) {
+    const u8 = new Uint8Array(b.ram);
+    const dv = new DataView(b.ram);
+    const pages = pagesOf(b.size);
+    for (let p = 0; p < pages; p++, global++) {
+      if (!isNormalPage(global, ratio)) continue;
+      const off = p * PAGE_SIZE;
+      const src = ((global * 7919) % poolPages) * PAGE_SIZE + (global % 61) * 8;
+      u8.set(pool.subarray(src, src + PAGE_SIZE), off);
+      dv.setUint32(off + 8, global + 1, true);
+      count++;
+    }
+  }
+  return count;
+}
+
+/** Write every page once so the kernel really allocates it (QEMU's -mem-prealloc). */
+export function preallocate(blocks: RamBlockDesc[]): void {
+  for (const b of blocks) {
+    const u8 = new Uint8Array(b.ram);
+    for (let off = 0; off < b.size; off += PAGE_SIZE) {
+      // Writing the value already there still takes the write fault that allocates the page.
+      u8[off] = u8[off];
+    }
+  }
+}

@@ -1,0 +1,66 @@
+// Guest RAM layout: blocks of SharedArrayBuffer, each seen through Buffer segments, since a
+// Buffer view is limited to 4 GiB while a block can hold 16 GiB.
+
+import { PAGE_SHIFT, PAGE_SIZE } from '../migration/protocol.js';
+
+/** A block as passed between threads (structured-cloneable). */
+export interface RamBlockDesc {
+  id: number;
+  name: string;
+  size: number;
+  ram: SharedArrayBuffer;
+  /** 1 bit per page, set by the vCPU with Atomics.or, taken by migration with Atomics.exchange */
+  dirty: SharedArrayBuffer;
+}
+
+/** A block holds at most 16 GiB; larger guests use several. */
+export const MAX_BLOCK_SIZE = 16 * 1024 ** 3;
+/** 1 GiB per Buffer segment: a power of two, so page -> segment is a shift. */
+export const SEGMENT_SHIFT = 30;
+export const SEGMENT_PAGES_SHIFT = SEGMENT_SHIFT - PAGE_SHIFT;
+export const SEGMENT_PAGE_MASK = (1 << SEGMENT_PAGES_SHIFT) - 1;
+
+/** Buffer views over a block, one per 1 GiB segment (the last may be shorter). */
+export function segmentViews(ram: SharedArrayBuffer): Buffer[] {
+  const views: Buffer[] = [];
+  const seg = 2 ** SEGMENT_SHIFT;
+  for (let off = 0; off < ram.byteLength; off += seg) {
+    views.push(Buffer.from(ram, off, Math.min(seg, ram.byteLength - off)));
+  }
+  return views;
+}
+
+export function pagesOf(size: number): number {
+  return Math.ceil(size / PAGE_SIZE);
+}
+
+export function dirtyWords(pages: number): number {
+  return Math.ceil(pages / 32);
+}
+
+/** Split `totalBytes` into blocks of at most `blockSize` (page-aligned). Names follow QEMU's pc.ram. */
+export function planBlocks(totalBytes: number, blockSize = MAX_BLOCK_SIZE): { name: string; size: number }[] {
+  if (totalBytes % PAGE_SIZE !== 0) {
+    throw new Error(`RAM size ${totalBytes} is not a multiple of the page size ${PAGE_SIZE}`);
+  }
+  if (blockSize % PAGE_SIZE !== 0 || blockSize <= 0 || blockSize > MAX_BLOCK_SIZE) {
+    throw new Error(
+      `RAM block size ${blockSize} must be a positive multiple of ${PAGE_SIZE} up to ${MAX_BLOCK_SIZE}`,
+    );
+  }
+  const out: { name: string; size: number }[] = [];
+  for (let off = 0, i = 0; off < totalBytes; off += blockSize, i++) {
+    out.push({ name: i === 0 ? 'pc.ram' : `pc.ram.${i}`, size: Math.min(blockSize, totalBytes - off) });
+  }
+  return out;
+}
+
+export function allocateBlocks(totalBytes: number, blockSize = MAX_BLOCK_SIZE): RamBlockDesc[] {
+  return planBlocks(totalBytes, blockSize).map((p, id) => ({
+    id,
+    name: p.name,
+    size: p.size,
+    ram: new SharedArrayBuffer(p.size),
+    dirty: new SharedArrayBuffer(dirtyWords(pagesOf(p.size)) * 4),
+  }));
+}

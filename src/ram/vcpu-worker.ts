@@ -1,0 +1,99 @@
+// vcpu_0: the guest workload. Like QEMU's migration-test guest it increments one byte in every
+// page of a range, forever, and marks each page dirty in its block's bitmap.
+
+import { workerData } from 'node:worker_threads';
+import { PAGE_SHIFT } from '../migration/protocol.js';
+import type { RamBlockDesc } from './layout.js';
+import { REQ_QUIT, REQ_RUN, VCPU, type WorkloadSpec } from './vcpu-control.js';
+import { pagesOf } from './layout.js';
+import { publishThreadCpu } from '../util/cpu-slots.js';
+
+interface VcpuWorkerData {
+  blocks: RamBlockDesc[];
+  control: SharedArrayBuffer;
+  workload: WorkloadSpec;
+  cpuSlots: SharedArrayBuffer;
+  cpuSlot: number;
+}
+
+const data = workerData as VcpuWorkerData;
+const ctl = new Int32Array(data.control);
+const bytes = data.blocks.map((b) => new Uint8Array(b.ram));
+const dirty = data.blocks.map((b) => new Int32Array(b.dirty));
+const blockPages = data.blocks.map((b) => pagesOf(b.size));
+const { workload } = data;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+// Map the range's global page numbers to (block, page) once, so the loop does no searching.
+const rangeBlock = new Uint16Array(workload.pages);
+const rangePage = new Uint32Array(workload.pages);
+{
+  let g = 0;
+  for (let b = 0; b < blockPages.length; b++) {
+    for (let p = 0; p < blockPages[b]; p++, g++) {
+      const i = g - workload.startPage;
+      if (i >= 0 && i < workload.pages) {
+        rangeBlock[i] = b;
+        rangePage[i] = p;
+      }
+    }
+  }
+}
+
+const BATCH = 256;
+const pagesPerMs = workload.mbps > 0 ? (workload.mbps * 1e6) / 4096 / 1000 : 0;
+
+let pos = Atomics.load(ctl, VCPU.position) % workload.pages;
+let loops = Atomics.load(ctl, VCPU.loops);
+let written = 0;
+let budgetStart = performance.now();
+let budgetPages = 0;
+
+for (;;) {
+  const req = Atomics.load(ctl, VCPU.request);
+  if (req !== REQ_RUN) {
+    Atomics.store(ctl, VCPU.position, pos);
+    Atomics.store(ctl, VCPU.loops, loops);
+    Atomics.store(ctl, VCPU.written, written | 0);
+    Atomics.store(ctl, VCPU.ack, 0);
+    Atomics.notify(ctl, VCPU.ack);
+    publishThreadCpu(data.cpuSlots, data.cpuSlot);
+    if (req === REQ_QUIT) break;
+    Atomics.wait(ctl, VCPU.request, req);
+    budgetStart = performance.now();
+    budgetPages = 0;
+    continue;
+  }
+  if (Atomics.load(ctl, VCPU.ack) !== 1) {
+    Atomics.store(ctl, VCPU.ack, 1);
+    Atomics.notify(ctl, VCPU.ack);
+  }
+  if (workload.kind === 'none') {
+    // An idle guest: sleep until asked to stop.
+    Atomics.wait(ctl, VCPU.request, REQ_RUN, 1000);
+    publishThreadCpu(data.cpuSlots, data.cpuSlot);
+    continue;
+  }
+  for (let i = 0; i < BATCH; i++) {
+    const b = rangeBlock[pos];
+    const p = rangePage[pos];
+    const off = p << PAGE_SHIFT;
+    bytes[b][off] = (bytes[b][off] + 1) & 0xff;
+    Atomics.or(dirty[b], p >>> 5, 1 << (p & 31));
+    written++;
+    if (++pos === workload.pages) {
+      pos = 0;
+      loops++;
+    }
+  }
+  if (pagesPerMs > 0) {
+    budgetPages += BATCH;
+    const ahead = budgetPages / pagesPerMs - (performance.now() - budgetStart);
+    if (ahead > 1) Atomics.wait(sleeper, 0, 0, ahead);
+    if (budgetPages > 1e6) {
+      budgetStart = performance.now();
+      budgetPages = 0;
+    }
+  }
+  if ((written & 0xffff) < BATCH) publishThreadCpu(data.cpuSlots, data.cpuSlot);
+}
