@@ -55,6 +55,8 @@ export class MigrationDestination {
   private listenHost = '127.0.0.1';
   /** set when the destination guest has run: a new migration into it would clobber it */
   private guestStarted = false;
+  /** QEMU reports where an incoming migration listens as `socket-address`. */
+  private socketAddress: Record<string, string> | undefined;
 
   constructor(
     private readonly guest: Guest,
@@ -80,7 +82,9 @@ export class MigrationDestination {
     });
     this.server = server;
     this.setStatus('setup');
-    return (server.address() as net.AddressInfo).port;
+    const bound = server.address() as net.AddressInfo;
+    this.socketAddress = { type: 'inet', host: bound.address, port: String(bound.port) };
+    return bound.port;
   }
 
   close(): void {
@@ -356,10 +360,11 @@ export class MigrationDestination {
 
   info(): Record<string, unknown> {
     if (this.current) return this.snapshot(this.current);
+    const where = this.socketAddress && this.server ? { 'socket-address': [this.socketAddress] } : {};
     if (this.status === 'none' || this.status === 'setup') {
-      return this.status === 'setup' ? { status: 'setup' } : {};
+      return this.status === 'setup' ? { status: 'setup', ...where } : {};
     }
-    return this.lastInfo;
+    return { ...this.lastInfo, ...where };
   }
 }
 

@@ -1,0 +1,172 @@
+// Two `livemig run` processes on loopback, driven over QMP exactly as a QEMU user would drive
+// two QEMUs. Used by `livemig demo`, the migration benchmark and the end-to-end tests.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { QmpClient } from '../control/qmp-client.js';
+
+const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+
+export interface GuestProcess {
+  proc: ChildProcess;
+  qmp: QmpClient;
+  stderr: string[];
+  /** peak RSS in KiB, read from /proc/PID/status (VmHWM) */
+  peakRssKiB(): number;
+  /** CPU ms of the whole process (user+system), from /proc/PID/stat */
+  cpuMs(): number;
+}
+
+export interface LocalPairOptions {
+  ram: string;
+  ramBlockSize?: string;
+  normalPageRatio?: number;
+  workload?: string;
+  sourcePaused?: boolean;
+  memPrealloc?: boolean;
+  destMemPrealloc?: boolean;
+  /** extra environment for both processes */
+  env?: NodeJS.ProcessEnv;
+}
+
+export class LocalPair {
+  private constructor(
+    readonly dir: string,
+    readonly source: GuestProcess,
+    readonly dest: GuestProcess,
+  ) {}
+
+  static async start(o: LocalPairOptions): Promise<LocalPair> {
+    const dir = mkdtempSync(join(tmpdir(), 'livemig-'));
+    const srcArgs = ['--ram', o.ram, '--normal-page-ratio', String(o.normalPageRatio ?? 0)];
+    srcArgs.push('--workload', o.workload ?? 'none');
+    if (o.sourcePaused) srcArgs.push('-S');
+    if (o.memPrealloc) srcArgs.push('--mem-prealloc');
+    const dstArgs = ['--ram', o.ram, '--incoming', 'defer'];
+    if (o.destMemPrealloc) dstArgs.push('--mem-prealloc');
+    if (o.ramBlockSize) {
+      srcArgs.push('--ram-block-size', o.ramBlockSize);
+      dstArgs.push('--ram-block-size', o.ramBlockSize);
+    }
+    const [source, dest] = await Promise.all([
+      startGuest(join(dir, 'src.qmp'), srcArgs, o.env),
+      startGuest(join(dir, 'dst.qmp'), dstArgs, o.env),
+    ]);
+    return new LocalPair(dir, source, dest);
+  }
+
+  /** QEMU's sequence: capabilities on both sides, parameters, migrate-incoming, migrate. */
+  async migrate(
+    caps: Record<string, boolean>,
+    params: Record<string, unknown>,
+    onProgress?: (info: Record<string, unknown>) => void,
+    pollMs = 100,
+  ): Promise<{ source: MigrationResult; dest: Record<string, unknown> }> {
+    const capabilities = Object.entries(caps).map(([capability, state]) => ({ capability, state }));
+    await this.source.qmp.execute('migrate-set-capabilities', { capabilities });
+    await this.dest.qmp.execute('migrate-set-capabilities', { capabilities });
+    if (Object.keys(params).length > 0) {
+      await this.source.qmp.execute('migrate-set-parameters', params);
+    }
+    await this.dest.qmp.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:0' });
+    const din = await this.dest.qmp.execute<{ 'socket-address'?: { port: string }[] }>('query-migrate');
+    const port = din['socket-address']?.[0]?.port;
+    if (!port) throw new Error('destination did not report its listening port');
+    await this.source.qmp.execute('migrate', { uri: `tcp:127.0.0.1:${port}` });
+    const source = await this.waitFinished(onProgress, pollMs);
+    // The destination completes a moment after the source has its acknowledgement.
+    let dest: Record<string, unknown> = {};
+    for (let i = 0; i < 100; i++) {
+      dest = await this.dest.qmp.execute<Record<string, unknown>>('query-migrate');
+      if (dest.status === 'completed' || dest.status === 'failed' || source.status !== 'completed') break;
+      await sleep(20);
+    }
+    return { source, dest };
+  }
+
+  async waitFinished(
+    onProgress?: (info: Record<string, unknown>) => void,
+    pollMs = 100,
+  ): Promise<MigrationResult> {
+    for (;;) {
+      const info = await this.source.qmp.execute<MigrationResult>('query-migrate');
+      onProgress?.(info);
+      if (['completed', 'failed', 'cancelled'].includes(info.status)) return info;
+      await sleep(pollMs);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([stopGuest(this.source), stopGuest(this.dest)]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface MigrationResult extends Record<string, unknown> {
+  status: string;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function startGuest(qmpPath: string, args: string[], env?: NodeJS.ProcessEnv): Promise<GuestProcess> {
+  const proc = spawn(process.execPath, [MAIN, 'run', ...args, '--qmp', `unix:${qmpPath}`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  const stderr: string[] = [];
+  proc.stderr!.setEncoding('utf8');
+  proc.stderr!.on('data', (s: string) => stderr.push(s));
+  const exited = new Promise<never>((_, reject) =>
+    proc.once('exit', (code) => reject(new Error(`livemig run exited with code ${code}: ${stderr.join('')}`))),
+  );
+  exited.catch(() => {});
+  const qmp = await Promise.race([QmpClient.connect(`unix:${qmpPath}`, { timeoutMs: 30_000 }), exited]);
+  await qmp.negotiate();
+  return {
+    proc,
+    qmp,
+    stderr,
+    peakRssKiB: () => readProcStatusKiB(proc.pid!, 'VmHWM'),
+    cpuMs: () => readProcCpuMs(proc.pid!),
+  };
+}
+
+async function stopGuest(g: GuestProcess): Promise<void> {
+  if (g.proc.exitCode !== null) return;
+  const exited = new Promise<void>((r) => g.proc.once('exit', () => r()));
+  try {
+    await g.qmp.execute('quit');
+  } catch {
+    // already gone
+  }
+  const timer = setTimeout(() => g.proc.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+  await g.qmp.close().catch(() => {});
+}
+
+
+function readProcStatusKiB(pid: number, field: string): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function readProcCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 (1-based), in clock ticks (100 Hz on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// The `livemig` command line. One file per subcommand; this one only wires them up.
+
+import { Command, Option } from 'commander';
+import { runCommand } from './run.js';
+import { demoCommand } from './demo.js';
+import { LIVEMIG_VERSION } from '../control/version.js';
+
+const program = new Command();
+program
+  .name('livemig')
+  .description('Live migration of a running guest over multifd TCP channels, QEMU-style')
+  .version(LIVEMIG_VERSION);
+
+program
+  .command('run')
+  .description('host a guest (source), or wait for one (destination with --incoming)')
+  .requiredOption('-m, --ram <size>', 'guest RAM, with K/M/G suffix like QEMU -m (bare number = MiB)')
+  .option('--normal-page-ratio <r>', 'fraction of pages filled with random bytes (0..1)', '0')
+  .option('--workload <w>', 'vCPU workload: none, stress or stress:MBPS', 'none')
+  .option('-S', 'start with the vCPU stopped')
+  .option('--mem-prealloc', 'touch every page at start so RAM is really allocated')
+  .option('--incoming <uri>', 'wait for an incoming migration: tcp:HOST:PORT or defer')
+  .option('--qmp <addr...>', 'QMP server: unix:PATH or tcp:HOST:PORT')
+  .option('--monitor <kind>', 'HMP monitor: stdio or none')
+  .addOption(new Option('--ram-block-size <size>', 'largest RAM block (default 16G)').hideHelp())
+  .action((o) => runCommand(o));
+
+program
+  .command('demo')
+  .description('migrate a 1 GiB guest (half normal pages, stress workload) between two local processes')
+  .option('-m, --ram <size>', 'guest RAM', '1G')
+  .option('--channels <n>', 'multifd channels', '2')
+  .option('--zero-page-detection <mode>', 'none, legacy or multifd', 'multifd')
+  .option('--normal-page-ratio <r>', 'fraction of normal pages', '0.5')
+  .option('--workload <w>', 'source workload', 'stress')
+  .option('--json', 'print the final query-migrate result as one JSON object')
+  .action(async (o) => {
+    process.exitCode = await demoCommand(o);
+  });
+
+program.parseAsync(process.argv).catch((e: Error) => {
+  process.stderr.write(`livemig: ${e.message}\n`);
+  process.exit(1);
+});
