@@ -43,4 +43,8 @@ export interface MigrationHost extends EventEmitter {
   queryStatus(): RunStatus;
   /** Ends the process after cleanup. */
   quit(): void;
+  /** livemig: SHA-256 digest of the guest's RAM (what x-verify-ram compares), for tests and checks. */
+  ramDigest(): string;
+  /** QEMU's query-migrationthreads: the migration's threads, with livemig's CPU ms for each. */
+  queryMigrationThreads(): { name: string; 'thread-id': number; 'cpu-ms'?: number }[];
 }

@@ -227,6 +227,18 @@ export class Machine extends EventEmitter implements MigrationHost {
     this.emit('quit');
   }
 
+  ramDigest(): string {
+    return this.guest.digest();
+  }
+
+  queryMigrationThreads(): { name: string; 'thread-id': number; 'cpu-ms'?: number }[] {
+    publishThreadCpu(this.cpu.slots, this.mainSlot);
+    // Worker threads have no OS thread id visible to JavaScript; livemig reports the slot index.
+    return Object.entries(this.cpu.snapshot())
+      .filter(([name]) => name !== 'main' && name !== 'vcpu_0')
+      .map(([name, ms], i) => ({ name, 'thread-id': i + 1, 'cpu-ms': ms }));
+  }
+
   async shutdown(): Promise<void> {
     this.source?.cancel();
     this.dest?.close();

@@ -146,7 +146,7 @@ parentPort!.on('message', (m: { type: string }) => {
   if (m.type === 'finish') {
     done = true;
     publishThreadCpu(d.cpuSlots, d.cpuSlot);
-    bound?.end();
+    // The source closes the channels once it has the acknowledgement; closing first would race it.
     server.close();
   }
 });
