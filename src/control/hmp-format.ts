@@ -1,7 +1,7 @@
 // How HMP's `info` commands print QMP results. Pure functions of the QMP data, laid out like
 // QEMU 10's HMP (migration/migration-hmp-cmds.c), so they can be tested without a host.
 
-import type { CapabilityState, RunStatus } from './host.js';
+import type { CapabilityState, MigrationThreadInfo, RunStatus } from './host.js';
 import { isPlainObject } from './qmp-args.js';
 
 type Info = Record<string, unknown>;
@@ -141,4 +141,18 @@ export function formatInfoMigrateCapabilities(caps: readonly CapabilityState[]):
 export function formatInfoStatus(status: RunStatus): string {
   const reason = !status.running && status.status !== 'paused' ? ` (${status.status})` : '';
   return `VM status: ${status.running ? 'running' : 'paused'}${reason}\n`;
+}
+
+/**
+ * `info migrationthreads`: one `NAME (tid=ID)` line per thread, as the QMP command lists them,
+ * with livemig's CPU time appended when known.
+ */
+export function formatInfoMigrationThreads(threads: readonly MigrationThreadInfo[]): string {
+  if (threads.length === 0) return 'No migration threads found\n';
+  return threads
+    .map((t) => {
+      const cpu = typeof t['cpu-ms'] === 'number' ? `, cpu=${plain(t['cpu-ms'])} ms` : '';
+      return `${t.name} (tid=${t['thread-id']})${cpu}\n`;
+    })
+    .join('');
 }

@@ -9,6 +9,7 @@ import {
   formatInfoMigrate,
   formatInfoMigrateCapabilities,
   formatInfoMigrateParameters,
+  formatInfoMigrationThreads,
   formatInfoStatus,
   formatStatusLines,
 } from './hmp-format.js';
@@ -112,6 +113,11 @@ const INFO_COMMANDS: Readonly<Record<string, HmpCommand>> = {
     params: '',
     help: 'show current migration capabilities',
     run: (ctx) => ctx.print(formatInfoMigrateCapabilities(ctx.host.queryCapabilities())),
+  },
+  migrationthreads: {
+    params: '',
+    help: 'show migration thread info',
+    run: (ctx) => ctx.print(formatInfoMigrationThreads(ctx.host.queryMigrationThreads())),
   },
   status: {
     params: '',

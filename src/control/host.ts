@@ -14,6 +14,14 @@ export interface HostEvent {
   data?: Record<string, unknown>;
 }
 
+/** QEMU's MigrationThreadInfo, plus livemig's CPU time of the thread. */
+export interface MigrationThreadInfo {
+  name: string;
+  'thread-id': number;
+  /** CPU milliseconds the thread has used, measured by the thread itself (livemig) */
+  'cpu-ms'?: number;
+}
+
 export interface RunStatus {
   /** QEMU RunState: 'running', 'paused', 'inmigrate', 'postmigrate', 'finish-migrate', ... */
   status: string;
@@ -46,5 +54,5 @@ export interface MigrationHost extends EventEmitter {
   /** livemig: SHA-256 digest of the guest's RAM (what x-verify-ram compares), for tests and checks. */
   ramDigest(): string;
   /** QEMU's query-migrationthreads: the migration's threads, with livemig's CPU ms for each. */
-  queryMigrationThreads(): { name: string; 'thread-id': number; 'cpu-ms'?: number }[];
+  queryMigrationThreads(): MigrationThreadInfo[];
 }

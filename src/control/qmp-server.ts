@@ -139,6 +139,17 @@ export const QMP_COMMANDS: Readonly<Record<string, QmpCommand>> = {
       ctx.afterReply(() => ctx.host.quit());
     },
   },
+  // QEMU's (deprecated since 9.2, still present in 10.x): [{name, thread-id}]. livemig adds
+  // each thread's own CPU time as `cpu-ms`.
+  'query-migrationthreads': {
+    args: NO_ARGS,
+    run: (ctx) => ctx.host.queryMigrationThreads(),
+  },
+  // livemig's own, x- prefixed as QEMU names unstable commands: the digest x-verify-ram compares.
+  'x-query-ram-digest': {
+    args: NO_ARGS,
+    run: (ctx) => ({ digest: ctx.host.ramDigest() }),
+  },
 };
 
 export interface QmpServerOptions {

@@ -10,6 +10,7 @@ import type {
   CapabilityState,
   HostEvent,
   MigrationHost,
+  MigrationThreadInfo,
   RunStatus,
 } from '../../src/control/host.js';
 import {
@@ -33,6 +34,8 @@ export class FakeHost extends EventEmitter implements MigrationHost {
   caps: MigrationCapabilities = { ...DEFAULT_CAPABILITIES };
   migrateInfo: Record<string, unknown> = { status: 'none' };
   runStatus: RunStatus = { status: 'running', running: true, singlestep: false };
+  digest = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+  threads: MigrationThreadInfo[] = [];
   /** method name -> error its next call throws */
   readonly failures = new Map<string, unknown>();
   readonly quitCalled: Promise<void>;
@@ -105,6 +108,14 @@ export class FakeHost extends EventEmitter implements MigrationHost {
   quit(): void {
     this.record('quit');
     this.markQuit();
+  }
+  ramDigest(): string {
+    this.record('ramDigest');
+    return this.digest;
+  }
+  queryMigrationThreads(): MigrationThreadInfo[] {
+    this.record('queryMigrationThreads');
+    return this.threads.map((t) => ({ ...t }));
   }
 }
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   formatInfoMigrate,
   formatInfoMigrateParameters,
+  formatInfoMigrationThreads,
   formatInfoStatus,
 } from '../../src/control/hmp-format.js';
 
@@ -94,5 +95,19 @@ test('info status names the run state when paused for a reason', () => {
   assert.equal(
     formatInfoStatus({ status: 'inmigrate', running: false, singlestep: false }),
     'VM status: paused (inmigrate)\n',
+  );
+});
+
+test('info migrationthreads: NAME (tid=ID) per thread, CPU when known', () => {
+  assert.equal(formatInfoMigrationThreads([]), 'No migration threads found\n');
+  assert.equal(
+    formatInfoMigrationThreads([
+      { name: 'live_migration', 'thread-id': 1, 'cpu-ms': 812.5 },
+      { name: 'multifdsend_0', 'thread-id': 2, 'cpu-ms': 301.126 },
+      { name: 'multifdrecv_0', 'thread-id': 3 },
+    ]),
+    'live_migration (tid=1), cpu=812.5 ms\n' +
+      'multifdsend_0 (tid=2), cpu=301.13 ms\n' +
+      'multifdrecv_0 (tid=3)\n',
   );
 });

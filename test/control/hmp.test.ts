@@ -177,3 +177,13 @@ test('a session ends when its input ends', async () => {
   await session.finished;
   assert.equal(host.called('stop').length, 1, 'a last line without newline still runs');
 });
+
+test('info migrationthreads asks the host and prints each thread', async () => {
+  const host = new FakeHost();
+  const hmp = new Hmp(host);
+  assert.equal(await hmp.execute('info migrationthreads'), 'No migration threads found\n');
+  host.threads = [{ name: 'multifdsend_0', 'thread-id': 2, 'cpu-ms': 12 }];
+  assert.equal(await hmp.execute('info migrationthreads'), 'multifdsend_0 (tid=2), cpu=12 ms\n');
+  assert.equal(host.called('queryMigrationThreads').length, 2);
+  assert.match(await hmp.execute('info'), /^info migrationthreads -- show migration thread info$/m);
+});

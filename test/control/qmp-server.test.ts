@@ -248,6 +248,40 @@ describe('QMP server on a UNIX socket', () => {
     conn.close();
   });
 
+  test('query-migrationthreads: QEMU shape, with livemig cpu-ms', async () => {
+    const conn = await openNegotiated(server.address);
+    host.threads = [];
+    assert.deepEqual(await conn.request({ execute: 'query-migrationthreads' }), { return: [] });
+    host.threads = [
+      { name: 'live_migration', 'thread-id': 1, 'cpu-ms': 812.5 },
+      { name: 'multifdsend_0', 'thread-id': 2, 'cpu-ms': 301 },
+      { name: 'multifdsend_1', 'thread-id': 3 },
+    ];
+    assert.deepEqual(await conn.request({ execute: 'query-migrationthreads', id: 7 }), {
+      return: host.threads,
+      id: 7,
+    });
+    const extra = await conn.request({
+      execute: 'query-migrationthreads',
+      arguments: { verbose: true },
+    });
+    assert.equal((extra.error as { class: string }).class, 'GenericError');
+    conn.close();
+  });
+
+  test('x-query-ram-digest returns the host digest as {digest}', async () => {
+    const conn = await openNegotiated(server.address);
+    host.digest = 'ab'.repeat(32);
+    assert.deepEqual(await conn.request({ execute: 'x-query-ram-digest' }), {
+      return: { digest: 'ab'.repeat(32) },
+    });
+    host.failures.set('ramDigest', new Error('RAM is being discarded'));
+    assert.deepEqual(await conn.request({ execute: 'x-query-ram-digest' }), {
+      error: { class: 'GenericError', desc: 'RAM is being discarded' },
+    });
+    conn.close();
+  });
+
   test('migrate with resume is refused as unsupported', async () => {
     const conn = await openNegotiated(server.address);
     const before = host.called('migrate').length;
