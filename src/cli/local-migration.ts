@@ -59,32 +59,62 @@ export class LocalPair {
   }
 
   /** QEMU's sequence: capabilities on both sides, parameters, migrate-incoming, migrate. */
-  async migrate(
-    caps: Record<string, boolean>,
-    params: Record<string, unknown>,
-    onProgress?: (info: Record<string, unknown>) => void,
-    pollMs = 100,
-  ): Promise<{ source: MigrationResult; dest: Record<string, unknown> }> {
+  async startMigration(caps: Record<string, boolean>, params: Record<string, unknown>): Promise<string> {
     const capabilities = Object.entries(caps).map(([capability, state]) => ({ capability, state }));
     await this.source.qmp.execute('migrate-set-capabilities', { capabilities });
     await this.dest.qmp.execute('migrate-set-capabilities', { capabilities });
     if (Object.keys(params).length > 0) {
       await this.source.qmp.execute('migrate-set-parameters', params);
     }
-    await this.dest.qmp.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:0' });
-    const din = await this.dest.qmp.execute<{ 'socket-address'?: { port: string }[] }>('query-migrate');
+    const uri = await this.incomingUri();
+    await this.source.qmp.execute('migrate', { uri });
+    return uri;
+  }
+
+  /** Start the destination listening (once) and return the URI to migrate to. */
+  async incomingUri(): Promise<string> {
+    let din = await this.dest.qmp.execute<{ 'socket-address'?: { port: string }[] }>('query-migrate');
+    if (!din['socket-address']) {
+      await this.dest.qmp.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:0' });
+      din = await this.dest.qmp.execute('query-migrate');
+    }
     const port = din['socket-address']?.[0]?.port;
     if (!port) throw new Error('destination did not report its listening port');
-    await this.source.qmp.execute('migrate', { uri: `tcp:127.0.0.1:${port}` });
+    return `tcp:127.0.0.1:${port}`;
+  }
+
+  /** Migrate and wait for the end; returns both sides' final query-migrate. */
+  async migrate(
+    caps: Record<string, boolean>,
+    params: Record<string, unknown>,
+    onProgress?: (info: Record<string, unknown>) => void,
+    pollMs = 100,
+  ): Promise<{ source: MigrationResult; dest: Record<string, unknown> }> {
+    await this.startMigration(caps, params);
     const source = await this.waitFinished(onProgress, pollMs);
-    // The destination completes a moment after the source has its acknowledgement.
+    return { source, dest: await this.destResult(source) };
+  }
+
+  /** The destination completes a moment after the source has its acknowledgement. */
+  async destResult(source: MigrationResult): Promise<Record<string, unknown>> {
     let dest: Record<string, unknown> = {};
     for (let i = 0; i < 100; i++) {
       dest = await this.dest.qmp.execute<Record<string, unknown>>('query-migrate');
       if (dest.status === 'completed' || dest.status === 'failed' || source.status !== 'completed') break;
       await sleep(20);
     }
-    return { source, dest };
+    return dest;
+  }
+
+  /** Poll the source's query-migrate until `pred` holds (or a deadline passes). */
+  async waitSource(pred: (info: MigrationResult) => boolean, timeoutMs = 30_000): Promise<MigrationResult> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const info = await this.source.qmp.execute<MigrationResult>('query-migrate');
+      if (pred(info)) return info;
+      if (Date.now() > end) throw new Error(`timed out waiting; last status ${JSON.stringify(info)}`);
+      await sleep(20);
+    }
   }
 
   async waitFinished(
@@ -137,7 +167,7 @@ async function startGuest(qmpPath: string, args: string[], env?: NodeJS.ProcessE
 }
 
 async function stopGuest(g: GuestProcess): Promise<void> {
-  if (g.proc.exitCode !== null) return;
+  if (g.proc.exitCode !== null || g.proc.signalCode !== null) return;
   const exited = new Promise<void>((r) => g.proc.once('exit', () => r()));
   try {
     await g.qmp.execute('quit');

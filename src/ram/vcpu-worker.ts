@@ -40,8 +40,9 @@ const rangePage = new Uint32Array(workload.pages);
   }
 }
 
-const BATCH = 256;
 const pagesPerMs = workload.mbps > 0 ? (workload.mbps * 1e6) / 4096 / 1000 : 0;
+// A rate-capped guest writes in small steps, so its dirtying is smooth rather than bursty.
+const BATCH = pagesPerMs > 0 ? Math.max(1, Math.min(256, Math.floor(pagesPerMs))) : 256;
 
 let pos = Atomics.load(ctl, VCPU.position) % workload.pages;
 let loops = Atomics.load(ctl, VCPU.loops);

@@ -39,6 +39,9 @@ const noDetect = d.mode === 'none';
 
 class Aborted extends Error {}
 
+/** Shortest pass; bounds the rate of dirty syncs and MIGRATION_PASS events. */
+const MIN_PASS_MS = 20;
+
 const job = new Uint32Array(d.packetPages);
 let jobCount = 0;
 let jobBlock = -1;
@@ -218,11 +221,20 @@ function main(): void {
     const bytes0 = transferred();
     sendPass(pass, pass === 1);
     waitFlushed(pass);
-    const durationMs = Math.max(0.001, now() - t0);
     const bytes = transferred() - bytes0;
-    const measured = bytes / durationMs; // bytes per ms
+    const busyMs = Math.max(0.001, now() - t0);
+    // Pace short passes: a guest that dirties little would otherwise spin through dirty syncs
+    // and judge its dirty rate from a sliver of time.
+    if (pass > 1 && busyMs < MIN_PASS_MS) Atomics.wait(mig, MIG.abort, 0, MIN_PASS_MS - busyMs);
+    checkAbort();
+    const durationMs = Math.max(0.001, now() - t0);
+    const measured = bytes / busyMs; // bytes per ms
+    // The switchover estimate: what the user says the link has, else what was measured, but
+    // never more than max-bandwidth allows (short passes can outrun the limiter's window).
     const avail = live[LIVE.availSwitchoverBandwidth];
-    const bandwidth = avail > 0 ? avail / 1000 : measured;
+    const cap = live[LIVE.maxBandwidth];
+    let bandwidth = avail > 0 ? avail / 1000 : measured;
+    if (cap > 0 && avail <= 0) bandwidth = Math.min(bandwidth, cap / 1000);
     const remainingPages = countDirty();
     const expectedDowntimeMs = (remainingPages * PAGE_SIZE) / Math.max(bandwidth, 1e-9);
     publishThreadCpu(d.cpuSlots, d.cpuSlot);

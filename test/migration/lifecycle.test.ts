@@ -1,0 +1,136 @@
+// Convergence, cancel and failure, end to end between real processes. Whatever happens, the
+// source guest keeps running with its RAM intact, and a later migration succeeds.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LocalPair, type MigrationResult } from '../../src/cli/local-migration.js';
+
+type Info = MigrationResult & { ram?: Record<string, number>; livemig?: Record<string, unknown> };
+const VERIFY = { multifd: true, events: true, 'x-verify-ram': true };
+
+async function digest(pair: LocalPair, side: 'source' | 'dest'): Promise<string> {
+  const r = await pair[side].qmp.execute<{ digest: string }>('x-query-ram-digest');
+  return r.digest;
+}
+
+async function status(pair: LocalPair, side: 'source' | 'dest'): Promise<string> {
+  return (await pair[side].qmp.execute<{ status: string }>('query-status')).status;
+}
+
+test('convergence blocked: tiny max-bandwidth and 1 ms downtime-limit keep it active, pass after pass, until cancelled', async () => {
+  const pair = await LocalPair.start({ ram: '32M', workload: 'stress:8', normalPageRatio: 0 });
+  try {
+    await pair.startMigration(VERIFY, {
+      'multifd-channels': 2,
+      'max-bandwidth': 8 * 1024 * 1024,
+      'downtime-limit': 1,
+    });
+    const info = await pair.waitSource((i) => Number((i as Info).ram?.['dirty-sync-count']) >= 4);
+    assert.equal(info.status, 'active');
+    const later = await pair.waitSource(
+      (i) => Number((i as Info).ram?.['dirty-sync-count']) > Number((info as Info).ram!['dirty-sync-count']),
+    );
+    assert.equal(later.status, 'active', 'still active: it never switched over');
+    await pair.source.qmp.execute('migrate_cancel');
+    const end = await pair.waitFinished();
+    assert.equal(end.status, 'cancelled');
+    assert.equal(await status(pair, 'source'), 'running');
+  } finally {
+    await pair.close();
+  }
+});
+
+test('convergence allowed: a generous downtime-limit completes while the guest runs', async () => {
+  const pair = await LocalPair.start({ ram: '32M', workload: 'stress:4', normalPageRatio: 0.25 });
+  try {
+    const { source, dest } = await pair.migrate(VERIFY, { 'multifd-channels': 2, 'downtime-limit': 30000 });
+    assert.equal(source.status, 'completed', String(source['error-desc']));
+    assert.equal((source as Info).livemig?.verify, 'ok');
+    assert.equal(dest.status, 'completed');
+    assert.equal(typeof source.downtime, 'number');
+  } finally {
+    await pair.close();
+  }
+});
+
+test('cancel during setup leaves the source running and intact; a second migration succeeds', async () => {
+  const pair = await LocalPair.start({ ram: '32M', workload: 'none', normalPageRatio: 0.5 });
+  try {
+    const before = await digest(pair, 'source');
+    const uri = await pair.incomingUri();
+    await pair.source.qmp.execute('migrate-set-capabilities', {
+      capabilities: [{ capability: 'multifd', state: true }, { capability: 'x-verify-ram', state: true }],
+    });
+    await pair.source.qmp.execute('migrate', { uri });
+    const first = await pair.source.qmp.execute<Info>('query-migrate');
+    assert.equal(first.status, 'setup');
+    await pair.source.qmp.execute('migrate_cancel');
+    const end = await pair.waitFinished();
+    assert.equal(end.status, 'cancelled');
+    assert.equal(await status(pair, 'source'), 'running');
+    assert.equal(await digest(pair, 'source'), before, 'source RAM untouched');
+
+    await pair.dest.qmp.execute('migrate-set-capabilities', {
+      capabilities: [{ capability: 'multifd', state: true }, { capability: 'x-verify-ram', state: true }],
+    });
+    await waitDestIdle(pair);
+    await pair.source.qmp.execute('migrate', { uri });
+    const again = await pair.waitFinished();
+    assert.equal(again.status, 'completed', String(again['error-desc']));
+    assert.equal((again as Info).livemig?.verify, 'ok');
+    assert.equal(await digest(pair, 'dest'), before);
+  } finally {
+    await pair.close();
+  }
+});
+
+test('cancel during active leaves the source running and intact; a second migration succeeds', async () => {
+  const pair = await LocalPair.start({ ram: '32M', workload: 'none', normalPageRatio: 0.5 });
+  try {
+    const before = await digest(pair, 'source');
+    const uri = await pair.startMigration(VERIFY, { 'multifd-channels': 2, 'max-bandwidth': 2 * 1024 * 1024 });
+    const active = await pair.waitSource((i) => i.status === 'active' && Number((i as Info).ram?.transferred) > 0);
+    assert.equal(active.status, 'active');
+    await pair.source.qmp.execute('migrate_cancel');
+    const end = await pair.waitFinished();
+    assert.equal(end.status, 'cancelled');
+    assert.equal(await status(pair, 'source'), 'running');
+    assert.equal(await digest(pair, 'source'), before, 'source RAM untouched');
+
+    await waitDestIdle(pair);
+    await pair.source.qmp.execute('migrate-set-parameters', { 'max-bandwidth': 0 });
+    await pair.source.qmp.execute('migrate', { uri });
+    const again = await pair.waitFinished();
+    assert.equal(again.status, 'completed', String(again['error-desc']));
+    assert.equal((again as Info).livemig?.verify, 'ok');
+  } finally {
+    await pair.close();
+  }
+});
+
+test('a destination killed mid-migration gives failed with error-desc; the source guest keeps running', async () => {
+  const pair = await LocalPair.start({ ram: '32M', workload: 'none', normalPageRatio: 0.5 });
+  try {
+    const before = await digest(pair, 'source');
+    await pair.startMigration(VERIFY, { 'multifd-channels': 2, 'max-bandwidth': 2 * 1024 * 1024 });
+    await pair.waitSource((i) => i.status === 'active' && Number((i as Info).ram?.transferred) > 0);
+    pair.dest.proc.kill('SIGKILL');
+    const end = await pair.waitFinished();
+    assert.equal(end.status, 'failed');
+    assert.match(String(end['error-desc']), /closed|reset|ECONN|EPIPE/i);
+    assert.equal(await status(pair, 'source'), 'running');
+    assert.equal(await digest(pair, 'source'), before, 'source RAM untouched');
+  } finally {
+    await pair.close();
+  }
+});
+
+/** After a cancelled migration the destination discards its state and listens again. */
+async function waitDestIdle(pair: LocalPair): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const d = await pair.dest.qmp.execute<Info>('query-migrate');
+    if (d.status !== 'active') return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('destination still busy');
+}
