@@ -1,0 +1,47 @@
+// 64-bit device addresses as two u32 halves.
+//
+// Descriptors carry 64-bit addresses. The hot path (filling hundreds of COMPVAL descriptors per
+// packet) writes the low and high 32-bit words into an Int32Array/Uint32Array view and never
+// builds a BigInt; everything else may use `bigint` or a safe-integer `number`.
+
+/** An address as the slow-path APIs accept it. */
+export type Address = bigint | number;
+
+export const TWO_32 = 4294967296;
+
+/** Low 32 bits of a non-negative safe integer or bigint, as an unsigned number. */
+export function addrLo(a: Address): number {
+  return typeof a === 'bigint' ? Number(a & 0xffffffffn) : a >>> 0;
+}
+
+/** High 32 bits of a non-negative safe integer or bigint, as an unsigned number. */
+export function addrHi(a: Address): number {
+  return typeof a === 'bigint' ? Number((a >> 32n) & 0xffffffffn) : Math.floor(a / TWO_32) >>> 0;
+}
+
+/** Join two u32 halves into a bigint (exact for all 64-bit values). */
+export function joinAddr(lo: number, hi: number): bigint {
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+}
+
+/** Join two u32 halves into a number; exact below 2^53, which all emulated addresses are. */
+export function joinAddrNumber(lo: number, hi: number): number {
+  return (hi >>> 0) * TWO_32 + (lo >>> 0);
+}
+
+/** Normalise an address to bigint, rejecting negative or fractional numbers. */
+export function toBigAddr(a: Address): bigint {
+  if (typeof a === 'bigint') {
+    if (a < 0n || a > 0xffffffffffffffffn) throw new RangeError(`address ${a} is not a u64`);
+    return a;
+  }
+  if (!Number.isSafeInteger(a) || a < 0) {
+    throw new RangeError(`address ${a} is not a non-negative safe integer`);
+  }
+  return BigInt(a);
+}
+
+/** "0x100000001000" for logs and error messages. */
+export function formatAddr(a: Address): string {
+  return `0x${toBigAddr(a).toString(16)}`;
+}
