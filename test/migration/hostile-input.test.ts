@@ -574,6 +574,24 @@ describe('a destination fed malformed input', () => {
     assert.equal(dst['error-desc'], undefined);
     const run = await pair.dest.qmp.execute<{ status: string }>('query-status');
     assert.equal(run.status, 'running');
+    // The threads that did the work, as query-migrationthreads lists them, with their CPU time.
+    type Threads = { name: string; 'thread-id': number; 'cpu-ms'?: number }[];
+    const names = async (side: 'source' | 'dest'): Promise<string[]> => {
+      const threads = await pair[side].qmp.execute<Threads>('query-migrationthreads');
+      for (const t of threads) {
+        assert.ok(Number.isInteger(t['thread-id']), JSON.stringify(t));
+        assert.ok(typeof t['cpu-ms'] === 'number' && t['cpu-ms'] >= 0, JSON.stringify(t));
+      }
+      return threads.map((t) => t.name);
+    };
+    const srcThreads = await names('source');
+    for (const n of ['live_migration', 'multifdsend_0', 'multifdsend_1']) {
+      assert.ok(srcThreads.includes(n), `source lists ${n}: ${srcThreads.join(', ')}`);
+    }
+    const dstThreads = await names('dest');
+    for (const n of ['multifdrecv_0', 'multifdrecv_1']) {
+      assert.ok(dstThreads.includes(n), `destination lists ${n}: ${dstThreads.join(', ')}`);
+    }
   });
 });
 
