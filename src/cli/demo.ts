@@ -41,11 +41,14 @@ export async function demoCommand(o: DemoOptions): Promise<number> {
   });
   let bar: SingleBar | null = null;
   try {
-    say(`Migrating over ${channels} multifd channels, zero-page-detection=${o.zeroPageDetection} ...`);
+    say(
+      `Migrating over ${channels} multifd channels, zero-page-detection=${o.zeroPageDetection} ...`,
+    );
     if (tty) {
       bar = new SingleBar(
         {
-          format: ' pass {pass} |{bar}| {percentage}% | {done} / {total} | {rate} | remaining {remaining}',
+          format:
+            ' pass {pass} |{bar}| {percentage}% | {done} / {total} | {rate} | remaining {remaining}',
           hideCursor: true,
           stream: process.stderr,
         },

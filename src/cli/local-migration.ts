@@ -59,7 +59,10 @@ export class LocalPair {
   }
 
   /** QEMU's sequence: capabilities on both sides, parameters, migrate-incoming, migrate. */
-  async startMigration(caps: Record<string, boolean>, params: Record<string, unknown>): Promise<string> {
+  async startMigration(
+    caps: Record<string, boolean>,
+    params: Record<string, unknown>,
+  ): Promise<string> {
     const capabilities = Object.entries(caps).map(([capability, state]) => ({ capability, state }));
     await this.source.qmp.execute('migrate-set-capabilities', { capabilities });
     await this.dest.qmp.execute('migrate-set-capabilities', { capabilities });
@@ -73,7 +76,9 @@ export class LocalPair {
 
   /** Start the destination listening (once) and return the URI to migrate to. */
   async incomingUri(): Promise<string> {
-    let din = await this.dest.qmp.execute<{ 'socket-address'?: { port: string }[] }>('query-migrate');
+    let din = await this.dest.qmp.execute<{ 'socket-address'?: { port: string }[] }>(
+      'query-migrate',
+    );
     if (!din['socket-address']) {
       await this.dest.qmp.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:0' });
       din = await this.dest.qmp.execute('query-migrate');
@@ -100,19 +105,24 @@ export class LocalPair {
     let dest: Record<string, unknown> = {};
     for (let i = 0; i < 100; i++) {
       dest = await this.dest.qmp.execute<Record<string, unknown>>('query-migrate');
-      if (dest.status === 'completed' || dest.status === 'failed' || source.status !== 'completed') break;
+      if (dest.status === 'completed' || dest.status === 'failed' || source.status !== 'completed')
+        break;
       await sleep(20);
     }
     return dest;
   }
 
   /** Poll the source's query-migrate until `pred` holds (or a deadline passes). */
-  async waitSource(pred: (info: MigrationResult) => boolean, timeoutMs = 30_000): Promise<MigrationResult> {
+  async waitSource(
+    pred: (info: MigrationResult) => boolean,
+    timeoutMs = 30_000,
+  ): Promise<MigrationResult> {
     const end = Date.now() + timeoutMs;
     for (;;) {
       const info = await this.source.qmp.execute<MigrationResult>('query-migrate');
       if (pred(info)) return info;
-      if (Date.now() > end) throw new Error(`timed out waiting; last status ${JSON.stringify(info)}`);
+      if (Date.now() > end)
+        throw new Error(`timed out waiting; last status ${JSON.stringify(info)}`);
       await sleep(20);
     }
   }
@@ -143,7 +153,11 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-async function startGuest(qmpPath: string, args: string[], env?: NodeJS.ProcessEnv): Promise<GuestProcess> {
+async function startGuest(
+  qmpPath: string,
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+): Promise<GuestProcess> {
   const proc = spawn(process.execPath, [MAIN, 'run', ...args, '--qmp', `unix:${qmpPath}`], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...env },
@@ -152,10 +166,15 @@ async function startGuest(qmpPath: string, args: string[], env?: NodeJS.ProcessE
   proc.stderr!.setEncoding('utf8');
   proc.stderr!.on('data', (s: string) => stderr.push(s));
   const exited = new Promise<never>((_, reject) =>
-    proc.once('exit', (code) => reject(new Error(`livemig run exited with code ${code}: ${stderr.join('')}`))),
+    proc.once('exit', (code) =>
+      reject(new Error(`livemig run exited with code ${code}: ${stderr.join('')}`)),
+    ),
   );
   exited.catch(() => {});
-  const qmp = await Promise.race([QmpClient.connect(`unix:${qmpPath}`, { timeoutMs: 30_000 }), exited]);
+  const qmp = await Promise.race([
+    QmpClient.connect(`unix:${qmpPath}`, { timeoutMs: 30_000 }),
+    exited,
+  ]);
   await qmp.negotiate();
   return {
     proc,
@@ -180,10 +199,11 @@ async function stopGuest(g: GuestProcess): Promise<void> {
   await g.qmp.close().catch(() => {});
 }
 
-
 function readProcStatusKiB(pid: number, field: string): number {
   try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(
+      readFileSync(`/proc/${pid}/status`, 'utf8'),
+    );
     return m ? Number(m[1]) : 0;
   } catch {
     return 0;

@@ -15,7 +15,10 @@ program
 program
   .command('run')
   .description('host a guest (source), or wait for one (destination with --incoming)')
-  .requiredOption('-m, --ram <size>', 'guest RAM, with K/M/G suffix like QEMU -m (bare number = MiB)')
+  .requiredOption(
+    '-m, --ram <size>',
+    'guest RAM, with K/M/G suffix like QEMU -m (bare number = MiB)',
+  )
   .option('--normal-page-ratio <r>', 'fraction of pages filled with random bytes (0..1)', '0')
   .option('--workload <w>', 'vCPU workload: none, stress or stress:MBPS', 'none')
   .option('-S', 'start with the vCPU stopped')
@@ -28,7 +31,9 @@ program
 
 program
   .command('demo')
-  .description('migrate a 1 GiB guest (half normal pages, stress workload) between two local processes')
+  .description(
+    'migrate a 1 GiB guest (half normal pages, stress workload) between two local processes',
+  )
   .option('-m, --ram <size>', 'guest RAM', '1G')
   .option('--channels <n>', 'multifd channels', '2')
   .option('--zero-page-detection <mode>', 'none, legacy or multifd', 'multifd')

@@ -28,7 +28,8 @@ export function parseRatio(text: string): number {
 
 export async function runCommand(o: RunOptions): Promise<void> {
   const ramBytes = parseSize(o.ram, 'M');
-  if (ramBytes % 4096 !== 0) throw new Error(`invalid --ram '${o.ram}': must be a multiple of 4 KiB`);
+  if (ramBytes % 4096 !== 0)
+    throw new Error(`invalid --ram '${o.ram}': must be a multiple of 4 KiB`);
   if (o.incoming !== undefined && o.incoming !== 'defer' && !o.incoming.startsWith('tcp:')) {
     throw new Error(`invalid --incoming '${o.incoming}': expected tcp:HOST:PORT or defer`);
   }

@@ -130,7 +130,10 @@ export class Machine extends EventEmitter implements MigrationHost {
       throw genericError('This guest has already migrated away; it cannot migrate again');
     }
     parseTcpUri(uri);
-    if (this.params['zero-page-detection'] === 'dsa-accel' && this.params['accel-path'].length === 0) {
+    if (
+      this.params['zero-page-detection'] === 'dsa-accel' &&
+      this.params['accel-path'].length === 0
+    ) {
       throw genericError(
         "zero-page-detection=dsa-accel needs 'accel-path', e.g. accel-path=dsa-emu:dsa0/wq0.0",
       );

@@ -74,7 +74,8 @@ export class ControlChannel {
         }
         if (this.buf.length < FRAME_HEADER_SIZE) return;
         const magic = this.buf.readUInt32LE(0);
-        if (magic !== FRAME_MAGIC) throw new ProtocolError('frame magic', magic, `expected ${FRAME_MAGIC}`);
+        if (magic !== FRAME_MAGIC)
+          throw new ProtocolError('frame magic', magic, `expected ${FRAME_MAGIC}`);
         const type = this.buf.readUInt16LE(4);
         if (type < 1 || type > FRAME_TYPE_MAX) {
           throw new ProtocolError('frame type', type, `expected 1..${FRAME_TYPE_MAX}`);

@@ -165,7 +165,9 @@ export function applyParameters(
   return next;
 }
 
-export const CAPABILITY_NAMES = Object.keys(DEFAULT_CAPABILITIES) as (keyof MigrationCapabilities)[];
+export const CAPABILITY_NAMES = Object.keys(
+  DEFAULT_CAPABILITIES,
+) as (keyof MigrationCapabilities)[];
 
 export function applyCapabilities(
   current: MigrationCapabilities,

@@ -108,7 +108,9 @@ export class ProtocolError extends Error {
     readonly value: number | string,
     reason: string,
   ) {
-    super(`invalid ${field} ${typeof value === 'number' ? value : JSON.stringify(value)}: ${reason}`);
+    super(
+      `invalid ${field} ${typeof value === 'number' ? value : JSON.stringify(value)}: ${reason}`,
+    );
     this.name = 'ProtocolError';
   }
 }

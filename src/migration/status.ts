@@ -1,10 +1,3 @@
 // QEMU's MigrationStatus values that livemig uses.
 export type MigrationStatus =
-  | 'none'
-  | 'setup'
-  | 'active'
-  | 'device'
-  | 'cancelling'
-  | 'cancelled'
-  | 'completed'
-  | 'failed';
+  'none' | 'setup' | 'active' | 'device' | 'cancelling' | 'cancelled' | 'completed' | 'failed';

@@ -13,7 +13,9 @@ export function parseTcpUri(uri: string, allowPortZero = false): TcpAddress {
   if (!m) {
     const scheme = /^([a-z0-9+.-]+):/i.exec(uri)?.[1];
     if (scheme && scheme !== 'tcp') {
-      throw genericError(`unsupported migration URI scheme '${scheme}' in '${uri}': livemig supports tcp:HOST:PORT`);
+      throw genericError(
+        `unsupported migration URI scheme '${scheme}' in '${uri}': livemig supports tcp:HOST:PORT`,
+      );
     }
     throw genericError(`invalid migration URI '${uri}': expected tcp:HOST:PORT`);
   }

@@ -3,7 +3,14 @@
 import { Worker } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import { allocateBlocks, segmentViews, type RamBlockDesc } from './layout.js';
-import { REQ_QUIT, REQ_RUN, REQ_STOP, VCPU, type VcpuState, type WorkloadSpec } from './vcpu-control.js';
+import {
+  REQ_QUIT,
+  REQ_RUN,
+  REQ_STOP,
+  VCPU,
+  type VcpuState,
+  type WorkloadSpec,
+} from './vcpu-control.js';
 import type { CpuRegistry } from '../util/cpu-slots.js';
 
 export interface GuestOptions {

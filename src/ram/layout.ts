@@ -39,7 +39,10 @@ export function dirtyWords(pages: number): number {
 }
 
 /** Split `totalBytes` into blocks of at most `blockSize` (page-aligned). Names follow QEMU's pc.ram. */
-export function planBlocks(totalBytes: number, blockSize = MAX_BLOCK_SIZE): { name: string; size: number }[] {
+export function planBlocks(
+  totalBytes: number,
+  blockSize = MAX_BLOCK_SIZE,
+): { name: string; size: number }[] {
   if (totalBytes % PAGE_SIZE !== 0) {
     throw new Error(`RAM size ${totalBytes} is not a multiple of the page size ${PAGE_SIZE}`);
   }
@@ -50,7 +53,10 @@ export function planBlocks(totalBytes: number, blockSize = MAX_BLOCK_SIZE): { na
   }
   const out: { name: string; size: number }[] = [];
   for (let off = 0, i = 0; off < totalBytes; off += blockSize, i++) {
-    out.push({ name: i === 0 ? 'pc.ram' : `pc.ram.${i}`, size: Math.min(blockSize, totalBytes - off) });
+    out.push({
+      name: i === 0 ? 'pc.ram' : `pc.ram.${i}`,
+      size: Math.min(blockSize, totalBytes - off),
+    });
   }
   return out;
 }

@@ -44,5 +44,10 @@ export function parseWorkload(text: string, ramBytes: number): WorkloadSpec {
   // QEMU's migration-test guest increments a byte in each page of 100 MB starting at 1 MB.
   const start = totalPages > 512 ? 256 : 0;
   const pages = Math.max(1, Math.min(25600, totalPages - start));
-  return { kind: m[1] as 'none' | 'stress', mbps: m[2] ? Number(m[2]) : 0, startPage: start, pages };
+  return {
+    kind: m[1] as 'none' | 'stress',
+    mbps: m[2] ? Number(m[2]) : 0,
+    startPage: start,
+    pages,
+  };
 }

@@ -1,11 +1,7 @@
 // Errors that cross the control plane carry a QMP error class, as QEMU's do.
 
 export type QmpErrorClass =
-  | 'GenericError'
-  | 'CommandNotFound'
-  | 'DeviceNotActive'
-  | 'DeviceNotFound'
-  | 'KVMMissingCap';
+  'GenericError' | 'CommandNotFound' | 'DeviceNotActive' | 'DeviceNotFound' | 'KVMMissingCap';
 
 export class QmpError extends Error {
   constructor(

@@ -14,7 +14,9 @@ const UNITS: Record<string, number> = {
 export function parseSize(text: string, bareUnit: 'B' | 'M' = 'B'): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([bkmgtBKMGT]?)(?:i?[bB])?\s*$/.exec(text);
   if (!m) {
-    throw new Error(`invalid size '${text}': expected a number with an optional K, M, G or T suffix`);
+    throw new Error(
+      `invalid size '${text}': expected a number with an optional K, M, G or T suffix`,
+    );
   }
   const suffix = m[2].toUpperCase();
   const unit = suffix === '' ? UNITS[bareUnit] : UNITS[suffix];

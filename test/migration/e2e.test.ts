@@ -5,7 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LocalPair } from '../../src/cli/local-migration.js';
 
-type Info = Record<string, unknown> & { status: string; ram: Record<string, number>; livemig: Record<string, unknown> };
+type Info = Record<string, unknown> & {
+  status: string;
+  ram: Record<string, number>;
+  livemig: Record<string, unknown>;
+};
 
 async function migrateOnce(opts: {
   mode: string;
@@ -22,7 +26,11 @@ async function migrateOnce(opts: {
   try {
     const { source, dest } = await pair.migrate(
       { multifd: true, events: true, 'x-verify-ram': true },
-      { 'multifd-channels': opts.channels, 'zero-page-detection': opts.mode, 'downtime-limit': 2000 },
+      {
+        'multifd-channels': opts.channels,
+        'zero-page-detection': opts.mode,
+        'downtime-limit': 2000,
+      },
     );
     const status = await pair.dest.qmp.execute<{ status: string }>('query-status');
     assert.equal(status.status, 'running', 'destination guest runs on after completion');
@@ -44,7 +52,10 @@ for (const mode of ['none', 'legacy', 'multifd']) {
         assert.equal(dst.status, 'completed');
         assert.ok(src.ram['dirty-sync-count'] >= 1);
         const totalPages = (64 * 1024 * 1024) / 4096;
-        assert.ok(src.ram.normal + src.ram.duplicate >= totalPages, 'every page was sent at least once');
+        assert.ok(
+          src.ram.normal + src.ram.duplicate >= totalPages,
+          'every page was sent at least once',
+        );
         if (mode === 'none') {
           assert.equal(src.ram.duplicate, 0, 'mode none sends every page whole');
         } else {
@@ -59,7 +70,12 @@ for (const mode of ['none', 'legacy', 'multifd']) {
 }
 
 test('an all-zero idle guest sends only offsets for its pages', async () => {
-  const pair = await LocalPair.start({ ram: '64M', normalPageRatio: 0, workload: 'none', sourcePaused: true });
+  const pair = await LocalPair.start({
+    ram: '64M',
+    normalPageRatio: 0,
+    workload: 'none',
+    sourcePaused: true,
+  });
   try {
     const { source } = await pair.migrate(
       { multifd: true, 'x-verify-ram': true },

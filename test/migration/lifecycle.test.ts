@@ -28,7 +28,9 @@ test('convergence blocked: tiny max-bandwidth and 1 ms downtime-limit keep it ac
     const info = await pair.waitSource((i) => Number((i as Info).ram?.['dirty-sync-count']) >= 4);
     assert.equal(info.status, 'active');
     const later = await pair.waitSource(
-      (i) => Number((i as Info).ram?.['dirty-sync-count']) > Number((info as Info).ram!['dirty-sync-count']),
+      (i) =>
+        Number((i as Info).ram?.['dirty-sync-count']) >
+        Number((info as Info).ram!['dirty-sync-count']),
     );
     assert.equal(later.status, 'active', 'still active: it never switched over');
     await pair.source.qmp.execute('migrate_cancel');
@@ -43,7 +45,10 @@ test('convergence blocked: tiny max-bandwidth and 1 ms downtime-limit keep it ac
 test('convergence allowed: a generous downtime-limit completes while the guest runs', async () => {
   const pair = await LocalPair.start({ ram: '32M', workload: 'stress:4', normalPageRatio: 0.25 });
   try {
-    const { source, dest } = await pair.migrate(VERIFY, { 'multifd-channels': 2, 'downtime-limit': 30000 });
+    const { source, dest } = await pair.migrate(VERIFY, {
+      'multifd-channels': 2,
+      'downtime-limit': 30000,
+    });
     assert.equal(source.status, 'completed', String(source['error-desc']));
     assert.equal((source as Info).livemig?.verify, 'ok');
     assert.equal(dest.status, 'completed');
@@ -59,7 +64,10 @@ test('cancel during setup leaves the source running and intact; a second migrati
     const before = await digest(pair, 'source');
     const uri = await pair.incomingUri();
     await pair.source.qmp.execute('migrate-set-capabilities', {
-      capabilities: [{ capability: 'multifd', state: true }, { capability: 'x-verify-ram', state: true }],
+      capabilities: [
+        { capability: 'multifd', state: true },
+        { capability: 'x-verify-ram', state: true },
+      ],
     });
     await pair.source.qmp.execute('migrate', { uri });
     const first = await pair.source.qmp.execute<Info>('query-migrate');
@@ -71,7 +79,10 @@ test('cancel during setup leaves the source running and intact; a second migrati
     assert.equal(await digest(pair, 'source'), before, 'source RAM untouched');
 
     await pair.dest.qmp.execute('migrate-set-capabilities', {
-      capabilities: [{ capability: 'multifd', state: true }, { capability: 'x-verify-ram', state: true }],
+      capabilities: [
+        { capability: 'multifd', state: true },
+        { capability: 'x-verify-ram', state: true },
+      ],
     });
     await waitDestIdle(pair);
     await pair.source.qmp.execute('migrate', { uri });
@@ -88,8 +99,13 @@ test('cancel during active leaves the source running and intact; a second migrat
   const pair = await LocalPair.start({ ram: '32M', workload: 'none', normalPageRatio: 0.5 });
   try {
     const before = await digest(pair, 'source');
-    const uri = await pair.startMigration(VERIFY, { 'multifd-channels': 2, 'max-bandwidth': 2 * 1024 * 1024 });
-    const active = await pair.waitSource((i) => i.status === 'active' && Number((i as Info).ram?.transferred) > 0);
+    const uri = await pair.startMigration(VERIFY, {
+      'multifd-channels': 2,
+      'max-bandwidth': 2 * 1024 * 1024,
+    });
+    const active = await pair.waitSource(
+      (i) => i.status === 'active' && Number((i as Info).ram?.transferred) > 0,
+    );
     assert.equal(active.status, 'active');
     await pair.source.qmp.execute('migrate_cancel');
     const end = await pair.waitFinished();

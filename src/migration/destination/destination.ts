@@ -175,12 +175,23 @@ export class MigrationDestination {
   private onHello(cur: Incoming, p: Record<string, unknown>): void {
     if (cur.workers.length > 0) return this.fail('duplicate Hello');
     const packetPages = p.packetPages;
-    if (p.version !== PROTOCOL_VERSION) return this.fail(`Hello version ${String(p.version)} unsupported`);
-    if (p.session !== cur.session.toString('hex')) return this.fail('Hello session id does not match the handshake');
-    if (p.channels !== cur.channels) return this.fail(`Hello channels ${String(p.channels)} does not match the handshake`);
-    if (p.pageSize !== PAGE_SIZE) return this.fail(`page size ${String(p.pageSize)} unsupported: expected ${PAGE_SIZE}`);
-    if (typeof packetPages !== 'number' || !Number.isInteger(packetPages) || packetPages < 1 || packetPages > MAX_PACKET_PAGES) {
-      return this.fail(`packet size ${String(packetPages)} pages out of range 1..${MAX_PACKET_PAGES}`);
+    if (p.version !== PROTOCOL_VERSION)
+      return this.fail(`Hello version ${String(p.version)} unsupported`);
+    if (p.session !== cur.session.toString('hex'))
+      return this.fail('Hello session id does not match the handshake');
+    if (p.channels !== cur.channels)
+      return this.fail(`Hello channels ${String(p.channels)} does not match the handshake`);
+    if (p.pageSize !== PAGE_SIZE)
+      return this.fail(`page size ${String(p.pageSize)} unsupported: expected ${PAGE_SIZE}`);
+    if (
+      typeof packetPages !== 'number' ||
+      !Number.isInteger(packetPages) ||
+      packetPages < 1 ||
+      packetPages > MAX_PACKET_PAGES
+    ) {
+      return this.fail(
+        `packet size ${String(packetPages)} pages out of range 1..${MAX_PACKET_PAGES}`,
+      );
     }
     const blocks = p.blocks;
     const mine = this.guest.blocks;
@@ -221,7 +232,10 @@ export class MigrationDestination {
         cpuSlot: this.cpu.slot(name),
         stats: cur.stats,
       };
-      const w = new Worker(new URL('./recv-worker.js', import.meta.url), { workerData: data, name });
+      const w = new Worker(new URL('./recv-worker.js', import.meta.url), {
+        workerData: data,
+        name,
+      });
       cur.workers.push(w);
       w.on('error', (e) => this.fail(`${name}: ${e.message}`));
       w.on('message', (m: RecvWorkerMessage) => {
@@ -360,7 +374,8 @@ export class MigrationDestination {
 
   info(): Record<string, unknown> {
     if (this.current) return this.snapshot(this.current);
-    const where = this.socketAddress && this.server ? { 'socket-address': [this.socketAddress] } : {};
+    const where =
+      this.socketAddress && this.server ? { 'socket-address': [this.socketAddress] } : {};
     if (this.status === 'none' || this.status === 'setup') {
       return this.status === 'setup' ? { status: 'setup', ...where } : {};
     }

@@ -13,7 +13,13 @@ import {
   PH,
   ProtocolError,
 } from '../protocol.js';
-import { SEGMENT_PAGE_MASK, SEGMENT_PAGES_SHIFT, pagesOf, segmentViews, type RamBlockDesc } from '../../ram/layout.js';
+import {
+  SEGMENT_PAGE_MASK,
+  SEGMENT_PAGES_SHIFT,
+  pagesOf,
+  segmentViews,
+  type RamBlockDesc,
+} from '../../ram/layout.js';
 
 const enum State {
   Header,
@@ -102,10 +108,12 @@ export class PacketParser {
   /** Check the fixed header. Returns true for a SYNC packet (complete in itself). */
   private onHeader(): boolean {
     const h = this.hdr32;
-    if (h[PH.magic] !== PACKET_MAGIC) throw new ProtocolError('packet magic', h[PH.magic], `expected ${PACKET_MAGIC}`);
+    if (h[PH.magic] !== PACKET_MAGIC)
+      throw new ProtocolError('packet magic', h[PH.magic], `expected ${PACKET_MAGIC}`);
     const flags = h[PH.flags] & 0xffff;
     const reserved = h[PH.flags] >>> 16;
-    if ((flags & ~KNOWN_FLAGS) !== 0) throw new ProtocolError('packet flags', flags, `known flags are ${KNOWN_FLAGS}`);
+    if ((flags & ~KNOWN_FLAGS) !== 0)
+      throw new ProtocolError('packet flags', flags, `known flags are ${KNOWN_FLAGS}`);
     if (reserved !== 0) throw new ProtocolError('packet reserved field', reserved, 'must be 0');
     const normal = h[PH.normal];
     const zero = h[PH.zero];
@@ -123,15 +131,24 @@ export class PacketParser {
     }
     const block = h[PH.block];
     if (block >= this.segs.length) {
-      throw new ProtocolError('packet block id', block, `known blocks are 0..${this.segs.length - 1}`);
+      throw new ProtocolError(
+        'packet block id',
+        block,
+        `known blocks are 0..${this.segs.length - 1}`,
+      );
     }
     if (normal > this.packetPages) {
       throw new ProtocolError('packet normal page count', normal, `limit is ${this.packetPages}`);
     }
     if (zero > this.packetPages - normal) {
-      throw new ProtocolError('packet zero page count', zero, `limit is ${this.packetPages - normal} with ${normal} normal pages`);
+      throw new ProtocolError(
+        'packet zero page count',
+        zero,
+        `limit is ${this.packetPages - normal} with ${normal} normal pages`,
+      );
     }
-    if (normal + zero === 0) throw new ProtocolError('packet page count', 0, 'a data packet carries at least one page');
+    if (normal + zero === 0)
+      throw new ProtocolError('packet page count', 0, 'a data packet carries at least one page');
     this.block = block;
     this.normal = normal;
     this.zero = zero;
@@ -154,7 +171,11 @@ export class PacketParser {
       }
       const page = hi * 2 ** 20 + (lo >>> PAGE_SHIFT);
       if (hi >= 2 ** 12 || page >= limit) {
-        throw new ProtocolError('page offset', hi * 2 ** 32 + lo, `outside block ${this.block} of ${limit * PAGE_SIZE} bytes`);
+        throw new ProtocolError(
+          'page offset',
+          hi * 2 ** 32 + lo,
+          `outside block ${this.block} of ${limit * PAGE_SIZE} bytes`,
+        );
       }
       this.pages[i] = page;
     }

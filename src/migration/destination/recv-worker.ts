@@ -112,7 +112,8 @@ const server = net.createServer({ pauseOnConnect: false, noDelay: true }, (socke
     if (h.magic !== MULTIFD_MAGIC) reason = `bad magic ${h.magic}`;
     else if (h.version !== PROTOCOL_VERSION) reason = `unsupported version ${h.version}`;
     else if (!h.session.equals(session)) reason = `wrong session id ${h.session.toString('hex')}`;
-    else if (h.channel !== d.index) reason = `channel id ${h.channel} does not belong on channel ${d.index}`;
+    else if (h.channel !== d.index)
+      reason = `channel id ${h.channel} does not belong on channel ${d.index}`;
     else if (bound) reason = 'channel already bound';
     if (reason) {
       // A stray or hostile connection: drop it, keep waiting for the real one.

@@ -21,7 +21,11 @@ import type { MigrationCapabilities, MigrationParameters } from '../parameters.j
 import type { CpuRegistry } from '../../util/cpu-slots.js';
 import { CHAN_STAT, LIVE, MIG, createSlots } from './channel-slots.js';
 import { CHAN_WORD } from './channel-slots.js';
-import type { LiveMigrationWorkerData, SendWorkerData, SourceWorkerMessage } from './worker-data.js';
+import type {
+  LiveMigrationWorkerData,
+  SendWorkerData,
+  SourceWorkerMessage,
+} from './worker-data.js';
 import { pagesOf } from '../../ram/layout.js';
 import type { MigrationStatus } from '../status.js';
 import { parseTcpUri } from '../uri.js';
@@ -239,7 +243,8 @@ export class MigrationSource {
           device: { vcpu: this.guest.deviceState() },
         });
         this.completeTimer = setTimeout(
-          () => this.fail(`destination did not acknowledge completion in ${COMPLETE_TIMEOUT_MS} ms`),
+          () =>
+            this.fail(`destination did not acknowledge completion in ${COMPLETE_TIMEOUT_MS} ms`),
           COMPLETE_TIMEOUT_MS,
         );
         this.completeTimer.unref();
@@ -283,7 +288,8 @@ export class MigrationSource {
 
   private transferred(): number {
     let t = this.mainBytes;
-    for (let c = 0; c < this.channels; c++) t += this.chanStatsView[c * CHAN_STAT.size + CHAN_STAT.bytes];
+    for (let c = 0; c < this.channels; c++)
+      t += this.chanStatsView[c * CHAN_STAT.size + CHAN_STAT.bytes];
     return t;
   }
 
