@@ -1,0 +1,444 @@
+// The emulated DSA devices: configuration → registers, work queues and engine threads.
+//
+// `DsaEmu.start()` (in the thread that owns the devices, usually main) builds every device of
+// an accel-config configuration in one shared address space and starts one worker thread per
+// grouped engine. `dsaEmu.handle` is structured-cloneable: pass it in workerData, and in the
+// other thread `new EmulatedDevice(handle.devices[i])` gives the same controls (state, fault
+// injection, statistics) over the same shared memory, while the driver submits to its WQs.
+
+import { Worker } from 'node:worker_threads';
+import { AddressSpace, type Region, Translation } from './address-space.js';
+import { defaultAccfgConfig, resolveAccfgConfig, type EmuDeviceConfig } from './config.js';
+import type { DsaEmuHandle, EmuDeviceHandle, EmuEngineHandle, EmuWqHandle } from './handles.js';
+import {
+  C_CPU_ACKS,
+  C_CPU_REQ,
+  C_ENGINE_DELAY_US,
+  C_ENGINES_RUNNING,
+  C_ENGINE_ACK,
+  C_EPOCH,
+  C_HALT_ACKS,
+  C_HALT_GEN,
+  C_HALT_AFTER,
+  C_HALT_IRQ_DONE,
+  C_PAUSED,
+  C_SHUTDOWN,
+  C_STATE,
+  DEV_STATE_NAMES,
+  DevState,
+  E_BATCHES,
+  E_BYTES,
+  E_CPU_MS,
+  E_DESCRIPTORS,
+  E_ERRORS,
+  E_FAULTS,
+  createRegisterFile,
+  engineStat,
+  haltDevice,
+  imsAddrHi,
+  imsAddrLo,
+  miscImsHandles,
+  openRegisters,
+  ringAllDoorbells,
+  takeSwerr,
+  type Registers,
+  type SoftwareError,
+} from './registers.js';
+import {
+  W_ACCEPTED,
+  W_DROPPED,
+  W_ENABLED,
+  W_REFUSE,
+  W_REFUSED,
+  createRingBuffer,
+  occupancy,
+  openRing,
+  resetRing,
+  type WqRing,
+} from './wq.js';
+
+type WaitAsync = (
+  a: Int32Array,
+  i: number,
+  v: number,
+  t?: number,
+) => { async: boolean; value: Promise<string> | string };
+const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+
+/** Wait (without blocking the thread) until `cond()` holds or `timeoutMs` passed. */
+export async function waitUntil(
+  words: Int32Array,
+  index: number,
+  cond: () => boolean,
+  timeoutMs: number,
+): Promise<boolean> {
+  const end = performance.now() + timeoutMs;
+  // A ref'd timer keeps the event loop alive: a pending Atomics.waitAsync does not.
+  const keep = setTimeout(() => {}, timeoutMs + 10);
+  try {
+    for (;;) {
+      const seen = Atomics.load(words, index);
+      if (cond()) return true;
+      const left = end - performance.now();
+      if (left <= 0) return false;
+      const r = waitAsync(words, index, seen, left);
+      if (r.async) await r.value;
+    }
+  } finally {
+    clearTimeout(keep);
+  }
+}
+
+export interface EngineStats {
+  thread: string;
+  cpuMs: number;
+  descriptors: number;
+  batches: number;
+  bytes: number;
+  faults: number;
+  errors: number;
+}
+
+export interface WqStats {
+  name: string;
+  state: 'enabled' | 'disabled';
+  occupancy: number;
+  accepted: number;
+  refused: number;
+  dropped: number;
+}
+
+/** Controls and statistics of one emulated device; usable in any thread. */
+export class EmulatedDevice {
+  readonly name: string;
+  readonly config: EmuDeviceConfig;
+  readonly regs: Registers;
+  private readonly rings: WqRing[];
+
+  constructor(readonly handle: EmuDeviceHandle) {
+    this.name = handle.name;
+    this.config = handle.config;
+    this.regs = openRegisters(handle.registers);
+    this.rings = handle.wqs.map((w) => openRing(w.ring));
+  }
+
+  get state(): 'disabled' | 'enabled' | 'drain' | 'halted' {
+    return DEV_STATE_NAMES[Atomics.load(this.regs.words, C_STATE)] as 'enabled';
+  }
+
+  get epoch(): number {
+    return Atomics.load(this.regs.words, C_EPOCH);
+  }
+
+  wq(name: string): EmuWqHandle {
+    const q = this.handle.wqs.find((w) => w.name === name);
+    if (!q) {
+      throw new Error(
+        `${this.name} has no work queue '${name}' (it has ${this.handle.wqs.map((w) => w.name).join(', ') || 'none'})`,
+      );
+    }
+    return q;
+  }
+
+  /** Halt the device now: engines stop, in-flight descriptors never complete. */
+  halt(): void {
+    haltDevice(this.regs.words);
+  }
+
+  /** Let `n` more descriptors (batch members count) run, then halt: a halt mid-batch. */
+  haltAfter(n: number): void {
+    Atomics.store(this.regs.words, C_HALT_AFTER, Math.max(0, Math.floor(n)) + 1);
+  }
+
+  /** Make every engine sleep `us` microseconds before each descriptor it takes (0 = off). */
+  setEngineDelay(us: number): void {
+    Atomics.store(this.regs.words, C_ENGINE_DELAY_US, Math.max(0, Math.floor(us)));
+  }
+
+  /** Stall the engines: descriptors stay in the WQs (and fill them) until resume(). */
+  pause(): void {
+    Atomics.store(this.regs.words, C_PAUSED, 1);
+  }
+
+  resume(): void {
+    Atomics.store(this.regs.words, C_PAUSED, 0);
+    ringAllDoorbells(this.regs.words);
+  }
+
+  /** Refuse the next `n` ENQCMDs to `wq`, as a full shared WQ would. */
+  refuseSubmissions(wq: string, n: number): void {
+    Atomics.store(this.rings[this.wq(wq).index].words, W_REFUSE, Math.max(0, Math.floor(n)));
+  }
+
+  /** Read and clear the software error register. */
+  takeSoftwareError(): SoftwareError | undefined {
+    return takeSwerr(this.regs.words);
+  }
+
+  /**
+   * Reset a halted device: wait until every engine has stopped, empty the WQs, start a new
+   * epoch and enable it again. Only while nothing submits to it.
+   */
+  async reset(timeoutMs = 2000): Promise<void> {
+    const w = this.regs.words;
+    haltDevice(w);
+    const gen = Atomics.load(w, C_HALT_GEN);
+    const engines = this.handle.engines;
+    const ok = await waitUntil(
+      w,
+      C_HALT_ACKS,
+      () => engines.every((e) => Atomics.load(w, C_ENGINE_ACK + e.index) === gen),
+      timeoutMs,
+    );
+    if (!ok) throw new Error(`${this.name}: the engines did not stop within ${timeoutMs} ms`);
+    for (const r of this.rings) resetRing(r);
+    Atomics.store(w, C_HALT_AFTER, 0);
+    Atomics.store(w, C_HALT_IRQ_DONE, 0);
+    Atomics.add(w, C_EPOCH, 1);
+    Atomics.store(w, C_STATE, DevState.ENABLED);
+    Atomics.notify(w, C_STATE);
+    ringAllDoorbells(w);
+  }
+
+  /** Ask every engine to publish its CPU time now; resolves when they have (or on timeout). */
+  async refreshEngineCpu(timeoutMs = 200): Promise<void> {
+    const w = this.regs.words;
+    const running = Atomics.load(w, C_ENGINES_RUNNING);
+    if (running === 0) return;
+    const before = Atomics.load(w, C_CPU_ACKS);
+    Atomics.add(w, C_CPU_REQ, 1);
+    ringAllDoorbells(w);
+    await waitUntil(
+      w,
+      C_CPU_ACKS,
+      () => Atomics.load(w, C_CPU_ACKS) - before >= running,
+      timeoutMs,
+    );
+  }
+
+  engineStats(): EngineStats[] {
+    return this.handle.engines.map((e) => ({
+      thread: e.threadName,
+      cpuMs: engineStat(this.regs, e.index, E_CPU_MS),
+      descriptors: engineStat(this.regs, e.index, E_DESCRIPTORS),
+      batches: engineStat(this.regs, e.index, E_BATCHES),
+      bytes: engineStat(this.regs, e.index, E_BYTES),
+      faults: engineStat(this.regs, e.index, E_FAULTS),
+      errors: engineStat(this.regs, e.index, E_ERRORS),
+    }));
+  }
+
+  wqStats(): WqStats[] {
+    return this.handle.wqs.map((q, i) => {
+      const w = this.rings[i].words;
+      return {
+        name: q.name,
+        state: Atomics.load(w, W_ENABLED) === 1 ? 'enabled' : 'disabled',
+        occupancy: occupancy(this.rings[i]),
+        accepted: Atomics.load(w, W_ACCEPTED),
+        refused: Atomics.load(w, W_REFUSED),
+        dropped: Atomics.load(w, W_DROPPED),
+      };
+    });
+  }
+
+  /** CPU ms per engine thread, keyed "dsa0/engine0.N" (last published values). */
+  engineCpuMs(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const e of this.handle.engines)
+      out[e.threadName] = engineStat(this.regs, e.index, E_CPU_MS);
+    return out;
+  }
+}
+
+export interface DsaEmuOptions {
+  /** accel-config JSON (already parsed); default: the built-in configuration. */
+  config?: unknown;
+  /** Engines of the built-in configuration (default: defaultEngineCount()). */
+  engines?: number;
+}
+
+/** The emulated devices of one address space, owned by the thread that started them. */
+export class DsaEmu {
+  readonly devices: EmulatedDevice[];
+  private readonly workers: { worker: Worker; device: EmulatedDevice; engine: EmuEngineHandle }[] =
+    [];
+  private closed = false;
+  /** Errors of engine threads that died (each halts its device). */
+  readonly engineErrors: { thread: string; error: Error }[] = [];
+
+  private constructor(
+    readonly handle: DsaEmuHandle,
+    readonly addressSpace: AddressSpace,
+  ) {
+    this.devices = handle.devices.map((d) => new EmulatedDevice(d));
+  }
+
+  /** Build the devices of `config` and start their engine threads. */
+  static async start(opts: DsaEmuOptions = {}): Promise<DsaEmu> {
+    const r = resolveAccfgConfig(opts.config ?? defaultAccfgConfig(opts.engines));
+    if (r.errors.length) {
+      throw new Error(`invalid emulated DSA configuration:\n  ${r.errors.join('\n  ')}`);
+    }
+    const as = AddressSpace.create();
+    const handle: DsaEmuHandle = {
+      kind: 'dsa-emu-system',
+      addressSpace: as.handle,
+      devices: r.devices.map((c) => buildDevice(c, as)),
+    };
+    const emu = new DsaEmu(handle, as);
+    try {
+      for (const dev of emu.devices) {
+        for (const eng of dev.handle.engines) await emu.startEngine(dev, eng);
+      }
+    } catch (e) {
+      await emu.close();
+      throw e;
+    }
+    return emu;
+  }
+
+  private async startEngine(device: EmulatedDevice, engine: EmuEngineHandle): Promise<void> {
+    const worker = new Worker(new URL('./engine-worker.js', import.meta.url), {
+      workerData: { device: device.handle, engine: engine.index },
+      name: engine.threadName,
+    });
+    await new Promise<void>((resolve, reject) => {
+      worker.once('message', () => resolve());
+      worker.once('error', reject);
+      worker.once('exit', (code) =>
+        reject(new Error(`${engine.threadName} exited with code ${code}`)),
+      );
+    });
+    worker.removeAllListeners();
+    worker.on('error', (error) => {
+      this.engineErrors.push({ thread: engine.threadName, error });
+      // A dead engine is a hardware error: halt, and raise the error interrupt ourselves.
+      if (haltDevice(device.regs.words)) this.raiseHaltInterrupts(device);
+    });
+    worker.unref();
+    this.workers.push({ worker, device, engine });
+  }
+
+  private raiseHaltInterrupts(device: EmulatedDevice): void {
+    const w = device.regs.words;
+    if (Atomics.compareExchange(w, C_HALT_IRQ_DONE, 0, 1) !== 0) return;
+    this.addressSpace.enableTranslation();
+    const t = new Translation();
+    for (const h of miscImsHandles(w)) {
+      if (!this.addressSpace.translate(imsAddrLo(w, h), imsAddrHi(w, h), 4, t)) continue;
+      Atomics.add(t.i32, t.off >>> 2, 1);
+      Atomics.notify(t.i32, t.off >>> 2);
+    }
+  }
+
+  device(name: string): EmulatedDevice {
+    const d = this.devices.find((x) => x.name === name);
+    if (!d) {
+      throw new Error(
+        `no emulated device '${name}' (configured: ${this.devices.map((x) => x.name).join(', ')})`,
+      );
+    }
+    return d;
+  }
+
+  /** Register memory in the devices' address space (the driver does this itself). */
+  register(sab: SharedArrayBuffer): Region {
+    return this.addressSpace.register(sab);
+  }
+
+  /**
+   * Make the 4 KiB device page holding `byteOffset` of `block` not present: accesses to it end
+   * with PAGE_FAULT_NOBOF, `times` times (default: until cleared). Registers `block` if needed.
+   */
+  injectPageFault(block: SharedArrayBuffer, byteOffset: number, times = -1): void {
+    const region = this.addressSpace.register(block);
+    this.addressSpace.injectFault(region.base + byteOffset, times);
+  }
+
+  clearPageFaults(): void {
+    this.addressSpace.clearFaults();
+  }
+
+  /** Refresh and return CPU ms of every engine thread, keyed "dsa0/engine0.N". */
+  async engineCpuMs(): Promise<Record<string, number>> {
+    await Promise.all(this.devices.map((d) => d.refreshEngineCpu()));
+    return Object.assign({}, ...this.devices.map((d) => d.engineCpuMs())) as Record<string, number>;
+  }
+
+  /** Stop every engine thread. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const d of this.devices) {
+      Atomics.store(d.regs.words, C_SHUTDOWN, 1);
+      ringAllDoorbells(d.regs.words);
+      Atomics.notify(d.regs.words, C_STATE);
+    }
+    await Promise.all(
+      this.workers.map(
+        ({ worker }) =>
+          new Promise<void>((resolve) => {
+            const t = setTimeout(() => {
+              void worker.terminate().then(() => resolve());
+            }, 2000);
+            worker.once('exit', () => {
+              clearTimeout(t);
+              resolve();
+            });
+            worker.ref();
+          }),
+      ),
+    );
+    this.addressSpace.close();
+  }
+}
+
+function buildDevice(c: EmuDeviceConfig, as: AddressSpace): EmuDeviceHandle {
+  const registers = createRegisterFile();
+  const regs = openRegisters(registers);
+  Atomics.store(regs.words, C_STATE, c.enabled ? DevState.ENABLED : DevState.DISABLED);
+  const wqs: EmuWqHandle[] = c.wqs.map((q, index) => {
+    const limit = q.mode === 'shared' ? q.threshold : q.size;
+    const ring = createRingBuffer(Math.max(1, q.size), limit);
+    const usable = c.enabled && q.enabled && q.group >= 0 && q.type !== 'none' && q.size > 0;
+    new Int32Array(ring)[W_ENABLED] = usable ? 1 : 0;
+    return {
+      name: q.name,
+      id: q.id,
+      index,
+      group: q.group,
+      mode: q.mode,
+      type: q.type,
+      size: q.size,
+      threshold: q.threshold,
+      priority: q.priority,
+      maxBatchSize: q.maxBatchSize,
+      maxTransferSize: q.maxTransferSize,
+      blockOnFault: q.blockOnFault,
+      enabled: usable,
+      ring,
+    };
+  });
+  // Engines run only in groups with an enabled WQ; others would sleep forever.
+  const busyGroups = new Set(wqs.filter((q) => q.enabled).map((q) => q.group));
+  const engines: EmuEngineHandle[] = c.engines
+    .filter((e) => e.group >= 0 && busyGroups.has(e.group))
+    .map((e, index) => ({
+      name: e.name,
+      id: e.id,
+      index,
+      group: e.group,
+      threadName: `${c.name}/${e.name}`,
+    }));
+  return {
+    kind: 'dsa-emu',
+    name: c.name,
+    id: c.id,
+    registers,
+    config: c,
+    wqs,
+    engines,
+    addressSpace: as.handle,
+  };
+}

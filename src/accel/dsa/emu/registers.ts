@@ -1,0 +1,224 @@
+// The emulated device's register file, in a SharedArrayBuffer every thread can map: device
+// state (GENSTS), the software error register (SWERR), the interrupt message storage (IMS),
+// per-group doorbells the engines sleep on, fault-injection knobs, and per-engine statistics
+// (including the CPU time each engine thread measures for itself).
+
+export const DevState = {
+  DISABLED: 0,
+  ENABLED: 1,
+  DRAIN: 2,
+  HALTED: 3,
+} as const;
+
+export const DEV_STATE_NAMES = ['disabled', 'enabled', 'drain', 'halted'];
+
+// Int32 words.
+export const C_STATE = 0;
+/** Incremented by each reset; descriptors submitted in an earlier epoch can no longer run. */
+export const C_EPOCH = 1;
+export const C_SHUTDOWN = 2;
+/** Engines that have seen the current halt and stopped touching memory. */
+export const C_HALT_ACKS = 3;
+/** Fault injection: halt the device before running this many more descriptors (0 = off). */
+export const C_HALT_AFTER = 4;
+/** Fault injection: microseconds an engine sleeps before each descriptor it dequeues. */
+export const C_ENGINE_DELAY_US = 5;
+export const C_CPU_REQ = 6;
+export const C_CPU_ACKS = 7;
+export const C_SWERR_VALID = 8;
+export const C_SWERR_STATUS = 9;
+export const C_SWERR_OPCODE = 10;
+export const C_SWERR_WQ = 11;
+export const C_SWERR_ADDR_LO = 12;
+export const C_SWERR_ADDR_HI = 13;
+export const C_SWERR_OVERFLOW = 14;
+/** Set by the first engine that raised the interrupts for the current halt. */
+export const C_HALT_IRQ_DONE = 15;
+export const C_DOORBELL = 16; // + group (4)
+export const C_SLEEPERS = 20; // + group (4)
+export const C_ENGINES_RUNNING = 24;
+/** Fault injection: engines take nothing from the WQs while set (submissions still land). */
+export const C_PAUSED = 25;
+/** Incremented by every halt; each engine acknowledges the generation it has stopped for. */
+export const C_HALT_GEN = 26;
+/** Per engine (+ index): the halt generation the engine acknowledged. */
+export const C_ENGINE_ACK = 32;
+
+/** Interrupt message storage: entries the driver points at words in registered memory. */
+export const IMS_ENTRIES = 512;
+export const IMS_WORD = 64;
+const IMS_STRIDE = 4; // state, addrLo, addrHi, flags
+export const IMS_FREE = 0;
+const IMS_RESERVED = 1;
+export const IMS_VALID = 2;
+/** IMS flag: the entry also receives the device's error interrupt (halt). */
+export const IMS_MISC = 1;
+
+const WORDS = IMS_WORD + IMS_ENTRIES * IMS_STRIDE;
+
+/** Per-engine statistics, Float64, written only by the engine itself. */
+export const MAX_ENGINES = 8;
+export const E_CPU_MS = 0;
+export const E_DESCRIPTORS = 1;
+export const E_BATCHES = 2;
+export const E_BYTES = 3;
+export const E_FAULTS = 4;
+export const E_ERRORS = 5;
+const E_STRIDE = 8;
+const STATS_BYTE = WORDS * 4;
+
+export function createRegisterFile(): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(STATS_BYTE + MAX_ENGINES * E_STRIDE * 8);
+  return sab;
+}
+
+export interface Registers {
+  words: Int32Array;
+  stats: Float64Array;
+}
+
+export function openRegisters(sab: SharedArrayBuffer): Registers {
+  return {
+    words: new Int32Array(sab, 0, WORDS),
+    stats: new Float64Array(sab, STATS_BYTE, MAX_ENGINES * E_STRIDE),
+  };
+}
+
+export function engineStat(r: Registers, engine: number, field: number): number {
+  return r.stats[engine * E_STRIDE + field];
+}
+
+export function setEngineStat(r: Registers, engine: number, field: number, v: number): void {
+  r.stats[engine * E_STRIDE + field] = v;
+}
+
+export function addEngineStat(r: Registers, engine: number, field: number, v: number): void {
+  r.stats[engine * E_STRIDE + field] += v;
+}
+
+/** Wake every engine of every group (after a state change or a request). */
+export function ringAllDoorbells(w: Int32Array): void {
+  for (let g = 0; g < 4; g++) {
+    Atomics.add(w, C_DOORBELL + g, 1);
+    Atomics.notify(w, C_DOORBELL + g);
+  }
+}
+
+/** Tell the engines of `group` there is work; the notify is skipped when none sleeps. */
+export function ringDoorbell(w: Int32Array, group: number): void {
+  Atomics.add(w, C_DOORBELL + group, 1);
+  if (Atomics.load(w, C_SLEEPERS + group) > 0) Atomics.notify(w, C_DOORBELL + group, 1);
+}
+
+/** Record a software error (the SWERR register); a second one before it is read overflows. */
+export function recordSwerr(
+  w: Int32Array,
+  status: number,
+  opcode: number,
+  wq: number,
+  addrLo: number,
+  addrHi: number,
+): void {
+  if (Atomics.compareExchange(w, C_SWERR_VALID, 0, 2) !== 0) {
+    Atomics.add(w, C_SWERR_OVERFLOW, 1);
+    return;
+  }
+  Atomics.store(w, C_SWERR_STATUS, status);
+  Atomics.store(w, C_SWERR_OPCODE, opcode);
+  Atomics.store(w, C_SWERR_WQ, wq);
+  Atomics.store(w, C_SWERR_ADDR_LO, addrLo);
+  Atomics.store(w, C_SWERR_ADDR_HI, addrHi);
+  Atomics.store(w, C_SWERR_VALID, 1);
+}
+
+export interface SoftwareError {
+  status: number;
+  opcode: number;
+  wq: number;
+  addrLo: number;
+  addrHi: number;
+  overflow: number;
+}
+
+/** Read and clear SWERR (undefined when no error is recorded). */
+export function takeSwerr(w: Int32Array): SoftwareError | undefined {
+  if (Atomics.load(w, C_SWERR_VALID) !== 1) return undefined;
+  const e: SoftwareError = {
+    status: Atomics.load(w, C_SWERR_STATUS),
+    opcode: Atomics.load(w, C_SWERR_OPCODE),
+    wq: Atomics.load(w, C_SWERR_WQ),
+    addrLo: Atomics.load(w, C_SWERR_ADDR_LO) >>> 0,
+    addrHi: Atomics.load(w, C_SWERR_ADDR_HI) >>> 0,
+    overflow: Atomics.exchange(w, C_SWERR_OVERFLOW, 0),
+  };
+  Atomics.store(w, C_SWERR_VALID, 0);
+  return e;
+}
+
+/** Halt the device (fault injection, or an engine's fatal error). */
+export function haltDevice(w: Int32Array): boolean {
+  if (Atomics.load(w, C_STATE) === DevState.HALTED) return false;
+  Atomics.add(w, C_HALT_GEN, 1);
+  const prev = Atomics.exchange(w, C_STATE, DevState.HALTED);
+  Atomics.notify(w, C_STATE);
+  ringAllDoorbells(w);
+  return prev !== DevState.HALTED;
+}
+
+// ---- IMS ----
+
+function ims(i: number): number {
+  return IMS_WORD + i * IMS_STRIDE;
+}
+
+/** Allocate an IMS entry that writes to device address (lo, hi). Returns its handle. */
+export function allocIms(w: Int32Array, lo: number, hi: number, flags: number): number {
+  for (let i = 1; i < IMS_ENTRIES; i++) {
+    const e = ims(i);
+    if (Atomics.compareExchange(w, e, IMS_FREE, IMS_RESERVED) !== IMS_FREE) continue;
+    Atomics.store(w, e + 1, lo);
+    Atomics.store(w, e + 2, hi);
+    Atomics.store(w, e + 3, flags);
+    Atomics.store(w, e, IMS_VALID);
+    return i;
+  }
+  throw new Error(`the interrupt message storage is full (${IMS_ENTRIES - 1} entries in use)`);
+}
+
+export function freeIms(w: Int32Array, handle: number): void {
+  if (handle <= 0 || handle >= IMS_ENTRIES) return;
+  Atomics.store(w, ims(handle), IMS_FREE);
+}
+
+/** The target of a valid IMS entry, or undefined. */
+export function imsTarget(
+  w: Int32Array,
+  handle: number,
+): { lo: number; hi: number; flags: number } | undefined {
+  if (handle <= 0 || handle >= IMS_ENTRIES) return undefined;
+  const e = ims(handle);
+  if (Atomics.load(w, e) !== IMS_VALID) return undefined;
+  return { lo: Atomics.load(w, e + 1), hi: Atomics.load(w, e + 2), flags: Atomics.load(w, e + 3) };
+}
+
+export function imsValid(w: Int32Array, handle: number): boolean {
+  return handle > 0 && handle < IMS_ENTRIES && Atomics.load(w, ims(handle)) === IMS_VALID;
+}
+
+export function imsAddrLo(w: Int32Array, handle: number): number {
+  return Atomics.load(w, ims(handle) + 1);
+}
+
+export function imsAddrHi(w: Int32Array, handle: number): number {
+  return Atomics.load(w, ims(handle) + 2);
+}
+
+/** Handles of the valid entries with IMS_MISC. */
+export function miscImsHandles(w: Int32Array): number[] {
+  const out: number[] = [];
+  for (let i = 1; i < IMS_ENTRIES; i++) {
+    const e = ims(i);
+    if (Atomics.load(w, e) === IMS_VALID && Atomics.load(w, e + 3) & IMS_MISC) out.push(i);
+  }
+  return out;
+}
