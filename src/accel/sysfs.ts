@@ -1,0 +1,337 @@
+// Real DSA hardware: discovery through sysfs and the checks a `dsa:` accel-path entry must pass.
+//
+// The idxd driver shows devices, groups, engines and work queues under /sys/bus/dsa/devices
+// (attributes in linux Documentation/ABI/stable/sysfs-driver-dma-idxd) and user work queues as
+// character devices /dev/dsa/wqN.M. Both roots are relocatable the way DPDK's idxd bus driver
+// does it — environment variables DSA_SYSFS_PATH and DSA_DEV_PATH — or by options, so tests run
+// against a fixture tree.
+//
+// Submitting to real hardware needs native code (ENQCMD/MOVDIR64B on the mmapped portal, or
+// write() on the node) that livemig does not have. A `dsa:` path that passes every check still
+// gets a clear error saying so and pointing to `dsa-emu:`.
+
+import { constants as fsConstants } from 'node:fs';
+import { open, readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { genericError } from '../util/errors.js';
+import type { DsaTarget } from './accel-path.js';
+
+export const DEFAULT_SYSFS_ROOT = '/sys/bus/dsa/devices';
+export const DEFAULT_DEV_ROOT = '/dev/dsa';
+
+export interface SysfsOptions {
+  /** Directory holding dsaN, wqN.M, ... (default: $DSA_SYSFS_PATH or /sys/bus/dsa/devices). */
+  sysfsRoot?: string;
+  /** Directory holding the wqN.M nodes (default: $DSA_DEV_PATH or /dev/dsa). */
+  devRoot?: string;
+  env?: Record<string, string | undefined>;
+  /** Opens a node read-write and closes it; replaceable in tests. */
+  openNode?: (path: string) => Promise<void>;
+}
+
+export function sysfsRoot(o: SysfsOptions = {}): string {
+  return o.sysfsRoot ?? (o.env ?? process.env).DSA_SYSFS_PATH ?? DEFAULT_SYSFS_ROOT;
+}
+
+export function devRoot(o: SysfsOptions = {}): string {
+  return o.devRoot ?? (o.env ?? process.env).DSA_DEV_PATH ?? DEFAULT_DEV_ROOT;
+}
+
+async function defaultOpenNode(path: string): Promise<void> {
+  const fh = await open(path, fsConstants.O_RDWR);
+  await fh.close();
+}
+
+async function attr(dir: string, name: string): Promise<string | undefined> {
+  try {
+    return (await readFile(join(dir, name), 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function intAttr(dir: string, name: string): Promise<number | undefined> {
+  const v = await attr(dir, name);
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export interface SysfsWq {
+  dev: string;
+  state?: string;
+  mode?: string;
+  type?: string;
+  size?: number;
+  threshold?: number;
+  priority?: number;
+  group_id?: number;
+  max_batch_size?: number;
+  max_transfer_size?: number;
+  block_on_fault?: number;
+  name?: string;
+  driver_name?: string;
+  clients?: number;
+  occupancy?: number;
+}
+
+export interface SysfsEngine {
+  dev: string;
+  group_id?: number;
+}
+
+export interface SysfsGroup {
+  dev: string;
+  grouped_workqueues?: SysfsWq[];
+  grouped_engines?: SysfsEngine[];
+}
+
+export interface SysfsDevice {
+  dev: string;
+  state?: string;
+  version?: string;
+  max_groups?: number;
+  max_work_queues?: number;
+  max_engines?: number;
+  max_work_queues_size?: number;
+  max_batch_size?: number;
+  max_transfer_size?: number;
+  numa_node?: number;
+  op_cap?: string;
+  clients?: number;
+  groups: SysfsGroup[];
+  ungrouped_workqueues?: SysfsWq[];
+  ungrouped_engines?: SysfsEngine[];
+}
+
+export interface SysfsListing {
+  root: string;
+  devices: SysfsDevice[];
+  /** Why nothing could be listed (no idxd driver, no devices, unreadable root). */
+  note?: string;
+}
+
+async function readWq(root: string, dev: string): Promise<SysfsWq> {
+  const d = join(root, dev);
+  return {
+    dev,
+    state: await attr(d, 'state'),
+    mode: await attr(d, 'mode'),
+    type: await attr(d, 'type'),
+    size: await intAttr(d, 'size'),
+    threshold: await intAttr(d, 'threshold'),
+    priority: await intAttr(d, 'priority'),
+    group_id: await intAttr(d, 'group_id'),
+    max_batch_size: await intAttr(d, 'max_batch_size'),
+    max_transfer_size: await intAttr(d, 'max_transfer_size'),
+    block_on_fault: await intAttr(d, 'block_on_fault'),
+    name: await attr(d, 'name'),
+    driver_name: await attr(d, 'driver_name'),
+    clients: await intAttr(d, 'clients'),
+    occupancy: await intAttr(d, 'occupancy'),
+  };
+}
+
+/** Devices, groups, engines and WQs under the sysfs root, in `accel-config list` shape. */
+export async function listSysfs(o: SysfsOptions = {}): Promise<SysfsListing> {
+  const root = sysfsRoot(o);
+  let names: string[];
+  try {
+    names = (await readdir(root)).sort(naturalCompare);
+  } catch {
+    return {
+      root,
+      devices: [],
+      note: `${root} does not exist: the idxd driver is not loaded or this machine has no DSA (lspci -d 8086:0b25 lists DSA devices)`,
+    };
+  }
+  const devices: SysfsDevice[] = [];
+  for (const n of names) {
+    const m = /^dsa(\d+)$/.exec(n);
+    if (!m) continue;
+    const d = join(root, n);
+    const id = m[1];
+    const dev: SysfsDevice = {
+      dev: n,
+      state: await attr(d, 'state'),
+      version: await attr(d, 'version'),
+      max_groups: await intAttr(d, 'max_groups'),
+      max_work_queues: await intAttr(d, 'max_work_queues'),
+      max_engines: await intAttr(d, 'max_engines'),
+      max_work_queues_size: await intAttr(d, 'max_work_queues_size'),
+      max_batch_size: await intAttr(d, 'max_batch_size'),
+      max_transfer_size: await intAttr(d, 'max_transfer_size'),
+      numa_node: await intAttr(d, 'numa_node'),
+      op_cap: await attr(d, 'op_cap'),
+      clients: await intAttr(d, 'clients'),
+      groups: [],
+    };
+    const wqs = await Promise.all(
+      names.filter((x) => x.startsWith(`wq${id}.`)).map((x) => readWq(root, x)),
+    );
+    const engines: SysfsEngine[] = [];
+    for (const x of names.filter((x) => x.startsWith(`engine${id}.`))) {
+      engines.push({ dev: x, group_id: await intAttr(join(root, x), 'group_id') });
+    }
+    for (const g of names.filter((x) => x.startsWith(`group${id}.`))) {
+      const gid = Number(g.slice(g.indexOf('.') + 1));
+      const gw = wqs.filter((w) => w.group_id === gid);
+      const ge = engines.filter((e) => e.group_id === gid);
+      dev.groups.push({
+        dev: g,
+        ...(gw.length ? { grouped_workqueues: gw } : {}),
+        ...(ge.length ? { grouped_engines: ge } : {}),
+      });
+    }
+    const uw = wqs.filter((w) => w.group_id === undefined || w.group_id < 0);
+    const ue = engines.filter((e) => e.group_id === undefined || e.group_id < 0);
+    if (uw.length) dev.ungrouped_workqueues = uw;
+    if (ue.length) dev.ungrouped_engines = ue;
+    devices.push(dev);
+  }
+  return {
+    root,
+    devices,
+    ...(devices.length ? {} : { note: `no DSA devices under ${root}` }),
+  };
+}
+
+function naturalCompare(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
+export interface DsaCheck {
+  ok: boolean;
+  errors: string[];
+  warnings: string[];
+  /** The WQ's attributes, when its sysfs directory exists. */
+  wq?: SysfsWq;
+  node: string;
+}
+
+const CONFIG_HINT = (dev: string, wq: string) =>
+  `accel-config config-wq ${dev}/${wq} -g 0 -s 128 -p 10 -b 1 -t 128 -m shared -y user -n livemig -d user`;
+
+/**
+ * Check a `dsa:` target against sysfs and the device node: the WQ exists and is enabled, has
+ * type user and mode shared, a usable size and max batch size, and its node opens read-write.
+ * Every failure comes with the command that fixes it.
+ */
+export async function checkDsaTarget(t: DsaTarget, o: SysfsOptions = {}): Promise<DsaCheck> {
+  const root = sysfsRoot(o);
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const { device, wq } = t;
+  // The node: the given path, or the same name under a relocated dev root.
+  const node =
+    o.devRoot !== undefined || (o.env ?? process.env).DSA_DEV_PATH !== undefined
+      ? join(devRoot(o), wq)
+      : t.path;
+  const result = (): DsaCheck => ({ ok: errors.length === 0, errors, warnings, node });
+  if (!(await isDir(root))) {
+    errors.push(
+      `${root} does not exist: the idxd driver is not loaded or this machine has no DSA (check lspci -d 8086:0b25 and modprobe idxd; the kernel needs intel_iommu=on,sm_on for user work queues). Without DSA hardware use the emulated device: accel-path=dsa-emu:dsa0/wq0.0`,
+    );
+    return result();
+  }
+  const devDir = join(root, device);
+  const wqDir = join(root, wq);
+  if (!(await isDir(devDir))) {
+    const all = (await readdir(root)).filter((n) => /^dsa\d+$/.test(n)).sort(naturalCompare);
+    errors.push(
+      `device ${device} (of ${t.path}) not found under ${root}; DSA devices here: ${all.join(', ') || 'none'} (ls ${root})`,
+    );
+    return result();
+  }
+  if (!(await isDir(wqDir))) {
+    const all = (await readdir(root))
+      .filter((n) => n.startsWith(`wq${device.slice(3)}.`))
+      .sort(naturalCompare);
+    errors.push(
+      `work queue ${wq} not found under ${root} (${device} has ${all.join(', ') || 'no work queues'}); configure and enable it: ${CONFIG_HINT(device, wq)} && accel-config enable-device ${device} && accel-config enable-wq ${device}/${wq}`,
+    );
+    return result();
+  }
+  const info = await readWq(root, wq);
+  const devState = await attr(devDir, 'state');
+  if (devState !== 'enabled') {
+    errors.push(
+      `device ${device} is ${devState ?? 'in an unknown state'}, not enabled: accel-config enable-device ${device}`,
+    );
+  }
+  if (info.state !== 'enabled') {
+    errors.push(
+      `work queue ${device}/${wq} is ${info.state ?? 'in an unknown state'}, not enabled: accel-config enable-wq ${device}/${wq}`,
+    );
+  }
+  if (info.type !== 'user') {
+    errors.push(
+      `work queue ${device}/${wq} has type '${info.type ?? 'none'}'; livemig submits from user space and needs type user: accel-config disable-wq ${device}/${wq} && accel-config config-wq ${device}/${wq} -y user -d user -n livemig && accel-config enable-wq ${device}/${wq}`,
+    );
+  }
+  if (info.mode !== 'shared') {
+    errors.push(
+      `work queue ${device}/${wq} is in mode '${info.mode ?? 'unknown'}'; livemig (like QEMU's DSA series) needs a shared WQ so that every channel can submit with ENQCMD: accel-config disable-wq ${device}/${wq} && accel-config config-wq ${device}/${wq} -m shared -t ${Math.max(1, info.size ?? 128)} && accel-config enable-wq ${device}/${wq}`,
+    );
+  } else if (!info.threshold) {
+    errors.push(
+      `shared work queue ${device}/${wq} has threshold 0, so every submission would be refused: accel-config config-wq ${device}/${wq} -t ${Math.max(1, info.size ?? 1)}`,
+    );
+  }
+  if (!info.size) {
+    errors.push(
+      `work queue ${device}/${wq} has size 0: give it entries with accel-config config-wq ${device}/${wq} -s 128 (the device's WQ sizes must add up to at most max_work_queues_size)`,
+    );
+  }
+  if (info.max_batch_size !== undefined && info.max_batch_size < 2) {
+    errors.push(
+      `work queue ${device}/${wq} has max_batch_size ${info.max_batch_size}; batches need at least 2: accel-config config-wq ${device}/${wq} -c 1024`,
+    );
+  } else if (info.max_batch_size !== undefined && info.max_batch_size < 128) {
+    warnings.push(
+      `work queue ${device}/${wq} has max_batch_size ${info.max_batch_size}, below a 128-page packet; packets will be split into several batches (accel-config config-wq ${device}/${wq} -c 1024)`,
+    );
+  }
+  const openNode = o.openNode ?? defaultOpenNode;
+  try {
+    await openNode(node);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      errors.push(
+        `device node ${node} does not exist; it appears when the work queue is enabled with driver 'user' (accel-config enable-wq ${device}/${wq})`,
+      );
+    } else if (code === 'EACCES' || code === 'EPERM') {
+      errors.push(
+        `permission denied opening ${node} read-write; run as root or give this user the DSA nodes: sudo chown -R $(id -un) ${devRoot(o)} (QEMU's guide: chown -R qemu /dev/dsa)`,
+      );
+    } else if (code === 'EBUSY') {
+      errors.push(`${node} is busy: a dedicated work queue has one opener at a time`);
+    } else {
+      errors.push(`cannot open ${node} read-write: ${(e as Error).message}`);
+    }
+  }
+  return { ...result(), wq: info };
+}
+
+/**
+ * Use a `dsa:` target: always throws. With a failed check the error lists every problem; with
+ * a usable WQ it says real submission is not built in and points to the emulated device.
+ */
+export async function openDsaTarget(t: DsaTarget, o: SysfsOptions = {}): Promise<never> {
+  const c = await checkDsaTarget(t, o);
+  if (!c.ok) {
+    throw genericError(`accel-path dsa:${t.path} cannot be used:\n  - ${c.errors.join('\n  - ')}`);
+  }
+  throw genericError(
+    `accel-path dsa:${t.path}: ${t.device}/${t.wq} is a usable shared work queue, but submitting to real DSA hardware needs native code (ENQCMD on the mmapped portal, or write() on ${c.node}) that this build of livemig does not include; use the emulated device instead, e.g. accel-path=dsa-emu:dsa0/wq0.0`,
+  );
+}

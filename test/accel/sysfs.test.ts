@@ -1,0 +1,134 @@
+// Real-hardware discovery against a fixture sysfs tree (test/fixtures/sysfs).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { parseAccelPath, type DsaTarget } from '../../src/accel/accel-path.js';
+import {
+  checkDsaTarget,
+  listSysfs,
+  openDsaTarget,
+  type SysfsOptions,
+} from '../../src/accel/sysfs.js';
+import { openAccelerator } from '../../src/accel/driver.js';
+
+const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/sysfs/', import.meta.url));
+const opts: SysfsOptions = { sysfsRoot: join(FIXTURE, 'devices'), devRoot: join(FIXTURE, 'dev') };
+
+function target(wq: string): DsaTarget {
+  return parseAccelPath([`dsa:/dev/dsa/${wq}`])[0] as DsaTarget;
+}
+
+test('a usable shared user WQ passes every check', async () => {
+  const c = await checkDsaTarget(target('wq0.0'), opts);
+  assert.deepEqual(c.errors, []);
+  assert.equal(c.ok, true);
+  assert.equal(c.node, join(FIXTURE, 'dev', 'wq0.0'));
+  assert.equal(c.wq?.size, 128);
+  assert.equal(c.wq?.max_batch_size, 1024);
+});
+
+test('…and still gets a clear error: real submission needs native code, use dsa-emu', async () => {
+  await assert.rejects(
+    openDsaTarget(target('wq0.0'), opts),
+    /usable shared work queue, but submitting to real DSA hardware needs native code .* use the emulated device instead, e\.g\. accel-path=dsa-emu:dsa0\/wq0\.0/,
+  );
+  await assert.rejects(
+    openAccelerator(['dsa:/dev/dsa/wq0.0'], { sysfs: opts }),
+    /needs native code/,
+  );
+});
+
+const failures: [string, RegExp][] = [
+  [
+    'wq0.1',
+    /mode 'dedicated'; livemig .* needs a shared WQ .* accel-config config-wq dsa0\/wq0.1 -m shared/,
+  ],
+  ['wq0.2', /type 'kernel'; .* accel-config config-wq dsa0\/wq0.2 -y user -d user/],
+  ['wq0.3', /dsa0\/wq0.3 is disabled, not enabled: accel-config enable-wq dsa0\/wq0.3/],
+  ['wq0.4', /device node .*wq0.4 does not exist/],
+  ['wq0.6', /has size 0: .* -s 128/],
+  [
+    'wq0.9',
+    /work queue wq0.9 not found .*dsa0 has wq0.0, wq0.1, .*accel-config config-wq dsa0\/wq0.9 -g 0 -s 128 -p 10 -b 1 -t 128 -m shared -y user -n livemig -d user/,
+  ],
+  ['wq2.0', /device dsa2 is disabled, not enabled: accel-config enable-device dsa2/],
+  ['wq4.0', /device dsa4 .* not found .* DSA devices here: dsa0, dsa2/],
+];
+
+for (const [wq, re] of failures) {
+  test(`${wq}: the check fails with an actionable message`, async () => {
+    const c = await checkDsaTarget(target(wq), opts);
+    assert.equal(c.ok, false);
+    assert.ok(
+      c.errors.some((e) => re.test(e)),
+      `expected ${re} in:\n${c.errors.join('\n')}`,
+    );
+    await assert.rejects(openDsaTarget(target(wq), opts), /cannot be used/);
+  });
+}
+
+test('a small max_batch_size is a warning, not an error', async () => {
+  const c = await checkDsaTarget(target('wq0.5'), opts);
+  assert.equal(c.ok, true);
+  assert.match(c.warnings.join('\n'), /max_batch_size 16, below a 128-page packet/);
+});
+
+test('permission denied opening the node suggests chown', async () => {
+  const c = await checkDsaTarget(target('wq0.0'), {
+    ...opts,
+    openNode: async () => {
+      throw Object.assign(new Error('EACCES'), { code: 'EACCES' });
+    },
+  });
+  assert.equal(c.ok, false);
+  assert.match(
+    c.errors[0],
+    /permission denied opening .*wq0.0 read-write; .* sudo chown -R \$\(id -un\)/,
+  );
+});
+
+test('no idxd driver: the missing sysfs root is explained, with dsa-emu as the way out', async () => {
+  const c = await checkDsaTarget(target('wq0.0'), { sysfsRoot: join(FIXTURE, 'nope') });
+  assert.match(
+    c.errors[0],
+    /does not exist: the idxd driver is not loaded .* accel-path=dsa-emu:dsa0\/wq0.0/,
+  );
+});
+
+test('the roots are relocatable with DSA_SYSFS_PATH and DSA_DEV_PATH', async () => {
+  const env = { DSA_SYSFS_PATH: opts.sysfsRoot, DSA_DEV_PATH: opts.devRoot };
+  const c = await checkDsaTarget(target('wq0.0'), { env });
+  assert.equal(c.ok, true);
+  assert.equal(c.node, join(FIXTURE, 'dev', 'wq0.0'));
+  const l = await listSysfs({ env });
+  assert.equal(l.root, opts.sysfsRoot);
+});
+
+test('listing: devices, groups with their WQs and engines, ungrouped engines', async () => {
+  const l = await listSysfs(opts);
+  assert.deepEqual(
+    l.devices.map((d) => d.dev),
+    ['dsa0', 'dsa2'],
+  );
+  const dsa0 = l.devices[0];
+  assert.equal(dsa0.state, 'enabled');
+  assert.equal(dsa0.groups.length, 4);
+  assert.deepEqual(
+    dsa0.groups[0].grouped_workqueues?.map((w) => w.dev),
+    ['wq0.0', 'wq0.4', 'wq0.5', 'wq0.6'],
+  );
+  assert.deepEqual(
+    dsa0.groups[0].grouped_engines?.map((e) => e.dev),
+    ['engine0.0'],
+  );
+  assert.equal(dsa0.groups[1].grouped_workqueues?.[0].mode, 'dedicated');
+  assert.deepEqual(
+    l.devices[1].ungrouped_engines?.map((e) => e.dev),
+    ['engine2.0'],
+  );
+  const none = await listSysfs({ sysfsRoot: join(FIXTURE, 'nope') });
+  assert.equal(none.devices.length, 0);
+  assert.match(none.note ?? '', /idxd driver is not loaded/);
+});
