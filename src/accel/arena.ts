@@ -1,0 +1,180 @@
+// The driver's shared memory ("DMA arena"): one SharedArrayBuffer per open accelerator,
+// registered with the devices, holding
+//
+//   - a header: the dsa_completion thread's interrupt word, shutdown and CPU-report words,
+//     DWQ credit counters, IMS handles;
+//   - per batch task: a state word and a block of Float64 counters;
+//   - per descriptor slot: metadata (state, the word the owning channel waits on, what was
+//     submitted) and its memory: `maxPages` 64-byte descriptors (64-byte aligned), `maxPages`
+//     32-byte member completion records and `maxSub` 32-byte batch completion records.
+//
+// A request takes a free slot, fills it and submits it; so a channel can have several requests
+// in flight (pipelining), and a slot the device may still write to after its deadline stays out
+// of use until the device is done with it.
+
+import { COUNTER_FIELDS } from './counters.js';
+
+// Header words (Int32).
+export const A_MAGIC = 0;
+export const A_SHUTDOWN = 1;
+/** The dsa_completion thread's interrupt word: IMS entries point here. */
+export const A_IRQ = 2;
+export const A_CPU_REQ = 3;
+export const A_CPU_ACK = 4;
+export const A_RR = 5;
+export const A_RETIRE_LOCK = 6;
+export const A_COMPLETION_WAKEUPS = 7;
+export const A_COMPLETION_RUNNING = 8;
+/** Free credits of each dedicated-WQ target (+ target index). */
+export const A_CREDITS = 64;
+/** The completion thread's IMS handle on each device (+ device index). */
+export const A_COMP_IMS = 128;
+export const HEADER_WORDS = 256;
+export const MAGIC = 0x4c4d4443; // "LMDC"
+
+// Header Float64 values (at byte F_BYTE).
+const F_BYTE = HEADER_WORDS * 4;
+export const F_COMPLETION_CPU_MS = 0;
+const F_COUNT = 8;
+
+export const MAX_TARGETS = 64;
+export const MAX_DEVICES = 64;
+export const MAX_TASKS = 128;
+
+// Slot states.
+export const SLOT_FREE = 0;
+/** Owned by a channel that is filling or collecting it. */
+export const SLOT_BUSY = 1;
+export const SLOT_SUBMITTED = 2;
+/** All records are in (set by dsa_completion in 'thread' mode). */
+export const SLOT_COMPLETED = 3;
+/** The device halted with the slot in flight (set by dsa_completion). */
+export const SLOT_HALTED = 4;
+/** Given up (deadline or halt); the device may still write to it until it finishes. */
+export const SLOT_ABANDONED = 5;
+
+// Slot metadata words.
+export const M_STATE = 0;
+/** The owner waits on this word; interrupts (direct mode) or dsa_completion bump it. */
+export const M_IRQ = 1;
+export const M_TASK = 2;
+export const M_TARGET = 3;
+export const M_COUNT = 4;
+/** Sub-requests (batch or single descriptors) submitted. */
+export const M_NSUB = 5;
+export const M_EPOCH = 6;
+/** DWQ credits the slot holds. */
+export const M_CREDITS = 7;
+export const M_DEVICE = 8;
+/** Page size the descriptor templates were written for, and how many are written. */
+export const M_TMPL_SIZE = 9;
+export const M_TMPL_COUNT = 10;
+/** Word index of each sub-request's watched completion record. */
+export const M_WATCH = 16;
+
+export interface ArenaLayout {
+  slots: number;
+  maxPages: number;
+  /** Sub-requests (batches) a slot can be split into. */
+  maxSub: number;
+  devices: number;
+  taskStateWord: number;
+  /** Float64 index of task t's counters: taskCounters + t * COUNTER_FIELDS. */
+  taskCounters: number;
+  /** Counters of closed tasks. */
+  retiredCounters: number;
+  slotMetaWord: number;
+  slotMetaStride: number;
+  /** Word offset (in slot meta) of the slot's IMS handle per device. */
+  slotImsOffset: number;
+  slotMemByte: number;
+  slotMemStride: number;
+  totalBytes: number;
+}
+
+function alignUp(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}
+
+export function arenaLayout(
+  slots: number,
+  maxPages: number,
+  maxSub: number,
+  devices: number,
+): ArenaLayout {
+  const taskStateWord = HEADER_WORDS + F_COUNT * 2;
+  const countersByte = alignUp((taskStateWord + MAX_TASKS) * 4, 64);
+  const taskCounters = countersByte / 8;
+  const retiredCounters = taskCounters + MAX_TASKS * COUNTER_FIELDS;
+  const slotMetaByte = alignUp((retiredCounters + COUNTER_FIELDS) * 8, 64);
+  const slotImsOffset = M_WATCH + maxSub;
+  const slotMetaStride = alignUp(slotImsOffset + devices, 16);
+  const slotMemByte = alignUp(slotMetaByte + slots * slotMetaStride * 4, 64);
+  const slotMemStride = alignUp(maxPages * 96 + maxSub * 32, 64);
+  return {
+    slots,
+    maxPages,
+    maxSub,
+    devices,
+    taskStateWord,
+    taskCounters,
+    retiredCounters,
+    slotMetaWord: slotMetaByte / 4,
+    slotMetaStride,
+    slotImsOffset,
+    slotMemByte,
+    slotMemStride,
+    totalBytes: slotMemByte + slots * slotMemStride,
+  };
+}
+
+export class ArenaView {
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+
+  constructor(
+    readonly sab: SharedArrayBuffer,
+    readonly layout: ArenaLayout,
+  ) {
+    this.i32 = new Int32Array(sab);
+    this.f64 = new Float64Array(sab);
+  }
+
+  headerF64(index: number): number {
+    return this.f64[F_BYTE / 8 + index];
+  }
+
+  setHeaderF64(index: number, v: number): void {
+    this.f64[F_BYTE / 8 + index] = v;
+  }
+
+  /** Word index of slot metadata field `field`. */
+  meta(slot: number, field: number): number {
+    return this.layout.slotMetaWord + slot * this.layout.slotMetaStride + field;
+  }
+
+  /** Byte offset of member descriptor `i` of `slot`. */
+  descByte(slot: number, i: number): number {
+    return this.layout.slotMemByte + slot * this.layout.slotMemStride + i * 64;
+  }
+
+  /** Byte offset of member completion record `i` of `slot`. */
+  recordByte(slot: number, i: number): number {
+    const l = this.layout;
+    return l.slotMemByte + slot * l.slotMemStride + l.maxPages * 64 + i * 32;
+  }
+
+  /** Byte offset of batch completion record `s` of `slot`. */
+  batchRecordByte(slot: number, s: number): number {
+    const l = this.layout;
+    return l.slotMemByte + slot * l.slotMemStride + l.maxPages * 96 + s * 32;
+  }
+
+  taskState(t: number): number {
+    return this.layout.taskStateWord + t;
+  }
+
+  taskCounters(t: number): number {
+    return this.layout.taskCounters + t * COUNTER_FIELDS;
+  }
+}

@@ -1,0 +1,105 @@
+// The driver's counters: where each page's zero/normal decision came from, and what the
+// device interaction cost. Each batch task keeps its own block of Float64 counters in shared
+// memory, written only by the thread that owns the task (no atomics on the hot path); a
+// snapshot sums every block, so any thread holding the accelerator handle can read them.
+
+export const FALLBACK_REASONS = [
+  'pageFault',
+  'batchFailure',
+  'deadline',
+  'deviceHalted',
+  'submitFailed',
+  'noSlot',
+] as const;
+export type FallbackReason = (typeof FALLBACK_REASONS)[number];
+
+/** Field indices in a counter block. */
+export const K = {
+  requests: 0,
+  pages: 1,
+  pagesDevice: 2,
+  pagesCpu: 3,
+  zeroPages: 4,
+  submissions: 5,
+  submitRetries: 6,
+  batches: 7,
+  singleDescriptors: 8,
+  completionWaitMs: 9,
+  deadlinesMissed: 10,
+  cpuFallbackMs: 11,
+  /** pageFault..noSlot follow, in FALLBACK_REASONS order. */
+  fallback: 16,
+} as const;
+export const COUNTER_FIELDS = 32;
+
+export interface AccelCounters {
+  /** zeroPages calls. */
+  requests: number;
+  /** Pages checked. */
+  pages: number;
+  /** Pages whose result came from a completion record. */
+  pagesDevice: number;
+  /** Pages decided by the CPU fallback (sum of `cpuFallback`). */
+  pagesCpu: number;
+  /** Pages found zero (by either). */
+  zeroPages: number;
+  /** Pages decided by CPU fallback, by reason. */
+  cpuFallback: Record<FallbackReason, number>;
+  /** Descriptors accepted by a WQ (BATCH or single). */
+  submissions: number;
+  /** Submissions the WQ refused (ENQCMD retry) or that waited for a DWQ credit. */
+  submitRetries: number;
+  /** BATCH descriptors submitted. */
+  batches: number;
+  /** Single descriptors submitted (a one-page request, or a one-page tail). */
+  singleDescriptors: number;
+  /** Time from submission until the completion was observed (or given up), summed. */
+  completionWaitMs: number;
+  /** Requests whose deadline passed before the device finished. */
+  deadlinesMissed: number;
+  /** Time spent checking pages on the CPU in fallback. */
+  cpuFallbackMs: number;
+}
+
+export function emptyCounters(): AccelCounters {
+  return {
+    requests: 0,
+    pages: 0,
+    pagesDevice: 0,
+    pagesCpu: 0,
+    zeroPages: 0,
+    cpuFallback: Object.fromEntries(FALLBACK_REASONS.map((r) => [r, 0])) as Record<
+      FallbackReason,
+      number
+    >,
+    submissions: 0,
+    submitRetries: 0,
+    batches: 0,
+    singleDescriptors: 0,
+    completionWaitMs: 0,
+    deadlinesMissed: 0,
+    cpuFallbackMs: 0,
+  };
+}
+
+/** Add the counter block at `f[at..]` to `c`. */
+export function addBlock(c: AccelCounters, f: Float64Array, at: number): void {
+  c.requests += f[at + K.requests];
+  c.pages += f[at + K.pages];
+  c.pagesDevice += f[at + K.pagesDevice];
+  c.pagesCpu += f[at + K.pagesCpu];
+  c.zeroPages += f[at + K.zeroPages];
+  c.submissions += f[at + K.submissions];
+  c.submitRetries += f[at + K.submitRetries];
+  c.batches += f[at + K.batches];
+  c.singleDescriptors += f[at + K.singleDescriptors];
+  c.completionWaitMs += f[at + K.completionWaitMs];
+  c.deadlinesMissed += f[at + K.deadlinesMissed];
+  c.cpuFallbackMs += f[at + K.cpuFallbackMs];
+  FALLBACK_REASONS.forEach((r, i) => (c.cpuFallback[r] += f[at + K.fallback + i]));
+}
+
+/** Add block `src` into block `dst` (retiring a task's counters). */
+export function mergeBlock(f: Float64Array, dst: number, src: number): void {
+  for (let i = 0; i < COUNTER_FIELDS; i++) f[dst + i] += f[src + i];
+}

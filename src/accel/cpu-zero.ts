@@ -1,0 +1,71 @@
+// The CPU zero check the driver falls back to: Buffer.compare over ranges of the guest RAM
+// block against a zero buffer (a native memcmp), with no allocation per page. Views over a RAM
+// block are made once per block and thread: a Buffer can span at most 4 GiB, so blocks are
+// covered by overlapping windows (RegionMemory).
+
+import { RegionMemory, windowBase, windowOf } from './dsa/emu/address-space.js';
+
+const ZERO_SIZE = 256 * 1024;
+const ZERO = Buffer.alloc(ZERO_SIZE);
+
+const views = new WeakMap<SharedArrayBuffer, RegionMemory>();
+
+/** Per-thread windows over a RAM block. */
+export function blockMemory(sab: SharedArrayBuffer): RegionMemory {
+  let m = views.get(sab);
+  if (!m) {
+    m = new RegionMemory(sab, 0);
+    views.set(sab, m);
+  }
+  return m;
+}
+
+/** True when bytes [off, off+len) of `mem` are all zero. `len` ≤ 2 GiB. */
+export function isZeroRange(mem: RegionMemory, off: number, len: number): boolean {
+  if (len <= 0) return true;
+  const k = windowOf(off);
+  const buf = mem.buffer(k);
+  let o = off - windowBase(k);
+  let left = len;
+  while (left > 0) {
+    const n = left < ZERO_SIZE ? left : ZERO_SIZE;
+    if (buf.compare(ZERO, 0, n, o, o + n) !== 0) return false;
+    o += n;
+    left -= n;
+  }
+  return true;
+}
+
+/**
+ * Classify `count` pages (indices in `pages`) of `sab` on the CPU: results[i] = 1 when page i
+ * is zero. Checks a run of consecutive pages as one range first, which is close to memory
+ * speed on mostly-zero memory. Returns the number of zero pages.
+ */
+export function cpuZeroPages(
+  sab: SharedArrayBuffer,
+  pages: ArrayLike<number>,
+  count: number,
+  results: Uint8Array,
+  pageSize: number,
+): number {
+  const mem = blockMemory(sab);
+  let zeros = 0;
+  let i = 0;
+  while (i < count) {
+    // Extend a run of consecutive pages (bounded so a range stays in one window).
+    let j = i + 1;
+    while (j < count && pages[j] === pages[j - 1] + 1 && (j - i) * pageSize < 2 ** 30) j++;
+    if (j - i > 1 && isZeroRange(mem, pages[i] * pageSize, (j - i) * pageSize)) {
+      for (let k = i; k < j; k++) results[k] = 1;
+      zeros += j - i;
+    } else {
+      for (let k = i; k < j; k++) {
+        const z = isZeroRange(mem, pages[k] * pageSize, pageSize) ? 1 : 0;
+        results[k] = z;
+        zeros += z;
+      }
+    }
+    i = j;
+  }
+  return zeros;
+}

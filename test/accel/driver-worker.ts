@@ -1,0 +1,21 @@
+// A stand-in for a multifdsend_N worker: attach with the handle, classify, report.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { attachAccelerator, type AccelHandle } from '../../src/accel/driver.js';
+
+const { accel, block, channel } = workerData as {
+  accel: AccelHandle;
+  block: SharedArrayBuffer;
+  channel: number;
+};
+const client = attachAccelerator(accel);
+const task = client.createBatchTask(channel, 128);
+const pages = new Uint32Array(128);
+const results = new Uint8Array(1024);
+for (let first = 0; first < 1024; first += 128) {
+  for (let i = 0; i < 128; i++) pages[i] = first + i;
+  await task.zeroPages(block, pages, 128, results.subarray(first, first + 128));
+}
+const cpu = await client.threadCpu();
+client.closeClient();
+parentPort!.postMessage({ results, cpu });
