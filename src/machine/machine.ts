@@ -12,7 +12,8 @@ import {
   type MigrationCapabilities,
   type MigrationParameters,
 } from '../migration/parameters.js';
-import { MigrationSource } from '../migration/source/source.js';
+import { LM_WORKER, MigrationSource, SEND_WORKER } from '../migration/source/source.js';
+import { WorkerPool } from '../util/worker-pool.js';
 import { MigrationDestination } from '../migration/destination/destination.js';
 import type { CapabilityState, MigrationHost, RunStatus } from '../control/host.js';
 import type { MigrationStatus } from '../migration/status.js';
@@ -46,6 +47,7 @@ export class Machine extends EventEmitter implements MigrationHost {
   private runState: string;
   private readonly log: (msg: string) => void;
   private readonly mainSlot: number;
+  private readonly pool = new WorkerPool();
 
   constructor(private readonly opts: MachineOptions) {
     super();
@@ -62,8 +64,11 @@ export class Machine extends EventEmitter implements MigrationHost {
       fillNormalPages(this.guest.blocks, opts.normalPageRatio);
       this.runState = opts.startPaused ? 'paused' : 'running';
       if (!opts.startPaused) this.guest.start();
+      this.prespawnSource();
     } else {
       this.runState = 'inmigrate';
+      this.dest = this.createDestination();
+      this.dest.fillPool();
     }
   }
 
@@ -87,6 +92,7 @@ export class Machine extends EventEmitter implements MigrationHost {
   setCapabilities(capabilities: unknown): void {
     if (this.migrationActive()) throw genericError('There is a migration process in progress');
     this.caps = applyCapabilities(this.caps, capabilities);
+    if (this.opts.incoming === undefined) this.prespawnSource();
   }
 
   queryCapabilities(): CapabilityState[] {
@@ -108,6 +114,7 @@ export class Machine extends EventEmitter implements MigrationHost {
     }
     this.params = next;
     this.source?.updateLiveParams(next);
+    if (this.opts.incoming === undefined && !this.migrationActive()) this.prespawnSource();
   }
 
   queryParameters(): Record<string, unknown> {
@@ -138,19 +145,28 @@ export class Machine extends EventEmitter implements MigrationHost {
         "zero-page-detection=dsa-accel needs 'accel-path', e.g. accel-path=dsa-emu:dsa0/wq0.0",
       );
     }
-    this.source = new MigrationSource(this.guest, this.params, this.caps, this.cpu, uri, {
-      status: (s) => {
-        if (s === 'completed') this.runState = 'postmigrate';
-        this.onStatus(s);
+    this.source = new MigrationSource(
+      this.guest,
+      this.params,
+      this.caps,
+      this.cpu,
+      uri,
+      {
+        status: (s) => {
+          if (s === 'completed') this.runState = 'postmigrate';
+          if (s === 'failed' || s === 'cancelled') this.prespawnSource();
+          this.onStatus(s);
+        },
+        pass: (pass) => {
+          if (this.caps.events) this.emitEvent('MIGRATION_PASS', { pass });
+        },
+        runState: (running) => {
+          this.runState = running ? 'running' : 'finish-migrate';
+          this.emitEvent(running ? 'RESUME' : 'STOP');
+        },
       },
-      pass: (pass) => {
-        if (this.caps.events) this.emitEvent('MIGRATION_PASS', { pass });
-      },
-      runState: (running) => {
-        this.runState = running ? 'running' : 'finish-migrate';
-        this.emitEvent(running ? 'RESUME' : 'STOP');
-      },
-    });
+      this.pool,
+    );
     this.onStatus('setup');
     this.source.start();
   }
@@ -164,20 +180,35 @@ export class Machine extends EventEmitter implements MigrationHost {
     await this.listen(uri);
   }
 
-  private async listen(uri: string): Promise<number> {
-    this.dest ??= new MigrationDestination(this.guest, this.cpu, {
-      status: this.onStatus,
-      completed: () => {
-        if (this.opts.startPaused) {
-          this.runState = 'paused';
-        } else {
-          this.runState = 'running';
-          this.guest.start();
-          this.emitEvent('RESUME');
-        }
+  /** Threads of the next outgoing migration, started ahead (see WorkerPool). */
+  private prespawnSource(): void {
+    this.pool.prespawn(SEND_WORKER, this.caps.multifd ? this.params['multifd-channels'] : 1);
+    this.pool.prespawn(LM_WORKER, 1);
+  }
+
+  private createDestination(): MigrationDestination {
+    return new MigrationDestination(
+      this.guest,
+      this.cpu,
+      {
+        status: this.onStatus,
+        completed: () => {
+          if (this.opts.startPaused) {
+            this.runState = 'paused';
+          } else {
+            this.runState = 'running';
+            this.guest.start();
+            this.emitEvent('RESUME');
+          }
+        },
+        log: this.log,
       },
-      log: this.log,
-    });
+      this.pool,
+    );
+  }
+
+  private async listen(uri: string): Promise<number> {
+    this.dest ??= this.createDestination();
     try {
       return await this.dest.listen(uri);
     } catch (e) {
@@ -235,9 +266,11 @@ export class Machine extends EventEmitter implements MigrationHost {
   }
 
   queryMigrationThreads(): { name: string; 'thread-id': number; 'cpu-ms'?: number }[] {
-    publishThreadCpu(this.cpu.slots, this.mainSlot);
-    // Worker threads have no OS thread id visible to JavaScript; livemig reports the slot index.
-    return Object.entries(this.cpu.snapshot())
+    // The threads of the current (or last) migration only, as QEMU lists them.
+    const info = this.queryMigrate() as { livemig?: { 'thread-cpu-ms'?: Record<string, number> } };
+    const cpu = info.livemig?.['thread-cpu-ms'] ?? {};
+    // Worker threads have no OS thread id visible to JavaScript; livemig numbers them.
+    return Object.entries(cpu)
       .filter(([name]) => name !== 'main' && name !== 'vcpu_0')
       .map(([name, ms], i) => ({ name, 'thread-id': i + 1, 'cpu-ms': ms }));
   }
@@ -245,6 +278,7 @@ export class Machine extends EventEmitter implements MigrationHost {
   async shutdown(): Promise<void> {
     this.source?.cancel();
     this.dest?.close();
+    await this.pool.close();
     await this.guest.quit();
   }
 }

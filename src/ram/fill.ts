@@ -50,6 +50,7 @@ export function preallocate(blocks: RamBlockDesc[]): void {
     const u8 = new Uint8Array(b.ram);
     for (let off = 0; off < b.size; off += PAGE_SIZE) {
       // Writing the value already there still takes the write fault that allocates the page.
+      // eslint-disable-next-line no-self-assign
       u8[off] = u8[off];
     }
   }

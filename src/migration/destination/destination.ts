@@ -3,7 +3,8 @@
 // A failed or cancelled migration discards everything received and waits for the next one.
 
 import net from 'node:net';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import type { WorkerPool } from '../../util/worker-pool.js';
 import { ControlChannel, type Frame } from '../control-channel.js';
 import {
   FrameType,
@@ -31,8 +32,15 @@ export interface DestinationEvents {
 
 /** How long a connected source may take between HELLO and the channels' connections. */
 const CHANNEL_CONNECT_TIMEOUT_MS = 10_000;
+/** Receive threads kept ready: the default multifd-channels. */
+const POOL_SIZE = 2;
+const RECV_WORKER = new URL('./recv-worker.js', import.meta.url);
+
+/** Where an incoming migration is; each frame is accepted only in the phase that expects it. */
+type Phase = 'hello' | 'streaming' | 'completing' | 'verifying';
 
 interface Incoming {
+  phase: Phase;
   control: ControlChannel;
   session: Buffer;
   channels: number;
@@ -62,6 +70,7 @@ export class MigrationDestination {
     private readonly guest: Guest,
     private readonly cpu: CpuRegistry,
     private readonly events: DestinationEvents,
+    private readonly pool: WorkerPool,
   ) {}
 
   get listening(): boolean {
@@ -71,7 +80,7 @@ export class MigrationDestination {
   async listen(uri: string): Promise<number> {
     if (this.server) throw new Error('already listening for an incoming migration');
     const { host, port } = parseTcpUri(uri, true);
-    this.listenHost = host === '0.0.0.0' || host === '::' ? host : host;
+    this.listenHost = host;
     const server = net.createServer((s) => this.onConnection(s));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -81,15 +90,22 @@ export class MigrationDestination {
       });
     });
     this.server = server;
+    this.fillPool();
     this.setStatus('setup');
     const bound = server.address() as net.AddressInfo;
     this.socketAddress = { type: 'inet', host: bound.address, port: String(bound.port) };
     return bound.port;
   }
 
+  /** Keep idle multifdrecv threads ready, so a migration's setup does not wait for them. */
+  fillPool(): void {
+    this.pool.prespawn(RECV_WORKER, POOL_SIZE);
+  }
+
   close(): void {
     this.server?.close();
     this.server = null;
+    void this.pool.close();
     if (this.current) this.abort('destination shutting down');
   }
 
@@ -111,11 +127,14 @@ export class MigrationDestination {
         this.events.log(`refused main channel from ${socket.remoteAddress}: ${refusal}`);
         ctl.send(FrameType.Error, { message: refusal });
         socket.end();
+        // A refused peer that does not close gets closed.
+        setTimeout(() => socket.destroy(), 1000).unref();
         ctl.onFrame = () => {};
         return;
       }
       mine = true;
       this.current = {
+        phase: 'hello',
         control: ctl,
         session: h.session,
         channels: h.channels,
@@ -126,6 +145,13 @@ export class MigrationDestination {
         startedAt: Date.now(),
         names: [],
       };
+      // A source that binds and then says nothing would hold the destination busy forever.
+      const cur = this.current;
+      cur.timer = setTimeout(
+        () => this.fail(`no Hello within ${CHANNEL_CONNECT_TIMEOUT_MS} ms of the handshake`),
+        CHANNEL_CONNECT_TIMEOUT_MS,
+      );
+      cur.timer.unref();
     };
     ctl.onFrame = (f) => {
       if (mine && this.current?.control === ctl) this.onFrame(f);
@@ -154,12 +180,20 @@ export class MigrationDestination {
 
   private onFrame(f: Frame): void {
     const cur = this.current!;
+    const expect = (phase: Phase, name: string): boolean => {
+      if (cur.phase === phase) return true;
+      this.fail(
+        `unexpected ${name} frame while ${cur.phase === 'hello' ? 'waiting for Hello' : cur.phase}`,
+      );
+      return false;
+    };
     switch (f.type) {
       case FrameType.Hello:
-        return this.onHello(cur, f.payload);
+        return expect('hello', 'Hello') ? this.onHello(cur, f.payload) : undefined;
       case FrameType.Complete:
-        return this.onComplete(cur, f.payload);
+        return expect('streaming', 'Complete') ? this.onComplete(cur, f.payload) : undefined;
       case FrameType.VerifyResult:
+        if (!expect('verifying', 'VerifyResult')) return;
         if (f.payload.ok === true) return this.finish(cur);
         return this.fail('source reported a RAM digest mismatch');
       case FrameType.Error:
@@ -173,7 +207,6 @@ export class MigrationDestination {
 
   /** Check the source's description against ours before anything is started. */
   private onHello(cur: Incoming, p: Record<string, unknown>): void {
-    if (cur.workers.length > 0) return this.fail('duplicate Hello');
     const packetPages = p.packetPages;
     if (p.version !== PROTOCOL_VERSION)
       return this.fail(`Hello version ${String(p.version)} unsupported`);
@@ -201,7 +234,11 @@ export class MigrationDestination {
       );
     }
     for (let i = 0; i < mine.length; i++) {
-      const b = blocks[i] as { id?: unknown; name?: unknown; size?: unknown };
+      const b = (typeof blocks[i] === 'object' && blocks[i] !== null ? blocks[i] : {}) as {
+        id?: unknown;
+        name?: unknown;
+        size?: unknown;
+      };
       if (b.id !== mine[i].id || b.name !== mine[i].name || b.size !== mine[i].size) {
         return this.fail(
           `RAM block ${i} mismatch: source ${String(b.name)} of ${String(b.size)} bytes, ` +
@@ -210,6 +247,8 @@ export class MigrationDestination {
       }
     }
     cur.verify = p.verify === true;
+    cur.phase = 'streaming';
+    clearTimeout(cur.timer);
     this.setStatus('active');
     const received = mine.map((b) => new SharedArrayBuffer(pagesOf(b.size)));
     const ports: number[] = new Array<number>(cur.channels).fill(0);
@@ -232,10 +271,7 @@ export class MigrationDestination {
         cpuSlot: this.cpu.slot(name),
         stats: cur.stats,
       };
-      const w = new Worker(new URL('./recv-worker.js', import.meta.url), {
-        workerData: data,
-        name,
-      });
+      const w = this.pool.take(RECV_WORKER, data);
       cur.workers.push(w);
       w.on('error', (e) => this.fail(`${name}: ${e.message}`));
       w.on('message', (m: RecvWorkerMessage) => {
@@ -272,6 +308,7 @@ export class MigrationDestination {
     if (!device?.vcpu || !validVcpuState(device.vcpu, this.guest.ramBytes)) {
       return this.fail('Complete: invalid vCPU state');
     }
+    cur.phase = 'completing';
     void this.awaitChannels(cur, finalPass).then((ok) => {
       if (!ok || this.current !== cur) return;
       // All RAM is in: the channels may now close without that being an error.
@@ -281,6 +318,7 @@ export class MigrationDestination {
       this.lastInfo = this.snapshot(cur);
       if (cur.verify) {
         // Before the guest runs, so that its RAM is exactly what was migrated.
+        cur.phase = 'verifying';
         cur.control.send(FrameType.Digest, { digest: this.guest.digest() });
         return;
       }
@@ -311,6 +349,7 @@ export class MigrationDestination {
     cur.control.socket.end();
     this.server?.close();
     this.server = null;
+    void this.pool.close();
     this.guestStarted = true;
     this.setStatus('completed');
     this.lastInfo.status = 'completed';
@@ -340,6 +379,7 @@ export class MigrationDestination {
     cur.control.close();
     for (const w of cur.workers) void w.terminate();
     this.guest.discardRam();
+    if (this.server) this.fillPool();
   }
 
   private snapshot(cur: Incoming): Record<string, unknown> {

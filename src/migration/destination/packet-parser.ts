@@ -191,6 +191,16 @@ export class PacketParser {
         recv[p] = 1;
       }
     }
+    // Take the page faults for this packet's normal pages in one tight loop before the copy:
+    // first-touch faults taken inside the copy, between socket reads, cost several times more.
+    for (let i = 0; i < this.normal; i++) {
+      const p = this.pages[i];
+      if (recv[p] === 0) {
+        const seg = segs[p >>> SEGMENT_PAGES_SHIFT];
+        const off = (p & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
+        seg[off] = 0;
+      }
+    }
     this.stats.zero += this.zero;
     this.stats.normal += this.normal;
     if (this.normal === 0) {

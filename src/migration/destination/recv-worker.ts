@@ -4,150 +4,168 @@
 // into guest RAM. At each SYNC it waits until every channel has reached the same pass.
 
 import net from 'node:net';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { HANDSHAKE_SIZE, MULTIFD_MAGIC, PROTOCOL_VERSION, decodeHandshake } from '../protocol.js';
 import { FEED_DONE, PacketParser } from './packet-parser.js';
 import { barrierAbortIndex, type RecvWorkerData, type RecvWorkerMessage } from './worker-data.js';
 import { publishThreadCpu } from '../../util/cpu-slots.js';
 
-const d = workerData as RecvWorkerData;
-const post = (m: RecvWorkerMessage): void => parentPort!.postMessage(m);
-const barrier = new Int32Array(d.barrier);
-const ABORT = barrierAbortIndex(d.channels);
-const stats = new Float64Array(d.stats, d.index * 4 * 8, 4);
-const session = Buffer.from(d.session);
-const parser = new PacketParser(d.blocks, d.received, d.packetPages);
-/** An idle connection that has not sent its handshake in this time is dropped. */
-const HANDSHAKE_TIMEOUT_MS = 10_000;
+// Pre-spawned idle by the destination (worker start-up costs tens of ms, which would
+// otherwise be spent inside the migration's setup); bound to a migration by a 'bind' message.
+parentPort!.once('message', (m: { type: 'bind'; data: RecvWorkerData }) => start(m.data));
 
-let bound: net.Socket | null = null;
-let failed = false;
+function start(d: RecvWorkerData): void {
+  const post = (m: RecvWorkerMessage): void => parentPort!.postMessage(m);
+  const barrier = new Int32Array(d.barrier);
+  const ABORT = barrierAbortIndex(d.channels);
+  const stats = new Float64Array(d.stats, d.index * 4 * 8, 4);
+  const session = Buffer.from(d.session);
+  const parser = new PacketParser(d.blocks, d.received, d.packetPages);
+  /** An idle connection that has not sent its handshake in this time is dropped. */
+  const HANDSHAKE_TIMEOUT_MS = 10_000;
 
-function fail(message: string): void {
-  if (failed) return;
-  failed = true;
-  post({ type: 'error', index: d.index, message: `multifd channel ${d.index}: ${message}` });
-  bound?.destroy();
-}
+  let bound: net.Socket | null = null;
+  let failed = false;
 
-/** Wait until every channel has applied pass `pass` (or the migration is aborted). */
-async function barrierWait(pass: number): Promise<boolean> {
-  Atomics.store(barrier, d.index, pass);
-  Atomics.notify(barrier, d.index);
-  for (let c = 0; c < d.channels; c++) {
-    for (;;) {
-      if (Atomics.load(barrier, ABORT) !== 0) return false;
-      const v = Atomics.load(barrier, c);
-      if (v >= pass) break;
-      const r = Atomics.waitAsync(barrier, c, v, 200);
-      if (r.async) await r.value;
+  function fail(message: string): void {
+    if (failed) return;
+    failed = true;
+    post({ type: 'error', index: d.index, message: `multifd channel ${d.index}: ${message}` });
+    bound?.destroy();
+  }
+
+  /** Wait until every channel has applied pass `pass` (or the migration is aborted). */
+  async function barrierWait(pass: number): Promise<boolean> {
+    Atomics.store(barrier, d.index, pass);
+    Atomics.notify(barrier, d.index);
+    for (let c = 0; c < d.channels; c++) {
+      for (;;) {
+        if (Atomics.load(barrier, ABORT) !== 0) return false;
+        const v = Atomics.load(barrier, c);
+        if (v >= pass) break;
+        const r = Atomics.waitAsync(barrier, c, v, 200);
+        if (r.async) await r.value;
+      }
+    }
+    return true;
+  }
+
+  function publish(): void {
+    stats[0] = parser.stats.bytes + HANDSHAKE_SIZE;
+    stats[1] = parser.stats.normal;
+    stats[2] = parser.stats.zero;
+    stats[3] = parser.stats.packets;
+  }
+
+  /** Process a chunk, pausing the socket across SYNC barriers. */
+  function consume(socket: net.Socket, buf: Buffer, start: number, end: number): void {
+    let pos: number;
+    try {
+      pos = parser.feed(buf, start, end);
+    } catch (e) {
+      fail((e as Error).message);
+      return;
+    }
+    publish();
+    if (pos === FEED_DONE) return;
+    // A SYNC: hold the rest of this chunk (the read buffer is not reused while paused).
+    socket.pause();
+    paused = true;
+    const pass = parser.syncPass;
+    barrierWait(pass)
+      .then((ok) => {
+        publishThreadCpu(d.cpuSlots, d.cpuSlot);
+        if (!ok || failed) return;
+        paused = false;
+        consume(socket, buf, pos, end);
+        if (!paused) socket.resume();
+      })
+      .catch((e: Error) => fail(e.message));
+  }
+  let paused = false;
+
+  function startStreaming(socket: net.Socket, rest: Buffer): void {
+    bound = socket;
+    server.close();
+    post({ type: 'connected', index: d.index });
+    socket.on('close', () => {
+      if (Atomics.load(barrier, ABORT) === 0 && !done) {
+        fail(
+          parser.atBoundary
+            ? 'connection closed by the source'
+            : 'connection closed by the source in the middle of a packet (truncated stream)',
+        );
+      }
+    });
+    if (rest.length > 0) {
+      const copy = Buffer.from(rest);
+      consume(socket, copy, 0, copy.length);
     }
   }
-  return true;
-}
+  let done = false;
 
-function publish(): void {
-  stats[0] = parser.stats.bytes + HANDSHAKE_SIZE;
-  stats[1] = parser.stats.normal;
-  stats[2] = parser.stats.zero;
-  stats[3] = parser.stats.packets;
-}
-
-/** Process a chunk, pausing the socket across SYNC barriers. */
-function consume(socket: net.Socket, buf: Buffer, start: number, end: number): void {
-  let pos: number;
-  try {
-    pos = parser.feed(buf, start, end);
-  } catch (e) {
-    fail((e as Error).message);
-    return;
-  }
-  publish();
-  if (pos === FEED_DONE) return;
-  // A SYNC: hold the rest of this chunk (the read buffer is not reused while paused).
-  socket.pause();
-  paused = true;
-  const pass = parser.syncPass;
-  barrierWait(pass)
-    .then((ok) => {
-      publishThreadCpu(d.cpuSlots, d.cpuSlot);
-      if (!ok || failed) return;
-      paused = false;
-      consume(socket, buf, pos, end);
-      if (!paused) socket.resume();
-    })
-    .catch((e: Error) => fail(e.message));
-}
-let paused = false;
-
-function startStreaming(socket: net.Socket, rest: Buffer): void {
-  bound = socket;
-  server.close();
-  post({ type: 'connected', index: d.index });
-  socket.on('close', () => {
-    if (Atomics.load(barrier, ABORT) === 0 && !done) fail('connection closed by the source');
-  });
-  if (rest.length > 0) {
-    const copy = Buffer.from(rest);
-    consume(socket, copy, 0, copy.length);
-  }
-}
-let done = false;
-
-const server = net.createServer({ pauseOnConnect: false, noDelay: true }, (socket) => {
-  if (bound) {
-    socket.destroy();
-    return;
-  }
-  let head = Buffer.alloc(0);
-  const timer = setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS);
-  const onData = (chunk: Buffer): void => {
-    head = Buffer.concat([head, chunk]);
-    if (head.length < HANDSHAKE_SIZE) return;
-    clearTimeout(timer);
-    socket.off('data', onData);
-    socket.pause();
-    const h = decodeHandshake(head.subarray(0, HANDSHAKE_SIZE));
-    let reason = '';
-    if (h.magic !== MULTIFD_MAGIC) reason = `bad magic ${h.magic}`;
-    else if (h.version !== PROTOCOL_VERSION) reason = `unsupported version ${h.version}`;
-    else if (!h.session.equals(session)) reason = `wrong session id ${h.session.toString('hex')}`;
-    else if (h.channel !== d.index)
-      reason = `channel id ${h.channel} does not belong on channel ${d.index}`;
-    else if (bound) reason = 'channel already bound';
-    if (reason) {
-      // A stray or hostile connection: drop it, keep waiting for the real one.
-      post({ type: 'rejected', index: d.index, reason });
+  const server = net.createServer({ pauseOnConnect: false, noDelay: true }, (socket) => {
+    if (bound) {
       socket.destroy();
       return;
     }
-    // From now on, read straight into the reused buffer.
-    startStreaming(socket, head.subarray(HANDSHAKE_SIZE));
-    streamInto(socket);
-    if (!paused) socket.resume();
-  };
-  socket.on('data', onData);
-  socket.on('error', (e) => {
-    if (socket === bound) fail(e.message);
+    let head = Buffer.alloc(0);
+    const timer = setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS);
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < HANDSHAKE_SIZE) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.pause();
+      const h = decodeHandshake(head.subarray(0, HANDSHAKE_SIZE));
+      let reason = '';
+      if (h.magic !== MULTIFD_MAGIC) reason = `bad magic ${h.magic}`;
+      else if (h.version !== PROTOCOL_VERSION) reason = `unsupported version ${h.version}`;
+      else if (!h.session.equals(session)) reason = `wrong session id ${h.session.toString('hex')}`;
+      else if (h.channel !== d.index)
+        reason = `channel id ${h.channel} does not belong on channel ${d.index}`;
+      else if (bound) reason = 'channel already bound';
+      if (reason) {
+        // A stray or hostile connection: drop it, keep waiting for the real one.
+        post({ type: 'rejected', index: d.index, reason });
+        socket.destroy();
+        return;
+      }
+      // From now on, read straight into the reused buffer.
+      startStreaming(socket, head.subarray(HANDSHAKE_SIZE));
+      streamInto(socket);
+      if (!paused) socket.resume();
+    };
+    socket.on('data', onData);
+    socket.on('error', (e) => {
+      if (socket === bound) fail(e.message);
+    });
   });
-});
 
-/** Feed every chunk the socket reads to the parser. */
-function streamInto(socket: net.Socket): void {
-  socket.on('data', (chunk: Buffer) => consume(socket, chunk, 0, chunk.length));
-}
-
-server.on('error', (e) => fail(`listener: ${e.message}`));
-server.listen({ host: d.host, port: 0 }, () => {
-  const addr = server.address() as net.AddressInfo;
-  post({ type: 'listening', index: d.index, port: addr.port });
-});
-
-parentPort!.on('message', (m: { type: string }) => {
-  if (m.type === 'finish') {
-    done = true;
-    publishThreadCpu(d.cpuSlots, d.cpuSlot);
-    // The source closes the channels once it has the acknowledgement; closing first would race it.
-    server.close();
+  /** Feed every chunk the socket reads to the parser. */
+  function streamInto(socket: net.Socket): void {
+    socket.on('data', (chunk: Buffer) => {
+      // Once the final pass is in, nothing more may reach guest RAM (the guest may be running).
+      if (done) {
+        fail('data after the final pass');
+        return;
+      }
+      consume(socket, chunk, 0, chunk.length);
+    });
   }
-});
+
+  server.on('error', (e) => fail(`listener: ${e.message}`));
+  server.listen({ host: d.host, port: 0 }, () => {
+    const addr = server.address() as net.AddressInfo;
+    post({ type: 'listening', index: d.index, port: addr.port });
+  });
+
+  parentPort!.on('message', (m: { type: string }) => {
+    if (m.type === 'finish') {
+      done = true;
+      publishThreadCpu(d.cpuSlots, d.cpuSlot);
+      // The source closes the channels once it has the acknowledgement; closing first would race it.
+      server.close();
+    }
+  });
+}

@@ -1,9 +1,9 @@
-// Hand-off of packets from live_migration to the multifdsend_N threads: per channel, two slots
-// in shared memory (double buffering), filled in order and freed in order. No postMessage.
+// Hand-off of packets from live_migration to the multifdsend_N threads: per channel, a ring of
+// slots in shared memory, filled in order and freed in order. No postMessage.
 
 import { MAX_PACKET_PAGES } from '../protocol.js';
 
-export const SLOTS_PER_CHANNEL = 2;
+export const SLOTS_PER_CHANNEL = 8;
 /** Int32 word indices of a slot's header; page numbers follow. */
 export const SLOT = {
   state: 0,

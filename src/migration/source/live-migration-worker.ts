@@ -2,7 +2,7 @@
 // the next free channel; ends every pass with a SYNC on each channel; decides convergence from
 // the measured bandwidth and downtime-limit; stops the vCPU and sends the final pass.
 
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { PAGE_SHIFT, PAGE_SIZE } from '../protocol.js';
 import { SEGMENT_PAGE_MASK, SEGMENT_PAGES_SHIFT, pagesOf, segmentViews } from '../../ram/layout.js';
 import { isZeroRange } from '../../zero/zero-check.js';
@@ -23,254 +23,262 @@ import {
 import type { LiveMigrationWorkerData, SourceWorkerMessage } from './worker-data.js';
 import { publishThreadCpu } from '../../util/cpu-slots.js';
 
-const d = workerData as LiveMigrationWorkerData;
-const post = (m: SourceWorkerMessage): void => parentPort!.postMessage(m);
-const slots = new Int32Array(d.slots);
-const pagesView = new Uint32Array(d.slots);
-const mig = new Int32Array(d.mig);
-const chanStats = new Float64Array(d.chanStats);
-const chanWords = new Int32Array(d.chanWords);
-const vcpu = new Int32Array(d.vcpuControl);
-const dirty = d.blocks.map((b) => new Int32Array(b.dirty));
-const segs = d.blocks.map((b) => segmentViews(b.ram));
-const blockPages = d.blocks.map((b) => pagesOf(b.size));
-const legacy = d.mode === 'legacy';
-const noDetect = d.mode === 'none';
+// Pooled (src/util/worker-pool.ts): bound to a migration by a 'bind' message.
+parentPort!.once('message', (m: { type: 'bind'; data: LiveMigrationWorkerData }) => start(m.data));
 
-class Aborted extends Error {}
+function start(d: LiveMigrationWorkerData): void {
+  const post = (m: SourceWorkerMessage): void => parentPort!.postMessage(m);
+  const slots = new Int32Array(d.slots);
+  const pagesView = new Uint32Array(d.slots);
+  const mig = new Int32Array(d.mig);
+  const chanStats = new Float64Array(d.chanStats);
+  const chanWords = new Int32Array(d.chanWords);
+  const vcpu = new Int32Array(d.vcpuControl);
+  const dirty = d.blocks.map((b) => new Int32Array(b.dirty));
+  const segs = d.blocks.map((b) => segmentViews(b.ram));
+  const blockPages = d.blocks.map((b) => pagesOf(b.size));
+  const legacy = d.mode === 'legacy';
+  const noDetect = d.mode === 'none';
 
-/** Shortest pass; bounds the rate of dirty syncs and MIGRATION_PASS events. */
-const MIN_PASS_MS = 20;
+  class Aborted extends Error {}
 
-const job = new Uint32Array(d.packetPages);
-let jobCount = 0;
-let jobBlock = -1;
-const fillIdx = new Int32Array(d.channels);
-let nextChannel = 0;
-const live = new Float64Array(d.liveParams);
-let finalPass = false;
-let rateStart = now();
-let rateBytesStart = 0;
+  /** Shortest pass; bounds the rate of dirty syncs and MIGRATION_PASS events. */
+  const MIN_PASS_MS = 20;
 
-function now(): number {
-  return performance.now();
-}
+  const job = new Uint32Array(d.packetPages);
+  let jobCount = 0;
+  let jobBlock = -1;
+  const fillIdx = new Int32Array(d.channels);
+  let nextChannel = 0;
+  const live = new Float64Array(d.liveParams);
+  let finalPass = false;
+  let rateStart = now();
+  let rateBytesStart = 0;
 
-function checkAbort(): void {
-  if (Atomics.load(mig, MIG.abort) !== 0) throw new Aborted();
-}
-
-function transferred(): number {
-  let t = 0;
-  for (let c = 0; c < d.channels; c++) t += chanStats[c * CHAN_STAT.size + CHAN_STAT.bytes];
-  return t;
-}
-
-/** Sleep until the bytes sent since the window started fit in max-bandwidth. */
-function throttle(): void {
-  const rateLimit = finalPass ? 0 : live[LIVE.maxBandwidth];
-  if (rateLimit <= 0) return;
-  for (;;) {
-    checkAbort();
-    const elapsed = (now() - rateStart) / 1000;
-    const excess = transferred() - rateBytesStart - rateLimit * elapsed;
-    if (excess <= 0) break;
-    Atomics.wait(mig, MIG.abort, 0, Math.min(100, Math.max(1, (excess / rateLimit) * 1000)));
+  function now(): number {
+    return performance.now();
   }
-  if (now() - rateStart > 1000) {
-    rateStart = now();
-    rateBytesStart = transferred();
-  }
-}
 
-/** Wait for a channel whose next slot is free; prefer round-robin order like QEMU. */
-function acquireChannel(only = -1): { ch: number; base: number } {
-  for (;;) {
-    checkAbort();
-    const seq = Atomics.load(mig, MIG.freed);
-    for (let i = 0; i < d.channels; i++) {
-      const ch = only >= 0 ? only : (nextChannel + i) % d.channels;
-      const base = slotBase(ch, fillIdx[ch]);
-      if (Atomics.load(slots, base + SLOT.state) === SLOT_FREE) {
-        if (only < 0) nextChannel = (ch + 1) % d.channels;
-        fillIdx[ch] = (fillIdx[ch] + 1) % SLOTS_PER_CHANNEL;
-        return { ch, base };
-      }
-      if (only >= 0) break;
-    }
-    Atomics.wait(mig, MIG.freed, seq, 100);
+  function checkAbort(): void {
+    if (Atomics.load(mig, MIG.abort) !== 0) throw new Aborted();
   }
-}
 
-function publish(base: number): void {
-  Atomics.store(slots, base + SLOT.state, SLOT_FULL);
-  Atomics.notify(slots, base + SLOT.state);
-}
-
-function flushJob(pass: number): void {
-  if (jobCount === 0) return;
-  throttle();
-  const { base } = acquireChannel();
-  slots[base + SLOT.block] = jobBlock;
-  slots[base + SLOT.count] = jobCount;
-  slots[base + SLOT.pass] = pass;
-  const pagesOff = base + SLOT.header;
-  if (noDetect) {
-    pagesView.set(job.subarray(0, jobCount), pagesOff);
-    slots[base + SLOT.normal] = jobCount;
-    slots[base + SLOT.flags] = JOB_CLASSIFIED;
-  } else if (legacy) {
-    // QEMU's legacy mode: the migration thread checks each page itself.
-    const bsegs = segs[jobBlock];
-    let normal = 0;
-    let zeroAt = jobCount;
-    for (let i = 0; i < jobCount; i++) {
-      const p = job[i];
-      const off = (p & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
-      if (isZeroRange(bsegs[p >>> SEGMENT_PAGES_SHIFT], off, PAGE_SIZE)) {
-        pagesView[pagesOff + --zeroAt] = p;
-      } else {
-        pagesView[pagesOff + normal++] = p;
-      }
-    }
-    slots[base + SLOT.normal] = normal;
-    slots[base + SLOT.flags] = JOB_CLASSIFIED;
-  } else {
-    pagesView.set(job.subarray(0, jobCount), pagesOff);
-    slots[base + SLOT.flags] = 0;
+  function transferred(): number {
+    let t = 0;
+    for (let c = 0; c < d.channels; c++) t += chanStats[c * CHAN_STAT.size + CHAN_STAT.bytes];
+    return t;
   }
-  publish(base);
-  jobCount = 0;
-}
 
-function queuePage(block: number, page: number, pass: number): void {
-  if (block !== jobBlock || jobCount === d.packetPages) {
-    flushJob(pass);
-    jobBlock = block;
-  }
-  job[jobCount++] = page;
-}
-
-/** Send every page (pass 1) or every dirty page, taking the dirty bits as it goes. */
-function sendPass(pass: number, all: boolean): number {
-  let pages = 0;
-  for (let b = 0; b < d.blocks.length; b++) {
-    const n = blockPages[b];
-    if (all) {
-      for (let p = 0; p < n; p++) queuePage(b, p, pass);
-      pages += n;
-      continue;
-    }
-    const bm = dirty[b];
-    for (let w = 0; w < bm.length; w++) {
-      if (bm[w] === 0) continue;
-      let bits = Atomics.exchange(bm, w, 0);
-      while (bits !== 0) {
-        const bit = 31 - Math.clz32(bits & -bits);
-        bits &= bits - 1;
-        queuePage(b, (w << 5) | bit, pass);
-        pages++;
-      }
-    }
-    if ((b & 7) === 7) checkAbort();
-  }
-  flushJob(pass);
-  jobBlock = -1;
-  // End of pass: a SYNC on every channel, so the destination applies pass N before N+1.
-  for (let ch = 0; ch < d.channels; ch++) {
-    const { base } = acquireChannel(ch);
-    slots[base + SLOT.flags] = JOB_SYNC;
-    slots[base + SLOT.pass] = pass;
-    slots[base + SLOT.count] = 0;
-    publish(base);
-  }
-  return pages;
-}
-
-function waitFlushed(pass: number): void {
-  for (let ch = 0; ch < d.channels; ch++) {
+  /** Sleep until the bytes sent since the window started fit in max-bandwidth. */
+  function throttle(): void {
+    const rateLimit = finalPass ? 0 : live[LIVE.maxBandwidth];
+    if (rateLimit <= 0) return;
     for (;;) {
       checkAbort();
-      const v = Atomics.load(chanWords, ch * CHAN_WORD.size + CHAN_WORD.flushedPass);
-      if (v >= pass) break;
-      Atomics.wait(chanWords, ch * CHAN_WORD.size + CHAN_WORD.flushedPass, v, 100);
+      const elapsed = (now() - rateStart) / 1000;
+      const excess = transferred() - rateBytesStart - rateLimit * elapsed;
+      if (excess <= 0) break;
+      Atomics.wait(mig, MIG.abort, 0, Math.min(100, Math.max(1, (excess / rateLimit) * 1000)));
+    }
+    if (now() - rateStart > 1000) {
+      rateStart = now();
+      rateBytesStart = transferred();
     }
   }
-}
 
-function countDirty(): number {
-  let n = 0;
-  for (const bm of dirty) {
-    for (let w = 0; w < bm.length; w++) {
-      let v = bm[w];
-      if (v === 0) continue;
-      v = v - ((v >>> 1) & 0x55555555);
-      v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
-      n += (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+  /** Wait for a channel whose next slot is free; prefer round-robin order like QEMU. */
+  function acquireChannel(only = -1): { ch: number; base: number } {
+    for (;;) {
+      checkAbort();
+      const seq = Atomics.load(mig, MIG.freed);
+      for (let i = 0; i < d.channels; i++) {
+        const ch = only >= 0 ? only : (nextChannel + i) % d.channels;
+        const base = slotBase(ch, fillIdx[ch]);
+        if (Atomics.load(slots, base + SLOT.state) === SLOT_FREE) {
+          if (only < 0) nextChannel = (ch + 1) % d.channels;
+          fillIdx[ch] = (fillIdx[ch] + 1) % SLOTS_PER_CHANNEL;
+          return { ch, base };
+        }
+        if (only >= 0) break;
+      }
+      Atomics.wait(mig, MIG.freed, seq, 100);
     }
   }
-  return n;
-}
 
-function main(): void {
-  // Dirty logging starts now: pass 1 sends everything, later writes show up in the bitmaps.
-  for (const bm of dirty) bm.fill(0);
-  let pass = 1;
-  for (;;) {
-    const t0 = now();
-    const bytes0 = transferred();
-    sendPass(pass, pass === 1);
-    waitFlushed(pass);
-    const bytes = transferred() - bytes0;
-    const busyMs = Math.max(0.001, now() - t0);
-    // Pace short passes: a guest that dirties little would otherwise spin through dirty syncs
-    // and judge its dirty rate from a sliver of time.
-    if (pass > 1 && busyMs < MIN_PASS_MS) Atomics.wait(mig, MIG.abort, 0, MIN_PASS_MS - busyMs);
-    checkAbort();
-    const durationMs = Math.max(0.001, now() - t0);
-    const measured = bytes / busyMs; // bytes per ms
-    // The switchover estimate: what the user says the link has, else what was measured, but
-    // never more than max-bandwidth allows (short passes can outrun the limiter's window).
-    const avail = live[LIVE.availSwitchoverBandwidth];
-    const cap = live[LIVE.maxBandwidth];
-    let bandwidth = avail > 0 ? avail / 1000 : measured;
-    if (cap > 0 && avail <= 0) bandwidth = Math.min(bandwidth, cap / 1000);
-    const remainingPages = countDirty();
-    const expectedDowntimeMs = (remainingPages * PAGE_SIZE) / Math.max(bandwidth, 1e-9);
-    publishThreadCpu(d.cpuSlots, d.cpuSlot);
-    post({
-      type: 'pass',
-      pass,
-      remainingPages,
-      durationMs,
-      bytes,
-      bandwidth: bandwidth * 1000,
-      expectedDowntimeMs,
-      dirtyPagesRate: (remainingPages * 1000) / durationMs,
-    });
-    if (expectedDowntimeMs <= live[LIVE.downtimeLimitMs]) break;
+  function publish(base: number): void {
+    Atomics.store(slots, base + SLOT.state, SLOT_FULL);
+    Atomics.notify(slots, base + SLOT.state);
+  }
+
+  function flushJob(pass: number): void {
+    if (jobCount === 0) return;
+    throttle();
+    const { base } = acquireChannel();
+    slots[base + SLOT.block] = jobBlock;
+    slots[base + SLOT.count] = jobCount;
+    slots[base + SLOT.pass] = pass;
+    const pagesOff = base + SLOT.header;
+    if (noDetect) {
+      pagesView.set(job.subarray(0, jobCount), pagesOff);
+      slots[base + SLOT.normal] = jobCount;
+      slots[base + SLOT.flags] = JOB_CLASSIFIED;
+    } else if (legacy) {
+      // QEMU's legacy mode: the migration thread checks each page itself.
+      const bsegs = segs[jobBlock];
+      let normal = 0;
+      let zeroAt = jobCount;
+      for (let i = 0; i < jobCount; i++) {
+        const p = job[i];
+        const off = (p & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
+        if (isZeroRange(bsegs[p >>> SEGMENT_PAGES_SHIFT], off, PAGE_SIZE)) {
+          pagesView[pagesOff + --zeroAt] = p;
+        } else {
+          pagesView[pagesOff + normal++] = p;
+        }
+      }
+      slots[base + SLOT.normal] = normal;
+      slots[base + SLOT.flags] = JOB_CLASSIFIED;
+    } else {
+      pagesView.set(job.subarray(0, jobCount), pagesOff);
+      slots[base + SLOT.flags] = 0;
+    }
+    publish(base);
+    jobCount = 0;
+  }
+
+  function queuePage(block: number, page: number, pass: number): void {
+    if (block !== jobBlock || jobCount === d.packetPages) {
+      flushJob(pass);
+      jobBlock = block;
+    }
+    job[jobCount++] = page;
+  }
+
+  /** Send every page (pass 1) or every dirty page, taking the dirty bits as it goes. */
+  function sendPass(pass: number, all: boolean): number {
+    let pages = 0;
+    for (let b = 0; b < d.blocks.length; b++) {
+      const n = blockPages[b];
+      if (all) {
+        for (let p = 0; p < n; p++) queuePage(b, p, pass);
+        pages += n;
+        continue;
+      }
+      const bm = dirty[b];
+      for (let w = 0; w < bm.length; w++) {
+        if (bm[w] === 0) continue;
+        let bits = Atomics.exchange(bm, w, 0);
+        while (bits !== 0) {
+          const bit = 31 - Math.clz32(bits & -bits);
+          bits &= bits - 1;
+          queuePage(b, (w << 5) | bit, pass);
+          pages++;
+        }
+      }
+      if ((b & 7) === 7) checkAbort();
+    }
+    flushJob(pass);
+    jobBlock = -1;
+    // End of pass: a SYNC on every channel, so the destination applies pass N before N+1.
+    for (let ch = 0; ch < d.channels; ch++) {
+      const { base } = acquireChannel(ch);
+      slots[base + SLOT.flags] = JOB_SYNC;
+      slots[base + SLOT.pass] = pass;
+      slots[base + SLOT.count] = 0;
+      publish(base);
+    }
+    return pages;
+  }
+
+  function waitFlushed(pass: number): void {
+    for (let ch = 0; ch < d.channels; ch++) {
+      for (;;) {
+        checkAbort();
+        const v = Atomics.load(chanWords, ch * CHAN_WORD.size + CHAN_WORD.flushedPass);
+        if (v >= pass) break;
+        Atomics.wait(chanWords, ch * CHAN_WORD.size + CHAN_WORD.flushedPass, v, 100);
+      }
+    }
+  }
+
+  function countDirty(): number {
+    let n = 0;
+    for (const bm of dirty) {
+      for (let w = 0; w < bm.length; w++) {
+        let v = bm[w];
+        if (v === 0) continue;
+        v = v - ((v >>> 1) & 0x55555555);
+        v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+        n += (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+      }
+    }
+    return n;
+  }
+
+  function main(): void {
+    // Dirty logging starts now: pass 1 sends everything, later writes show up in the bitmaps.
+    for (const bm of dirty) bm.fill(0);
+    let pass = 1;
+    for (;;) {
+      const t0 = now();
+      const bytes0 = transferred();
+      sendPass(pass, pass === 1);
+      waitFlushed(pass);
+      const bytes = transferred() - bytes0;
+      const busyMs = Math.max(0.001, now() - t0);
+      // Pace short passes: a guest that dirties little would otherwise spin through dirty syncs
+      // and judge its dirty rate from a sliver of time.
+      if (pass > 1 && busyMs < MIN_PASS_MS) Atomics.wait(mig, MIG.abort, 0, MIN_PASS_MS - busyMs);
+      checkAbort();
+      const durationMs = Math.max(0.001, now() - t0);
+      const measured = bytes / busyMs; // bytes per ms
+      // The switchover estimate: what the user says the link has, else what was measured, but
+      // never more than max-bandwidth allows (short passes can outrun the limiter's window).
+      const avail = live[LIVE.availSwitchoverBandwidth];
+      const cap = live[LIVE.maxBandwidth];
+      let bandwidth = avail > 0 ? avail / 1000 : measured;
+      if (cap > 0 && avail <= 0) bandwidth = Math.min(bandwidth, cap / 1000);
+      const remainingPages = countDirty();
+      const expectedDowntimeMs = (remainingPages * PAGE_SIZE) / Math.max(bandwidth, 1e-9);
+      publishThreadCpu(d.cpuSlots, d.cpuSlot);
+      post({
+        type: 'pass',
+        pass,
+        remainingPages,
+        durationMs,
+        bytes,
+        bandwidth: bandwidth * 1000,
+        expectedDowntimeMs,
+        dirtyPagesRate: (remainingPages * 1000) / durationMs,
+      });
+      if (expectedDowntimeMs <= live[LIVE.downtimeLimitMs]) break;
+      pass++;
+    }
+    // Switchover: stop the vCPU, wait until it no longer writes, send what is left.
+    Atomics.store(vcpu, VCPU.request, REQ_STOP);
+    Atomics.notify(vcpu, VCPU.request);
+    while (Atomics.load(vcpu, VCPU.ack) !== 0) {
+      checkAbort();
+      Atomics.wait(vcpu, VCPU.ack, 1, 100);
+    }
     pass++;
+    post({ type: 'stopped', at: performance.timeOrigin + now(), pass });
+    finalPass = true; // the guest is stopped: finish as fast as the link allows
+    const bytes0 = transferred();
+    sendPass(pass, false);
+    waitFlushed(pass);
+    publishThreadCpu(d.cpuSlots, d.cpuSlot);
+    post({ type: 'final-sent', pass, bytes: transferred() - bytes0 });
   }
-  // Switchover: stop the vCPU, wait until it no longer writes, send what is left.
-  Atomics.store(vcpu, VCPU.request, REQ_STOP);
-  Atomics.notify(vcpu, VCPU.request);
-  while (Atomics.load(vcpu, VCPU.ack) !== 0) {
-    checkAbort();
-    Atomics.wait(vcpu, VCPU.ack, 1, 100);
-  }
-  pass++;
-  post({ type: 'stopped', at: performance.timeOrigin + now(), pass });
-  finalPass = true; // the guest is stopped: finish as fast as the link allows
-  const bytes0 = transferred();
-  sendPass(pass, false);
-  waitFlushed(pass);
-  publishThreadCpu(d.cpuSlots, d.cpuSlot);
-  post({ type: 'final-sent', pass, bytes: transferred() - bytes0 });
-}
 
-try {
-  main();
-} catch (e) {
-  if (!(e instanceof Aborted)) post({ type: 'error', message: (e as Error).message });
+  // Spawned during setup; starts walking RAM once every channel is connected.
+  parentPort!.once('message', () => {
+    try {
+      main();
+    } catch (e) {
+      if (!(e instanceof Aborted)) post({ type: 'error', message: (e as Error).message });
+    }
+    publishThreadCpu(d.cpuSlots, d.cpuSlot);
+    process.exit(0);
+  });
 }
-publishThreadCpu(d.cpuSlots, d.cpuSlot);

@@ -3,7 +3,7 @@
 // writes it. Nothing is allocated per page; one Buffer view per packet.
 
 import net from 'node:net';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import {
   FLAG_SYNC,
   HANDSHAKE_SIZE,
@@ -34,157 +34,177 @@ import {
 import type { SendWorkerData, SourceWorkerMessage } from './worker-data.js';
 import { publishThreadCpu } from '../../util/cpu-slots.js';
 
-const d = workerData as SendWorkerData;
-const post = (m: SourceWorkerMessage): void => parentPort!.postMessage(m);
-const slots = new Int32Array(d.slots);
-const mig = new Int32Array(d.mig);
-const stats = new Float64Array(d.chanStats, d.index * CHAN_STAT.size * 8, CHAN_STAT.size);
-const words = new Int32Array(d.chanWords, d.index * CHAN_WORD.size * 4, CHAN_WORD.size);
-const segs = d.blocks.map((b) => segmentViews(b.ram));
-const pagesView = new Uint32Array(d.slots);
-const classified = new Uint32Array(d.packetPages);
+// Pooled (src/util/worker-pool.ts): bound to a migration by a 'bind' message.
+parentPort!.once('message', (m: { type: 'bind'; data: SendWorkerData }) => start(m.data));
 
-const stagingSize = packetHeaderBytes(d.packetPages) + d.packetPages * PAGE_SIZE;
-const staging = [Buffer.allocUnsafeSlow(stagingSize), Buffer.allocUnsafeSlow(stagingSize)];
-const stagingU32 = staging.map((b) => new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2));
-const pending: (Promise<void> | null)[] = [null, null];
+function start(d: SendWorkerData): void {
+  const post = (m: SourceWorkerMessage): void => parentPort!.postMessage(m);
+  const slots = new Int32Array(d.slots);
+  const mig = new Int32Array(d.mig);
+  const stats = new Float64Array(d.chanStats, d.index * CHAN_STAT.size * 8, CHAN_STAT.size);
+  const words = new Int32Array(d.chanWords, d.index * CHAN_WORD.size * 4, CHAN_WORD.size);
+  const segs = d.blocks.map((b) => segmentViews(b.ram));
+  const pagesView = new Uint32Array(d.slots);
+  const classified = new Uint32Array(d.packetPages);
 
-function fail(message: string): void {
-  post({ type: 'error', message: `multifd channel ${d.index}: ${message}` });
-}
+  const stagingSize = packetHeaderBytes(d.packetPages) + d.packetPages * PAGE_SIZE;
+  const staging = [Buffer.allocUnsafeSlow(stagingSize), Buffer.allocUnsafeSlow(stagingSize)];
+  const stagingU32 = staging.map((b) => new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2));
+  const pending: (Promise<void> | null)[] = [null, null];
 
-const socket = net.connect({ host: d.host, port: d.port, noDelay: true });
-socket.on('error', (e) => fail(e.message));
-socket.on('close', () => {
-  if (Atomics.load(mig, MIG.abort) === 0 && !finished) fail('connection closed by the destination');
-});
-let finished = false;
+  function fail(message: string): void {
+    post({ type: 'error', message: `multifd channel ${d.index}: ${message}` });
+  }
 
-socket.once('connect', () => {
-  socket.write(
-    encodeHandshake({
-      magic: MULTIFD_MAGIC,
-      version: PROTOCOL_VERSION,
-      session: Buffer.from(d.session),
-      channel: d.index,
-      channels: d.channels,
-    }),
-  );
-  stats[CHAN_STAT.bytes] += HANDSHAKE_SIZE;
-  post({ type: 'connected', index: d.index });
-  run().catch((e: Error) => fail(e.message));
-});
+  // Spawned while the main channel is still being set up; connects once the port is known.
+  let socket: net.Socket;
+  let finished = false;
 
-function write(k: number, len: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    socket.write(staging[k].subarray(0, len), (err) => (err ? reject(err) : resolve()));
+  function connect(port: number): void {
+    socket = net.connect({ host: d.host, port, noDelay: true });
+    socket.on('error', (e) => fail(e.message));
+    socket.on('close', () => {
+      if (Atomics.load(mig, MIG.abort) === 0 && !finished)
+        fail('connection closed by the destination');
+    });
+    socket.once('connect', () => {
+      socket.write(
+        encodeHandshake({
+          magic: MULTIFD_MAGIC,
+          version: PROTOCOL_VERSION,
+          session: Buffer.from(d.session),
+          channel: d.index,
+          channels: d.channels,
+        }),
+      );
+      stats[CHAN_STAT.bytes] += HANDSHAKE_SIZE;
+      post({ type: 'connected', index: d.index });
+      run().catch((e: Error) => fail(e.message));
+    });
+  }
+
+  function write(k: number, len: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      socket.write(staging[k].subarray(0, len), (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  async function waitFull(base: number): Promise<boolean> {
+    for (;;) {
+      if (Atomics.load(mig, MIG.abort) !== 0) return false;
+      if (Atomics.load(slots, base + SLOT.state) === SLOT_FULL) return true;
+      const r = Atomics.waitAsync(slots, base + SLOT.state, SLOT_FREE, 200);
+      if (r.async) await r.value;
+    }
+  }
+
+  async function run(): Promise<void> {
+    let slot = 0;
+    let k = 0;
+    for (;;) {
+      let base = slotBase(d.index, slot);
+      if (!(await waitFull(base))) return;
+      const p = pending[k];
+      if (p) await p;
+      // Coalesce every packet that is ready and fits into one write: all-zero packets are ~1 KiB,
+      // and a syscall plus stream bookkeeping per packet would cost more than the zero check.
+      let len = 0;
+      let syncPass = -1;
+      for (;;) {
+        len = buildPacket(base, k, len);
+        if (slots[base + SLOT.flags] & JOB_SYNC) syncPass = slots[base + SLOT.pass];
+        // The packet is copied out: hand the slot back before the write completes.
+        Atomics.store(slots, base + SLOT.state, SLOT_FREE);
+        Atomics.add(mig, MIG.freed, 1);
+        Atomics.notify(mig, MIG.freed);
+        slot = (slot + 1) % SLOTS_PER_CHANNEL;
+        base = slotBase(d.index, slot);
+        if (Atomics.load(slots, base + SLOT.state) !== SLOT_FULL) break;
+        const count = slots[base + SLOT.count];
+        if (len + packetHeaderBytes(count) + count * PAGE_SIZE > stagingSize) break;
+      }
+      const w = write(k, len);
+      stats[CHAN_STAT.bytes] += len;
+      if (syncPass >= 0) {
+        await w;
+        Atomics.store(words, CHAN_WORD.flushedPass, syncPass);
+        Atomics.notify(words, CHAN_WORD.flushedPass);
+        publishThreadCpu(d.cpuSlots, d.cpuSlot);
+      } else {
+        const kk = k;
+        pending[kk] = w.then(() => {
+          pending[kk] = null;
+        });
+        if (socket.writableNeedDrain) await new Promise((r) => socket.once('drain', r));
+      }
+      k ^= 1;
+    }
+  }
+
+  /** Append the packet for the job in the slot at `base` to staging[k] at `at`; return the end. */
+  function buildPacket(base: number, k: number, at: number): number {
+    const buf = staging[k];
+    const hdr = stagingU32[k];
+    const h = at >>> 2;
+    const flags = slots[base + SLOT.flags];
+    const block = slots[base + SLOT.block];
+    const count = slots[base + SLOT.count];
+    const pass = slots[base + SLOT.pass];
+    const num = Atomics.add(mig, MIG.packetNum, 1);
+    stats[CHAN_STAT.packets]++;
+    hdr[h + PH.magic] = PACKET_MAGIC;
+    hdr[h + PH.block] = flags & JOB_SYNC ? 0 : block;
+    hdr[h + PH.pass] = pass;
+    hdr[h + PH.packetNumLo] = num;
+    hdr[h + PH.packetNumHi] = 0;
+    if (flags & JOB_SYNC) {
+      hdr[h + PH.flags] = FLAG_SYNC;
+      hdr[h + PH.normal] = 0;
+      hdr[h + PH.zero] = 0;
+      return at + PACKET_HEADER_SIZE;
+    }
+    hdr[h + PH.flags] = 0;
+    const pagesOff = base + SLOT.header;
+    let normal: number;
+    let list: Uint32Array;
+    let listOff: number;
+    if (flags & JOB_CLASSIFIED) {
+      normal = slots[base + SLOT.normal];
+      list = pagesView;
+      listOff = pagesOff;
+    } else {
+      normal = classifyPages(segs[block], pagesView, pagesOff, count, classified, 0);
+      list = classified;
+      listOff = 0;
+    }
+    hdr[h + PH.normal] = normal;
+    hdr[h + PH.zero] = count - normal;
+    // Offset table: u64 byte offsets, normal pages first.
+    let w = h + (PACKET_HEADER_SIZE >>> 2);
+    for (let i = 0; i < count; i++) {
+      const page = list[listOff + i];
+      hdr[w++] = ((page & 0xfffff) << PAGE_SHIFT) >>> 0;
+      hdr[w++] = page >>> 20;
+    }
+    let out = at + packetHeaderBytes(count);
+    const bsegs = segs[block];
+    for (let i = 0; i < normal; i++) {
+      const page = list[listOff + i];
+      const off = (page & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
+      bsegs[page >>> SEGMENT_PAGES_SHIFT].copy(buf, out, off, off + PAGE_SIZE);
+      out += PAGE_SIZE;
+    }
+    stats[CHAN_STAT.normal] += normal;
+    stats[CHAN_STAT.zero] += count - normal;
+    return out;
+  }
+
+  parentPort!.on('message', (m: { type: string; port?: number }) => {
+    if (m.type === 'connect') connect(m.port!);
+    if (m.type === 'finish') {
+      finished = true;
+      publishThreadCpu(d.cpuSlots, d.cpuSlot);
+      socket?.end();
+    }
   });
 }
-
-async function waitFull(base: number): Promise<boolean> {
-  for (;;) {
-    if (Atomics.load(mig, MIG.abort) !== 0) return false;
-    if (Atomics.load(slots, base + SLOT.state) === SLOT_FULL) return true;
-    const r = Atomics.waitAsync(slots, base + SLOT.state, SLOT_FREE, 200);
-    if (r.async) await r.value;
-  }
-}
-
-async function run(): Promise<void> {
-  let slot = 0;
-  let k = 0;
-  for (;;) {
-    const base = slotBase(d.index, slot);
-    if (!(await waitFull(base))) return;
-    const p = pending[k];
-    if (p) await p;
-    const len = buildPacket(base, k);
-    const pass = slots[base + SLOT.pass];
-    const sync = (slots[base + SLOT.flags] & JOB_SYNC) !== 0;
-    // The packet is copied out: hand the slot back before the write completes.
-    Atomics.store(slots, base + SLOT.state, SLOT_FREE);
-    Atomics.notify(slots, base + SLOT.state);
-    Atomics.add(mig, MIG.freed, 1);
-    Atomics.notify(mig, MIG.freed);
-    const w = write(k, len);
-    stats[CHAN_STAT.bytes] += len;
-    stats[CHAN_STAT.packets]++;
-    if (sync) {
-      await w;
-      Atomics.store(words, CHAN_WORD.flushedPass, pass);
-      Atomics.notify(words, CHAN_WORD.flushedPass);
-      publishThreadCpu(d.cpuSlots, d.cpuSlot);
-    } else {
-      pending[k] = w.then(() => {
-        pending[k] = null;
-      });
-      if (socket.writableNeedDrain) await new Promise((r) => socket.once('drain', r));
-    }
-    slot = (slot + 1) % SLOTS_PER_CHANNEL;
-    k ^= 1;
-  }
-}
-
-/** Fill staging[k] with the packet for the job in the slot at `base`; return its length. */
-function buildPacket(base: number, k: number): number {
-  const buf = staging[k];
-  const hdr = stagingU32[k];
-  const flags = slots[base + SLOT.flags];
-  const block = slots[base + SLOT.block];
-  const count = slots[base + SLOT.count];
-  const pass = slots[base + SLOT.pass];
-  const num = Atomics.add(mig, MIG.packetNum, 1);
-  hdr[PH.magic] = PACKET_MAGIC;
-  hdr[PH.block] = block;
-  hdr[PH.pass] = pass;
-  hdr[PH.packetNumLo] = num;
-  hdr[PH.packetNumHi] = 0;
-  if (flags & JOB_SYNC) {
-    hdr[PH.flags] = FLAG_SYNC;
-    hdr[PH.normal] = 0;
-    hdr[PH.zero] = 0;
-    return PACKET_HEADER_SIZE;
-  }
-  hdr[PH.flags] = 0;
-  const pagesOff = base + SLOT.header;
-  let normal: number;
-  let list: Uint32Array;
-  let listOff: number;
-  if (flags & JOB_CLASSIFIED) {
-    normal = slots[base + SLOT.normal];
-    list = pagesView;
-    listOff = pagesOff;
-  } else {
-    normal = classifyPages(segs[block], pagesView, pagesOff, count, classified, 0);
-    list = classified;
-    listOff = 0;
-  }
-  hdr[PH.normal] = normal;
-  hdr[PH.zero] = count - normal;
-  // Offset table: u64 byte offsets, normal pages first.
-  let w = PACKET_HEADER_SIZE >>> 2;
-  for (let i = 0; i < count; i++) {
-    const page = list[listOff + i];
-    hdr[w++] = ((page & 0xfffff) << PAGE_SHIFT) >>> 0;
-    hdr[w++] = page >>> 20;
-  }
-  let out = packetHeaderBytes(count);
-  const bsegs = segs[block];
-  for (let i = 0; i < normal; i++) {
-    const page = list[listOff + i];
-    const off = (page & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
-    bsegs[page >>> SEGMENT_PAGES_SHIFT].copy(buf, out, off, off + PAGE_SIZE);
-    out += PAGE_SIZE;
-  }
-  stats[CHAN_STAT.normal] += normal;
-  stats[CHAN_STAT.zero] += count - normal;
-  return out;
-}
-
-parentPort!.on('message', (m: { type: string }) => {
-  if (m.type === 'finish') {
-    finished = true;
-    publishThreadCpu(d.cpuSlots, d.cpuSlot);
-    socket.end();
-  }
-});

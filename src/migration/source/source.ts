@@ -5,7 +5,8 @@
 
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import type { WorkerPool } from '../../util/worker-pool.js';
 import { ControlChannel, type Frame } from '../control-channel.js';
 import {
   FrameType,
@@ -38,6 +39,8 @@ export interface SourceEvents {
 }
 
 const SETUP_TIMEOUT_MS = 10_000;
+export const SEND_WORKER = new URL('./multifd-send-worker.js', import.meta.url);
+export const LM_WORKER = new URL('./live-migration-worker.js', import.meta.url);
 const COMPLETE_TIMEOUT_MS = 60_000;
 
 export class MigrationSource {
@@ -75,6 +78,7 @@ export class MigrationSource {
     private readonly cpu: CpuRegistry,
     private readonly uri: string,
     private readonly events: SourceEvents,
+    private readonly pool: WorkerPool,
   ) {
     this.channels = caps.multifd ? params['multifd-channels'] : 1;
     this.chanStats = new SharedArrayBuffer(8 * CHAN_STAT.size * this.channels);
@@ -101,7 +105,9 @@ export class MigrationSource {
     ctl.onClose = () => {
       if (!this.finished()) this.fail('main channel closed by the destination');
     };
-    ctl.onFrame = (f) => this.onFrame(f, host);
+    ctl.onFrame = (f) => this.onFrame(f);
+    // Threads start while the main channel connects: their start-up overlaps the handshake.
+    this.spawnWorkers(host);
     socket.once('connect', () => {
       socket.write(
         encodeHandshake({
@@ -139,7 +145,7 @@ export class MigrationSource {
     this.events.status(s);
   }
 
-  private onFrame(f: Frame, host: string): void {
+  private onFrame(f: Frame): void {
     switch (f.type) {
       case FrameType.HelloReply: {
         if (this.status !== 'setup') return this.fail('unexpected HelloReply');
@@ -151,7 +157,7 @@ export class MigrationSource {
         ) {
           return this.fail(`destination sent invalid channel ports ${JSON.stringify(ports)}`);
         }
-        this.startWorkers(host, ports as number[]);
+        this.connectChannels(ports as number[]);
         return;
       }
       case FrameType.CompleteAck:
@@ -165,8 +171,8 @@ export class MigrationSource {
     }
   }
 
-  private spawn(file: string, name: string, data: object): Worker {
-    const w = new Worker(new URL(file, import.meta.url), { workerData: data, name });
+  private spawn(file: URL, name: string, data: object): Worker {
+    const w = this.pool.take(file, data);
     w.on('message', (m: SourceWorkerMessage) => this.onWorkerMessage(m));
     w.on('error', (e) => this.fail(`${name}: ${e.message}`));
     this.workers.push(w);
@@ -175,7 +181,11 @@ export class MigrationSource {
     return w;
   }
 
-  private startWorkers(host: string, ports: number[]): void {
+  private channelWorkers: Worker[] = [];
+  private lmWorker: Worker | null = null;
+  private connected = 0;
+
+  private spawnWorkers(host: string): void {
     const shared = {
       blocks: this.guest.blocks,
       slots: createSlots(this.channels),
@@ -187,34 +197,36 @@ export class MigrationSource {
       packetPages: this.params['multifd-packet-size'] / PAGE_SIZE,
       mode: this.caps.multifd ? this.params['zero-page-detection'] : 'legacy',
     } as const;
-    let connected = 0;
-    this.onConnected = () => {
-      if (++connected < this.channels) return;
-      const lm: LiveMigrationWorkerData = {
-        ...shared,
-        vcpuControl: this.guest.control,
-        cpuSlot: this.cpu.slot('live_migration'),
-        liveParams: this.live,
-      };
-      this.setupMs = Date.now() - this.startedAt;
-      this.setStatus('active');
-      this.spawn('./live-migration-worker.js', 'live_migration', lm);
-    };
     for (let i = 0; i < this.channels; i++) {
       const name = `multifdsend_${i}`;
       const data: SendWorkerData = {
         ...shared,
         index: i,
         host,
-        port: ports[i],
         session: new Uint8Array(this.session),
         cpuSlot: this.cpu.slot(name),
       };
-      this.spawn('./multifd-send-worker.js', name, data);
+      this.channelWorkers.push(this.spawn(SEND_WORKER, name, data));
     }
+    const lm: LiveMigrationWorkerData = {
+      ...shared,
+      vcpuControl: this.guest.control,
+      cpuSlot: this.cpu.slot('live_migration'),
+      liveParams: this.live,
+    };
+    this.lmWorker = this.spawn(LM_WORKER, 'live_migration', lm);
   }
 
-  private onConnected: () => void = () => {};
+  private connectChannels(ports: number[]): void {
+    this.channelWorkers.forEach((w, i) => w.postMessage({ type: 'connect', port: ports[i] }));
+  }
+
+  private onConnected(): void {
+    if (++this.connected < this.channels) return;
+    this.setupMs = Date.now() - this.startedAt;
+    this.setStatus('active');
+    this.lmWorker!.postMessage({ type: 'start' });
+  }
 
   private onWorkerMessage(m: SourceWorkerMessage): void {
     if (this.finished()) return;
@@ -371,7 +383,6 @@ export class MigrationSource {
       'downtime-bytes': this.stoppedAt ? transferred - this.finalBytesBefore : 0,
       'postcopy-bytes': 0,
     };
-    void bw;
     const out: Record<string, unknown> = {
       status: this.status,
       'setup-time': this.setupMs,

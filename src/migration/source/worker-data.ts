@@ -22,7 +22,6 @@ export interface SourceShared {
 export interface SendWorkerData extends SourceShared {
   index: number;
   host: string;
-  port: number;
   session: Uint8Array;
   cpuSlot: number;
 }

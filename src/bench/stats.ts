@@ -1,0 +1,12 @@
+// Small statistics for benchmark reports.
+
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export function minMax(xs: number[]): [number, number] {
+  return [Math.min(...xs), Math.max(...xs)];
+}
