@@ -23,7 +23,8 @@ export const A_CPU_REQ = 3;
 export const A_CPU_ACK = 4;
 export const A_RR = 5;
 export const A_RETIRE_LOCK = 6;
-export const A_COMPLETION_WAKEUPS = 7;
+/** Slots dsa_completion marked COMPLETED or HALTED (and woke the owner of). */
+export const A_COMPLETION_HANDLED = 7;
 export const A_COMPLETION_RUNNING = 8;
 /** Free credits of each dedicated-WQ target (+ target index). */
 export const A_CREDITS = 64;

@@ -13,7 +13,7 @@
 import { workerData } from 'node:worker_threads';
 import {
   A_COMPLETION_RUNNING,
-  A_COMPLETION_WAKEUPS,
+  A_COMPLETION_HANDLED,
   A_CPU_ACK,
   A_CPU_REQ,
   A_IRQ,
@@ -50,6 +50,7 @@ const thread = data.mode === 'thread';
 let cpuSeen = Atomics.load(w, A_CPU_REQ);
 
 function wake(slot: number): void {
+  Atomics.add(w, A_COMPLETION_HANDLED, 1);
   const irq = a.meta(slot, M_IRQ);
   Atomics.add(w, irq, 1);
   Atomics.notify(w, irq);
@@ -102,7 +103,6 @@ for (;;) {
   }
   scan();
   Atomics.wait(w, A_IRQ, seen);
-  Atomics.add(w, A_COMPLETION_WAKEUPS, 1);
 }
 publishCpu();
 Atomics.store(w, A_COMPLETION_RUNNING, 0);

@@ -18,6 +18,7 @@
 // are written once per slot; per page only the two source-address words and the record's
 // status word are written, and per page only the record's first word is read back.
 
+import { randomInt } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import {
   parseAccelPath,
@@ -150,6 +151,8 @@ export interface AccelHandle {
   layout: ArenaLayout;
   /** High address word of the arena in the device address space. */
   arenaBaseHi: number;
+  /** Owner tag of the memory this accelerator registers (unmapped all together on close). */
+  owner: number;
   emu: DsaEmuHandle;
   targets: AccelTargetHandle[];
   deadlineMs: number;
@@ -252,11 +255,14 @@ export class AcceleratorClient {
     return this.defaultTask.zeroPages(block, pages, count, results);
   }
 
-  /** The device address region of a RAM block, registered on first use by this thread. */
+  /**
+   * The device address region of a RAM block: one this thread already mapped, or a new one
+   * registered for this accelerator (unmapped by closeClient or the accelerator's close).
+   */
   regionFor(block: SharedArrayBuffer): Region {
-    let r = this.addressSpace.regionOf(block);
+    let r = this.addressSpace.findRegion(block);
     if (!r) {
-      r = this.addressSpace.register(block);
+      r = this.addressSpace.register(block, this.handle.owner);
       this.blocks.add(block);
     }
     return r;
@@ -301,7 +307,7 @@ export class AcceleratorClient {
     if (this.closed) return;
     this.closed = true;
     for (const t of [...this.tasks]) t.close();
-    for (const b of this.blocks) this.addressSpace.unregister(b);
+    for (const b of this.blocks) this.addressSpace.unregister(b, this.handle.owner);
     this.blocks.clear();
     if (this.keepAlive) clearInterval(this.keepAlive);
     this.keepAlive = undefined;
@@ -377,7 +383,8 @@ export class Accelerator extends AcceleratorClient {
         freeIms(p.words, Atomics.load(w, this.arena.meta(s, l.slotImsOffset + d)));
     });
     for (const c of this.claims) Atomics.store(c, W_CLAIM, 0);
-    this.addressSpace.unregister(this.handle.arena);
+    // The arena and every RAM block any thread registered for this accelerator.
+    this.addressSpace.unregisterOwner(this.handle.owner);
     await this.ownedEmu?.close();
   }
 }
@@ -487,12 +494,14 @@ export async function openAccelerator(
     const w = arena.i32;
     w[A_MAGIC] = MAGIC;
     const as = AddressSpace.attach(emu.addressSpace);
-    const region = as.register(sab);
+    const owner = randomInt(1, 2 ** 31 - 1);
+    const region = as.register(sab, owner);
     const handle: AccelHandle = {
       kind: 'livemig-accel',
       arena: sab,
       layout,
       arenaBaseHi: region.baseHi,
+      owner,
       emu,
       targets: resolved.map((r, i) => ({ text: formatAccelTarget(targets[i]), ...r })),
       deadlineMs,

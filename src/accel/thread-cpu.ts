@@ -16,8 +16,9 @@ export function threadCpuMs(): number {
     const text = readFileSync('/proc/thread-self/schedstat', 'latin1');
     const sp = text.indexOf(' ');
     return Number(sp < 0 ? text : text.slice(0, sp)) / 1e6;
-  } catch {
-    unavailable = true;
+  } catch (e) {
+    // Only a missing file means "not Linux"; anything else may be transient.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') unavailable = true;
     return Number.NaN;
   }
 }

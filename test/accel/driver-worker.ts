@@ -3,10 +3,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { attachAccelerator, type AccelHandle } from '../../src/accel/driver.js';
 
-const { accel, block, channel } = workerData as {
+const { accel, block, channel, keep } = workerData as {
   accel: AccelHandle;
   block: SharedArrayBuffer;
   channel: number;
+  /** Leave without closeClient (the opener's close must clean up). */
+  keep?: boolean;
 };
 const client = attachAccelerator(accel);
 const task = client.createBatchTask(channel, 128);
@@ -17,5 +19,5 @@ for (let first = 0; first < 1024; first += 128) {
   await task.zeroPages(block, pages, 128, results.subarray(first, first + 128));
 }
 const cpu = await client.threadCpu();
-client.closeClient();
+if (!keep) client.closeClient();
 parentPort!.postMessage({ results, cpu });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { DsaEmu } from '../../src/accel/dsa/emu/device.js';
 import { openAccelerator, type Accelerator } from '../../src/accel/driver.js';
-import { A_COMPLETION_WAKEUPS } from '../../src/accel/arena.js';
+import { A_COMPLETION_HANDLED } from '../../src/accel/arena.js';
 import { eventually, expectedZeros, mixedBlock } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -152,22 +152,34 @@ describe('zeroPages agrees with the CPU', () => {
     });
   });
 
-  test("'thread' completion mode: dsa_completion wakes the channel", async () => {
-    await withAccel(['dsa-emu:dsa0/wq0.0'], { completion: 'thread' }, async (accel) => {
-      const block = mixedBlock(512, 4);
-      const task = accel.createBatchTask(0, 128);
-      const r = new Uint8Array(128);
-      for (let first = 0; first < 512; first += 128) {
-        await task.zeroPages(block, packet(first, 128), 128, r);
-        assert.deepEqual(r, expectedZeros(block, packet(first, 128), 128));
-      }
-      assert.ok(
-        Atomics.load(accel.arena.i32, A_COMPLETION_WAKEUPS) >= 1,
-        'dsa_completion was woken',
-      );
-      assert.equal(accel.counters().pagesDevice, 512);
+  for (const mode of ['thread', 'direct'] as const) {
+    test(`'${mode}' completion mode: ${mode === 'thread' ? 'dsa_completion wakes the channel' : 'the interrupt wakes the channel'}`, async () => {
+      await withAccel(['dsa-emu:dsa0/wq0.0'], { completion: mode }, async (accel) => {
+        const block = mixedBlock(512, 4);
+        const task = accel.createBatchTask(0, 128);
+        const r = new Uint8Array(128);
+        // A slow engine: the channel is asleep when the batch completes, so only the
+        // completion path under test can wake it (before the 1 s deadline).
+        emu.device('dsa0').setEngineDelay(20_000);
+        try {
+          for (let first = 0; first < 512; first += 128) {
+            await task.zeroPages(block, packet(first, 128), 128, r);
+            assert.deepEqual(r, expectedZeros(block, packet(first, 128), 128));
+          }
+        } finally {
+          emu.device('dsa0').setEngineDelay(0);
+        }
+        assert.equal(
+          Atomics.load(accel.arena.i32, A_COMPLETION_HANDLED),
+          mode === 'thread' ? 4 : 0,
+          'completions handled by dsa_completion',
+        );
+        const c = accel.counters();
+        assert.equal(c.pagesDevice, 512);
+        assert.equal(c.deadlinesMissed, 0);
+      });
     });
-  });
+  }
 });
 
 describe('CPU fallback for whatever the device does not finish', () => {
@@ -371,16 +383,37 @@ describe('sharing and assignment', () => {
       const worker = new Worker(new URL('./driver-worker.js', import.meta.url), {
         workerData: { accel: accel.handle, block, channel: 3 },
       });
+      const exited = new Promise((r) => worker.once('exit', r));
       const msg = (await new Promise((resolve, reject) => {
         worker.once('message', resolve);
         worker.once('error', reject);
+        worker.once('exit', (code) =>
+          reject(new Error(`the worker exited (${code}) without a result`)),
+        );
       })) as { results: Uint8Array; cpu: Record<string, number> };
-      await new Promise((r) => worker.once('exit', r));
+      await exited;
       assert.deepEqual(msg.results, expectedZeros(block, packet(0, 1024), 1024));
       assert.equal(accel.counters().pagesDevice, 1024);
       assert.ok('dsa_completion' in msg.cpu);
       assert.ok(msg.cpu['dsa0/engine0.0'] > 0);
     });
+  });
+
+  test("closing the accelerator unmaps what its workers registered, even if they didn't", async () => {
+    const baseline = emu.addressSpace.mappedRegions();
+    const accel = await openAccelerator(['dsa-emu:dsa0/wq0.0'], { devices: emu });
+    const block = mixedBlock(1024, 15);
+    const worker = new Worker(new URL('./driver-worker.js', import.meta.url), {
+      workerData: { accel: accel.handle, block, channel: 0, keep: true },
+    });
+    await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await new Promise((r) => worker.once('exit', r));
+    assert.equal(emu.addressSpace.mappedRegions(), baseline + 2, 'the arena and the block');
+    await accel.close();
+    assert.equal(emu.addressSpace.mappedRegions(), baseline);
   });
 
   test('thread CPU: dsa_completion and every engine, measured by the threads themselves', async () => {
@@ -391,7 +424,8 @@ describe('sharing and assignment', () => {
         'dsa0/engine0.1',
         'dsa_completion',
       ]);
-      for (const v of Object.values(cpu)) assert.ok(v > 0 && Number.isFinite(v));
+      for (const v of Object.values(cpu))
+        assert.ok(v > 0 && Number.isFinite(v), JSON.stringify(cpu));
     });
   });
 });

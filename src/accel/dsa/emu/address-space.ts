@@ -35,11 +35,12 @@ export const MAX_FAULTS = 64;
 const H_GEN = 0;
 const H_FAULTS = 1;
 const REGION_WORD = 16;
-const REGION_STRIDE = 4; // state, lenLo, lenHi, version
+const REGION_STRIDE = 8; // state, lenLo, lenHi, version, owner
 const R_STATE = 0;
 const R_LEN_LO = 1;
 const R_LEN_HI = 2;
 const R_VERSION = 3;
+const R_OWNER = 4;
 const FAULT_WORD = REGION_WORD + REGION_SLOTS * REGION_STRIDE;
 const FAULT_STRIDE = 4; // state, slot, page, remaining (-1 = until cleared)
 const TABLE_WORDS = FAULT_WORD + MAX_FAULTS * FAULT_STRIDE;
@@ -61,6 +62,10 @@ export interface AddressSpaceHandle {
 /** A registered region as its registrar sees it. */
 export interface Region {
   slot: number;
+  /** The table version of the slot when registered (a reused slot has a newer one). */
+  version: number;
+  /** Who registered it (an accelerator's id; 0 = nobody in particular). */
+  owner: number;
   /** Device address of byte 0 (a safe integer). */
   base: number;
   /** High u32 word of `base`; the low word is 0. */
@@ -146,8 +151,8 @@ const spaces = new Map<string, AddressSpace>();
 /** One thread's view of an address space. */
 export class AddressSpace {
   readonly words: Int32Array;
-  /** Regions this thread registered, by buffer identity. */
-  private readonly registered = new Map<SharedArrayBuffer, Region>();
+  /** Regions this thread registered, by owner and buffer identity. */
+  private readonly registered = new Map<number, Map<SharedArrayBuffer, Region>>();
   /** Memory of every mapped region, for threads that translate (engines). */
   private readonly memory: (RegionMemory | undefined)[] = new Array(REGION_SLOTS);
   private receiver: BroadcastChannel | undefined;
@@ -178,9 +183,13 @@ export class AddressSpace {
     return as;
   }
 
-  /** Register `sab`; returns the existing region if this thread registered it before. */
-  register(sab: SharedArrayBuffer): Region {
-    const existing = this.registered.get(sab);
+  /**
+   * Register `sab` for `owner`; returns the region this thread registered before for the same
+   * owner and buffer if it is still mapped. Registration is synchronous and visible to the
+   * engines before the next descriptor they run.
+   */
+  register(sab: SharedArrayBuffer, owner = 0): Region {
+    const existing = this.regionOf(sab, owner);
     if (existing) return existing;
     if (sab.byteLength === 0 || sab.byteLength >= REGION_SPAN) {
       throw new RangeError(`cannot register a ${sab.byteLength}-byte buffer`);
@@ -188,10 +197,8 @@ export class AddressSpace {
     const w = this.words;
     let slot = -1;
     for (let s = 0; s < REGION_SLOTS; s++) {
-      if (
-        Atomics.compareExchange(w, REGION_WORD + s * REGION_STRIDE + R_STATE, FREE, RESERVED) ===
-        FREE
-      ) {
+      const st = REGION_WORD + s * REGION_STRIDE + R_STATE;
+      if (Atomics.compareExchange(w, st, FREE, RESERVED) === FREE) {
         slot = s;
         break;
       }
@@ -205,34 +212,81 @@ export class AddressSpace {
     const version = Atomics.add(w, r + R_VERSION, 1) + 1;
     Atomics.store(w, r + R_LEN_LO, sab.byteLength % TWO_32);
     Atomics.store(w, r + R_LEN_HI, Math.floor(sab.byteLength / TWO_32));
+    Atomics.store(w, r + R_OWNER, owner);
     this.post({ op: 'map', slot, version, sab });
     this.memory[slot] = new RegionMemory(sab, version);
     Atomics.store(w, r + R_STATE, MAPPED);
     Atomics.add(w, H_GEN, 1);
     const baseHi = REGION_HI_BASE + slot * (REGION_SPAN / TWO_32);
-    const region: Region = { slot, base: baseHi * TWO_32, baseHi, length: sab.byteLength, sab };
-    this.registered.set(sab, region);
+    const region: Region = {
+      slot,
+      version,
+      owner,
+      base: baseHi * TWO_32,
+      baseHi,
+      length: sab.byteLength,
+      sab,
+    };
+    let m = this.registered.get(owner);
+    if (!m) this.registered.set(owner, (m = new Map()));
+    m.set(sab, region);
     return region;
   }
 
-  /** The region this thread registered for `sab`, if any. */
-  regionOf(sab: SharedArrayBuffer): Region | undefined {
-    return this.registered.get(sab);
+  /** The still-mapped region this thread registered for `sab` and `owner`, if any. */
+  regionOf(sab: SharedArrayBuffer, owner = 0): Region | undefined {
+    const m = this.registered.get(owner);
+    const region = m?.get(sab);
+    if (!region) return undefined;
+    const r = REGION_WORD + region.slot * REGION_STRIDE;
+    if (
+      Atomics.load(this.words, r + R_STATE) === MAPPED &&
+      Atomics.load(this.words, r + R_VERSION) === region.version
+    ) {
+      return region;
+    }
+    m!.delete(sab); // unmapped by its owner from another thread
+    return undefined;
+  }
+
+  /** Any still-mapped region this thread registered for `sab`, whoever the owner. */
+  findRegion(sab: SharedArrayBuffer): Region | undefined {
+    for (const owner of this.registered.keys()) {
+      const r = this.regionOf(sab, owner);
+      if (r) return r;
+    }
+    return undefined;
   }
 
   /** Remove a region this thread registered. Later accesses to it fault. */
-  unregister(sab: SharedArrayBuffer): void {
-    const region = this.registered.get(sab);
+  unregister(sab: SharedArrayBuffer, owner = 0): void {
+    const region = this.regionOf(sab, owner);
     if (!region) return;
-    this.registered.delete(sab);
-    const r = REGION_WORD + region.slot * REGION_STRIDE;
-    const version = Atomics.load(this.words, r + R_VERSION);
-    Atomics.store(this.words, r + R_STATE, RESERVED);
-    this.post({ op: 'unmap', slot: region.slot, version });
-    this.memory[region.slot] = undefined;
-    this.clearFaults(region.slot);
-    Atomics.add(this.words, H_GEN, 1);
-    Atomics.store(this.words, r + R_STATE, FREE);
+    this.registered.get(owner)!.delete(sab);
+    this.unmapSlot(region.slot, region.version);
+  }
+
+  /** Remove every region registered for `owner`, by any thread. */
+  unregisterOwner(owner: number): void {
+    for (let s = 0; s < REGION_SLOTS; s++) {
+      const r = REGION_WORD + s * REGION_STRIDE;
+      if (Atomics.load(this.words, r + R_STATE) !== MAPPED) continue;
+      if (Atomics.load(this.words, r + R_OWNER) !== owner) continue;
+      this.unmapSlot(s, Atomics.load(this.words, r + R_VERSION));
+    }
+    this.registered.delete(owner);
+  }
+
+  private unmapSlot(slot: number, version: number): void {
+    const w = this.words;
+    const r = REGION_WORD + slot * REGION_STRIDE;
+    if (Atomics.load(w, r + R_VERSION) !== version) return;
+    if (Atomics.compareExchange(w, r + R_STATE, MAPPED, RESERVED) !== MAPPED) return;
+    this.post({ op: 'unmap', slot, version });
+    this.memory[slot] = undefined;
+    this.clearFaults(slot);
+    Atomics.add(w, H_GEN, 1);
+    Atomics.store(w, r + R_STATE, FREE);
   }
 
   private post(msg: MapMsg): void {

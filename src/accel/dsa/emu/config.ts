@@ -584,9 +584,13 @@ function resolveWq(
     );
   }
   let mode: WqMode = 'dedicated';
+  let modeOk = true;
   if (w.mode !== undefined) {
     if (w.mode === 'shared' || w.mode === 'dedicated') mode = w.mode;
-    else errors.push(`${where}: mode '${String(w.mode)}' must be 'shared' or 'dedicated'`);
+    else {
+      errors.push(`${where}: mode '${String(w.mode)}' must be 'shared' or 'dedicated'`);
+      modeOk = false;
+    }
   }
   const size = intAttr(w, 'size', where, errors, 0, dev.maxWorkQueuesSize) ?? WQ_DEFAULTS.size;
   const priority = intAttr(w, 'priority', where, errors, 1, 15) ?? WQ_DEFAULTS.priority;
@@ -625,7 +629,9 @@ function resolveWq(
   }
   const thresholdRaw = intAttr(w, 'threshold', where, errors, 0, dev.maxWorkQueuesSize);
   let threshold = 0;
-  if (mode === 'dedicated') {
+  if (!modeOk) {
+    // The threshold rules depend on the mode; the mode error says enough.
+  } else if (mode === 'dedicated') {
     if (thresholdRaw) {
       errors.push(
         `${where}: threshold ${thresholdRaw} on a dedicated work queue; thresholds apply to shared WQs only (set it to 0, or use -m shared)`,

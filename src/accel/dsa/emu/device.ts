@@ -344,16 +344,16 @@ export class DsaEmu {
 
   /** Register memory in the devices' address space (the driver does this itself). */
   register(sab: SharedArrayBuffer): Region {
-    return this.addressSpace.register(sab);
+    return this.addressSpace.findRegion(sab) ?? this.addressSpace.register(sab);
   }
 
   /**
    * Make the 4 KiB device page holding `byteOffset` of `block` not present: accesses to it end
-   * with PAGE_FAULT_NOBOF, `times` times (default: until cleared). Registers `block` if needed.
+   * with PAGE_FAULT_NOBOF, `times` times (default: until cleared). Registers `block` in this
+   * thread if needed; a driver in this thread then uses that same region.
    */
   injectPageFault(block: SharedArrayBuffer, byteOffset: number, times = -1): void {
-    const region = this.addressSpace.register(block);
-    this.addressSpace.injectFault(region.base + byteOffset, times);
+    this.addressSpace.injectFault(this.register(block).base + byteOffset, times);
   }
 
   clearPageFaults(): void {
