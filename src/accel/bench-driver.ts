@@ -1,0 +1,131 @@
+// A micro-benchmark of the driver over the emulated device: where the CPU goes per page.
+//
+//   import { benchDriver } from './accel/bench-driver.js';
+//   console.log(await benchDriver({ seconds: 2 }));
+//
+// It classifies a populated RAM block packet by packet (one channel, in the calling thread)
+// and reports CPU per page of the calling thread (the driver's submission and completion
+// work), of the engines and of dsa_completion, each measured by the thread itself, plus the
+// cost of the same compares done on the CPU, so that the driver's overhead — everything but
+// the compare — can be read off: overheadUsPerPage.
+
+import { cpuZeroPages } from './cpu-zero.js';
+import { DsaEmu } from './dsa/emu/device.js';
+import { openAccelerator, type CompletionMode } from './driver.js';
+import { threadCpuMs } from './thread-cpu.js';
+
+export interface BenchDriverOptions {
+  /** Measuring time (default 2 s). */
+  seconds?: number;
+  /** RAM block size in MiB (default 256; it is written once, so the pages are populated). */
+  blockMiB?: number;
+  /** Pages per request (default 128). */
+  packetPages?: number;
+  /** Fraction of pages that are zero (default 1). */
+  zeroFraction?: number;
+  engines?: number;
+  completion?: CompletionMode;
+  /** Requests kept in flight (default 1; 2 = the channel pipelines). */
+  inFlight?: number;
+}
+
+export interface BenchDriverResult {
+  pages: number;
+  wallUsPerPage: number;
+  /** The calling thread: filling descriptors, submitting, waking, reading records. */
+  channelCpuUsPerPage: number;
+  enginesCpuUsPerPage: number;
+  completionCpuUsPerPage: number;
+  /** The same pages checked with cpuZeroPages in the calling thread. */
+  cpuCompareUsPerPage: number;
+  /** (channel + engines + completion − compare) per page. */
+  overheadUsPerPage: number;
+  /** dsa_completion CPU / engines CPU. */
+  completionShareOfEngines: number;
+  pagesDevice: number;
+  pagesCpu: number;
+}
+
+export async function benchDriver(o: BenchDriverOptions = {}): Promise<BenchDriverResult> {
+  const seconds = o.seconds ?? 2;
+  const packet = o.packetPages ?? 128;
+  const blockBytes = (o.blockMiB ?? 256) * 1024 * 1024;
+  const zeroFraction = o.zeroFraction ?? 1;
+  const inFlight = Math.max(1, o.inFlight ?? 1);
+  const block = new SharedArrayBuffer(blockBytes);
+  const u8 = new Uint8Array(block);
+  const pagesInBlock = blockBytes / 4096;
+  // Populate every page (never-touched memory reads as the kernel's zero page).
+  for (let p = 0; p < pagesInBlock; p++) {
+    u8[p * 4096] = 1;
+    u8[p * 4096] = 0;
+    if ((p * 2654435761) % 1000 >= zeroFraction * 1000) u8[p * 4096 + 2048] = 1;
+  }
+  const emu = await DsaEmu.start({ engines: o.engines });
+  const accel = await openAccelerator(['dsa-emu:dsa0/wq0.0'], {
+    devices: emu,
+    completion: o.completion,
+    maxPages: packet,
+  });
+  try {
+    const task = accel.createBatchTask(0, packet);
+    const packets = pagesInBlock / packet;
+    const lists = Array.from({ length: inFlight }, () => new Uint32Array(packet));
+    const results = Array.from({ length: inFlight }, () => new Uint8Array(packet));
+    const runFor = async (ms: number): Promise<number> => {
+      const end = performance.now() + ms;
+      let next = 0;
+      let done = 0;
+      const lane = async (k: number) => {
+        while (performance.now() < end) {
+          const first = (next++ % packets) * packet;
+          for (let i = 0; i < packet; i++) lists[k][i] = first + i;
+          await task.zeroPages(block, lists[k], packet, results[k]);
+          done += packet;
+        }
+      };
+      await Promise.all(lists.map((_, k) => lane(k)));
+      return done;
+    };
+    await runFor(200); // warm up
+    const cpu0 = await accel.threadCpu();
+    const c0 = accel.counters();
+    const t0 = performance.now();
+    const m0 = threadCpuMs();
+    const pages = await runFor(seconds * 1000);
+    const m1 = threadCpuMs();
+    const t1 = performance.now();
+    const cpu1 = await accel.threadCpu();
+    const c1 = accel.counters();
+    let engines = 0;
+    for (const k of Object.keys(cpu1)) if (k.includes('/engine')) engines += cpu1[k] - cpu0[k];
+    const completion = cpu1.dsa_completion - cpu0.dsa_completion;
+    // The compare alone, on the CPU, over as many pages.
+    const r = new Uint8Array(packet);
+    const l = new Uint32Array(packet);
+    const k0 = threadCpuMs();
+    for (let done = 0, n = 0; done < pages; done += packet, n++) {
+      const first = (n % packets) * packet;
+      for (let i = 0; i < packet; i++) l[i] = first + i;
+      cpuZeroPages(block, l, packet, r, 4096);
+    }
+    const compare = threadCpuMs() - k0;
+    const us = (ms: number) => (ms * 1000) / pages;
+    const channel = m1 - m0;
+    return {
+      pages,
+      wallUsPerPage: us(t1 - t0),
+      channelCpuUsPerPage: us(channel),
+      enginesCpuUsPerPage: us(engines),
+      completionCpuUsPerPage: us(completion),
+      cpuCompareUsPerPage: us(compare),
+      overheadUsPerPage: us(channel + engines + completion - compare),
+      completionShareOfEngines: engines > 0 ? completion / engines : 0,
+      pagesDevice: c1.pagesDevice - c0.pagesDevice,
+      pagesCpu: c1.pagesCpu - c0.pagesCpu,
+    };
+  } finally {
+    await accel.close();
+    await emu.close();
+  }
+}

@@ -1,0 +1,42 @@
+// The accelerator layer's public API (see docs/accelerator.md).
+
+export {
+  openAccelerator,
+  attachAccelerator,
+  Accelerator,
+  AcceleratorClient,
+  BatchTask,
+  type AccelHandle,
+  type AccelTargetHandle,
+  type BatchTaskOptions,
+  type CompletionMode,
+  type OpenAcceleratorOptions,
+} from './driver.js';
+export {
+  parseAccelPath,
+  formatAccelTarget,
+  splitAccelPath,
+  type AccelTarget,
+  type DsaTarget,
+  type DsaEmuTarget,
+} from './accel-path.js';
+export {
+  FALLBACK_REASONS,
+  emptyCounters,
+  type AccelCounters,
+  type FallbackReason,
+} from './counters.js';
+export { DsaEmu, EmulatedDevice, type DsaEmuOptions } from './dsa/emu/device.js';
+export type { DsaEmuHandle, EmuDeviceHandle } from './dsa/emu/handles.js';
+export {
+  defaultAccfgConfig,
+  defaultEngineCount,
+  resolveAccfgConfig,
+  type AccfgDevice,
+} from './dsa/emu/config.js';
+export { accelList, accelCheck, accelListing, formatAccelCheck } from './cli.js';
+export type { AccelListOptions, AccelCheckResult } from './cli.js';
+export { checkDsaTarget, listSysfs, openDsaTarget, type SysfsOptions } from './sysfs.js';
+export { cpuZeroPages } from './cpu-zero.js';
+export { threadCpuMs } from './thread-cpu.js';
+export { benchDriver, type BenchDriverOptions, type BenchDriverResult } from './bench-driver.js';
