@@ -416,6 +416,21 @@ describe('sharing and assignment', () => {
     assert.equal(emu.addressSpace.mappedRegions(), baseline);
   });
 
+  test('idle threads sleep: no polling in dsa_completion or the engines', async () => {
+    await withAccel(['dsa-emu:dsa0/wq0.0'], {}, async (accel) => {
+      const block = mixedBlock(256, 16);
+      const task = accel.createBatchTask(0, 128);
+      await task.zeroPages(block, packet(0, 128), 128, new Uint8Array(128));
+      const before = await accel.threadCpu();
+      await new Promise((r) => setTimeout(r, 300));
+      const after = await accel.threadCpu();
+      for (const k of Object.keys(after)) {
+        // A poller would burn most of the 300 ms; a sleeper only answers the CPU request.
+        assert.ok(after[k] - before[k] < 30, `${k} used ${after[k] - before[k]} ms while idle`);
+      }
+    });
+  });
+
   test('thread CPU: dsa_completion and every engine, measured by the threads themselves', async () => {
     await withAccel(['dsa-emu:dsa0/wq0.0'], {}, async (accel) => {
       const cpu = await accel.threadCpu();
