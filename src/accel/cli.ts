@@ -81,7 +81,7 @@ export async function accelListing(opts: AccelListOptions = {}): Promise<AccelLi
   return { emulated, sysfs: await listSysfs(opts.sysfs) };
 }
 
-function wqLine(w: Record<string, unknown>, accelPath: string): string {
+function wqLine(w: Record<string, unknown>, accelPath: string, hardware: boolean): string {
   const num = (k: string) => (typeof w[k] === 'number' ? (w[k] as number) : undefined);
   const parts = [
     String(w.dev).padEnd(6),
@@ -96,12 +96,20 @@ function wqLine(w: Record<string, unknown>, accelPath: string): string {
   if (num('max_transfer_size') !== undefined)
     parts.push(`max_xfer ${formatBytes(num('max_transfer_size')!)}`);
   if (num('occupancy') !== undefined) parts.push(`occupancy ${num('occupancy')}`);
-  const usable = w.state === 'enabled' && w.type === 'user';
+  // The entry that would name it, for WQs livemig can use (hardware: shared, with room).
+  const usable =
+    w.state === 'enabled' &&
+    w.type === 'user' &&
+    (!hardware || (w.mode === 'shared' && (num('size') ?? 0) > 0 && (num('threshold') ?? 0) > 0));
   if (usable) parts.push(`-> accel-path ${accelPath}`);
   return parts.join('  ');
 }
 
-function deviceLines(d: AccfgDevice | SysfsDevice, pathOf: (wq: string) => string): string[] {
+function deviceLines(
+  d: AccfgDevice | SysfsDevice,
+  pathOf: (wq: string) => string,
+  hardware: boolean,
+): string[] {
   const out: string[] = [];
   const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
   const mbs = num(d.max_batch_size);
@@ -116,10 +124,12 @@ function deviceLines(d: AccfgDevice | SysfsDevice, pathOf: (wq: string) => strin
     const wqs = g.grouped_workqueues ?? [];
     if (!engines.length && !wqs.length) continue;
     out.push(`    ${g.dev}  engines: ${engines.join(' ') || 'none'}`);
-    for (const w of wqs) out.push(`      ${wqLine(w as Record<string, unknown>, pathOf(w.dev))}`);
+    for (const w of wqs) {
+      out.push(`      ${wqLine(w as Record<string, unknown>, pathOf(w.dev), hardware)}`);
+    }
   }
   const uw = (d.ungrouped_workqueues ?? []) as Record<string, unknown>[];
-  for (const w of uw) out.push(`    (ungrouped) ${wqLine(w, pathOf(String(w.dev)))}`);
+  for (const w of uw) out.push(`    (ungrouped) ${wqLine(w, pathOf(String(w.dev)), hardware)}`);
   const ue = (d.ungrouped_engines ?? []).map((e) => e.dev);
   if (ue.length) out.push(`    ungrouped engines: ${ue.join(' ')}`);
   return out;
@@ -141,11 +151,13 @@ export async function accelList(opts: AccelListOptions = {}): Promise<string> {
     lines.push('  invalid configuration:');
     for (const e of l.emulated.errors) lines.push(`    - ${e}`);
   }
-  for (const d of l.emulated.devices)
-    lines.push(...deviceLines(d, (wq) => `dsa-emu:${d.dev}/${wq}`));
+  for (const d of l.emulated.devices) {
+    lines.push(...deviceLines(d, (wq) => `dsa-emu:${d.dev}/${wq}`, false));
+  }
   lines.push(`DSA hardware (sysfs ${l.sysfs.root}):`);
   if (l.sysfs.note) lines.push(`  ${l.sysfs.note}`);
-  for (const d of l.sysfs.devices) lines.push(...deviceLines(d, (wq) => `dsa:/dev/dsa/${wq}`));
+  for (const d of l.sysfs.devices)
+    lines.push(...deviceLines(d, (wq) => `dsa:/dev/dsa/${wq}`, true));
   return lines.join('\n');
 }
 

@@ -234,7 +234,9 @@ test('accel list: emulated and sysfs devices, text and JSON', async () => {
   );
   assert.match(text, /DSA hardware \(sysfs .*devices\):/);
   assert.match(text, /dsa2 {2}disabled/);
-  assert.match(text, /wq0.1 +enabled +dedicated .*-> accel-path dsa:\/dev\/dsa\/wq0.1/);
+  assert.match(text, /wq0.0 +enabled +shared .*-> accel-path dsa:\/dev\/dsa\/wq0.0/);
+  assert.doesNotMatch(text, /wq0.1 .*-> accel-path/, 'dedicated hardware WQs are not offered');
+  assert.doesNotMatch(text, /wq0.6 .*-> accel-path/, 'nor WQs of size 0');
   assert.doesNotMatch(text, /wq0.2 .*-> accel-path/, 'kernel WQs are not offered');
   const json = JSON.parse(await accelList({ json: true, sysfs })) as {
     emulated: { source: string; devices: { dev: string }[] };
