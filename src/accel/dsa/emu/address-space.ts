@@ -151,8 +151,11 @@ const spaces = new Map<string, AddressSpace>();
 /** One thread's view of an address space. */
 export class AddressSpace {
   readonly words: Int32Array;
-  /** Regions this thread registered, by owner and buffer identity. */
-  private readonly registered = new Map<number, Map<SharedArrayBuffer, Region>>();
+  /**
+   * Regions this thread registered, by owner and buffer identity. Weak: a thread that drops a
+   * RAM block must not keep it alive through a registration.
+   */
+  private readonly registered = new Map<number, WeakMap<SharedArrayBuffer, Region>>();
   /** Memory of every mapped region, for threads that translate (engines). */
   private readonly memory: (RegionMemory | undefined)[] = new Array(REGION_SLOTS);
   private receiver: BroadcastChannel | undefined;
@@ -214,7 +217,8 @@ export class AddressSpace {
     Atomics.store(w, r + R_LEN_HI, Math.floor(sab.byteLength / TWO_32));
     Atomics.store(w, r + R_OWNER, owner);
     this.post({ op: 'map', slot, version, sab });
-    this.memory[slot] = new RegionMemory(sab, version);
+    // Only translating threads (engines) hold the memory itself.
+    if (this.receiver) this.memory[slot] = new RegionMemory(sab, version);
     Atomics.store(w, r + R_STATE, MAPPED);
     Atomics.add(w, H_GEN, 1);
     const baseHi = REGION_HI_BASE + slot * (REGION_SPAN / TWO_32);
@@ -228,7 +232,7 @@ export class AddressSpace {
       sab,
     };
     let m = this.registered.get(owner);
-    if (!m) this.registered.set(owner, (m = new Map()));
+    if (!m) this.registered.set(owner, (m = new WeakMap()));
     m.set(sab, region);
     return region;
   }

@@ -7,7 +7,7 @@
 // injection, statistics) over the same shared memory, while the driver submits to its WQs.
 
 import { Worker } from 'node:worker_threads';
-import { AddressSpace, type Region, Translation } from './address-space.js';
+import { AddressSpace, type Region } from './address-space.js';
 import { defaultAccfgConfig, resolveAccfgConfig, type EmuDeviceConfig } from './config.js';
 import type { DsaEmuHandle, EmuDeviceHandle, EmuEngineHandle, EmuWqHandle } from './handles.js';
 import {
@@ -35,9 +35,6 @@ import {
   createRegisterFile,
   engineStat,
   haltDevice,
-  imsAddrHi,
-  imsAddrLo,
-  miscImsHandles,
   openRegisters,
   ringAllDoorbells,
   takeSwerr,
@@ -313,23 +310,12 @@ export class DsaEmu {
     worker.removeAllListeners();
     worker.on('error', (error) => {
       this.engineErrors.push({ thread: engine.threadName, error });
-      // A dead engine is a hardware error: halt, and raise the error interrupt ourselves.
-      if (haltDevice(device.regs.words)) this.raiseHaltInterrupts(device);
+      // A dead engine is a hardware error: halt. Requests in flight end at their deadline
+      // (no engine is left to raise the error interrupt); later ones see the halt at once.
+      haltDevice(device.regs.words);
     });
     worker.unref();
     this.workers.push({ worker, device, engine });
-  }
-
-  private raiseHaltInterrupts(device: EmulatedDevice): void {
-    const w = device.regs.words;
-    if (Atomics.compareExchange(w, C_HALT_IRQ_DONE, 0, 1) !== 0) return;
-    this.addressSpace.enableTranslation();
-    const t = new Translation();
-    for (const h of miscImsHandles(w)) {
-      if (!this.addressSpace.translate(imsAddrLo(w, h), imsAddrHi(w, h), 4, t)) continue;
-      Atomics.add(t.i32, t.off >>> 2, 1);
-      Atomics.notify(t.i32, t.off >>> 2);
-    }
   }
 
   device(name: string): EmulatedDevice {
