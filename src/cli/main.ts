@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { runCommand } from './run.js';
 import { demoCommand } from './demo.js';
 import { LIVEMIG_VERSION } from '../control/version.js';
+import { accelCheck, accelList, formatAccelCheck } from '../accel/cli.js';
 
 const program = new Command();
 program
@@ -42,6 +43,26 @@ program
   .option('--json', 'print the final query-migrate result as one JSON object')
   .action(async (o) => {
     process.exitCode = await demoCommand(o);
+  });
+
+const accel = program
+  .command('accel')
+  .description('DSA work queues: the emulated device and real idxd hardware');
+accel
+  .command('list')
+  .description('devices, groups, engines and work queues with their state, like accel-config list')
+  .option('--json', 'machine-readable output')
+  .option('--config <file>', 'emulated-device configuration (accel-config JSON) to show')
+  .action(async (o: { json?: boolean; config?: string }) => {
+    process.stdout.write((await accelList({ json: o.json, emuConfig: o.config })) + '\n');
+  });
+accel
+  .command('check <config>')
+  .description('validate an emulated-device configuration (accel-config JSON)')
+  .action(async (file: string) => {
+    const r = await accelCheck(file);
+    process.stdout.write(formatAccelCheck(file, r) + '\n');
+    process.exitCode = r.ok ? 0 : 1;
   });
 
 program.parseAsync(process.argv).catch((e: Error) => {

@@ -185,7 +185,7 @@ const COMMANDS: Readonly<Record<string, HmpCommand>> = {
         w.shift();
       }
       const [uri] = takeArgs('migrate', w.join(' '), ['uri']);
-      ctx.host.migrate(uri);
+      await ctx.host.migrate(uri);
       if (detach) return;
       // Like QEMU, the monitor stays busy (input queues) until the migration is over.
       const info = await waitForMigrationEnd(ctx.host, ctx.pollIntervalMs);

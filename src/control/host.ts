@@ -39,8 +39,11 @@ export interface MigrationHost extends EventEmitter {
   queryCapabilities(): CapabilityState[];
   setParameters(params: Record<string, unknown>): void;
   queryParameters(): Record<string, unknown>;
-  /** Starts an outgoing migration and returns once it is under way (status 'setup'). */
-  migrate(uri: string): void;
+  /**
+   * Starts an outgoing migration and returns once it is under way (status 'setup'); a promise
+   * where opening an accelerator (zero-page-detection=dsa-accel) has to finish first.
+   */
+  migrate(uri: string): void | Promise<void>;
   /** Starts listening for an incoming migration (destination started with --incoming defer). */
   migrateIncoming(uri: string): Promise<void>;
   /** QEMU's MigrationInfo, plus a 'livemig' block of livemig's own. */

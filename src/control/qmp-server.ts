@@ -106,7 +106,7 @@ export const QMP_COMMANDS: Readonly<Record<string, QmpCommand>> = {
             'paused migration to resume; start a new migration instead',
         );
       }
-      ctx.host.migrate(args.uri as string);
+      return ctx.host.migrate(args.uri as string);
     },
   },
   'migrate-incoming': {

@@ -14,6 +14,10 @@ import {
 } from '../migration/parameters.js';
 import { LM_WORKER, MigrationSource, SEND_WORKER } from '../migration/source/source.js';
 import { WorkerPool } from '../util/worker-pool.js';
+import type { DsaEmu } from '../accel/dsa/emu/device.js';
+import { acquireSharedEmu, releaseSharedEmu } from './shared-emu.js';
+import { openAccelerator, type Accelerator } from '../accel/driver.js';
+import { parseAccelPath } from '../accel/accel-path.js';
 import { MigrationDestination } from '../migration/destination/destination.js';
 import type { CapabilityState, MigrationHost, RunStatus } from '../control/host.js';
 import type { MigrationStatus } from '../migration/status.js';
@@ -48,6 +52,15 @@ export class Machine extends EventEmitter implements MigrationHost {
   private readonly log: (msg: string) => void;
   private readonly mainSlot: number;
   private readonly pool = new WorkerPool();
+  /** the process's emulated DSA devices, once a dsa-accel migration has used them */
+  private emu: DsaEmu | null = null;
+
+  /** The emulated DSA devices this guest's migrations use (for fault injection in tests). */
+  get emulatedDevices(): DsaEmu | null {
+    return this.emu;
+  }
+  /** an accelerator is being opened for a migration that is about to start */
+  private starting = false;
 
   constructor(private readonly opts: MachineOptions) {
     super();
@@ -128,7 +141,8 @@ export class Machine extends EventEmitter implements MigrationHost {
     );
   }
 
-  migrate(uri: string): void {
+  async migrate(uri: string): Promise<void> {
+    if (this.starting) throw genericError('There is a migration process in progress');
     if (this.opts.incoming !== undefined) {
       throw genericError('This guest is waiting for an incoming migration; it cannot migrate out');
     }
@@ -137,13 +151,12 @@ export class Machine extends EventEmitter implements MigrationHost {
       throw genericError('This guest has already migrated away; it cannot migrate again');
     }
     parseTcpUri(uri);
-    if (
-      this.params['zero-page-detection'] === 'dsa-accel' &&
-      this.params['accel-path'].length === 0
-    ) {
-      throw genericError(
-        "zero-page-detection=dsa-accel needs 'accel-path', e.g. accel-path=dsa-emu:dsa0/wq0.0",
-      );
+    let accel: Accelerator | undefined;
+    this.starting = true;
+    try {
+      accel = await this.openAccelerator();
+    } finally {
+      this.starting = false;
     }
     this.source = new MigrationSource(
       this.guest,
@@ -166,9 +179,38 @@ export class Machine extends EventEmitter implements MigrationHost {
         },
       },
       this.pool,
+      accel,
     );
     this.onStatus('setup');
     this.source.start();
+  }
+
+  /**
+   * For zero-page-detection=dsa-accel: open the work queues of accel-path. `dsa-emu:` queues
+   * belong to this process's emulated devices, started on first use and shared by every
+   * migration of the process (as a real DSA is shared by every process of a host).
+   */
+  private async openAccelerator(): Promise<Accelerator | undefined> {
+    if (this.params['zero-page-detection'] !== 'dsa-accel') return undefined;
+    if (!this.caps.multifd) {
+      throw genericError(
+        "zero-page-detection=dsa-accel needs the 'multifd' capability: the device checks the " +
+          'pages of each multifd packet (migrate_set_capability multifd on)',
+      );
+    }
+    const path = this.params['accel-path'];
+    if (path.length === 0) {
+      throw genericError(
+        "zero-page-detection=dsa-accel needs 'accel-path', e.g. accel-path=dsa-emu:dsa0/wq0.0 " +
+          '(the emulated device) or accel-path=dsa:/dev/dsa/wq0.0 (a kernel idxd work queue)',
+      );
+    }
+    const needsEmu = parseAccelPath(path).some((t) => t.type === 'dsa-emu');
+    if (needsEmu) this.emu ??= await acquireSharedEmu();
+    return openAccelerator(path, {
+      devices: this.emu ?? undefined,
+      maxPages: this.params['multifd-packet-size'] / 4096,
+    });
   }
 
   async migrateIncoming(uri: string): Promise<void> {
@@ -279,6 +321,8 @@ export class Machine extends EventEmitter implements MigrationHost {
     this.source?.cancel();
     this.dest?.close();
     await this.pool.close();
+    if (this.emu) await releaseSharedEmu();
+    this.emu = null;
     await this.guest.quit();
   }
 }

@@ -2,6 +2,7 @@
 // The table below is the single source of truth: QMP, HMP and the CLI all validate through it.
 
 import { genericError } from '../util/errors.js';
+import { parseAccelPath } from '../accel/accel-path.js';
 import { PAGE_SIZE, MAX_PACKET_PAGES } from './protocol.js';
 
 export type ZeroPageDetection = 'none' | 'legacy' | 'multifd' | 'dsa-accel';
@@ -56,12 +57,6 @@ export const DEFAULT_CAPABILITIES: Readonly<MigrationCapabilities> = Object.free
 export const MAX_MULTIFD_CHANNELS = 64;
 /** QEMU's MAX_MIGRATE_DOWNTIME is 2000 s. */
 export const MAX_DOWNTIME_LIMIT_MS = 2_000_000;
-
-/** Set by the accelerator layer once `dsa-accel` is usable in this build. */
-let dsaAccelAvailable = false;
-export function enableDsaAccelParameter(): void {
-  dsaAccelAvailable = true;
-}
 
 function integerIn(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) {
@@ -142,12 +137,6 @@ export function applyParameters(
               `allowed: ${ZERO_PAGE_DETECTION_MODES.join(', ')}`,
           );
         }
-        if (value === 'dsa-accel' && !dsaAccelAvailable) {
-          throw genericError(
-            "Parameter 'zero-page-detection' value 'dsa-accel' is not supported by this build " +
-              '(the accelerator driver is not available); use none, legacy or multifd',
-          );
-        }
         next[name] = value as ZeroPageDetection;
         break;
       }
@@ -155,6 +144,8 @@ export function applyParameters(
         if (!Array.isArray(value)) {
           throw genericError(`Parameter 'accel-path' expects a list, got ${JSON.stringify(value)}`);
         }
+        // Checked now, so a typo is reported by migrate-set-parameters, not at migrate time.
+        if (value.length > 0) parseAccelPath(value);
         next[name] = value as AccelPathEntry[];
         break;
       }

@@ -33,6 +33,7 @@ import {
 } from './channel-slots.js';
 import type { SendWorkerData, SourceWorkerMessage } from './worker-data.js';
 import { publishThreadCpu } from '../../util/cpu-slots.js';
+import { attachAccelerator } from '../../accel/driver.js';
 
 // Pooled (src/util/worker-pool.ts): bound to a migration by a 'bind' message.
 parentPort!.once('message', (m: { type: 'bind'; data: SendWorkerData }) => start(m.data));
@@ -46,6 +47,35 @@ function start(d: SendWorkerData): void {
   const segs = d.blocks.map((b) => segmentViews(b.ram));
   const pagesView = new Uint32Array(d.slots);
   const classified = new Uint32Array(d.packetPages);
+
+  // zero-page-detection=dsa-accel: each slot's pages go to the device as one batch. The page
+  // list is the slot's own memory (no copy); results land in the slot's result array.
+  const accel = d.accel ? attachAccelerator(d.accel) : null;
+  const task = accel?.createBatchTask(d.index, d.packetPages) ?? null;
+  const slotPages: Uint32Array[] = [];
+  const slotResults: Uint8Array[] = [];
+  const checking: (Promise<number> | null)[] = [];
+  for (let s = 0; s < SLOTS_PER_CHANNEL; s++) {
+    const at = slotBase(d.index, s) + SLOT.header;
+    slotPages.push(pagesView.subarray(at, at + d.packetPages));
+    slotResults.push(new Uint8Array(d.packetPages));
+    checking.push(null);
+  }
+
+  /** Hand a full slot's pages to the device, unless that is under way or not needed. */
+  function submitCheck(slot: number): void {
+    if (!task || checking[slot]) return;
+    const base = slotBase(d.index, slot);
+    if (Atomics.load(slots, base + SLOT.state) !== SLOT_FULL) return;
+    if (slots[base + SLOT.flags] & (JOB_SYNC | JOB_CLASSIFIED)) return;
+    const block = d.blocks[slots[base + SLOT.block]].ram;
+    checking[slot] = task.zeroPages(
+      block,
+      slotPages[slot],
+      slots[base + SLOT.count],
+      slotResults[slot],
+    );
+  }
 
   const stagingSize = packetHeaderBytes(d.packetPages) + d.packetPages * PAGE_SIZE;
   const staging = [Buffer.allocUnsafeSlow(stagingSize), Buffer.allocUnsafeSlow(stagingSize)];
@@ -104,6 +134,12 @@ function start(d: SendWorkerData): void {
     for (;;) {
       let base = slotBase(d.index, slot);
       if (!(await waitFull(base))) return;
+      if (task) {
+        // Pipelining: the device checks the next packet while this one is built and written.
+        submitCheck(slot);
+        submitCheck((slot + 1) % SLOTS_PER_CHANNEL);
+        await checking[slot];
+      }
       const p = pending[k];
       if (p) await p;
       // Coalesce every packet that is ready and fits into one write: all-zero packets are ~1 KiB,
@@ -111,7 +147,8 @@ function start(d: SendWorkerData): void {
       let len = 0;
       let syncPass = -1;
       for (;;) {
-        len = buildPacket(base, k, len);
+        len = buildPacket(base, slot, k, len);
+        checking[slot] = null;
         if (slots[base + SLOT.flags] & JOB_SYNC) syncPass = slots[base + SLOT.pass];
         // The packet is copied out: hand the slot back before the write completes.
         Atomics.store(slots, base + SLOT.state, SLOT_FREE);
@@ -120,6 +157,11 @@ function start(d: SendWorkerData): void {
         slot = (slot + 1) % SLOTS_PER_CHANNEL;
         base = slotBase(d.index, slot);
         if (Atomics.load(slots, base + SLOT.state) !== SLOT_FULL) break;
+        // A packet the device has not checked yet ends the batch of writes.
+        if (task && !(slots[base + SLOT.flags] & (JOB_SYNC | JOB_CLASSIFIED))) {
+          submitCheck(slot);
+          break;
+        }
         const count = slots[base + SLOT.count];
         if (len + packetHeaderBytes(count) + count * PAGE_SIZE > stagingSize) break;
       }
@@ -142,7 +184,7 @@ function start(d: SendWorkerData): void {
   }
 
   /** Append the packet for the job in the slot at `base` to staging[k] at `at`; return the end. */
-  function buildPacket(base: number, k: number, at: number): number {
+  function buildPacket(base: number, slot: number, k: number, at: number): number {
     const buf = staging[k];
     const hdr = stagingU32[k];
     const h = at >>> 2;
@@ -172,6 +214,18 @@ function start(d: SendWorkerData): void {
       normal = slots[base + SLOT.normal];
       list = pagesView;
       listOff = pagesOff;
+    } else if (task) {
+      // The device's verdicts: normal pages to the front, zero pages to the back.
+      const res = slotResults[slot];
+      normal = 0;
+      let zeroAt = count;
+      for (let i = 0; i < count; i++) {
+        const page = pagesView[pagesOff + i];
+        if (res[i] === 0) classified[normal++] = page;
+        else classified[--zeroAt] = page;
+      }
+      list = classified;
+      listOff = 0;
     } else {
       normal = classifyPages(segs[block], pagesView, pagesOff, count, classified, 0);
       list = classified;
@@ -203,6 +257,7 @@ function start(d: SendWorkerData): void {
     if (m.type === 'connect') connect(m.port!);
     if (m.type === 'finish') {
       finished = true;
+      accel?.closeClient();
       publishThreadCpu(d.cpuSlots, d.cpuSlot);
       socket?.end();
     }

@@ -7,6 +7,7 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 import type { WorkerPool } from '../../util/worker-pool.js';
+import type { Accelerator } from '../../accel/driver.js';
 import { ControlChannel, type Frame } from '../control-channel.js';
 import {
   FrameType,
@@ -70,6 +71,10 @@ export class MigrationSource {
   private readonly channels: number;
   private readonly threadNames: string[] = [];
   private completeTimer: NodeJS.Timeout | undefined;
+  /** CPU ms of dsa_completion and the emulated engines: at start, and the latest reading */
+  private accelCpuBase: Record<string, number> = {};
+  private accelCpu: Record<string, number> = {};
+  private accelClosed = false;
 
   constructor(
     private readonly guest: Guest,
@@ -79,6 +84,8 @@ export class MigrationSource {
     private readonly uri: string,
     private readonly events: SourceEvents,
     private readonly pool: WorkerPool,
+    /** open for zero-page-detection=dsa-accel; this migration closes it */
+    private readonly accel?: Accelerator,
   ) {
     this.channels = caps.multifd ? params['multifd-channels'] : 1;
     this.chanStats = new SharedArrayBuffer(8 * CHAN_STAT.size * this.channels);
@@ -97,6 +104,10 @@ export class MigrationSource {
   }
 
   start(): void {
+    if (this.accel) {
+      // Engines are shared by the process; account only what this migration adds.
+      void this.accel.threadCpu().then((c) => (this.accelCpuBase = c));
+    }
     const { host, port } = parseTcpUri(this.uri);
     const socket = net.connect({ host, port, noDelay: true });
     const ctl = new ControlChannel(socket, false);
@@ -205,6 +216,7 @@ export class MigrationSource {
         host,
         session: new Uint8Array(this.session),
         cpuSlot: this.cpu.slot(name),
+        accel: this.accel?.handle,
       };
       this.channelWorkers.push(this.spawn(SEND_WORKER, name, data));
     }
@@ -236,6 +248,7 @@ export class MigrationSource {
       case 'error':
         return this.fail(m.message);
       case 'pass':
+        this.refreshAccelCpu();
         this.passes = m.pass;
         this.lastPass = m;
         this.expectedDowntimeMs = m.expectedDowntimeMs;
@@ -265,12 +278,36 @@ export class MigrationSource {
     }
   }
 
+  private refreshAccelCpu(): Promise<void> {
+    if (!this.accel || this.accelClosed) return Promise.resolve();
+    return this.accel.threadCpu().then((c) => {
+      for (const [k, v] of Object.entries(c)) {
+        this.accelCpu[k] = Math.round((v - (this.accelCpuBase[k] ?? 0)) * 10) / 10;
+      }
+    });
+  }
+
+  /** Read the accelerator's last figures, then close it (after the channels let go of it). */
+  private closeAccel(): void {
+    if (!this.accel || this.accelClosed) return;
+    void this.refreshAccelCpu()
+      .catch(() => {})
+      .then(() => {
+        this.accelStats = { ...this.accel!.counters() };
+        this.accelClosed = true;
+        setTimeout(() => void this.accel!.close().catch(() => {}), 300).unref();
+      });
+  }
+
+  private accelStats: Record<string, unknown> | undefined;
+
   private onCompleteAck(): void {
     if (this.status !== 'device') return this.fail('unexpected CompleteAck');
     this.downtimeMs = performance.timeOrigin + performance.now() - this.stoppedAt;
     this.endedAt = Date.now();
     clearTimeout(this.completeTimer);
     this.stopWorkers();
+    this.closeAccel();
     if (this.verify === 'pending') {
       // The guest stays stopped, so its RAM is what the destination must now hold.
       this.sourceDigest = this.guest.digest();
@@ -341,6 +378,7 @@ export class MigrationSource {
     Atomics.notify(this.migWords, MIG.abort);
     for (const w of this.workers) void w.terminate();
     this.workers = [];
+    this.closeAccel();
     if (this.wasRunning && !this.guest.running) {
       this.guest.start();
       this.events.runState(true);
@@ -399,8 +437,18 @@ export class MigrationSource {
       'downtime-precise': this.downtimeMs,
       'bandwidth-bytes-per-second': Math.round(bw),
       verify: this.verify,
-      'thread-cpu-ms': this.cpu.snapshot(['main', 'live_migration', ...this.threadNames, 'vcpu_0']),
+      'thread-cpu-ms': {
+        ...this.cpu.snapshot(['main', 'live_migration', ...this.threadNames, 'vcpu_0']),
+        ...this.accelCpu,
+      },
     };
+    if (this.accel) {
+      const lm = out.livemig as Record<string, unknown>;
+      lm.accelerator = {
+        'accel-path': this.accel.handle.targets.map((t) => t.text),
+        ...(this.accelStats ?? (this.accelClosed ? {} : this.accel.counters())),
+      };
+    }
     return out;
   }
 }

@@ -2,6 +2,7 @@
 
 import type { RamBlockDesc } from '../../ram/layout.js';
 import type { ZeroPageDetection } from '../parameters.js';
+import type { AccelHandle } from '../../accel/driver.js';
 
 export interface SourceShared {
   blocks: RamBlockDesc[];
@@ -20,6 +21,8 @@ export interface SourceShared {
 }
 
 export interface SendWorkerData extends SourceShared {
+  /** the accelerator, for zero-page-detection=dsa-accel */
+  accel?: AccelHandle;
   index: number;
   host: string;
   session: Uint8Array;
