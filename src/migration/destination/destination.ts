@@ -2,7 +2,8 @@
 // starts multifdrecv_N threads, and at COMPLETE loads the vCPU state and acknowledges.
 // A failed or cancelled migration discards everything received and waits for the next one.
 
-import net from 'node:net';
+import type net from 'node:net';
+import { listenChannels, type TransportOptions } from '../transport.js';
 import type { Worker } from 'node:worker_threads';
 import type { WorkerPool } from '../../util/worker-pool.js';
 import { ControlChannel, type Frame } from '../control-channel.js';
@@ -65,6 +66,8 @@ export class MigrationDestination {
   private guestStarted = false;
   /** QEMU reports where an incoming migration listens as `socket-address`. */
   private socketAddress: Record<string, string> | undefined;
+  /** channel security for every connection of an incoming migration (plain TCP by default) */
+  private readonly transport: TransportOptions = {};
 
   constructor(
     private readonly guest: Guest,
@@ -81,7 +84,7 @@ export class MigrationDestination {
     if (this.server) throw new Error('already listening for an incoming migration');
     const { host, port } = parseTcpUri(uri, true);
     this.listenHost = host;
-    const server = net.createServer((s) => this.onConnection(s));
+    const server = listenChannels((s) => this.onConnection(s), this.transport);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host, port }, () => {
@@ -270,6 +273,7 @@ export class MigrationDestination {
         cpuSlots: this.cpu.slots,
         cpuSlot: this.cpu.slot(name),
         stats: cur.stats,
+        transport: this.transport,
       };
       const w = this.pool.take(RECV_WORKER, data);
       cur.workers.push(w);

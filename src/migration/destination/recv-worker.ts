@@ -3,7 +3,8 @@
 // binds the connection by handshake, then parses packets straight from a reused read buffer
 // into guest RAM. At each SYNC it waits until every channel has reached the same pass.
 
-import net from 'node:net';
+import type net from 'node:net';
+import { listenChannels } from '../transport.js';
 import { parentPort } from 'node:worker_threads';
 import { HANDSHAKE_SIZE, MULTIFD_MAGIC, PROTOCOL_VERSION, decodeHandshake } from '../protocol.js';
 import { FEED_DONE, PacketParser } from './packet-parser.js';
@@ -104,7 +105,7 @@ function start(d: RecvWorkerData): void {
   }
   let done = false;
 
-  const server = net.createServer({ pauseOnConnect: false, noDelay: true }, (socket) => {
+  const server = listenChannels((socket) => {
     if (bound) {
       socket.destroy();
       return;
@@ -140,7 +141,7 @@ function start(d: RecvWorkerData): void {
     socket.on('error', (e) => {
       if (socket === bound) fail(e.message);
     });
-  });
+  }, d.transport);
 
   /** Feed every chunk the socket reads to the parser. */
   function streamInto(socket: net.Socket): void {

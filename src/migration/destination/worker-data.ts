@@ -1,6 +1,7 @@
 // What the destination's main thread hands to each multifdrecv_N thread.
 
 import type { RamBlockDesc } from '../../ram/layout.js';
+import type { TransportOptions } from '../transport.js';
 
 export interface RecvWorkerData {
   index: number;
@@ -15,6 +16,8 @@ export interface RecvWorkerData {
   packetPages: number;
   cpuSlots: SharedArrayBuffer;
   cpuSlot: number;
+  /** channel security (plain TCP when empty) */
+  transport: TransportOptions;
   /** Float64 per channel: bytes, normal, zero, packets */
   stats: SharedArrayBuffer;
 }

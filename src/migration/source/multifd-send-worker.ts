@@ -2,7 +2,8 @@
 // (mode multifd), builds the header and copies normal pages into a reused staging buffer, and
 // writes it. Nothing is allocated per page; one Buffer view per packet.
 
-import net from 'node:net';
+import type net from 'node:net';
+import { connectChannel, readyEvent } from '../transport.js';
 import { parentPort } from 'node:worker_threads';
 import {
   FLAG_SYNC,
@@ -91,13 +92,13 @@ function start(d: SendWorkerData): void {
   let finished = false;
 
   function connect(port: number): void {
-    socket = net.connect({ host: d.host, port, noDelay: true });
+    socket = connectChannel(d.host, port, d.transport);
     socket.on('error', (e) => fail(e.message));
     socket.on('close', () => {
       if (Atomics.load(mig, MIG.abort) === 0 && !finished)
         fail('connection closed by the destination');
     });
-    socket.once('connect', () => {
+    socket.once(readyEvent(d.transport), () => {
       socket.write(
         encodeHandshake({
           magic: MULTIFD_MAGIC,

@@ -3,7 +3,7 @@
 // and completes, fails or cancels. Whatever happens, the guest's RAM is only ever read, and a
 // migration that does not complete leaves the guest running as it was.
 
-import net from 'node:net';
+import { connectChannel, readyEvent, type TransportOptions } from '../transport.js';
 import { randomBytes } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 import type { WorkerPool } from '../../util/worker-pool.js';
@@ -109,7 +109,7 @@ export class MigrationSource {
       void this.accel.threadCpu().then((c) => (this.accelCpuBase = c));
     }
     const { host, port } = parseTcpUri(this.uri);
-    const socket = net.connect({ host, port, noDelay: true });
+    const socket = connectChannel(host, port, this.transport);
     const ctl = new ControlChannel(socket, false);
     this.control = ctl;
     ctl.onError = (e) => this.fail(`main channel: ${e.message}`);
@@ -119,7 +119,7 @@ export class MigrationSource {
     ctl.onFrame = (f) => this.onFrame(f);
     // Threads start while the main channel connects: their start-up overlaps the handshake.
     this.spawnWorkers(host);
-    socket.once('connect', () => {
+    socket.once(readyEvent(this.transport), () => {
       socket.write(
         encodeHandshake({
           magic: MAIN_MAGIC,
@@ -217,6 +217,7 @@ export class MigrationSource {
         session: new Uint8Array(this.session),
         cpuSlot: this.cpu.slot(name),
         accel: this.accel?.handle,
+        transport: this.transport,
       };
       this.channelWorkers.push(this.spawn(SEND_WORKER, name, data));
     }
@@ -300,6 +301,8 @@ export class MigrationSource {
   }
 
   private accelStats: Record<string, unknown> | undefined;
+  /** channel security for every connection of this migration (plain TCP by default) */
+  private readonly transport: TransportOptions = {};
 
   private onCompleteAck(): void {
     if (this.status !== 'device') return this.fail('unexpected CompleteAck');

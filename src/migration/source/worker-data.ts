@@ -3,6 +3,7 @@
 import type { RamBlockDesc } from '../../ram/layout.js';
 import type { ZeroPageDetection } from '../parameters.js';
 import type { AccelHandle } from '../../accel/driver.js';
+import type { TransportOptions } from '../transport.js';
 
 export interface SourceShared {
   blocks: RamBlockDesc[];
@@ -21,6 +22,8 @@ export interface SourceShared {
 }
 
 export interface SendWorkerData extends SourceShared {
+  /** channel security (plain TCP when empty) */
+  transport: TransportOptions;
   /** the accelerator, for zero-page-detection=dsa-accel */
   accel?: AccelHandle;
   index: number;
