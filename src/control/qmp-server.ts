@@ -37,6 +37,12 @@ const PARAMETER_TYPES: Readonly<Record<keyof MigrationParameters, ArgType>> = {
   'multifd-packet-size': 'int',
   // the seed's `dsa:/dev/dsa/wq0.0` strings, or structured {"type": ...} objects
   'accel-path': { list: { alternate: ['str', 'dict'] } },
+  'cpu-throttle-initial': 'int',
+  'cpu-throttle-increment': 'int',
+  'max-cpu-throttle': 'int',
+  'cpu-throttle-tailslow': 'bool',
+  'throttle-trigger-threshold': 'int',
+  'x-stall-timeout': 'int',
 };
 
 // Values (allowed modes, ranges) are checked by the host through parameters.ts; the schema

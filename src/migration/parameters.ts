@@ -28,10 +28,23 @@ export interface MigrationParameters {
   /** bytes per multifd packet (pages * 4096) */
   'multifd-packet-size': number;
   'accel-path': AccelPathEntry[];
+  /** auto-converge: first throttle, % of vCPU time taken away */
+  'cpu-throttle-initial': number;
+  /** auto-converge: added each time the guest still dirties too fast */
+  'cpu-throttle-increment': number;
+  'max-cpu-throttle': number;
+  /** auto-converge: smaller steps as the dirty rate approaches the link's rate */
+  'cpu-throttle-tailslow': boolean;
+  /** auto-converge triggers when a pass dirties more than this % of what it sent */
+  'throttle-trigger-threshold': number;
+  /** livemig: a peer that makes no progress for this long (ms) fails the migration */
+  'x-stall-timeout': number;
 }
 
 export interface MigrationCapabilities {
   multifd: boolean;
+  /** throttle the vCPU when the guest dirties memory faster than the link carries it */
+  'auto-converge': boolean;
   events: boolean;
   /** livemig: compare the destination's RAM digest with the source's at completion */
   'x-verify-ram': boolean;
@@ -45,10 +58,17 @@ export const DEFAULT_PARAMETERS: Readonly<MigrationParameters> = Object.freeze({
   'avail-switchover-bandwidth': 0,
   'multifd-packet-size': 512 * 1024,
   'accel-path': [],
+  'cpu-throttle-initial': 20,
+  'cpu-throttle-increment': 10,
+  'max-cpu-throttle': 99,
+  'cpu-throttle-tailslow': false,
+  'throttle-trigger-threshold': 50,
+  'x-stall-timeout': 10_000,
 });
 
 export const DEFAULT_CAPABILITIES: Readonly<MigrationCapabilities> = Object.freeze({
   multifd: false,
+  'auto-converge': false,
   events: false,
   'x-verify-ram': false,
 });
@@ -75,6 +95,10 @@ export function parameterFromString(name: string, text: string): unknown {
   switch (name) {
     case 'zero-page-detection':
       return text;
+    case 'cpu-throttle-tailslow':
+      if (text === 'on' || text === 'true') return true;
+      if (text === 'off' || text === 'false') return false;
+      throw genericError(`Parameter '${name}' expects on or off, got '${text}'`);
     case 'accel-path':
       return text
         .split(/\s+/)
@@ -130,6 +154,23 @@ export function applyParameters(
         next[name] = v;
         break;
       }
+      case 'cpu-throttle-initial':
+      case 'cpu-throttle-increment':
+      case 'max-cpu-throttle':
+        next[name] = integerIn(name, value, 1, 99);
+        break;
+      case 'throttle-trigger-threshold':
+        next[name] = integerIn(name, value, 1, 100);
+        break;
+      case 'x-stall-timeout':
+        next[name] = integerIn(name, value, 100, 3_600_000);
+        break;
+      case 'cpu-throttle-tailslow':
+        if (typeof value !== 'boolean') {
+          throw genericError(`Parameter '${name}' expects a boolean, got ${JSON.stringify(value)}`);
+        }
+        next[name] = value;
+        break;
       case 'zero-page-detection': {
         if (typeof value !== 'string' || !ZERO_PAGE_DETECTION_MODES.includes(value as never)) {
           throw genericError(
