@@ -84,7 +84,7 @@ function updateBar(bar: SingleBar | null, info: Info): void {
   const r = info.ram;
   const total = r.total || 1;
   // Progress never runs backwards: later passes show the remaining dirty bytes shrinking.
-  const pct = Math.min(100, Math.max(0, Math.round(100 * (1 - r.remaining / total))));
+  const pct = Math.round(Number(info.livemig?.progress ?? 100 * (1 - r.remaining / total)));
   bar.update(pct, {
     pass: (r['dirty-sync-count'] ?? 0) + 1,
     done: formatBytes(r.transferred),

@@ -11,6 +11,8 @@ export const VCPU = {
   loops: 3,
   /** pages written since start (informational; wraps) */
   written: 4,
+  /** auto-converge: % of the vCPU's time taken away (0 = not throttled) */
+  throttle: 5,
   size: 8,
 } as const;
 

@@ -49,6 +49,8 @@ let loops = Atomics.load(ctl, VCPU.loops);
 let written = 0;
 let budgetStart = performance.now();
 let budgetPages = 0;
+// auto-converge: run (100 - p)% of the time, sleeping in slices of at least 1 ms.
+let workStart = performance.now();
 
 for (;;) {
   const req = Atomics.load(ctl, VCPU.request);
@@ -95,6 +97,19 @@ for (;;) {
       budgetStart = performance.now();
       budgetPages = 0;
     }
+  }
+  const throttle = Atomics.load(ctl, VCPU.throttle);
+  if (throttle > 0) {
+    const worked = performance.now() - workStart;
+    if (worked >= 1) {
+      Atomics.wait(sleeper, 0, 0, (worked * throttle) / (100 - throttle));
+      workStart = performance.now();
+      // The rate cap must not make up for time the throttle took away.
+      budgetStart = workStart;
+      budgetPages = 0;
+    }
+  } else {
+    workStart = performance.now();
   }
   if ((written & 0xffff) < BATCH) publishThreadCpu(data.cpuSlots, data.cpuSlot);
 }

@@ -150,3 +150,48 @@ async function waitDestIdle(pair: LocalPair): Promise<void> {
   }
   throw new Error('destination still busy');
 }
+
+test('auto-converge: a guest that dirties faster than the link converges with it, never without', async () => {
+  const pair = await LocalPair.start({ ram: '32M', workload: 'stress:40', normalPageRatio: 0 });
+  const params = {
+    'multifd-channels': 2,
+    'max-bandwidth': 16 * 1024 * 1024,
+    'downtime-limit': 300,
+    'cpu-throttle-initial': 50,
+    'cpu-throttle-increment': 20,
+  };
+  try {
+    // Without auto-converge: passes go by, and it stays active.
+    await pair.startMigration({ multifd: true, 'x-verify-ram': true }, params);
+    const stuck = await pair.waitSource(
+      (i) => Number((i as Info).ram?.['dirty-sync-count']) >= 5,
+      60_000,
+    );
+    assert.equal(stuck.status, 'active', 'no convergence without auto-converge');
+    assert.equal(stuck['cpu-throttle-percentage'], undefined, 'no throttle reported when off');
+    await pair.source.qmp.execute('migrate_cancel');
+    assert.equal((await pair.waitFinished()).status, 'cancelled');
+    await waitDestIdle(pair);
+
+    // With it: the vCPU is throttled step by step until the migration completes.
+    await pair.source.qmp.execute('migrate-set-capabilities', {
+      capabilities: [{ capability: 'auto-converge', state: true }],
+    });
+    await pair.source.qmp.execute('migrate', { uri: await pair.incomingUri() });
+    let maxThrottle = 0;
+    let lastProgress = 0;
+    const end = await pair.waitSource((i) => {
+      maxThrottle = Math.max(maxThrottle, Number(i['cpu-throttle-percentage'] ?? 0));
+      const p = Number((i as Info).livemig?.progress ?? 0);
+      assert.ok(p >= lastProgress, `progress never runs backwards (${lastProgress} -> ${p})`);
+      lastProgress = p;
+      return ['completed', 'failed', 'cancelled'].includes(i.status);
+    }, 120_000);
+    assert.equal(end.status, 'completed', String(end['error-desc']));
+    assert.equal((end as Info).livemig?.verify, 'ok');
+    assert.ok(maxThrottle >= 20, `the vCPU was throttled (max ${maxThrottle}%)`);
+    assert.equal(end['cpu-throttle-percentage'], 0, 'throttling stops when the migration ends');
+  } finally {
+    await pair.close();
+  }
+});

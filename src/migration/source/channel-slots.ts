@@ -64,5 +64,12 @@ export const LIVE = {
   downtimeLimitMs: 0,
   maxBandwidth: 1,
   availSwitchoverBandwidth: 2,
-  size: 4,
+  /** auto-converge (1 = on) and its parameters */
+  autoConverge: 3,
+  throttleInitial: 4,
+  throttleIncrement: 5,
+  throttleMax: 6,
+  throttleTailslow: 7,
+  throttleTrigger: 8,
+  size: 12,
 } as const;

@@ -201,6 +201,35 @@ function start(d: LiveMigrationWorkerData): void {
     }
   }
 
+  let dirtyRateHigh = 0;
+
+  /**
+   * QEMU's auto-converge: when a pass dirtied more than throttle-trigger-threshold % of what it
+   * sent, twice, take more of the vCPU's time (initial, then + increment, up to the maximum;
+   * with tailslow, only as much as should bring the dirty rate down to the link's).
+   */
+  function autoConverge(dirtied: number, sent: number): void {
+    if (live[LIVE.autoConverge] !== 1) return;
+    const threshold = (sent * live[LIVE.throttleTrigger]) / 100;
+    if (dirtied <= threshold || ++dirtyRateHigh < 2) return;
+    dirtyRateHigh = 0;
+    const now = Atomics.load(vcpu, VCPU.throttle);
+    const max = live[LIVE.throttleMax];
+    let next: number;
+    if (now === 0) {
+      next = live[LIVE.throttleInitial];
+    } else {
+      let inc = live[LIVE.throttleIncrement];
+      if (live[LIVE.throttleTailslow] === 1) {
+        const cpuNow = 100 - now;
+        const cpuIdeal = (cpuNow * threshold) / Math.max(dirtied, 1);
+        inc = Math.max(1, Math.min(Math.round(cpuNow - cpuIdeal), inc));
+      }
+      next = now + inc;
+    }
+    Atomics.store(vcpu, VCPU.throttle, Math.min(max, next));
+  }
+
   function countDirty(): number {
     let n = 0;
     for (const bm of dirty) {
@@ -241,9 +270,11 @@ function start(d: LiveMigrationWorkerData): void {
       const remainingPages = countDirty();
       const expectedDowntimeMs = (remainingPages * PAGE_SIZE) / Math.max(bandwidth, 1e-9);
       publishThreadCpu(d.cpuSlots, d.cpuSlot);
+      if (pass > 1) autoConverge(remainingPages * PAGE_SIZE, bytes);
       post({
         type: 'pass',
         pass,
+        throttle: Atomics.load(vcpu, VCPU.throttle),
         remainingPages,
         durationMs,
         bytes,
@@ -255,6 +286,7 @@ function start(d: LiveMigrationWorkerData): void {
       pass++;
     }
     // Switchover: stop the vCPU, wait until it no longer writes, send what is left.
+    Atomics.store(vcpu, VCPU.throttle, 0);
     Atomics.store(vcpu, VCPU.request, REQ_STOP);
     Atomics.notify(vcpu, VCPU.request);
     while (Atomics.load(vcpu, VCPU.ack) !== 0) {

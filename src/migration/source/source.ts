@@ -29,6 +29,7 @@ import type {
   SourceWorkerMessage,
 } from './worker-data.js';
 import { pagesOf } from '../../ram/layout.js';
+import { VCPU } from '../../ram/vcpu-control.js';
 import type { MigrationStatus } from '../status.js';
 import { parseTcpUri } from '../uri.js';
 
@@ -75,6 +76,8 @@ export class MigrationSource {
   private accelCpuBase: Record<string, number> = {};
   private accelCpu: Record<string, number> = {};
   private accelClosed = false;
+  /** livemig's monotone progress, in % */
+  private progress = 0;
 
   constructor(
     private readonly guest: Guest,
@@ -101,6 +104,12 @@ export class MigrationSource {
     live[LIVE.downtimeLimitMs] = p['downtime-limit'];
     live[LIVE.maxBandwidth] = p['max-bandwidth'];
     live[LIVE.availSwitchoverBandwidth] = p['avail-switchover-bandwidth'];
+    live[LIVE.autoConverge] = this.caps['auto-converge'] ? 1 : 0;
+    live[LIVE.throttleInitial] = p['cpu-throttle-initial'];
+    live[LIVE.throttleIncrement] = p['cpu-throttle-increment'];
+    live[LIVE.throttleMax] = p['max-cpu-throttle'];
+    live[LIVE.throttleTailslow] = p['cpu-throttle-tailslow'] ? 1 : 0;
+    live[LIVE.throttleTrigger] = p['throttle-trigger-threshold'];
   }
 
   start(): void {
@@ -382,6 +391,8 @@ export class MigrationSource {
     for (const w of this.workers) void w.terminate();
     this.workers = [];
     this.closeAccel();
+    // QEMU stops throttling when a migration ends, whichever way.
+    Atomics.store(new Int32Array(this.guest.control), VCPU.throttle, 0);
     if (this.wasRunning && !this.guest.running) {
       this.guest.start();
       this.events.runState(true);
@@ -430,11 +441,18 @@ export class MigrationSource {
       'total-time': nowMs - this.startedAt,
       ram,
     };
+    if (this.caps['auto-converge']) {
+      out['cpu-throttle-percentage'] = this.finished() ? 0 : (this.lastPass?.throttle ?? 0);
+    }
+    // remaining can grow when the guest dirties pages; the progress figure never goes back.
+    const pct = this.status === 'completed' ? 100 : 100 * (1 - Number(ram.remaining) / total);
+    this.progress = Math.max(this.progress, Math.floor(pct * 10) / 10);
     if (this.downtimeMs !== undefined) out.downtime = Math.round(this.downtimeMs);
     else out['expected-downtime'] = Math.round(this.expectedDowntimeMs);
     if (this.errorDesc) out['error-desc'] = this.errorDesc;
     out.livemig = {
       session: sessionHex(this.session),
+      progress: this.progress,
       channels: this.channels,
       'zero-page-detection': this.caps.multifd ? this.params['zero-page-detection'] : 'legacy',
       'downtime-precise': this.downtimeMs,

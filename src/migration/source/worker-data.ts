@@ -52,6 +52,8 @@ export type SourceWorkerMessage =
       bandwidth: number;
       expectedDowntimeMs: number;
       dirtyPagesRate: number;
+      /** auto-converge's current vCPU throttle, % */
+      throttle: number;
     }
   | { type: 'stopped'; at: number; pass: number }
   | { type: 'final-sent'; pass: number; bytes: number };
