@@ -10,3 +10,10 @@ export function median(xs: number[]): number {
 export function minMax(xs: number[]): [number, number] {
   return [Math.min(...xs), Math.max(...xs)];
 }
+
+/** Median with min and max; null for no values. */
+export function stat(xs: number[]): { median: number; min: number; max: number } | null {
+  if (xs.length === 0) return null;
+  const [min, max] = minMax(xs);
+  return { median: median(xs), min, max };
+}

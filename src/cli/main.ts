@@ -4,6 +4,7 @@
 import { Command, Option } from 'commander';
 import { runCommand } from './run.js';
 import { demoCommand } from './demo.js';
+import { benchCommand, DEFAULT_ACCEL_PATH } from './bench.js';
 import { LIVEMIG_VERSION } from '../control/version.js';
 import { accelCheck, accelList, formatAccelCheck } from '../accel/cli.js';
 
@@ -63,6 +64,43 @@ accel
     const r = await accelCheck(file);
     process.stdout.write(formatAccelCheck(file, r) + '\n');
     process.exitCode = r.ok ? 0 : 1;
+  });
+
+program
+  .command('bench')
+  .description(
+    "the seed's evaluation: scenarios A (50% normal pages) and B (all zero), baseline against " +
+      'DSA offload, CPU per thread and latency; --peer qemu adds QEMU to QEMU',
+  )
+  .option('-m, --ram <size>', 'guest RAM', '4G')
+  .option('--channels <n>', 'multifd channels', '2')
+  .option('--runs <n>', 'runs per scenario and mode (medians, min-max)', '3')
+  .option('--scenario <list>', 'A, B, running, or all (= A,B,running); a list: A,B', 'all')
+  .option(
+    '--modes <list>',
+    'baseline (multifd), offload (dsa-accel), legacy, none, or all',
+    'baseline,offload',
+  )
+  .option('--workload <w>', 'source workload in A and B (none: guest stopped, -S)', 'none')
+  .option(
+    '--accel-path <entries...>',
+    `work queues for offload (default ${DEFAULT_ACCEL_PATH})`,
+    [],
+  )
+  .option('--to <uri>', 'remote destination: tcp:HOST:PORT of a `livemig run --incoming`')
+  .option('--to-qmp <addr>', "the remote destination's QMP address (tcp:HOST:PORT), with --to")
+  .option('--peer <peer>', 'also run QEMU to QEMU: qemu')
+  .option('--qemu <path>', 'the qemu-system-x86_64 binary for --peer qemu')
+  .option('--json <file>', 'write every run and the summary (docs/bench-schema.md)')
+  .option('--report <file.md>', 'write a Markdown report with tables, charts and the machine')
+  .option('--charts <dir>', 'where the SVG charts go (default: beside --report or --json)')
+  .option('--no-verify', "skip checking the destination's RAM after each migration")
+  .option('--dirty-rates <list>', 'running guest: stress rates in MB/s', '25,400')
+  .option('--max-bandwidth <size>', 'running guest: max-bandwidth in bytes/s (K/M/G)', '100M')
+  .option('--downtime-limit <ms>', 'running guest: downtime-limit', '300')
+  .option('--converge-timeout <s>', 'running guest: cancel after this many seconds', '15')
+  .action(async (o) => {
+    process.exitCode = await benchCommand(o);
   });
 
 program.parseAsync(process.argv).catch((e: Error) => {

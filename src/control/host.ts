@@ -58,4 +58,8 @@ export interface MigrationHost extends EventEmitter {
   ramDigest(): string;
   /** QEMU's query-migrationthreads: the migration's threads, with livemig's CPU ms for each. */
   queryMigrationThreads(): MigrationThreadInfo[];
+  /** QEMU's object-add: {qom-type, id, ...properties} (TLS credentials, authorization). */
+  objectAdd(options: Record<string, unknown>): void;
+  /** QEMU's object-del. */
+  objectDel(id: string): void;
 }

@@ -10,6 +10,7 @@ import { JsonStream, type JsonItem } from './json-stream.js';
 import { checkArguments, isPlainObject, type ArgSchema, type ArgType } from './qmp-args.js';
 import { parseSocketAddress, formatSocketAddress, type SocketAddress } from './socket-address.js';
 import { LIVEMIG_PACKAGE, QEMU_COMPAT_VERSION } from './version.js';
+import { OBJECT_ADD_ARGS } from '../tls/objects.js';
 
 /** What a command handler may touch: the host, and its own connection's negotiation state. */
 export interface CommandContext {
@@ -43,6 +44,10 @@ const PARAMETER_TYPES: Readonly<Record<keyof MigrationParameters, ArgType>> = {
   'cpu-throttle-tailslow': 'bool',
   'throttle-trigger-threshold': 'int',
   'x-stall-timeout': 'int',
+  // QEMU's StrOrNull (null = ""); parameters.ts checks the type
+  'tls-creds': 'any',
+  'tls-hostname': 'any',
+  'tls-authz': 'any',
 };
 
 // Values (allowed modes, ranges) are checked by the host through parameters.ts; the schema
@@ -150,6 +155,15 @@ export const QMP_COMMANDS: Readonly<Record<string, QmpCommand>> = {
   'query-migrationthreads': {
     args: NO_ARGS,
     run: (ctx) => ctx.host.queryMigrationThreads(),
+  },
+  // QEMU's user-creatable objects: tls-creds-x509, tls-creds-psk, authz-simple (src/tls).
+  'object-add': {
+    args: OBJECT_ADD_ARGS,
+    run: (ctx, args) => ctx.host.objectAdd(args),
+  },
+  'object-del': {
+    args: { id: { type: 'str' } },
+    run: (ctx, args) => ctx.host.objectDel(args.id as string),
   },
   // livemig's own, x- prefixed as QEMU names unstable commands: the digest x-verify-ram compares.
   'x-query-ram-digest': {

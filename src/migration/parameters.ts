@@ -39,6 +39,12 @@ export interface MigrationParameters {
   'throttle-trigger-threshold': number;
   /** livemig: a peer that makes no progress for this long (ms) fails the migration */
   'x-stall-timeout': number;
+  /** id of the tls-creds-x509/tls-creds-psk object; "" = plain TCP (QEMU) */
+  'tls-creds': string;
+  /** source: the name the destination's certificate must carry; "" = the URI's host */
+  'tls-hostname': string;
+  /** destination: id of the authz-simple object a client's DN or PSK identity must match */
+  'tls-authz': string;
 }
 
 export interface MigrationCapabilities {
@@ -64,6 +70,9 @@ export const DEFAULT_PARAMETERS: Readonly<MigrationParameters> = Object.freeze({
   'cpu-throttle-tailslow': false,
   'throttle-trigger-threshold': 50,
   'x-stall-timeout': 10_000,
+  'tls-creds': '',
+  'tls-hostname': '',
+  'tls-authz': '',
 });
 
 export const DEFAULT_CAPABILITIES: Readonly<MigrationCapabilities> = Object.freeze({
@@ -94,6 +103,9 @@ function integerIn(name: string, value: unknown, min: number, max: number): numb
 export function parameterFromString(name: string, text: string): unknown {
   switch (name) {
     case 'zero-page-detection':
+    case 'tls-creds':
+    case 'tls-hostname':
+    case 'tls-authz':
       return text;
     case 'cpu-throttle-tailslow':
       if (text === 'on' || text === 'true') return true;
@@ -190,6 +202,15 @@ export function applyParameters(
         next[name] = value as AccelPathEntry[];
         break;
       }
+      case 'tls-creds':
+      case 'tls-hostname':
+      case 'tls-authz':
+        // QEMU's StrOrNull: null turns it off, as "" does
+        if (value !== null && typeof value !== 'string') {
+          throw genericError(`Invalid parameter type for '${name}', expected: string or null`);
+        }
+        next[name] = value ?? '';
+        break;
       default:
         throw genericError(`Parameter '${name}' is unexpected`);
     }

@@ -1,0 +1,222 @@
+// The benchmark plan: every scenario, every run, every mode, for livemig and (with --peer qemu)
+// QEMU, interleaved (run 1 of every mode, then run 2, ...) so that drifting machine load does
+// not favour one mode; then the running-guest scenario at each dirty rate.
+
+import { LIVEMIG_VERSION } from '../control/version.js';
+import { machineInfo } from './machine-info.js';
+import { ModeUnavailableError, runLivemig } from './livemig-runner.js';
+import { Progress } from './progress.js';
+import {
+  findQemu,
+  probeQemu,
+  QEMU_INSTALL_HINT,
+  QemuModeUnavailableError,
+  runQemu,
+  type QemuInfo,
+} from './qemu-peer.js';
+import { runRunning } from './running.js';
+import { summarize } from './summary.js';
+import {
+  RESULTS_SCHEMA_ID,
+  SCENARIO_RATIO,
+  type BenchConfig,
+  type BenchResults,
+  type Mode,
+  type Peer,
+  type RunRecord,
+  type Scenario,
+  type Skip,
+} from './types.js';
+
+/** A run that threw before producing query-migrate results (e.g. a process died). */
+export function failedRun(
+  scenario: Scenario,
+  peer: Peer,
+  peerVersion: string,
+  mode: Mode,
+  run: number,
+  error: string,
+): RunRecord {
+  const side = { processMs: null, threads: [], threadSource: 'none' as const };
+  return {
+    scenario,
+    normalPageRatio: SCENARIO_RATIO[scenario],
+    peer,
+    peerVersion,
+    mode,
+    zeroPageDetection: 'n/a',
+    run,
+    status: 'failed',
+    error,
+    totalTimeMs: 0,
+    endToEndMs: 0,
+    downtimeMs: null,
+    setupTimeMs: null,
+    throughputMbps: 0,
+    transferredBytes: 0,
+    totalRamBytes: 0,
+    normalPages: 0,
+    zeroPages: 0,
+    passes: 0,
+    cpu: { source: side, destination: side },
+    peakRssKiB: { source: null, destination: null },
+    verify: { method: 'none', result: 'not-checked' },
+    accel: null,
+    raw: { source: {}, destination: {} },
+  };
+}
+
+function runLine(r: RunRecord): string {
+  const head = `${r.scenario} ${r.peer === 'qemu' ? 'qemu ' : ''}${r.mode} run ${r.run}`;
+  if (r.status !== 'completed') return `${head}: ${r.status}${r.error ? `: ${r.error}` : ''}`;
+  const cpu = (ms: number | null): string => (ms === null ? 'n/a' : (ms / 1000).toFixed(2));
+  return (
+    `${head}: total ${r.totalTimeMs} ms, downtime ${r.downtimeMs ?? '-'} ms, ` +
+    `CPU src ${cpu(r.cpu.source.processMs)} s + dst ${cpu(r.cpu.destination.processMs)} s, ` +
+    `RAM ${r.verify.result === 'not-checked' ? 'not checked' : r.verify.result}`
+  );
+}
+
+export async function runBench(
+  config: BenchConfig,
+  command: string,
+  progress = new Progress(),
+): Promise<BenchResults> {
+  const runs: RunRecord[] = [];
+  const skipped: Skip[] = [];
+  const unavailable = new Map<string, string>();
+  let qemu: QemuInfo | null = null;
+  let qemuZpd = '';
+  if (config.peers.includes('qemu')) {
+    qemu = await findQemu(config.qemuPath);
+    if (!qemu) {
+      skipped.push({
+        severity: 'unavailable',
+        peer: 'qemu',
+        mode: null,
+        scenario: null,
+        reason: QEMU_INSTALL_HINT,
+      });
+      progress.line(`bench: ${QEMU_INSTALL_HINT}`);
+    } else {
+      qemuZpd = await probeQemu(qemu);
+      if (config.to) {
+        progress.line('bench: the QEMU peer runs on this machine (loopback), not against --to');
+      }
+    }
+  }
+  const perRun = config.modes.length * (qemu ? 2 : 1);
+  progress.begin(
+    config.scenarios.length * config.runs * perRun +
+      (config.running ? config.dirtyRatesMBps.length : 0),
+  );
+  for (const scenario of config.scenarios) {
+    for (let run = 1; run <= config.runs; run++) {
+      for (const mode of config.modes) {
+        for (const peer of ['livemig', 'qemu'] as const) {
+          if (peer === 'qemu' && !qemu) continue;
+          const key = `${peer}:${mode}`;
+          progress.task(
+            `${scenario} ${peer === 'qemu' ? 'QEMU ' : ''}${mode} run ${run}/${config.runs}`,
+          );
+          if (unavailable.has(key)) continue;
+          let r: RunRecord;
+          try {
+            r =
+              peer === 'livemig'
+                ? await runLivemig({
+                    ram: config.ram,
+                    scenario,
+                    mode,
+                    run,
+                    channels: config.channels,
+                    accelPath: config.accelPath,
+                    workload: config.workload,
+                    verify: config.verify,
+                    to: config.to && config.toQmp ? { uri: config.to, qmp: config.toQmp } : null,
+                    onProgress: (i) => progress.update(i),
+                  })
+                : await runQemu({
+                    qemu: qemu!,
+                    ramBytes: config.ramBytes,
+                    scenario,
+                    mode,
+                    run,
+                    channels: config.channels,
+                    verify: config.verify,
+                    onProgress: (i) => progress.update(i),
+                  });
+          } catch (e) {
+            if (e instanceof ModeUnavailableError || e instanceof QemuModeUnavailableError) {
+              unavailable.set(key, e.message);
+              skipped.push({
+                severity: e instanceof QemuModeUnavailableError ? 'not-applicable' : 'unavailable',
+                peer,
+                mode,
+                scenario: null,
+                reason: e.message,
+              });
+              progress.line(`bench: ${peer} mode ${mode} skipped: ${e.message}`);
+              continue;
+            }
+            r = failedRun(
+              scenario,
+              peer,
+              peer === 'qemu' ? qemu!.version : `livemig ${LIVEMIG_VERSION}`,
+              mode,
+              run,
+              (e as Error).message,
+            );
+          }
+          runs.push(r);
+          progress.line(runLine(r));
+        }
+      }
+    }
+  }
+  const running = [];
+  if (config.running) {
+    for (const rate of config.dirtyRatesMBps) {
+      progress.task(`running guest, stress at ${rate} MB/s`);
+      try {
+        const r = await runRunning({
+          ram: config.ram,
+          ramBytes: config.ramBytes,
+          channels: config.channels,
+          dirtyRateMBps: rate,
+          maxBandwidthBytesPerSec: config.maxBandwidthBytesPerSec,
+          downtimeLimitMs: config.downtimeLimitMs,
+          timeCapMs: config.convergeTimeoutMs,
+          verify: config.verify,
+          onProgress: (i) => progress.update(i),
+        });
+        running.push(r);
+        progress.line(
+          `running guest at ${rate} MB/s: ${r.converged ? `converged after ${r.passes} passes, downtime ${r.downtimeMs} ms` : `did not converge (${r.passes} passes, expected downtime ${r.expectedDowntimeMs ?? 'n/a'} ms)`}`,
+        );
+      } catch (e) {
+        skipped.push({
+          severity: 'unavailable',
+          peer: 'livemig',
+          mode: 'baseline',
+          scenario: 'running',
+          reason: `stress at ${rate} MB/s: ${(e as Error).message}`,
+        });
+        progress.line(`running guest at ${rate} MB/s failed: ${(e as Error).message}`);
+      }
+    }
+  }
+  progress.end();
+  return {
+    schema: RESULTS_SCHEMA_ID,
+    createdAt: new Date().toISOString(),
+    command,
+    machine: machineInfo(),
+    config,
+    qemu: qemu ? { path: qemu.path, version: qemu.version, zeroPageDetection: qemuZpd } : null,
+    runs,
+    summary: summarize(runs, config.accelPath, qemu?.version ?? null),
+    running,
+    skipped,
+  };
+}

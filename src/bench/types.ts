@@ -1,0 +1,211 @@
+// The data model of `livemig bench`: what one migration run records, and the whole results
+// file that `--json` writes. docs/bench-schema.md documents it field by field, and
+// src/bench/schema.ts holds the JSON Schema the file is checked against.
+
+export const RESULTS_SCHEMA_ID = 'livemig-bench/1';
+
+/** A: 50% normal pages; B: 100% zero pages (the seed's two scenarios). */
+export type Scenario = 'A' | 'B';
+export const SCENARIOS: readonly Scenario[] = ['A', 'B'];
+export const SCENARIO_RATIO: Readonly<Record<Scenario, number>> = { A: 0.5, B: 0 };
+export const SCENARIO_TITLE: Readonly<Record<Scenario, string>> = {
+  A: 'Scenario A: 50% normal pages',
+  B: 'Scenario B: 100% zero pages',
+};
+
+/** baseline: zero-page-detection=multifd; offload: dsa-accel; legacy; none. */
+export type Mode = 'baseline' | 'offload' | 'legacy' | 'none';
+export const MODES: readonly Mode[] = ['baseline', 'offload', 'legacy', 'none'];
+export const MODE_ZERO_PAGE_DETECTION: Readonly<Record<Mode, string>> = {
+  baseline: 'multifd',
+  offload: 'dsa-accel',
+  legacy: 'legacy',
+  none: 'none',
+};
+
+export type Peer = 'livemig' | 'qemu';
+
+/**
+ * What a thread does, so that tables and charts can group threads of either peer:
+ * migration (live_migration), channel (multifdsend_N / multifdrecv_N), accel-completion
+ * (dsa_completion), emulated-engine (dsa0/engine0.N: the emulated device's CPU, which DSA
+ * hardware would not spend), main, vcpu, other.
+ */
+export type ThreadRole =
+  'migration' | 'channel' | 'accel-completion' | 'emulated-engine' | 'main' | 'vcpu' | 'other';
+
+export interface ThreadCpu {
+  name: string;
+  role: ThreadRole;
+  ms: number;
+}
+
+export interface SideCpu {
+  /** CPU ms of the whole process during the migration (null: not measurable, e.g. remote). */
+  processMs: number | null;
+  /** Per-thread CPU ms, as the threads account for it (livemig) or as sampled (QEMU). */
+  threads: ThreadCpu[];
+  /** How `threads` was measured. */
+  threadSource: 'query-migrate' | 'proc-sampled' | 'none';
+}
+
+export type VerifyMethod = 'digest' | 'x-verify-ram' | 'byte-compare' | 'none';
+
+export interface RunRecord {
+  scenario: Scenario;
+  normalPageRatio: number;
+  peer: Peer;
+  /** "livemig 0.1.0", "QEMU 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)" */
+  peerVersion: string;
+  mode: Mode;
+  /** The zero-page-detection in effect, as the source reported it, or how QEMU checks. */
+  zeroPageDetection: string;
+  /** 1-based run number within (scenario, peer, mode). */
+  run: number;
+  status: string;
+  error: string | null;
+  /** The source's query-migrate total-time. */
+  totalTimeMs: number;
+  /** From the `migrate` command until the destination reported completed (wall clock). */
+  endToEndMs: number;
+  downtimeMs: number | null;
+  setupTimeMs: number | null;
+  throughputMbps: number;
+  transferredBytes: number;
+  totalRamBytes: number;
+  normalPages: number;
+  zeroPages: number;
+  passes: number;
+  cpu: { source: SideCpu; destination: SideCpu };
+  peakRssKiB: { source: number | null; destination: number | null };
+  verify: { method: VerifyMethod; result: 'ok' | 'mismatch' | 'not-checked' };
+  /** The accelerator's counters from the source's query-migrate (offload runs), else null. */
+  accel: Record<string, unknown> | null;
+  /** Both sides' final query-migrate, verbatim. */
+  raw: { source: Record<string, unknown>; destination: Record<string, unknown> };
+}
+
+export interface RunningRecord {
+  /** The workload's configured dirty rate, MB/s (10^6 bytes of dirtied pages per second). */
+  dirtyRateMBps: number;
+  /** The last dirty-pages-rate the source measured, in MB/s. */
+  measuredDirtyRateMBps: number;
+  maxBandwidthBytesPerSec: number;
+  downtimeLimitMs: number;
+  timeCapMs: number;
+  ramBytes: number;
+  converged: boolean;
+  /** completed, or cancelled (by the time cap), or failed. */
+  status: string;
+  error: string | null;
+  passes: number;
+  /** The last expected-downtime seen before switchover (or before cancelling). */
+  expectedDowntimeMs: number | null;
+  /** observed in query-migrate, or derived (final pass bytes / bandwidth) when a poll missed it. */
+  expectedDowntimeSource: 'observed' | 'derived' | 'none';
+  downtimeMs: number | null;
+  totalTimeMs: number;
+  transferredBytes: number;
+  verify: { method: VerifyMethod; result: 'ok' | 'mismatch' | 'not-checked' };
+}
+
+export interface Skip {
+  /** not-applicable: the peer has no such mode (QEMU and dsa-accel); unavailable: it should have run. */
+  severity: 'not-applicable' | 'unavailable';
+  peer: Peer;
+  mode: Mode | null;
+  scenario: Scenario | 'running' | null;
+  reason: string;
+}
+
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+}
+
+export interface GroupSummary {
+  scenario: Scenario;
+  peer: Peer;
+  mode: Mode;
+  label: string;
+  completedRuns: number;
+  /** Median CPU ms per thread over the completed runs. */
+  threads: ThreadCpu[];
+  /** The seed's sum: live_migration + multifdsend_N (+ dsa_completion). */
+  seedTotalMs: Stat;
+  /** The same plus the emulated engines. */
+  totalWithEnginesMs: Stat;
+  totalTimeMs: Stat;
+  endToEndMs: Stat;
+  downtimeMs: Stat | null;
+  throughputMbps: Stat;
+  transferredBytes: Stat;
+  totalRamBytes: number;
+  sourceCpuMs: Stat | null;
+  destinationCpuMs: Stat | null;
+  bothCpuMs: Stat | null;
+  peakRssKiB: { source: number | null; destination: number | null };
+  verified: string;
+}
+
+export interface MachineInfo {
+  cpuModel: string;
+  cores: number;
+  memoryBytes: number;
+  node: string;
+  platform: string;
+  kernel: string;
+  livemig: string;
+  gitCommit: string | null;
+  dsaDevices: string[];
+}
+
+export interface BenchConfig {
+  ram: string;
+  ramBytes: number;
+  channels: number;
+  runs: number;
+  scenarios: Scenario[];
+  running: boolean;
+  modes: Mode[];
+  workload: string;
+  accelPath: string[];
+  to: string | null;
+  toQmp: string | null;
+  peers: Peer[];
+  qemuPath: string | null;
+  verify: boolean;
+  dirtyRatesMBps: number[];
+  maxBandwidthBytesPerSec: number;
+  downtimeLimitMs: number;
+  convergeTimeoutMs: number;
+}
+
+export interface BenchResults {
+  schema: typeof RESULTS_SCHEMA_ID;
+  createdAt: string;
+  command: string;
+  machine: MachineInfo;
+  config: BenchConfig;
+  qemu: { path: string; version: string; zeroPageDetection: string } | null;
+  runs: RunRecord[];
+  summary: GroupSummary[];
+  running: RunningRecord[];
+  skipped: Skip[];
+}
+
+/** Classify a thread name of either peer (QEMU's old and 9.1+ names included). */
+export function threadRole(name: string): ThreadRole {
+  if (/^(live_migration|mig\/src\/main)$/.test(name)) return 'migration';
+  if (/^(multifdsend_\d+|multifdrecv_\d+|mig\/src\/send_\d+|mig\/dst\/recv_\d+)$/.test(name))
+    return 'channel';
+  if (name === 'dsa_completion') return 'accel-completion';
+  if (/\/engine\d+\.\d+$/.test(name)) return 'emulated-engine';
+  if (name === 'main' || name.startsWith('qemu-system')) return 'main';
+  if (/^(vcpu_\d+|CPU \d+\/\w+)$/.test(name)) return 'vcpu';
+  return 'other';
+}
+
+/** The roles that the seed's CPU table lists (source side). */
+export const SEED_ROLES: readonly ThreadRole[] = ['migration', 'channel', 'accel-completion'];
