@@ -5,6 +5,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { HostEvent, MigrationHost } from './host.js';
 import { parameterFromString } from '../migration/parameters.js';
 import { genericError } from '../util/errors.js';
+import { parseObjectKeyval } from '../tls/objects.js';
 import {
   formatInfoMigrate,
   formatInfoMigrateCapabilities,
@@ -236,6 +237,22 @@ const COMMANDS: Readonly<Record<string, HmpCommand>> = {
         throw genericError(`Invalid parameter '${name}'`);
       }
       ctx.host.setParameters({ [name]: parameterFromString(name, value) });
+    },
+  },
+  object_add: {
+    params: '[qom-type=]type,id=str[,prop=value][,...]',
+    help: 'create QOM object',
+    run(ctx, args) {
+      if (args.trim() === '') throw new HmpUsageError("object_add: parameter 'object' is missing");
+      ctx.host.objectAdd(parseObjectKeyval(args.trim()));
+    },
+  },
+  object_del: {
+    params: 'id',
+    help: 'destroy QOM object',
+    run(ctx, args) {
+      const [id] = takeArgs('object_del', args, ['id']);
+      ctx.host.objectDel(id);
     },
   },
   stop: {

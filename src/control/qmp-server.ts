@@ -156,6 +156,26 @@ export const QMP_COMMANDS: Readonly<Record<string, QmpCommand>> = {
     args: NO_ARGS,
     run: (ctx) => ctx.host.queryMigrationThreads(),
   },
+  // QEMU's yank: close every socket of a migration hung on a dead peer, at once.
+  yank: {
+    args: { instances: { type: { list: 'dict' } } },
+    run(ctx, args) {
+      const instances = args.instances as { type?: unknown }[];
+      for (const i of instances) {
+        if (i.type !== 'migration') {
+          throw genericError(
+            `yank instance type ${JSON.stringify(i.type)} not found: livemig has only 'migration'`,
+          );
+        }
+      }
+      if (instances.length > 0) ctx.host.yank();
+      return {};
+    },
+  },
+  'query-yank': {
+    args: NO_ARGS,
+    run: (ctx) => (ctx.host.yankable() ? [{ type: 'migration' }] : []),
+  },
   // QEMU's user-creatable objects: tls-creds-x509, tls-creds-psk, authz-simple (src/tls).
   'object-add': {
     args: OBJECT_ADD_ARGS,

@@ -24,6 +24,9 @@ import type { MigrationStatus } from '../migration/status.js';
 import { CpuRegistry, publishThreadCpu } from '../util/cpu-slots.js';
 import type { WorkloadSpec } from '../ram/vcpu-control.js';
 import { parseTcpUri } from '../migration/uri.js';
+import type { TransportOptions } from '../migration/transport.js';
+import { TlsObjects } from '../tls/objects.js';
+import { resolveSecurity, resolveSecurityOrRefuse } from '../tls/security.js';
 import { fillNormalPages, preallocate } from '../ram/fill.js';
 
 export interface MachineOptions {
@@ -52,6 +55,10 @@ export class Machine extends EventEmitter implements MigrationHost {
   private readonly log: (msg: string) => void;
   private readonly mainSlot: number;
   private readonly pool = new WorkerPool();
+  /** QOM objects (object-add): TLS credentials and authorization, named by tls-creds/tls-authz */
+  readonly objects = new TlsObjects();
+  /** the destination's channel security, followed per connection while it listens */
+  private readonly incomingTransport: TransportOptions = {};
   /** the process's emulated DSA devices, once a dsa-accel migration has used them */
   private emu: DsaEmu | null = null;
 
@@ -126,6 +133,7 @@ export class Machine extends EventEmitter implements MigrationHost {
       }
     }
     this.params = next;
+    this.refreshIncomingTransport();
     this.source?.updateLiveParams(next);
     if (this.opts.incoming === undefined && !this.migrationActive()) this.prespawnSource();
   }
@@ -151,6 +159,9 @@ export class Machine extends EventEmitter implements MigrationHost {
       throw genericError('This guest has already migrated away; it cannot migrate again');
     }
     parseTcpUri(uri);
+    const transport: TransportOptions = {
+      security: resolveSecurity(this.objects, this.params, 'client'),
+    };
     let accel: Accelerator | undefined;
     this.starting = true;
     try {
@@ -180,6 +191,7 @@ export class Machine extends EventEmitter implements MigrationHost {
       },
       this.pool,
       accel,
+      transport,
     );
     this.onStatus('setup');
     this.source.start();
@@ -246,10 +258,12 @@ export class Machine extends EventEmitter implements MigrationHost {
         log: this.log,
       },
       this.pool,
+      this.incomingTransport,
     );
   }
 
   private async listen(uri: string): Promise<number> {
+    this.incomingTransport.security = resolveSecurity(this.objects, this.params, 'server');
     this.dest ??= this.createDestination();
     try {
       return await this.dest.listen(uri);
@@ -303,8 +317,40 @@ export class Machine extends EventEmitter implements MigrationHost {
     this.emit('quit');
   }
 
+  yank(): void {
+    if (!this.yankable()) {
+      throw genericError("yank instance 'migration' not found: no migration is in progress");
+    }
+    this.source?.fail('yank: migration channels closed by the yank command');
+    this.dest?.fail('yank: migration channels closed by the yank command');
+  }
+
+  yankable(): boolean {
+    return (
+      (this.source !== null && ACTIVE.includes(this.source.status)) ||
+      (this.dest !== null && this.dest.busy)
+    );
+  }
+
   ramDigest(): string {
     return this.guest.digest();
+  }
+
+  objectAdd(options: Record<string, unknown>): void {
+    this.objects.add(options);
+    this.refreshIncomingTransport();
+  }
+
+  objectDel(id: string): void {
+    const named = id === this.params['tls-creds'] || id === this.params['tls-authz'];
+    this.objects.delete(id, named && this.migrationActive());
+    this.refreshIncomingTransport();
+  }
+
+  /** A listening destination's TLS follows tls-* and the objects, failing closed if broken. */
+  private refreshIncomingTransport(): void {
+    if (!this.dest?.listening) return;
+    this.incomingTransport.security = resolveSecurityOrRefuse(this.objects, this.params, 'server');
   }
 
   queryMigrationThreads(): { name: string; 'thread-id': number; 'cpu-ms'?: number }[] {

@@ -8,6 +8,7 @@ import {
   FRAME_TYPE_MAX,
   FrameType,
   HANDSHAKE_SIZE,
+  HEARTBEAT_MS,
   MAX_FRAME_PAYLOAD,
   ProtocolError,
   decodeHandshake,
@@ -32,6 +33,9 @@ export class ControlChannel {
   onHandshake: (h: Handshake) => void = () => {};
   onError: (e: Error) => void = () => {};
   onClose: () => void = () => {};
+  /** when the peer last sent anything (ms, performance.now()) */
+  lastHeard = performance.now();
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -40,7 +44,10 @@ export class ControlChannel {
     this.handshakeDone = !expectHandshake;
     socket.on('data', (chunk: Buffer) => this.feed(chunk));
     socket.on('error', (e) => this.fail(e));
-    socket.on('close', () => this.onClose());
+    socket.on('close', () => {
+      this.stopHeartbeat();
+      this.onClose();
+    });
   }
 
   send(type: FrameType, payload: Record<string, unknown>): void {
@@ -48,18 +55,48 @@ export class ControlChannel {
   }
 
   close(): void {
+    this.stopHeartbeat();
     this.socket.destroy();
   }
 
   private fail(e: Error): void {
     if (this.failed) return;
     this.failed = true;
+    this.stopHeartbeat();
     this.onError(e);
     this.socket.destroy();
   }
 
+  /**
+   * Send heartbeats, and report `onStall` when the peer has been silent for `timeoutMs`.
+   * A stopped or wedged peer process, or a link that dropped without a reset, ends here
+   * instead of hanging the migration.
+   */
+  startHeartbeat(timeoutMs: number, onStall: (silentMs: number) => void): void {
+    this.stopHeartbeat();
+    this.lastHeard = performance.now();
+    this.watchdog = setInterval(
+      () => {
+        this.send(FrameType.Heartbeat, {});
+        const silent = performance.now() - this.lastHeard;
+        if (silent > timeoutMs) {
+          this.stopHeartbeat();
+          onStall(Math.round(silent));
+        }
+      },
+      Math.min(HEARTBEAT_MS, timeoutMs / 2),
+    );
+    this.watchdog.unref();
+  }
+
+  stopHeartbeat(): void {
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
+  }
+
   private feed(chunk: Buffer): void {
     if (this.failed) return;
+    this.lastHeard = performance.now();
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     try {
       for (;;) {
@@ -98,7 +135,9 @@ export class ControlChannel {
         if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
           throw new ProtocolError('frame payload', type, 'expected a JSON object');
         }
-        this.onFrame({ type, payload: payload as Record<string, unknown> });
+        if (type !== FrameType.Heartbeat) {
+          this.onFrame({ type, payload: payload as Record<string, unknown> });
+        }
         if (this.failed) return;
       }
     } catch (e) {

@@ -63,8 +63,14 @@ export const enum FrameType {
   VerifyResult = 6,
   Error = 7,
   Cancel = 8,
+  /** both directions, every HEARTBEAT_MS: a peer silent for x-stall-timeout has stalled */
+  Heartbeat = 9,
 }
-export const FRAME_TYPE_MAX = 8;
+export const FRAME_TYPE_MAX = 9;
+export const HEARTBEAT_MS = 1000;
+/** bounds of the stall timeout a source may ask for in Hello */
+export const MIN_STALL_TIMEOUT_MS = 100;
+export const MAX_STALL_TIMEOUT_MS = 3_600_000;
 
 export function encodeFrame(type: FrameType, payload: unknown): Buffer {
   const body = Buffer.from(JSON.stringify(payload), 'utf8');

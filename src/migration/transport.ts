@@ -1,17 +1,17 @@
 // How migration channels connect and listen. Every channel (main and multifd) goes through
 // here, so a security layer (TLS) is applied to all of them or to none. The settings are
-// plain data: they travel to worker threads in workerData.
+// plain data: they travel to worker threads in workerData. TLS itself is src/tls/channel.ts;
+// docs/tls.md describes it.
 
 import net from 'node:net';
+import { acceptTls, connectTls, type ChannelRefusal } from '../tls/channel.js';
+import type { TransportSecurity } from '../tls/security.js';
 
-/** Channel security settings; `undefined` means plain TCP. */
-export interface TransportSecurity {
-  kind: 'tls';
-  /** Filled in by the TLS layer (credentials as PEM text, PSK identities, authorization). */
-  [key: string]: unknown;
-}
+export type { ChannelRefusal } from '../tls/channel.js';
+export type { TransportSecurity } from '../tls/security.js';
 
 export interface TransportOptions {
+  /** `undefined`: plain TCP. Read per connection, so a listener follows changes to it. */
   security?: TransportSecurity;
 }
 
@@ -21,20 +21,27 @@ export function connectChannel(
   port: number,
   opts: TransportOptions = {},
 ): net.Socket {
-  if (opts.security) throw new Error('TLS transport is not available in this build');
+  if (opts.security) return connectTls(host, port, opts.security);
   return net.connect({ host, port, noDelay: true });
 }
 
 /**
  * A listening server whose connection handler gets sockets ready for migration traffic
- * (for TLS: after the handshake and authorization succeeded).
+ * (for TLS: after the handshake and authorization succeeded). A connection TLS refuses never
+ * reaches the handler; `onRefused` hears why (for the log and query-migrate).
  */
 export function listenChannels(
   onConnection: (socket: net.Socket) => void,
   opts: TransportOptions = {},
+  onRefused: (r: ChannelRefusal) => void = () => {},
 ): net.Server {
-  if (opts.security) throw new Error('TLS transport is not available in this build');
-  return net.createServer({ noDelay: true }, onConnection);
+  return net.createServer({ noDelay: true }, (socket) => {
+    // The settings of this connection are those in force when it arrives (QEMU looks the
+    // credentials up per connection too), so a listening destination follows tls-creds.
+    const security = opts.security;
+    if (security) acceptTls(socket, security, onConnection, onRefused);
+    else onConnection(socket);
+  });
 }
 
 /** The event that says an outgoing channel may carry data. */

@@ -109,6 +109,14 @@ export class FakeHost extends EventEmitter implements MigrationHost {
     this.record('quit');
     this.markQuit();
   }
+  yank(): void {
+    this.record('yank');
+  }
+
+  yankable(): boolean {
+    return false;
+  }
+
   ramDigest(): string {
     this.record('ramDigest');
     return this.digest;
@@ -116,6 +124,12 @@ export class FakeHost extends EventEmitter implements MigrationHost {
   queryMigrationThreads(): MigrationThreadInfo[] {
     this.record('queryMigrationThreads');
     return this.threads.map((t) => ({ ...t }));
+  }
+  objectAdd(options: Record<string, unknown>): void {
+    this.record('objectAdd', options);
+  }
+  objectDel(id: string): void {
+    this.record('objectDel', id);
   }
 }
 

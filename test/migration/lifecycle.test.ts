@@ -195,3 +195,45 @@ test('auto-converge: a guest that dirties faster than the link converges with it
     await pair.close();
   }
 });
+
+test('yank closes every migration socket at once: failed, and the guest keeps running', async () => {
+  const pair = await LocalPair.start({ ram: '32M', workload: 'none', normalPageRatio: 0.5 });
+  try {
+    const before = await digest(pair, 'source');
+    await pair.startMigration(VERIFY, { 'multifd-channels': 2, 'max-bandwidth': 2 * 1024 * 1024 });
+    await pair.waitSource((i) => i.status === 'active');
+    assert.deepEqual(await pair.source.qmp.execute('query-yank'), [{ type: 'migration' }]);
+    await pair.source.qmp.execute('yank', { instances: [{ type: 'migration' }] });
+    const end = await pair.waitFinished();
+    assert.equal(end.status, 'failed');
+    assert.match(String(end['error-desc']), /yank/);
+    assert.equal(await status(pair, 'source'), 'running');
+    assert.equal(await digest(pair, 'source'), before);
+    assert.deepEqual(await pair.source.qmp.execute('query-yank'), []);
+  } finally {
+    await pair.close();
+  }
+});
+
+test('a stalled destination (process stopped) is detected within x-stall-timeout', async () => {
+  const pair = await LocalPair.start({ ram: '32M', workload: 'none', normalPageRatio: 0.5 });
+  try {
+    await pair.startMigration(VERIFY, {
+      'multifd-channels': 2,
+      'max-bandwidth': 4 * 1024 * 1024,
+      'x-stall-timeout': 1500,
+    });
+    await pair.waitSource((i) => i.status === 'active' && Number((i as Info).ram?.transferred) > 0);
+    pair.dest.proc.kill('SIGSTOP');
+    try {
+      const end = await pair.waitFinished();
+      assert.equal(end.status, 'failed');
+      assert.match(String(end['error-desc']), /stalled/);
+      assert.equal(await status(pair, 'source'), 'running');
+    } finally {
+      pair.dest.proc.kill('SIGCONT');
+    }
+  } finally {
+    await pair.close();
+  }
+});

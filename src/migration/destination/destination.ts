@@ -11,6 +11,8 @@ import {
   FrameType,
   MAIN_MAGIC,
   MAX_PACKET_PAGES,
+  MAX_STALL_TIMEOUT_MS,
+  MIN_STALL_TIMEOUT_MS,
   PAGE_SIZE,
   PROTOCOL_VERSION,
   type Handshake,
@@ -49,6 +51,7 @@ interface Incoming {
   barrier: SharedArrayBuffer;
   stats: SharedArrayBuffer;
   verify: boolean;
+  stallTimeoutMs: number;
   startedAt: number;
   timer?: NodeJS.Timeout;
   pendingComplete?: { finalPass: number; device: { vcpu: VcpuState } };
@@ -75,6 +78,11 @@ export class MigrationDestination {
     private readonly events: DestinationEvents,
     private readonly pool: WorkerPool,
   ) {}
+
+  /** an incoming migration is bound (a source is connected) */
+  get busy(): boolean {
+    return this.current !== null;
+  }
 
   get listening(): boolean {
     return this.server !== null;
@@ -145,6 +153,7 @@ export class MigrationDestination {
         barrier: new SharedArrayBuffer(4 * (h.channels + 2)),
         stats: new SharedArrayBuffer(8 * 4 * h.channels),
         verify: false,
+        stallTimeoutMs: 10_000,
         startedAt: Date.now(),
         names: [],
       };
@@ -249,6 +258,21 @@ export class MigrationDestination {
         );
       }
     }
+    const stall = p.stallTimeoutMs;
+    if (
+      typeof stall !== 'number' ||
+      !Number.isInteger(stall) ||
+      stall < MIN_STALL_TIMEOUT_MS ||
+      stall > MAX_STALL_TIMEOUT_MS
+    ) {
+      return this.fail(
+        `Hello stallTimeoutMs ${String(stall)} out of range ${MIN_STALL_TIMEOUT_MS}..${MAX_STALL_TIMEOUT_MS}`,
+      );
+    }
+    cur.stallTimeoutMs = stall;
+    cur.control.startHeartbeat(stall, (ms) =>
+      this.fail(`source stalled: nothing heard on the main channel for ${ms} ms`),
+    );
     cur.verify = p.verify === true;
     cur.phase = 'streaming';
     clearTimeout(cur.timer);
@@ -274,6 +298,7 @@ export class MigrationDestination {
         cpuSlot: this.cpu.slot(name),
         stats: cur.stats,
         transport: this.transport,
+        stallTimeoutMs: cur.stallTimeoutMs,
       };
       const w = this.pool.take(RECV_WORKER, data);
       cur.workers.push(w);
@@ -349,6 +374,7 @@ export class MigrationDestination {
   private finish(cur: Incoming): void {
     this.lastInfo = this.snapshot(cur);
     this.current = null;
+    cur.control.stopHeartbeat();
     setTimeout(() => cur.workers.forEach((w) => void w.terminate()), 200).unref();
     cur.control.socket.end();
     this.server?.close();

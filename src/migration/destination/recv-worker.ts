@@ -39,11 +39,16 @@ function start(d: RecvWorkerData): void {
   async function barrierWait(pass: number): Promise<boolean> {
     Atomics.store(barrier, d.index, pass);
     Atomics.notify(barrier, d.index);
+    const deadline = performance.now() + d.stallTimeoutMs;
     for (let c = 0; c < d.channels; c++) {
       for (;;) {
         if (Atomics.load(barrier, ABORT) !== 0) return false;
         const v = Atomics.load(barrier, c);
         if (v >= pass) break;
+        if (performance.now() > deadline) {
+          fail(`channel ${c} did not reach the end of pass ${pass} within ${d.stallTimeoutMs} ms`);
+          return false;
+        }
         const r = Atomics.waitAsync(barrier, c, v, 200);
         if (r.async) await r.value;
       }

@@ -16,6 +16,8 @@ export interface RecvWorkerData {
   packetPages: number;
   cpuSlots: SharedArrayBuffer;
   cpuSlot: number;
+  /** x-stall-timeout from the source: a SYNC barrier that waits longer has a stalled peer */
+  stallTimeoutMs: number;
   /** channel security (plain TCP when empty) */
   transport: TransportOptions;
   /** Float64 per channel: bytes, normal, zero, packets */

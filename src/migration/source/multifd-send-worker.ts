@@ -129,6 +129,25 @@ function start(d: SendWorkerData): void {
     }
   }
 
+  /** Wait for the socket to take more, or fail once the peer has not read for the timeout. */
+  function drained(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        socket.off('drain', done);
+        reject(
+          new Error(
+            `destination stalled: could not write for ${d.stallTimeoutMs} ms (x-stall-timeout)`,
+          ),
+        );
+      }, d.stallTimeoutMs);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      socket.once('drain', done);
+    });
+  }
+
   async function run(): Promise<void> {
     let slot = 0;
     let k = 0;
@@ -178,7 +197,7 @@ function start(d: SendWorkerData): void {
         pending[kk] = w.then(() => {
           pending[kk] = null;
         });
-        if (socket.writableNeedDrain) await new Promise((r) => socket.once('drain', r));
+        if (socket.writableNeedDrain) await drained();
       }
       k ^= 1;
     }

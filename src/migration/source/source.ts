@@ -89,6 +89,8 @@ export class MigrationSource {
     private readonly pool: WorkerPool,
     /** open for zero-page-detection=dsa-accel; this migration closes it */
     private readonly accel?: Accelerator,
+    /** channel security for every connection of this migration (plain TCP by default) */
+    private readonly transport: TransportOptions = {},
   ) {
     this.channels = caps.multifd ? params['multifd-channels'] : 1;
     this.chanStats = new SharedArrayBuffer(8 * CHAN_STAT.size * this.channels);
@@ -145,9 +147,16 @@ export class MigrationSource {
         pageSize: PAGE_SIZE,
         packetPages: this.params['multifd-packet-size'] / PAGE_SIZE,
         verify: this.caps['x-verify-ram'],
+        stallTimeoutMs: this.params['x-stall-timeout'],
         blocks: this.guest.blocks.map((b) => ({ id: b.id, name: b.name, size: b.size })),
       });
       this.mainBytes += HANDSHAKE_SIZE;
+      const limit = this.params['x-stall-timeout'];
+      ctl.startHeartbeat(limit, (ms) =>
+        this.fail(
+          `destination stalled: nothing heard on the main channel for ${ms} ms (x-stall-timeout ${limit})`,
+        ),
+      );
     });
     this.completeTimer = setTimeout(() => {
       if (this.status === 'setup') this.fail(`setup timed out after ${SETUP_TIMEOUT_MS} ms`);
@@ -215,6 +224,7 @@ export class MigrationSource {
       cpuSlots: this.cpu.slots,
       channels: this.channels,
       packetPages: this.params['multifd-packet-size'] / PAGE_SIZE,
+      stallTimeoutMs: this.params['x-stall-timeout'],
       mode: this.caps.multifd ? this.params['zero-page-detection'] : 'legacy',
     } as const;
     for (let i = 0; i < this.channels; i++) {
@@ -310,8 +320,6 @@ export class MigrationSource {
   }
 
   private accelStats: Record<string, unknown> | undefined;
-  /** channel security for every connection of this migration (plain TCP by default) */
-  private readonly transport: TransportOptions = {};
 
   private onCompleteAck(): void {
     if (this.status !== 'device') return this.fail('unexpected CompleteAck');
@@ -343,6 +351,7 @@ export class MigrationSource {
   }
 
   private finish(): void {
+    this.control?.stopHeartbeat();
     this.control?.socket.end();
     this.setStatus('completed');
   }

@@ -18,6 +18,8 @@ export interface SourceShared {
   cpuSlots: SharedArrayBuffer;
   channels: number;
   packetPages: number;
+  /** x-stall-timeout: a channel that cannot write for this long has a stalled peer */
+  stallTimeoutMs: number;
   mode: ZeroPageDetection;
 }
 
