@@ -3,7 +3,7 @@
 // A failed or cancelled migration discards everything received and waits for the next one.
 
 import type net from 'node:net';
-import { listenChannels, type TransportOptions } from '../transport.js';
+import { listenChannels, type ChannelRefusal, type TransportOptions } from '../transport.js';
 import type { Worker } from 'node:worker_threads';
 import type { WorkerPool } from '../../util/worker-pool.js';
 import { ControlChannel, type Frame } from '../control-channel.js';
@@ -69,14 +69,14 @@ export class MigrationDestination {
   private guestStarted = false;
   /** QEMU reports where an incoming migration listens as `socket-address`. */
   private socketAddress: Record<string, string> | undefined;
-  /** channel security for every connection of an incoming migration (plain TCP by default) */
-  private readonly transport: TransportOptions = {};
 
   constructor(
     private readonly guest: Guest,
     private readonly cpu: CpuRegistry,
     private readonly events: DestinationEvents,
     private readonly pool: WorkerPool,
+    /** channel security for every connection of an incoming migration (plain TCP by default) */
+    private readonly transport: TransportOptions = {},
   ) {}
 
   /** an incoming migration is bound (a source is connected) */
@@ -92,7 +92,11 @@ export class MigrationDestination {
     if (this.server) throw new Error('already listening for an incoming migration');
     const { host, port } = parseTcpUri(uri, true);
     this.listenHost = host;
-    const server = listenChannels((s) => this.onConnection(s), this.transport);
+    const server = listenChannels(
+      (s) => this.onConnection(s),
+      this.transport,
+      (r) => this.onRefused(r),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host, port }, () => {
@@ -118,6 +122,19 @@ export class MigrationDestination {
     this.server = null;
     void this.pool.close();
     if (this.current) this.abort('destination shutting down');
+  }
+
+  /**
+   * A connection the transport refused (TLS: plaintext, handshake, certificate, authorization)
+   * before any of it reached onConnection. A migration in progress goes on; otherwise the
+   * refusal is this destination's failed incoming migration, and the next source may come.
+   */
+  private onRefused(r: ChannelRefusal): void {
+    this.events.log(`refused main channel from ${r.remote}: ${r.reason}`);
+    if (this.current || this.guestStarted) return;
+    this.errorDesc = r.reason;
+    this.setStatus('failed');
+    this.lastInfo = { status: 'failed', 'error-desc': r.reason };
   }
 
   private setStatus(s: MigrationStatus): void {
