@@ -110,43 +110,48 @@ function start(d: RecvWorkerData): void {
   }
   let done = false;
 
-  const server = listenChannels((socket) => {
-    if (bound) {
-      socket.destroy();
-      return;
-    }
-    let head = Buffer.alloc(0);
-    const timer = setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS);
-    const onData = (chunk: Buffer): void => {
-      head = Buffer.concat([head, chunk]);
-      if (head.length < HANDSHAKE_SIZE) return;
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.pause();
-      const h = decodeHandshake(head.subarray(0, HANDSHAKE_SIZE));
-      let reason = '';
-      if (h.magic !== MULTIFD_MAGIC) reason = `bad magic ${h.magic}`;
-      else if (h.version !== PROTOCOL_VERSION) reason = `unsupported version ${h.version}`;
-      else if (!h.session.equals(session)) reason = `wrong session id ${h.session.toString('hex')}`;
-      else if (h.channel !== d.index)
-        reason = `channel id ${h.channel} does not belong on channel ${d.index}`;
-      else if (bound) reason = 'channel already bound';
-      if (reason) {
-        // A stray or hostile connection: drop it, keep waiting for the real one.
-        post({ type: 'rejected', index: d.index, reason });
+  const server = listenChannels(
+    (socket) => {
+      if (bound) {
         socket.destroy();
         return;
       }
-      // From now on, read straight into the reused buffer.
-      startStreaming(socket, head.subarray(HANDSHAKE_SIZE));
-      streamInto(socket);
-      if (!paused) socket.resume();
-    };
-    socket.on('data', onData);
-    socket.on('error', (e) => {
-      if (socket === bound) fail(e.message);
-    });
-  }, d.transport);
+      let head = Buffer.alloc(0);
+      const timer = setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS);
+      const onData = (chunk: Buffer): void => {
+        head = Buffer.concat([head, chunk]);
+        if (head.length < HANDSHAKE_SIZE) return;
+        clearTimeout(timer);
+        socket.off('data', onData);
+        socket.pause();
+        const h = decodeHandshake(head.subarray(0, HANDSHAKE_SIZE));
+        let reason = '';
+        if (h.magic !== MULTIFD_MAGIC) reason = `bad magic ${h.magic}`;
+        else if (h.version !== PROTOCOL_VERSION) reason = `unsupported version ${h.version}`;
+        else if (!h.session.equals(session))
+          reason = `wrong session id ${h.session.toString('hex')}`;
+        else if (h.channel !== d.index)
+          reason = `channel id ${h.channel} does not belong on channel ${d.index}`;
+        else if (bound) reason = 'channel already bound';
+        if (reason) {
+          // A stray or hostile connection: drop it, keep waiting for the real one.
+          post({ type: 'rejected', index: d.index, reason });
+          socket.destroy();
+          return;
+        }
+        // From now on, read straight into the reused buffer.
+        startStreaming(socket, head.subarray(HANDSHAKE_SIZE));
+        streamInto(socket);
+        if (!paused) socket.resume();
+      };
+      socket.on('data', onData);
+      socket.on('error', (e) => {
+        if (socket === bound) fail(e.message);
+      });
+    },
+    d.transport,
+    (r) => post({ type: 'rejected', index: d.index, reason: r.reason }),
+  );
 
   /** Feed every chunk the socket reads to the parser. */
   function streamInto(socket: net.Socket): void {
