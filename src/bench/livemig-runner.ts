@@ -131,7 +131,13 @@ async function measure(
   const uri = await prepare();
   dst.qmp.clearEvents();
   const t0 = nowMs();
-  await src.qmp.execute('migrate', { uri });
+  try {
+    await src.qmp.execute('migrate', { uri });
+  } catch (e) {
+    // Refused before it started (e.g. the accel-path cannot be opened): every run would be.
+    if (e instanceof QmpCommandError) throw new ModeUnavailableError(spec.mode, e.desc);
+    throw e;
+  }
   let info: Info;
   for (;;) {
     info = await src.qmp.execute<Info>('query-migrate');

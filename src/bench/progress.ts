@@ -38,9 +38,10 @@ export class Progress {
     if (!ram) return this.show(`${this.label}: ${String(info.status ?? 'setup')}`);
     const pass = (ram['dirty-sync-count'] ?? 0) + 1;
     const pct = ram.total ? Math.min(100, Math.round(100 * (1 - ram.remaining / ram.total))) : 0;
+    const bar = '#'.repeat(Math.round(pct / 5)).padEnd(20, '-');
     this.show(
-      `${this.label}: ${String(info.status)} pass ${pass} ${pct}% sent ${formatBytes(ram.transferred ?? 0)}` +
-        ` ${Math.round(ram.mbps ?? 0)} Mbps`,
+      `${this.label}: [${bar}] ${pct}% pass ${pass}, ${formatBytes(ram.transferred ?? 0)} sent, ` +
+        `${Math.round(ram.mbps ?? 0)} Mbps (${String(info.status)})`,
     );
   }
 
@@ -56,7 +57,8 @@ export class Progress {
 
   private show(s: string): void {
     if (!this.tty) return;
-    const cols = (this.out as { columns?: number }).columns ?? 120;
+    const c = (this.out as { columns?: number }).columns ?? 0;
+    const cols = c >= 20 ? c : 120;
     this.out.write(`\r\x1b[K${s.length >= cols ? s.slice(0, cols - 1) : s}`);
     this.status = true;
   }

@@ -13,7 +13,7 @@ import {
 } from './format.js';
 import { engineTotalMs } from './summary.js';
 import { chartBars, stackedBarSvg } from './svg.js';
-import { SCENARIOS, SCENARIO_TITLE, type BenchResults, type Scenario } from './types.js';
+import { SCENARIOS, SCENARIO_TITLE, type BenchResults, type Scenario, type Skip } from './types.js';
 
 function gib(bytes: number): string {
   return `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
@@ -94,6 +94,11 @@ function runningLine(r: BenchResults): string {
   );
 }
 
+function skipLine(s: Skip): string {
+  const what = `${s.peer}${s.mode ? ` ${s.mode}` : ''}${s.scenario ? ` (${s.scenario})` : ''}`;
+  return `${s.severity === 'not-applicable' ? 'Not applicable' : 'Skipped'}: ${what}: ${s.reason}`;
+}
+
 /** What `livemig bench` prints on stdout. */
 export function terminalReport(r: BenchResults): string {
   const out: string[] = [
@@ -111,11 +116,7 @@ export function terminalReport(r: BenchResults): string {
     out.push('== Running guest (stress workload, multifd) ==', '');
     out.push(renderAscii(runningTable(r.running)), `Note: ${runningLine(r)}`, '');
   }
-  for (const s of r.skipped) {
-    out.push(
-      `Skipped: ${s.peer}${s.mode ? ` ${s.mode}` : ''}${s.scenario ? ` (${s.scenario})` : ''}: ${s.reason}`,
-    );
-  }
+  for (const s of r.skipped) out.push(skipLine(s));
   return out.join('\n').trimEnd() + '\n';
 }
 
@@ -192,11 +193,7 @@ export function markdownReport(r: BenchResults, chartPaths: Map<Scenario, string
   }
   if (r.skipped.length > 0) {
     out.push('## Skipped', '');
-    for (const s of r.skipped) {
-      out.push(
-        `- ${s.peer}${s.mode ? ` ${s.mode}` : ''}${s.scenario ? ` (${s.scenario})` : ''}: ${s.reason}`,
-      );
-    }
+    for (const s of r.skipped) out.push(`- ${skipLine(s)}`);
     out.push('');
   }
   out.push(

@@ -157,8 +157,9 @@ export function problems(r: BenchResults): string[] {
       out.push(`${run.scenario} ${run.peer} ${run.mode} run ${run.run}: RAM differs`);
     }
   }
-  for (const s of r.skipped)
+  for (const s of r.skipped.filter((x) => x.severity === 'unavailable')) {
     out.push(`skipped ${s.peer}${s.mode ? ` ${s.mode}` : ''}: ${s.reason}`);
+  }
   for (const g of r.running) {
     if (g.verify.result === 'mismatch')
       out.push(`running guest at ${g.dirtyRateMBps} MB/s: RAM differs`);
