@@ -71,6 +71,12 @@ export class PacketParser {
     this.received = received.map((r) => new Uint8Array(r));
   }
 
+  /** The page a payload copy is in the middle of, if any (for checks after a broken stream). */
+  pageInProgress(): { block: number; page: number } | null {
+    if (this.state !== State.Payload || this.payloadByte === 0) return null;
+    return { block: this.block, page: this.pages[this.payloadPage] };
+  }
+
   /** True when the stream is between packets (a clean place for it to end). */
   get atBoundary(): boolean {
     return this.state === State.Header && this.have === 0;
