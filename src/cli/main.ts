@@ -82,10 +82,11 @@ program
     'baseline,offload',
   )
   .option('--workload <w>', 'source workload in A and B (none: guest stopped, -S)', 'none')
-  .option(
-    '--accel-path <entries...>',
-    `work queues for offload (default ${DEFAULT_ACCEL_PATH})`,
-    [],
+  .addOption(
+    new Option('--accel-path <entries...>', 'work queues for offload').default(
+      [],
+      DEFAULT_ACCEL_PATH,
+    ),
   )
   .option('--to <uri>', 'remote destination: tcp:HOST:PORT of a `livemig run --incoming`')
   .option('--to-qmp <addr>', "the remote destination's QMP address (tcp:HOST:PORT), with --to")

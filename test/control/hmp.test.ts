@@ -160,6 +160,15 @@ test('a stdio-like session: banner, prompts, output in order, quit ends it', asy
     'avail-switchover-bandwidth: 0 bytes/second\n' +
     'multifd-packet-size: 524288 bytes\n' +
     'accel-path: \n' +
+    'cpu-throttle-initial: 20\n' +
+    'cpu-throttle-increment: 10\n' +
+    'max-cpu-throttle: 99\n' +
+    'cpu-throttle-tailslow: off\n' +
+    'throttle-trigger-threshold: 50\n' +
+    'x-stall-timeout: 10000\n' +
+    'tls-creds: \n' +
+    'tls-hostname: \n' +
+    'tls-authz: \n' +
     HMP_PROMPT +
     "unknown command: 'bogus'\n" +
     HMP_PROMPT;
