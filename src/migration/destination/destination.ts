@@ -338,9 +338,10 @@ export class MigrationDestination {
         }
       });
     }
+    const connectMs = Math.min(CHANNEL_CONNECT_TIMEOUT_MS, cur.stallTimeoutMs);
     cur.timer = setTimeout(
-      () => this.fail(`multifd channels did not connect within ${CHANNEL_CONNECT_TIMEOUT_MS} ms`),
-      CHANNEL_CONNECT_TIMEOUT_MS,
+      () => this.fail(`multifd channels did not connect within ${connectMs} ms`),
+      connectMs,
     );
     cur.timer.unref();
   }
