@@ -30,6 +30,8 @@ export interface LocalPairOptions {
   destMemPrealloc?: boolean;
   /** extra environment for both processes */
   env?: NodeJS.ProcessEnv;
+  /** a command to run both processes under, e.g. ['ip', 'netns', 'exec', 'NS'] */
+  launcher?: string[];
 }
 
 export class LocalPair {
@@ -52,8 +54,8 @@ export class LocalPair {
       dstArgs.push('--ram-block-size', o.ramBlockSize);
     }
     const [source, dest] = await Promise.all([
-      startGuest(join(dir, 'src.qmp'), srcArgs, o.env),
-      startGuest(join(dir, 'dst.qmp'), dstArgs, o.env),
+      startGuest(join(dir, 'src.qmp'), srcArgs, o.env, o.launcher),
+      startGuest(join(dir, 'dst.qmp'), dstArgs, o.env, o.launcher),
     ]);
     return new LocalPair(dir, source, dest);
   }
@@ -157,8 +159,11 @@ async function startGuest(
   qmpPath: string,
   args: string[],
   env?: NodeJS.ProcessEnv,
+  launcher?: string[],
 ): Promise<GuestProcess> {
-  const proc = spawn(process.execPath, [MAIN, 'run', ...args, '--qmp', `unix:${qmpPath}`], {
+  const argv = [process.execPath, MAIN, 'run', ...args, '--qmp', `unix:${qmpPath}`];
+  const [cmd, ...rest] = [...(launcher ?? []), ...argv];
+  const proc = spawn(cmd, rest, {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...env },
   });
