@@ -1,0 +1,174 @@
+// TLS against plaintext: the same migration with and without TLS on every channel, between two
+// local `livemig run` processes driven as src/bench/migrate.ts drives them (source stopped
+// with -S and preallocated with --mem-prealloc, no workload). Modes alternate run by run so
+// that drift on the machine falls on both. The credentials are a throwaway PKI (src/tls/pki.ts).
+//
+//   node dist/src/tls/bench.js --ram 4G --normal-page-ratio 0.5 --channels 2 --runs 2
+//                              [--tls x509|psk] [--json FILE]
+
+import { parseArgs } from 'node:util';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalPair } from '../cli/local-migration.js';
+import { createTestPki, type TestPki } from './pki.js';
+import { parseSize } from '../util/size.js';
+
+const { values } = parseArgs({
+  options: {
+    ram: { type: 'string', default: '4G' },
+    'normal-page-ratio': { type: 'string', default: '0.5' },
+    channels: { type: 'string', default: '2' },
+    runs: { type: 'string', default: '2' },
+    tls: { type: 'string', default: 'x509' },
+    json: { type: 'string' },
+  },
+});
+
+interface Run {
+  mode: 'plain' | 'tls';
+  totalMs: number;
+  setupMs: number;
+  downtimeMs: number;
+  transferred: number;
+  srcCpuMs: number;
+  dstCpuMs: number;
+  threads: Record<string, number>;
+}
+
+async function configureTls(pair: LocalPair, pki: TestPki): Promise<void> {
+  const psk = values.tls === 'psk';
+  const type = psk ? 'tls-creds-psk' : 'tls-creds-x509';
+  await pair.dest.qmp.execute('object-add', {
+    'qom-type': type,
+    id: 'tls0',
+    dir: psk ? pki.pskServer : pki.server,
+    endpoint: 'server',
+  });
+  await pair.source.qmp.execute('object-add', {
+    'qom-type': type,
+    id: 'tls0',
+    dir: psk ? pki.pskClient : pki.client,
+    endpoint: 'client',
+    ...(psk ? { username: pki.pskIdentity } : {}),
+  });
+  await pair.dest.qmp.execute('object-add', {
+    'qom-type': 'authz-simple',
+    id: 'authz0',
+    identity: psk ? pki.pskIdentity : pki.clientDn,
+  });
+  await pair.dest.qmp.execute('migrate-set-parameters', {
+    'tls-creds': 'tls0',
+    'tls-authz': 'authz0',
+  });
+  await pair.source.qmp.execute('migrate-set-parameters', { 'tls-creds': 'tls0' });
+}
+
+async function runOnce(mode: Run['mode'], pki: TestPki): Promise<Run> {
+  const pair = await LocalPair.start({
+    ram: values.ram!,
+    normalPageRatio: Number(values['normal-page-ratio']),
+    workload: 'none',
+    sourcePaused: true,
+    memPrealloc: true,
+  });
+  try {
+    if (mode === 'tls') await configureTls(pair, pki);
+    const src0 = pair.source.cpuMs();
+    const dst0 = pair.dest.cpuMs();
+    const { source, dest } = await pair.migrate(
+      { multifd: true },
+      { 'multifd-channels': Number(values.channels) },
+      undefined,
+      25,
+    );
+    if (source.status !== 'completed') {
+      throw new Error(`${mode} migration ${source.status}: ${String(source['error-desc'])}`);
+    }
+    const ram = source.ram as Record<string, number>;
+    const cpu = (b: unknown): Record<string, number> =>
+      ((b as Record<string, unknown> | undefined)?.['thread-cpu-ms'] ?? {}) as Record<
+        string,
+        number
+      >;
+    const dstThreads = Object.entries(cpu(dest.livemig)).map(([k, v]) => [`dst:${k}`, v]);
+    return {
+      mode,
+      totalMs: Number(source['total-time']),
+      setupMs: Number(source['setup-time']),
+      downtimeMs: Number(source.downtime),
+      transferred: ram.transferred,
+      srcCpuMs: pair.source.cpuMs() - src0,
+      dstCpuMs: pair.dest.cpuMs() - dst0,
+      threads: { ...cpu(source.livemig), ...Object.fromEntries(dstThreads) },
+    };
+  } finally {
+    await pair.close();
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function main(): Promise<void> {
+  if (values.tls !== 'x509' && values.tls !== 'psk') {
+    throw new Error(`unknown --tls '${values.tls}': expected x509 or psk`);
+  }
+  const runs = Number(values.runs);
+  const ramBytes = parseSize(values.ram!, 'M');
+  const root = mkdtempSync(join(tmpdir(), 'livemig-tls-bench-'));
+  const results: Run[] = [];
+  try {
+    const pki = createTestPki(root);
+    for (let i = 0; i < runs; i++) {
+      const order: Run['mode'][] = i % 2 === 0 ? ['plain', 'tls'] : ['tls', 'plain'];
+      for (const mode of order) {
+        const r = await runOnce(mode, pki);
+        results.push(r);
+        process.stderr.write(
+          `${mode} run ${i + 1}/${runs}: total ${r.totalMs} ms (setup ${r.setupMs}), ` +
+            `${(((r.transferred / r.totalMs) * 1e3) / 2 ** 20).toFixed(0)} MiB/s, ` +
+            `CPU src ${r.srcCpuMs} + dst ${r.dstCpuMs} ms\n`,
+        );
+      }
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  const summary = (mode: Run['mode']) => {
+    const rs = results.filter((r) => r.mode === mode);
+    const totalMs = median(rs.map((r) => r.totalMs));
+    const transferred = median(rs.map((r) => r.transferred));
+    return {
+      totalMs,
+      setupMs: median(rs.map((r) => r.setupMs)),
+      mibPerS: ((transferred / totalMs) * 1e3) / 2 ** 20,
+      ramGiBPerS: ((ramBytes / totalMs) * 1e3) / 2 ** 30,
+      cpuS: median(rs.map((r) => (r.srcCpuMs + r.dstCpuMs) / 1000)),
+    };
+  };
+  const plain = summary('plain');
+  const tls = summary('tls');
+  const ratio = plain.totalMs / tls.totalMs;
+  const row = (name: string, s: ReturnType<typeof summary>): string =>
+    `${name.padEnd(10)} ${s.totalMs.toFixed(0).padStart(9)} ${s.setupMs.toFixed(0).padStart(9)} ` +
+    `${s.mibPerS.toFixed(0).padStart(12)} ${s.cpuS.toFixed(2).padStart(14)}`;
+  process.stdout.write(
+    `RAM ${values.ram}, normal-page-ratio ${values['normal-page-ratio']}, ` +
+      `${values.channels} channels, TLS ${values.tls}, ${runs} run(s) each, medians\n` +
+      `mode        total ms  setup ms  wire MiB/s  CPU src+dst s\n` +
+      `${row('plain', plain)}\n${row(`tls`, tls)}\n` +
+      `TLS/plain throughput ratio: ${ratio.toFixed(3)}\n`,
+  );
+  if (values.json) {
+    writeFileSync(values.json, JSON.stringify({ values, results, plain, tls, ratio }, null, 2));
+  }
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`${e.message}\n`);
+  process.exit(1);
+});
