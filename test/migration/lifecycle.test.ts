@@ -152,11 +152,12 @@ async function waitDestIdle(pair: LocalPair): Promise<void> {
 }
 
 test('auto-converge: a guest that dirties faster than the link converges with it, never without', async () => {
-  const pair = await LocalPair.start({ ram: '32M', workload: 'stress:40', normalPageRatio: 0 });
+  const pair = await LocalPair.start({ ram: '32M', workload: 'stress:80', normalPageRatio: 0 });
   const params = {
     'multifd-channels': 2,
     'max-bandwidth': 16 * 1024 * 1024,
-    'downtime-limit': 300,
+    // 20 ms at 16 MiB/s is ~80 pages: the guest dirties more than that in any pass unthrottled.
+    'downtime-limit': 20,
     'cpu-throttle-initial': 50,
     'cpu-throttle-increment': 20,
   };
