@@ -17,6 +17,19 @@
 // Hot path: no allocation per page, no postMessage, no JSON, no BigInt. Descriptor templates
 // are written once per slot; per page only the two source-address words and the record's
 // status word are written, and per page only the record's first word is read back.
+//
+// Two devices, one driver: `dsa-emu:` work queues of the emulated device, and `dsa:` kernel
+// idxd work queues (src/accel/hw/, through the native addon). Only the portal and the address
+// space differ:
+//   - emulated: descriptors carry addresses of the emulated device's address space (memory is
+//     registered); ENQCMD/MOVDIR64B are the emulated WQ rings; completion interrupts (IMS) wake
+//     the channel or dsa_completion;
+//   - hardware: descriptors carry real virtual addresses (the addon gives a SharedArrayBuffer's
+//     address; SVA shares the page tables); submission is ENQCMD/MOVDIR64B on the mmapped portal
+//     or write() on the node; user space gets no completion interrupt, so dsa_completion
+//     (src/accel/hw/completion-worker.ts) waits on the records (UMWAIT, or a pause loop) and
+//     wakes the channel.
+// A `dsa:` list and a `dsa-emu:` list cannot be mixed in one accelerator (one address space).
 
 import { randomInt } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
@@ -97,8 +110,19 @@ import {
   type WqRing,
 } from './dsa/emu/wq.js';
 import { Flag, Status } from './dsa/opcodes.js';
-import { openDsaTarget, type SysfsOptions } from './sysfs.js';
+import type { SysfsOptions } from './sysfs.js';
 import { genericError } from '../util/errors.js';
+import { loadAddon } from './hw/addon.js';
+import { cpuSupport } from './hw/cpu.js';
+import { closeHwWq, haltHwWq, openHwWq, type HwOpenOptions, type HwWqHandle } from './hw/wq.js';
+import {
+  A_HW_KICK,
+  A_HW_SLEEPING,
+  M_HW_SEQ,
+  type HwCompletionWorkerData,
+} from './hw/completion-shared.js';
+import type { DsaTarget } from './accel-path.js';
+import { writeSync } from 'node:fs';
 
 type WaitResult = { async: boolean; value: Promise<string> | string };
 const waitAsync = (
@@ -120,6 +144,8 @@ export interface OpenAcceleratorOptions {
   emuConfig?: unknown;
   /** Where `dsa:` entries are checked (sysfs and /dev roots). */
   sysfs?: SysfsOptions;
+  /** How `dsa:` entries are opened (submission method; tests: a FIFO as the node). */
+  hw?: HwOpenOptions;
   /** Largest request in pages (default 1024, the DSA batch limit). */
   maxPages?: number;
   /** Descriptor slots (concurrent requests over all channels; default 32). */
@@ -149,11 +175,17 @@ export interface AccelHandle {
   kind: 'livemig-accel';
   arena: SharedArrayBuffer;
   layout: ArenaLayout;
-  /** High address word of the arena in the device address space. */
-  arenaBaseHi: number;
+  /** 'emu': dsa-emu work queues; 'hw': kernel idxd work queues (real virtual addresses). */
+  space: 'emu' | 'hw';
+  /** Device address of the arena's byte 0 (emulated address space, or the real address). */
+  arenaBase: number;
   /** Owner tag of the memory this accelerator registers (unmapped all together on close). */
   owner: number;
   emu: DsaEmuHandle;
+  /** The kernel WQs of a 'hw' accelerator (device index = index here). */
+  hw: HwWqHandle[];
+  /** How dsa_completion waits for hardware records: UMWAIT, or a pause loop with backoff. */
+  hwWait: 'umwait' | 'pause';
   targets: AccelTargetHandle[];
   deadlineMs: number;
   submitRetries: number;
@@ -174,11 +206,23 @@ const OUTCOME_DONE = 0;
 const OUTCOME_HALTED = 1;
 const OUTCOME_DEADLINE = 2;
 
-/** Per-thread state of a device: its registers and WQ rings. */
+/**
+ * Per-thread state of a device: an emulated device's registers and WQ rings, or a kernel WQ
+ * (whose state words have the emulated C_STATE/C_EPOCH positions).
+ */
 interface DevicePort {
-  handle: EmuDeviceHandle;
+  handle?: EmuDeviceHandle;
+  hw?: HwWqHandle;
   words: Int32Array;
   rings: WqRing[];
+}
+
+/** The WQ attributes a task needs, from either device. */
+interface WqInfo {
+  mode: 'shared' | 'dedicated';
+  group: number;
+  maxBatchSize: number;
+  maxTransferSize: number;
 }
 
 /**
@@ -193,6 +237,8 @@ export class AcceleratorClient {
   readonly ports: (DevicePort | undefined)[];
   private readonly tasks = new Set<BatchTask>();
   private readonly blocks = new Set<SharedArrayBuffer>();
+  /** Real addresses of RAM blocks (hardware). */
+  private readonly addresses = new WeakMap<SharedArrayBuffer, number>();
   private keepAlive: ReturnType<typeof setInterval> | undefined;
   private inFlight = 0;
   private defaultTask: BatchTask | undefined;
@@ -205,15 +251,18 @@ export class AcceleratorClient {
       throw new TypeError('bad accelerator arena');
     this.addressSpace = AddressSpace.attach(handle.emu.addressSpace);
     const used = new Set(handle.targets.map((t) => t.device));
-    this.ports = handle.emu.devices.map((d, i) =>
-      used.has(i)
-        ? {
-            handle: d,
-            words: openRegisters(d.registers).words,
-            rings: d.wqs.map((q) => openRing(q.ring)),
-          }
-        : undefined,
-    );
+    this.ports =
+      handle.space === 'hw'
+        ? handle.hw.map((h) => ({ hw: h, words: new Int32Array(h.state), rings: [] }))
+        : handle.emu.devices.map((d, i) =>
+            used.has(i)
+              ? {
+                  handle: d,
+                  words: openRegisters(d.registers).words,
+                  rings: d.wqs.map((q) => openRing(q.ring)),
+                }
+              : undefined,
+          );
   }
 
   /** The work queues in use, in accel-path order. */
@@ -268,6 +317,28 @@ export class AcceleratorClient {
     return r;
   }
 
+  /**
+   * Device address of byte 0 of a RAM block: its emulated region, or (hardware) its real
+   * virtual address, which never changes (SharedArrayBuffer memory does not move).
+   */
+  blockBase(block: SharedArrayBuffer): number {
+    if (this.handle.space === 'emu') return this.regionFor(block).base;
+    let a = this.addresses.get(block);
+    if (a === undefined) {
+      a = loadAddon()!.address(new Uint8Array(block, 0, Math.min(1, block.byteLength)));
+      this.addresses.set(block, a);
+    }
+    return a;
+  }
+
+  /** @internal Wake dsa_completion after a hardware submission (when it sleeps). */
+  kickCompletion(): void {
+    const w = this.arena.i32;
+    Atomics.store(w, A_HW_KICK, 1);
+    Atomics.add(w, A_IRQ, 1);
+    if (Atomics.load(w, A_HW_SLEEPING) !== 0) Atomics.notify(w, A_IRQ);
+  }
+
   /** Counters summed over every task of every thread (and closed tasks). */
   counters(): AccelCounters {
     const a = this.arena;
@@ -291,7 +362,7 @@ export class AcceleratorClient {
     Atomics.notify(w, A_IRQ);
     const out: Record<string, number> = {};
     const devices = this.ports
-      .filter((p): p is DevicePort => !!p)
+      .filter((p): p is DevicePort & { handle: EmuDeviceHandle } => !!p?.handle)
       .map((p) => new EmulatedDevice(p.handle));
     await Promise.all([
       waitUntil(w, A_CPU_ACK, () => Atomics.load(w, A_CPU_ACK) !== before, timeoutMs),
@@ -376,8 +447,9 @@ export class Accelerator extends AcceleratorClient {
       });
     }
     const l = this.handle.layout;
+    for (const h of this.handle.hw) closeHwWq(h);
     this.ports.forEach((p, d) => {
-      if (!p) return;
+      if (!p?.handle) return;
       freeIms(p.words, Atomics.load(w, A_COMP_IMS + d));
       for (let s = 0; s < l.slots; s++)
         freeIms(p.words, Atomics.load(w, this.arena.meta(s, l.slotImsOffset + d)));
@@ -426,8 +498,8 @@ function resolveEmuTarget(t: DsaEmuTarget, emu: DsaEmuHandle): { device: number;
 /**
  * Open the accelerator for `accelPath` (accel-path list, or HMP's space-separated string):
  * checks every entry, registers the arena with the devices, allocates interrupt handles and
- * starts the dsa_completion thread. `dsa:` entries are checked against sysfs and then refused
- * (real hardware submission is not built in).
+ * starts the dsa_completion thread. `dsa:` entries are checked against sysfs and opened through
+ * the native addon (src/accel/hw/); without it they get a "hardware path unavailable" error.
  */
 export async function openAccelerator(
   accelPath: unknown,
@@ -439,7 +511,12 @@ export async function openAccelerator(
       `accel-path has ${targets.length} entries; at most ${MAX_TARGETS} are supported`,
     );
   }
-  for (const t of targets) if (t.type === 'dsa') await openDsaTarget(t, opts.sysfs);
+  const kinds = new Set(targets.map((t) => t.type));
+  if (kinds.size > 1) {
+    throw genericError(
+      `accel-path mixes kernel work queues (dsa:) and emulated ones (dsa-emu:): ${targets.map(formatAccelTarget).join(' ')}; one migration uses one kind (they have different address spaces)`,
+    );
+  }
   const maxPages = opts.maxPages ?? DEFAULTS.maxPages;
   const slots = opts.slots ?? DEFAULTS.slots;
   const deadlineMs = opts.deadlineMs ?? DEFAULTS.deadlineMs;
@@ -457,6 +534,15 @@ export async function openAccelerator(
   }
   if (mode !== 'direct' && mode !== 'thread') {
     throw new RangeError(`completion mode '${String(mode)}' must be 'direct' or 'thread'`);
+  }
+  if (kinds.has('dsa')) {
+    return openHwAccelerator(targets as DsaTarget[], opts, {
+      maxPages,
+      slots,
+      deadlineMs,
+      submitRetries,
+      mode,
+    });
   }
 
   let ownedEmu: DsaEmu | undefined;
@@ -500,9 +586,12 @@ export async function openAccelerator(
       kind: 'livemig-accel',
       arena: sab,
       layout,
-      arenaBaseHi: region.baseHi,
+      space: 'emu',
+      arenaBase: region.base,
       owner,
       emu,
+      hw: [],
+      hwWait: 'pause',
       targets: resolved.map((r, i) => ({ text: formatAccelTarget(targets[i]), ...r })),
       deadlineMs,
       submitRetries,
@@ -525,24 +614,118 @@ export async function openAccelerator(
       }
     }
     const accel = new Accelerator(handle);
-    const worker = new Worker(new URL('./completion-worker.js', import.meta.url), {
-      workerData: { arena: sab, layout, mode, devices: emu.devices.map((d) => d.registers) },
-      name: 'dsa_completion',
+    const worker = await startCompletionWorker(new URL('./completion-worker.js', import.meta.url), {
+      arena: sab,
+      layout,
+      mode,
+      devices: emu.devices.map((d) => d.registers),
     });
-    await new Promise<void>((resolve, reject) => {
-      worker.once('online', resolve);
-      worker.once('error', reject);
-    });
-    worker.on('error', (e) => {
-      // Without dsa_completion only halt detection is lost: requests still end by deadline.
-      console.error(`dsa_completion failed: ${e.message}`);
-    });
-    worker.unref();
     accel.setup(worker, ownedEmu, claims);
     return accel;
   } catch (e) {
     for (const c of claims) Atomics.store(c, W_CLAIM, 0);
     await ownedEmu?.close();
+    throw e;
+  }
+}
+
+async function startCompletionWorker(url: URL, workerData: unknown): Promise<Worker> {
+  const worker = new Worker(url, { workerData, name: 'dsa_completion' });
+  await new Promise<void>((resolve, reject) => {
+    worker.once('online', resolve);
+    worker.once('error', reject);
+  });
+  worker.on('error', (e) => {
+    // Without dsa_completion only halt detection is lost: requests still end by deadline.
+    console.error(`dsa_completion failed: ${e.message}`);
+  });
+  worker.unref();
+  return worker;
+}
+
+/** An address space without devices: what a hardware-only accelerator carries as `emu`. */
+let noEmu: DsaEmuHandle | undefined;
+function emptyEmuHandle(): DsaEmuHandle {
+  noEmu ??= { kind: 'dsa-emu-system', addressSpace: AddressSpace.create().handle, devices: [] };
+  return noEmu;
+}
+
+/**
+ * The hardware half of openAccelerator: open every `dsa:` WQ (sysfs check, the native addon,
+ * the submission method), then lay the arena out so that its descriptors and records have the
+ * alignment the device needs at their real addresses.
+ */
+async function openHwAccelerator(
+  targets: DsaTarget[],
+  opts: OpenAcceleratorOptions,
+  p: {
+    maxPages: number;
+    slots: number;
+    deadlineMs: number;
+    submitRetries: number;
+    mode: CompletionMode;
+  },
+): Promise<Accelerator> {
+  const wqs: HwWqHandle[] = [];
+  try {
+    for (const t of targets) wqs.push(await openHwWq(t, opts.sysfs, opts.hw));
+    const native = loadAddon()!;
+    let maxSub = 1;
+    for (const q of wqs) {
+      // write(): every page is its own descriptor, and dsa_completion watches each record.
+      const mb = q.submit === 'write' && !q.batchOverWrite ? 1 : q.maxBatchSize;
+      maxSub = Math.max(maxSub, mb >= 2 ? Math.ceil(p.maxPages / mb) : p.maxPages);
+    }
+    const base = arenaLayout(p.slots, p.maxPages, maxSub, wqs.length);
+    const sab = new SharedArrayBuffer(base.totalBytes + 64);
+    const address = native.address(new Uint8Array(sab, 0, 1));
+    // Descriptors 64-byte and records 32-byte aligned at their real addresses: shift the slot
+    // memory (its offsets are multiples of 64 from slotMemByte).
+    const pad = (64 - ((address + base.slotMemByte) % 64)) % 64;
+    if (pad % 8 !== 0)
+      throw new Error(
+        `SharedArrayBuffer memory at 0x${address.toString(16)} is not 8-byte aligned`,
+      );
+    const layout: ArenaLayout = {
+      ...base,
+      slotMemByte: base.slotMemByte + pad,
+      totalBytes: base.totalBytes + pad,
+    };
+    const arena = new ArenaView(sab, layout);
+    const w = arena.i32;
+    w[A_MAGIC] = MAGIC;
+    wqs.forEach((q, i) => (w[A_CREDITS + i] = q.mode === 'dedicated' ? q.size : 0));
+    const hwWait = cpuSupport().usable.waitpkg ? 'umwait' : 'pause';
+    const handle: AccelHandle = {
+      kind: 'livemig-accel',
+      arena: sab,
+      layout,
+      space: 'hw',
+      arenaBase: address,
+      owner: randomInt(1, 2 ** 31 - 1),
+      emu: emptyEmuHandle(),
+      hw: wqs,
+      hwWait,
+      targets: wqs.map((q, i) => ({ text: q.text, device: i, wq: 0 })),
+      deadlineMs: p.deadlineMs,
+      submitRetries: p.submitRetries,
+      mode: p.mode,
+    };
+    const accel = new Accelerator(handle);
+    const data: HwCompletionWorkerData = {
+      arena: sab,
+      layout,
+      states: wqs.map((q) => q.state),
+      wait: hwWait,
+    };
+    const worker = await startCompletionWorker(
+      new URL('./hw/completion-worker.js', import.meta.url),
+      data,
+    );
+    accel.setup(worker, undefined, []);
+    return accel;
+  } catch (e) {
+    for (const q of wqs) closeHwWq(q);
     throw e;
   }
 }
@@ -560,13 +743,25 @@ export class BatchTask {
   /** Float64 index of this task's counters. */
   private readonly c: number;
   private readonly port: DevicePort;
-  private readonly ring: WqRing;
+  /** The emulated WQ ring (undefined for hardware). */
+  private readonly ring: WqRing | undefined;
+  /** The kernel WQ (undefined for the emulated device). */
+  private readonly hw: HwWqHandle | undefined;
+  /** Hardware submission through write(): members one by one (BATCH is refused there). */
+  private readonly hwWrite: boolean;
+  /** Byte view of the arena (write() submits descriptors straight from it). */
+  private readonly u8: Uint8Array;
+  /** A word nobody notifies: backoff sleeps when there is nothing to wait on. */
+  private readonly sleepWord = new Int32Array(new SharedArrayBuffer(4));
   private readonly targetIndex: number;
   private readonly deviceIndex: number;
   private readonly group: number;
   private readonly shared: boolean;
   private readonly maxBatch: number;
-  private readonly baseHi: number;
+  /** Device address of the arena's byte 0. */
+  private readonly arenaBase: number;
+  /** Descriptor flags: emulated completions raise interrupts (RCI); user-space hardware ones cannot. */
+  private readonly rci: number;
   private slotHint: number;
   private closed = false;
   /** "dsa-emu:dsa0/wq0.0" */
@@ -587,12 +782,24 @@ export class BatchTask {
     this.targetIndex = h.targets.indexOf(target);
     this.deviceIndex = target.device;
     this.port = client.ports[target.device]!;
+    this.hw = this.port.hw;
     this.ring = this.port.rings[target.wq];
-    const q = this.port.handle.wqs[target.wq];
+    const q: WqInfo = this.hw
+      ? {
+          mode: this.hw.mode,
+          group: 0,
+          maxBatchSize:
+            this.hw.submit === 'write' && !this.hw.batchOverWrite ? 1 : this.hw.maxBatchSize,
+          maxTransferSize: this.hw.maxTransferSize,
+        }
+      : this.port.handle!.wqs[target.wq];
+    this.hwWrite = this.hw?.submit === 'write' && !this.hw.batchOverWrite;
+    this.u8 = new Uint8Array(h.arena);
     this.group = q.group;
     this.shared = q.mode === 'shared';
     this.maxBatch = q.maxBatchSize;
-    this.baseHi = h.arenaBaseHi;
+    this.arenaBase = h.arenaBase;
+    this.rci = this.hw ? 0 : Flag.RCI;
     if (!Number.isInteger(pageSize) || pageSize < 8 || pageSize > q.maxTransferSize) {
       throw new RangeError(
         `page size ${pageSize} must be between 8 and ${target.text}'s max_transfer_size ${q.maxTransferSize}`,
@@ -639,11 +846,16 @@ export class BatchTask {
       if (!this.start(r, block, pages, count, results)) return r.zeros;
       let nsub = r.nsubTotal;
       let reason: FallbackReason = 'submitFailed';
-      for (let s = 0; s < nsub; s++) {
-        this.prepareSub(r, s, count);
-        if (this.submitNow(r) || (await this.submitRetry(r))) continue;
-        reason = this.unsubmitted(r, s);
-        nsub = s;
+      if (this.hwWrite) {
+        nsub = await this.writeAll(r, count);
+        if (nsub < count) reason = this.unsubmitted(r, nsub);
+      } else {
+        for (let s = 0; s < nsub; s++) {
+          this.prepareSub(r, s, count);
+          if (this.submitNow(r) || (await this.submitRetry(r))) continue;
+          reason = this.unsubmitted(r, s);
+          nsub = s;
+        }
       }
       const outcome = await this.waitFor(r, nsub);
       return this.finish(r, block, pages, count, results, nsub, outcome, reason);
@@ -667,11 +879,16 @@ export class BatchTask {
       if (!this.start(r, block, pages, count, results)) return r.zeros;
       let nsub = r.nsubTotal;
       let reason: FallbackReason = 'submitFailed';
-      for (let s = 0; s < nsub; s++) {
-        this.prepareSub(r, s, count);
-        if (this.submitNow(r) || this.submitRetrySync(r)) continue;
-        reason = this.unsubmitted(r, s);
-        nsub = s;
+      if (this.hwWrite) {
+        nsub = this.writeAllSync(r, count);
+        if (nsub < count) reason = this.unsubmitted(r, nsub);
+      } else {
+        for (let s = 0; s < nsub; s++) {
+          this.prepareSub(r, s, count);
+          if (this.submitNow(r) || this.submitRetrySync(r)) continue;
+          reason = this.unsubmitted(r, s);
+          nsub = s;
+        }
       }
       const outcome = this.waitForSync(r, nsub);
       return this.finish(r, block, pages, count, results, nsub, outcome, reason);
@@ -758,8 +975,7 @@ export class BatchTask {
       r.zeros = this.cpuRange(block, pages, 0, count, results, 'noSlot');
       return false;
     }
-    const region = this.client.regionFor(block);
-    this.fill(slot, region, pages, count);
+    this.fill(slot, this.client.blockBase(block), block.byteLength, pages, count);
     const a = this.a;
     const w = this.w;
     w[a.meta(slot, M_TASK)] = this.index;
@@ -769,6 +985,7 @@ export class BatchTask {
     w[a.meta(slot, M_EPOCH)] = epoch;
     w[a.meta(slot, M_CREDITS)] = 0;
     Atomics.store(w, a.meta(slot, M_NSUB), 0);
+    if (this.hw) Atomics.add(w, a.meta(slot, M_HW_SEQ), 1);
     r.slot = slot;
     r.epoch = epoch;
     r.nsubTotal = this.maxBatch >= 2 ? Math.ceil(count / this.maxBatch) : count;
@@ -822,7 +1039,7 @@ export class BatchTask {
   }
 
   /** Per page: the source address words and a cleared record status. */
-  private fill(slot: number, region: Region, pages: Uint32Array, count: number): void {
+  private fill(slot: number, base: number, len: number, pages: Uint32Array, count: number): void {
     const a = this.a;
     const w = this.w;
     const ps = this.pageSize;
@@ -837,20 +1054,19 @@ export class BatchTask {
     if (w[tmplCount] < count) {
       const flags = Flag.CRAV | Flag.RCR;
       for (let i = w[tmplCount]; i < count; i++) {
+        const rec = this.arenaBase + (r0 + i * 8) * 4;
         writeCompvalTemplateWords(
           w,
           d0 + i * DESCRIPTOR_WORDS,
           flags,
-          (r0 + i * 8) * 4,
-          this.baseHi,
+          rec >>> 0,
+          hiWord(rec),
           ps,
           0,
         );
       }
       w[tmplCount] = count;
     }
-    const len = region.length;
-    const hi0 = region.baseHi;
     for (let i = 0; i < count; i++) {
       const off = pages[i] * ps;
       if (off + ps > len) {
@@ -858,8 +1074,9 @@ export class BatchTask {
         throw new RangeError(`page ${pages[i]} (entry ${i}) is outside the ${len}-byte block`);
       }
       const dw = d0 + i * DESCRIPTOR_WORDS;
-      w[dw + 4] = off >>> 0;
-      w[dw + 5] = hi0 + Math.floor(off / 4294967296);
+      const src = base + off;
+      w[dw + 4] = src >>> 0;
+      w[dw + 5] = (src / 4294967296) | 0;
       w[r0 + i * 8] = 0;
     }
   }
@@ -878,26 +1095,29 @@ export class BatchTask {
         ? w[a.meta(slot, a.layout.slotImsOffset + this.deviceIndex)]
         : w[A_COMP_IMS + this.deviceIndex];
     let watch: number;
+    const irq = this.rci ? ims : 0;
     if (n >= 2) {
       const rec = a.batchRecordByte(slot, s);
+      const recAddr = this.arenaBase + rec;
+      const list = this.arenaBase + a.descByte(slot, start);
       writeBatchWords(
         bd,
         0,
-        Flag.CRAV | Flag.RCR | Flag.RCI,
-        rec,
-        this.baseHi,
-        a.descByte(slot, start),
-        this.baseHi,
+        Flag.CRAV | Flag.RCR | this.rci,
+        recAddr >>> 0,
+        hiWord(recAddr),
+        list >>> 0,
+        hiWord(list),
         n,
-        ims,
+        irq,
       );
       watch = rec >> 2;
       this.add(K.batches, 1);
     } else {
       const src = a.descByte(slot, start) >> 2;
       for (let i = 0; i < DESCRIPTOR_WORDS; i++) bd[i] = w[src + i];
-      bd[1] |= Flag.RCI;
-      bd[9] = ims;
+      bd[1] |= this.rci;
+      bd[9] = irq;
       watch = a.recordByte(slot, start) >> 2;
       this.add(K.singleDescriptors, 1);
     }
@@ -909,7 +1129,14 @@ export class BatchTask {
   /** One submission attempt of `r.bd` (ENQCMD, or MOVDIR64B with a credit). */
   private submitNow(r: PageRequest): boolean {
     let ok: boolean;
-    if (this.shared) ok = enqcmd(this.ring, r.bd, 0);
+    if (this.hw?.batchOverWrite && this.shared) {
+      ok = this.writeOne(r.bd);
+    } else if (this.hw && this.shared) {
+      // The addon retries ENQCMD a few times while ZF says "not accepted".
+      const got = loadAddon()!.submit(this.hw.portal, 0, r.bd, ENQCMD_TRIES);
+      ok = got > 0;
+      this.add(K.submitRetries, ok ? got - 1 : ENQCMD_TRIES - 1);
+    } else if (this.shared) ok = enqcmd(this.ring!, r.bd, 0);
     else {
       const cw = A_CREDITS + this.targetIndex;
       const w = this.w;
@@ -918,7 +1145,11 @@ export class BatchTask {
       while (c > 0) {
         const prev = Atomics.compareExchange(w, cw, c, c - 1);
         if (prev === c) {
-          ok = movdir64b(this.ring, r.bd, 0);
+          ok = !this.hw
+            ? movdir64b(this.ring!, r.bd, 0)
+            : this.hw.batchOverWrite
+              ? this.writeOne(r.bd)
+              : loadAddon()!.submit(this.hw.portal, 1, r.bd, 1) > 0;
           if (ok) Atomics.add(w, this.a.meta(r.slot, M_CREDITS), 1);
           else {
             Atomics.add(w, cw, 1);
@@ -930,16 +1161,20 @@ export class BatchTask {
     }
     if (ok) {
       this.add(K.submissions, 1);
-      ringDoorbell(this.port.words, this.group);
+      if (!this.hw) ringDoorbell(this.port.words, this.group);
       return true;
     }
     this.add(K.submitRetries, 1);
     return false;
   }
 
-  /** Where a refused submitter waits for room: the WQ's dispatch count or the DWQ credits. */
+  /**
+   * Where a refused submitter waits for room: the WQ's dispatch count or the DWQ credits. A
+   * hardware SWQ says nothing about room, so that wait is a plain sleep.
+   */
   private backoffWord(): [Int32Array, number] {
-    return this.shared ? [this.ring.words, W_DEQ_COUNT] : [this.w, A_CREDITS + this.targetIndex];
+    if (this.shared && !this.ring) return [this.sleepWord, 0];
+    return this.shared ? [this.ring!.words, W_DEQ_COUNT] : [this.w, A_CREDITS + this.targetIndex];
   }
 
   private backoffMs(attempt: number): number {
@@ -953,10 +1188,11 @@ export class BatchTask {
       if (attempt > SPIN_RETRIES) {
         const [words, idx] = this.backoffWord();
         const seen = Atomics.load(words, idx);
-        if (this.shared) Atomics.add(words, W_SPACE_WAITERS, 1);
+        const ring = this.shared && this.ring;
+        if (ring) Atomics.add(words, W_SPACE_WAITERS, 1);
         const r = waitAsync(words, idx, seen, this.backoffMs(attempt));
         if (r.async) await r.value;
-        if (this.shared) Atomics.sub(words, W_SPACE_WAITERS, 1);
+        if (ring) Atomics.sub(words, W_SPACE_WAITERS, 1);
       }
       if (this.submitNow(r)) return true;
     }
@@ -970,13 +1206,177 @@ export class BatchTask {
       if (attempt > SPIN_RETRIES) {
         const [words, idx] = this.backoffWord();
         const seen = Atomics.load(words, idx);
-        if (this.shared) Atomics.add(words, W_SPACE_WAITERS, 1);
+        const ring = this.shared && this.ring;
+        if (ring) Atomics.add(words, W_SPACE_WAITERS, 1);
         Atomics.wait(words, idx, seen, this.backoffMs(attempt));
-        if (this.shared) Atomics.sub(words, W_SPACE_WAITERS, 1);
+        if (ring) Atomics.sub(words, W_SPACE_WAITERS, 1);
       }
       if (this.submitNow(r)) return true;
     }
     return false;
+  }
+
+  // ---- Hardware write() path: each page's COMPVAL is its own descriptor ----
+
+  /** Watch every member record of the request (write() submits no BATCH). */
+  private watchMembers(r: PageRequest, count: number): void {
+    const a = this.a;
+    const w = this.w;
+    const r0 = a.recordByte(r.slot, 0) >> 2;
+    for (let i = 0; i < count; i++) w[a.meta(r.slot, M_WATCH + i)] = r0 + i * 8;
+    Atomics.store(w, a.meta(r.slot, M_NSUB), count);
+    this.add(K.singleDescriptors, count);
+  }
+
+  /**
+   * write() descriptors [from, from+n) of the slot, straight from the arena: the number the
+   * kernel took (0: the WQ refused, EAGAIN), or -1 when the WQ failed for good (it is halted
+   * then, and its pages go to the CPU).
+   */
+  private writeDescriptors(slot: number, from: number, n: number): number {
+    const hw = this.hw!;
+    const off = this.a.descByte(slot, from);
+    let written: number;
+    try {
+      written = writeSync(hw.fd, this.u8, off, n * 64);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN' || code === 'EINTR') return 0;
+      haltHwWq(hw, code);
+      return -1;
+    }
+    // The kernel takes whole descriptors; a pipe standing in for it may not: finish the last.
+    while (written % 64 !== 0) {
+      try {
+        written += writeSync(hw.fd, this.u8, off + written, 64 - (written % 64));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EAGAIN' && code !== 'EINTR') {
+          haltHwWq(hw, code);
+          return -1;
+        }
+      }
+    }
+    return written / 64;
+  }
+
+  /**
+   * One write() of members [done, count): how many the kernel took (0: refused, or no DWQ
+   * credit), or -1 when the WQ failed for good. A dedicated WQ gives no feedback (the kernel
+   * submits with MOVDIR64B), so the driver sends at most its free credits.
+   */
+  private writeStep(r: PageRequest, done: number, count: number): number {
+    let k = count - done;
+    if (!this.shared) {
+      this.reclaimOwnCredits(r, done);
+      k = this.takeCredits(k);
+      if (k === 0) return 0;
+    }
+    const n = this.writeDescriptors(r.slot, done, k);
+    if (!this.shared) {
+      const used = Math.max(0, n);
+      if (used) Atomics.add(this.w, this.a.meta(r.slot, M_CREDITS), used);
+      if (k > used) this.giveCredits(k - used);
+    }
+    return n;
+  }
+
+  private takeCredits(want: number): number {
+    const w = this.w;
+    const cw = A_CREDITS + this.targetIndex;
+    let c = Atomics.load(w, cw);
+    while (c > 0) {
+      const k = Math.min(c, want);
+      const prev = Atomics.compareExchange(w, cw, c, c - k);
+      if (prev === c) return k;
+      c = prev;
+    }
+    return 0;
+  }
+
+  private giveCredits(n: number): void {
+    const cw = A_CREDITS + this.targetIndex;
+    Atomics.add(this.w, cw, n);
+    Atomics.notify(this.w, cw);
+  }
+
+  /** Return the credits of this request's descriptors the device has finished, in order. */
+  private reclaimOwnCredits(r: PageRequest, done: number): void {
+    const w = this.w;
+    const r0 = this.a.recordByte(r.slot, 0) >> 2;
+    let k = r.credCursor;
+    while (k < done && (Atomics.load(w, r0 + k * 8) & 0xff) !== 0) k++;
+    const n = k - r.credCursor;
+    if (n > 0) {
+      r.credCursor = k;
+      Atomics.sub(w, this.a.meta(r.slot, M_CREDITS), n);
+      this.giveCredits(n);
+    }
+  }
+
+  /** write() one descriptor from `bd` (test only: BATCH over write(), see HwOpenOptions). */
+  private writeOne(bd: Int32Array): boolean {
+    try {
+      return writeSync(this.hw!.fd, bd, 0, 64) === 64;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EAGAIN' && code !== 'EINTR') haltHwWq(this.hw!, code);
+      return false;
+    }
+  }
+
+  /** Submit `count` members with write(), retrying refusals: the number submitted. */
+  private async writeAll(r: PageRequest, count: number): Promise<number> {
+    this.watchMembers(r, count);
+    r.credCursor = 0;
+    let done = 0;
+    let attempt = 0;
+    const max = this.client.handle.submitRetries;
+    while (done < count && this.deviceUsable(r.epoch)) {
+      const n = this.writeStep(r, done, count);
+      if (n < 0) break;
+      if (n > 0) {
+        done += n;
+        attempt = 0;
+        this.add(K.submissions, n);
+        continue;
+      }
+      this.add(K.submitRetries, 1);
+      if (++attempt > max) break;
+      if (attempt > SPIN_RETRIES) {
+        const [words, idx] = this.backoffWord();
+        const res = waitAsync(words, idx, Atomics.load(words, idx), this.backoffMs(attempt));
+        if (res.async) await res.value;
+      }
+    }
+    Atomics.store(this.w, this.a.meta(r.slot, M_NSUB), done);
+    return done;
+  }
+
+  private writeAllSync(r: PageRequest, count: number): number {
+    this.watchMembers(r, count);
+    r.credCursor = 0;
+    let done = 0;
+    let attempt = 0;
+    const max = this.client.handle.submitRetries;
+    while (done < count && this.deviceUsable(r.epoch)) {
+      const n = this.writeStep(r, done, count);
+      if (n < 0) break;
+      if (n > 0) {
+        done += n;
+        attempt = 0;
+        this.add(K.submissions, n);
+        continue;
+      }
+      this.add(K.submitRetries, 1);
+      if (++attempt > max) break;
+      if (attempt > SPIN_RETRIES) {
+        const [words, idx] = this.backoffWord();
+        Atomics.wait(words, idx, Atomics.load(words, idx), this.backoffMs(attempt));
+      }
+    }
+    Atomics.store(this.w, this.a.meta(r.slot, M_NSUB), done);
+    return done;
   }
 
   /** All submitted sub-requests have their watched record written. */
@@ -1005,6 +1405,7 @@ export class BatchTask {
     if (nsub === 0) return OUTCOME_DONE;
     const w = this.w;
     Atomics.store(w, this.a.meta(r.slot, M_STATE), SLOT_SUBMITTED);
+    if (this.hw) this.client.kickCompletion();
     const irq = this.a.meta(r.slot, M_IRQ);
     for (;;) {
       const seen = Atomics.load(w, irq);
@@ -1019,6 +1420,7 @@ export class BatchTask {
     if (nsub === 0) return OUTCOME_DONE;
     const w = this.w;
     Atomics.store(w, this.a.meta(r.slot, M_STATE), SLOT_SUBMITTED);
+    if (this.hw) this.client.kickCompletion();
     const irq = this.a.meta(r.slot, M_IRQ);
     for (;;) {
       const seen = Atomics.load(w, irq);
@@ -1133,6 +1535,14 @@ export class BatchTask {
   }
 }
 
+/** High u32 word of an address below 2^53. */
+function hiWord(a: number): number {
+  return (a / 4294967296) | 0;
+}
+
+/** ENQCMD attempts per submission in the addon before the driver backs off. */
+const ENQCMD_TRIES = 4;
+
 /** The state of one zeroPages call (pooled per task). */
 class PageRequest {
   slot = 0;
@@ -1141,6 +1551,8 @@ class PageRequest {
   t0 = 0;
   deadline = 0;
   zeros = 0;
+  /** write() to a dedicated WQ: members whose credit went back already. */
+  credCursor = 0;
   /** The descriptor being submitted (ENQCMD copies it into the WQ). */
   readonly bd = new Int32Array(DESCRIPTOR_WORDS);
 }

@@ -6,15 +6,17 @@
 // does it — environment variables DSA_SYSFS_PATH and DSA_DEV_PATH — or by options, so tests run
 // against a fixture tree.
 //
-// Submitting to real hardware needs native code (ENQCMD/MOVDIR64B on the mmapped portal, or
-// write() on the node) that livemig does not have. A `dsa:` path that passes every check still
-// gets a clear error saying so and pointing to `dsa-emu:`.
+// Submitting to real hardware needs livemig's optional native addon (src/accel/hw/): ENQCMD or
+// MOVDIR64B on the mmapped portal, or write() on the node. A `dsa:` path that passes every check
+// is opened through it (src/accel/hw/wq.ts); without the addon it gets a clear "hardware path
+// unavailable" error that says why and points to `dsa-emu:`.
 
 import { constants as fsConstants } from 'node:fs';
 import { open, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { genericError } from '../util/errors.js';
 import type { DsaTarget } from './accel-path.js';
+import { addonStatus } from './hw/addon.js';
 
 export const DEFAULT_SYSFS_ROOT = '/sys/bus/dsa/devices';
 export const DEFAULT_DEV_ROOT = '/dev/dsa';
@@ -81,6 +83,8 @@ export interface SysfsWq {
   driver_name?: string;
   clients?: number;
   occupancy?: number;
+  /** Minor number of the WQ's character device. */
+  cdev_minor?: number;
 }
 
 export interface SysfsEngine {
@@ -107,6 +111,10 @@ export interface SysfsDevice {
   numa_node?: number;
   op_cap?: string;
   clients?: number;
+  /** 1 when the device uses PASIDs (SVA): shared user WQs need it. */
+  pasid_enabled?: number;
+  /** Major number of the WQ character devices. */
+  cdev_major?: number;
   groups: SysfsGroup[];
   ungrouped_workqueues?: SysfsWq[];
   ungrouped_engines?: SysfsEngine[];
@@ -137,6 +145,7 @@ async function readWq(root: string, dev: string): Promise<SysfsWq> {
     driver_name: await attr(d, 'driver_name'),
     clients: await intAttr(d, 'clients'),
     occupancy: await intAttr(d, 'occupancy'),
+    cdev_minor: await intAttr(d, 'cdev_minor'),
   };
 }
 
@@ -172,6 +181,8 @@ export async function listSysfs(o: SysfsOptions = {}): Promise<SysfsListing> {
       numa_node: await intAttr(d, 'numa_node'),
       op_cap: await attr(d, 'op_cap'),
       clients: await intAttr(d, 'clients'),
+      pasid_enabled: await intAttr(d, 'pasid_enabled'),
+      cdev_major: await intAttr(d, 'cdev_major'),
       groups: [],
     };
     const wqs = await Promise.all(
@@ -222,8 +233,9 @@ const CONFIG_HINT = (dev: string, wq: string) =>
 
 /**
  * Check a `dsa:` target against sysfs and the device node: the WQ exists and is enabled, has
- * type user and mode shared, a usable size and max batch size, and its node opens read-write.
- * Every failure comes with the command that fixes it.
+ * type user (driver 'user'), mode shared (with PASID enabled on the device) or dedicated, a
+ * usable size and max batch size, and its node opens read-write. Every failure comes with the
+ * command that fixes it.
  */
 export async function checkDsaTarget(t: DsaTarget, o: SysfsOptions = {}): Promise<DsaCheck> {
   const root = sysfsRoot(o);
@@ -277,13 +289,28 @@ export async function checkDsaTarget(t: DsaTarget, o: SysfsOptions = {}): Promis
       `work queue ${device}/${wq} has type '${info.type ?? 'none'}'; livemig submits from user space and needs type user: accel-config disable-wq ${device}/${wq} && accel-config config-wq ${device}/${wq} -y user -d user -n livemig && accel-config enable-wq ${device}/${wq}`,
     );
   }
-  if (info.mode !== 'shared') {
+  if (info.mode === 'dedicated') {
+    warnings.push(
+      `work queue ${device}/${wq} is dedicated: livemig submits with MOVDIR64B and keeps at most ${info.size ?? '?'} descriptors outstanding, and no other process (or second migration) can open it while livemig does; a shared WQ can be shared: accel-config config-wq ${device}/${wq} -m shared -t ${Math.max(1, info.size ?? 128)}`,
+    );
+  } else if (info.mode !== 'shared') {
     errors.push(
-      `work queue ${device}/${wq} is in mode '${info.mode ?? 'unknown'}'; livemig (like QEMU's DSA series) needs a shared WQ so that every channel can submit with ENQCMD: accel-config disable-wq ${device}/${wq} && accel-config config-wq ${device}/${wq} -m shared -t ${Math.max(1, info.size ?? 128)} && accel-config enable-wq ${device}/${wq}`,
+      `work queue ${device}/${wq} is in mode '${info.mode ?? 'unknown'}'; livemig needs a shared WQ (ENQCMD; like QEMU's DSA series) or a dedicated one (MOVDIR64B): accel-config disable-wq ${device}/${wq} && accel-config config-wq ${device}/${wq} -m shared -t ${Math.max(1, info.size ?? 128)} && accel-config enable-wq ${device}/${wq}`,
     );
   } else if (!info.threshold) {
     errors.push(
       `shared work queue ${device}/${wq} has threshold 0, so every submission would be refused: accel-config config-wq ${device}/${wq} -t ${Math.max(1, info.size ?? 1)}`,
+    );
+  }
+  if (info.driver_name !== undefined && info.driver_name !== '' && info.driver_name !== 'user') {
+    errors.push(
+      `work queue ${device}/${wq} is bound to driver '${info.driver_name}'; a user work queue (a /dev/dsa node) needs driver 'user': accel-config disable-wq ${device}/${wq} && accel-config config-wq ${device}/${wq} -y user -d user && accel-config enable-wq ${device}/${wq}`,
+    );
+  }
+  const pasid = await intAttr(devDir, 'pasid_enabled');
+  if (pasid === 0 && info.mode !== 'dedicated') {
+    errors.push(
+      `device ${device} has PASID (shared virtual memory) disabled, and a shared work queue needs it: the IOMMU must run in scalable mode — boot with intel_iommu=on,sm_on (check cat /proc/cmdline; the BIOS must enable VT-d)`,
     );
   }
   if (!info.size) {
@@ -322,16 +349,34 @@ export async function checkDsaTarget(t: DsaTarget, o: SysfsOptions = {}): Promis
   return { ...result(), wq: info };
 }
 
+/** The message of a `dsa:` entry that cannot be opened because the native addon is missing. */
+export function hardwareUnavailableMessage(t: DsaTarget, reason: string, detail?: string): string {
+  return (
+    `accel-path dsa:${t.path}: ${detail ?? `${t.device}/${t.wq}`}, but the hardware path is unavailable: ${reason}. ` +
+    "Submitting to real DSA hardware needs livemig's native addon (ENQCMD/MOVDIR64B on the mmapped portal, or write() on the node), built by npm ci on x86-64 Linux with g++ (npm run build:addon rebuilds it); " +
+    'use the emulated device instead, e.g. accel-path=dsa-emu:dsa0/wq0.0'
+  );
+}
+
 /**
- * Use a `dsa:` target: always throws. With a failed check the error lists every problem; with
- * a usable WQ it says real submission is not built in and points to the emulated device.
+ * Check a `dsa:` target before opening it: throws when the check fails (listing every problem)
+ * or when the hardware path is unavailable (no native addon: says why, points to dsa-emu:).
+ * Returns the check of a usable WQ; src/accel/hw/wq.ts then opens it through the addon.
  */
-export async function openDsaTarget(t: DsaTarget, o: SysfsOptions = {}): Promise<never> {
+export async function openDsaTarget(t: DsaTarget, o: SysfsOptions = {}): Promise<DsaCheck> {
   const c = await checkDsaTarget(t, o);
   if (!c.ok) {
     throw genericError(`accel-path dsa:${t.path} cannot be used:\n  - ${c.errors.join('\n  - ')}`);
   }
-  throw genericError(
-    `accel-path dsa:${t.path}: ${t.device}/${t.wq} is a usable shared work queue, but submitting to real DSA hardware needs native code (ENQCMD on the mmapped portal, or write() on ${c.node}) that this build of livemig does not include; use the emulated device instead, e.g. accel-path=dsa-emu:dsa0/wq0.0`,
-  );
+  const a = addonStatus();
+  if (!a.available) {
+    throw genericError(
+      hardwareUnavailableMessage(
+        t,
+        a.reason,
+        `${t.device}/${t.wq} is a usable ${c.wq?.mode ?? 'shared'} work queue`,
+      ),
+    );
+  }
+  return c;
 }

@@ -12,6 +12,7 @@ import {
   type SysfsOptions,
 } from '../../src/accel/sysfs.js';
 import { openAccelerator } from '../../src/accel/driver.js';
+import { addonStatus } from '../../src/accel/hw/addon.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/sysfs/', import.meta.url));
 const opts: SysfsOptions = { sysfsRoot: join(FIXTURE, 'devices'), devRoot: join(FIXTURE, 'dev') };
@@ -29,22 +30,37 @@ test('a usable shared user WQ passes every check', async () => {
   assert.equal(c.wq?.max_batch_size, 1024);
 });
 
-test('…and still gets a clear error: real submission needs native code, use dsa-emu', async () => {
-  await assert.rejects(
-    openDsaTarget(target('wq0.0'), opts),
-    /usable shared work queue, but submitting to real DSA hardware needs native code .* use the emulated device instead, e\.g\. accel-path=dsa-emu:dsa0\/wq0\.0/,
-  );
+test('without the native addon it gets a clear error: hardware path unavailable, use dsa-emu', async () => {
+  const saved = process.env.LIVEMIG_DSA_ADDON;
+  process.env.LIVEMIG_DSA_ADDON = 'off';
+  try {
+    await assert.rejects(
+      openDsaTarget(target('wq0.0'), opts),
+      /dsa0\/wq0.0 is a usable shared work queue, but the hardware path is unavailable: disabled by LIVEMIG_DSA_ADDON=off\. Submitting to real DSA hardware needs livemig's native addon .* use the emulated device instead, e\.g\. accel-path=dsa-emu:dsa0\/wq0\.0/,
+    );
+    await assert.rejects(
+      openAccelerator(['dsa:/dev/dsa/wq0.0'], { sysfs: opts }),
+      /hardware path is unavailable/,
+    );
+  } finally {
+    if (saved === undefined) delete process.env.LIVEMIG_DSA_ADDON;
+    else process.env.LIVEMIG_DSA_ADDON = saved;
+  }
+});
+
+test('with the addon, a node that is not a character device is refused before anything is mapped', async (t) => {
+  if (!addonStatus().available) {
+    t.skip(`native addon unavailable: ${(addonStatus() as { reason: string }).reason}`);
+    return;
+  }
+  // The fixture's nodes are regular files.
   await assert.rejects(
     openAccelerator(['dsa:/dev/dsa/wq0.0'], { sysfs: opts }),
-    /needs native code/,
+    /wq0.0 is not a character device, so it is not an idxd work queue node/,
   );
 });
 
 const failures: [string, RegExp][] = [
-  [
-    'wq0.1',
-    /mode 'dedicated'; livemig .* needs a shared WQ .* accel-config config-wq dsa0\/wq0.1 -m shared/,
-  ],
   ['wq0.2', /type 'kernel'; .* accel-config config-wq dsa0\/wq0.2 -y user -d user/],
   ['wq0.3', /dsa0\/wq0.3 is disabled, not enabled: accel-config enable-wq dsa0\/wq0.3/],
   ['wq0.4', /device node .*wq0.4 does not exist/],
@@ -68,6 +84,15 @@ for (const [wq, re] of failures) {
     await assert.rejects(openDsaTarget(target(wq), opts), /cannot be used/);
   });
 }
+
+test('a dedicated WQ is usable (MOVDIR64B with credits), with a warning that it has one opener', async () => {
+  const c = await checkDsaTarget(target('wq0.1'), opts);
+  assert.deepEqual(c.errors, []);
+  assert.match(
+    c.warnings.join('\n'),
+    /wq0.1 is dedicated: livemig submits with MOVDIR64B .* no other process .* can open it/,
+  );
+});
 
 test('a small max_batch_size is a warning, not an error', async () => {
   const c = await checkDsaTarget(target('wq0.5'), opts);

@@ -1,0 +1,141 @@
+// The `dsa_completion` thread of a hardware accelerator (kernel idxd work queues).
+//
+// User space gets no completion interrupt from DSA, so this thread waits on the completion
+// records themselves, in native code (src/accel/hw/addon.ts `waitAny`): UMONITOR/UMWAIT on the
+// first pending record where the CPU has WAITPKG, otherwise a pause loop that backs off to short
+// sleeps. When every record a slot watches is written, it marks the slot COMPLETED and wakes the
+// owning channel (Atomics.notify on the slot's word), as the emulated device's 'thread' mode
+// does; when a WQ failed for good (src/accel/hw/wq.ts haltHwWq), it marks that WQ's in-flight
+// slots HALTED so their channels fall back to the CPU at once.
+//
+// It runs only while requests are in flight: with none, it sleeps in Atomics.wait and a
+// submitter wakes it (A_HW_SLEEPING). The CPU it burns while waiting is measured like every
+// livemig thread's (/proc/thread-self/schedstat) and reported as `dsa_completion`.
+
+import { workerData } from 'node:worker_threads';
+import {
+  A_COMPLETION_HANDLED,
+  A_COMPLETION_RUNNING,
+  A_CPU_ACK,
+  A_CPU_REQ,
+  A_IRQ,
+  A_SHUTDOWN,
+  ArenaView,
+  F_COMPLETION_CPU_MS,
+  M_DEVICE,
+  M_EPOCH,
+  M_IRQ,
+  M_NSUB,
+  M_STATE,
+  M_WATCH,
+  SLOT_COMPLETED,
+  SLOT_HALTED,
+  SLOT_SUBMITTED,
+} from '../arena.js';
+import { C_EPOCH, C_STATE, DevState } from '../dsa/emu/registers.js';
+import { threadCpuMs } from '../thread-cpu.js';
+import { loadAddon } from './addon.js';
+import {
+  A_HW_KICK,
+  A_HW_SLEEPING,
+  M_HW_SEQ,
+  type HwCompletionWorkerData,
+} from './completion-shared.js';
+
+/** Longest native wait before looking at shutdown and CPU-report requests again. */
+const SLICE_US = 1000;
+
+function run(data: HwCompletionWorkerData): void {
+  const native = loadAddon();
+  if (!native) throw new Error('dsa_completion: the native addon is not available');
+  const a = new ArenaView(data.arena, data.layout);
+  const w = a.i32;
+  const states = data.states.map((s) => new Int32Array(s));
+  const slots = data.layout.slots;
+  const cursor = new Int32Array(slots);
+  const seqSeen = new Int32Array(slots).fill(-1);
+  // Status-byte offsets to wait on: the first pending record of each slot, then the kick word.
+  const offsets = new Int32Array(slots + 1);
+  const umwait = data.wait === 'umwait';
+
+  const wake = (slot: number): void => {
+    Atomics.add(w, A_COMPLETION_HANDLED, 1);
+    const irq = a.meta(slot, M_IRQ);
+    Atomics.add(w, irq, 1);
+    Atomics.notify(w, irq);
+  };
+
+  /** Finish what is done; put the first pending record of each in-flight slot in `offsets`. */
+  const scan = (): number => {
+    let n = 0;
+    for (let s = 0; s < slots; s++) {
+      const st = a.meta(s, M_STATE);
+      if (Atomics.load(w, st) !== SLOT_SUBMITTED) continue;
+      const seq = Atomics.load(w, a.meta(s, M_HW_SEQ));
+      if (seq !== seqSeen[s]) {
+        seqSeen[s] = seq;
+        cursor[s] = 0;
+      }
+      const dw = states[Atomics.load(w, a.meta(s, M_DEVICE))];
+      if (
+        dw &&
+        (Atomics.load(dw, C_STATE) !== DevState.ENABLED ||
+          Atomics.load(dw, C_EPOCH) !== Atomics.load(w, a.meta(s, M_EPOCH)))
+      ) {
+        if (Atomics.compareExchange(w, st, SLOT_SUBMITTED, SLOT_HALTED) === SLOT_SUBMITTED) wake(s);
+        continue;
+      }
+      const nsub = Atomics.load(w, a.meta(s, M_NSUB));
+      let k = cursor[s];
+      while (k < nsub && (Atomics.load(w, Atomics.load(w, a.meta(s, M_WATCH + k))) & 0xff) !== 0) {
+        k++;
+      }
+      cursor[s] = k;
+      if (k >= nsub) {
+        if (Atomics.compareExchange(w, st, SLOT_SUBMITTED, SLOT_COMPLETED) === SLOT_SUBMITTED) {
+          wake(s);
+        }
+        continue;
+      }
+      // Records complete about in order: wait for the last one (one wake-up per request
+      // rather than one per record); the next scan finds any that are still missing.
+      const lastRec = Atomics.load(w, a.meta(s, M_WATCH + nsub - 1));
+      const target =
+        (Atomics.load(w, lastRec) & 0xff) === 0 ? lastRec : Atomics.load(w, a.meta(s, M_WATCH + k));
+      offsets[n++] = target * 4;
+    }
+    return n;
+  };
+
+  const publishCpu = (): void => a.setHeaderF64(F_COMPLETION_CPU_MS, threadCpuMs());
+
+  Atomics.store(w, A_COMPLETION_RUNNING, 1);
+  publishCpu();
+  let cpuSeen = Atomics.load(w, A_CPU_REQ);
+  for (;;) {
+    const seen = Atomics.load(w, A_IRQ);
+    if (Atomics.load(w, A_SHUTDOWN)) break;
+    const req = Atomics.load(w, A_CPU_REQ);
+    if (req !== cpuSeen) {
+      cpuSeen = req;
+      publishCpu();
+      Atomics.add(w, A_CPU_ACK, 1);
+      Atomics.notify(w, A_CPU_ACK);
+    }
+    Atomics.store(w, A_HW_KICK, 0);
+    const pending = scan();
+    if (pending > 0) {
+      // A new submission sets the kick word: wait on it too, so its slot joins the list.
+      offsets[pending] = A_HW_KICK * 4;
+      native.waitAny(w, offsets, pending + 1, SLICE_US, umwait);
+      continue;
+    }
+    Atomics.store(w, A_HW_SLEEPING, 1);
+    Atomics.wait(w, A_IRQ, seen);
+    Atomics.store(w, A_HW_SLEEPING, 0);
+  }
+  publishCpu();
+  Atomics.store(w, A_COMPLETION_RUNNING, 0);
+}
+
+if (workerData) run(workerData as HwCompletionWorkerData);

@@ -1,0 +1,345 @@
+// Opening a kernel idxd work queue (`dsa:/dev/dsa/wqX.Y`) for the driver.
+//
+//   1. sysfs check (src/accel/sysfs.ts): enabled, type user, mode, sizes, node opens read-write;
+//      and the native addon must be available ("hardware path unavailable" otherwise);
+//   2. open the node read-write and check it is the WQ's character device;
+//   3. choose how to submit, and say why:
+//      - mmap: map the 4 KiB portal and submit with ENQCMD (shared WQ) or MOVDIR64B (dedicated
+//        WQ, the driver holding one credit per outstanding descriptor);
+//      - write(): `write(fd, descriptors, 64*n)` (kernels >= 6.10 and backports). On Sapphire/
+//        Emerald Rapids those kernels let only CAP_SYS_RAWIO map the portal (mmap: EPERM), and
+//        their write() refuses BATCH descriptors, so the driver sends a packet's COMPVAL
+//        descriptors one by one, all in one write() call.
+//      `auto` maps when it can and falls back to write(); `mmap`/`write` insist.
+//
+// The result is a structured-cloneable handle: the fd and the portal handle are process-wide, so
+// every thread (multifdsend_N, dsa_completion) submits through them.
+
+import { closeSync, constants as fsConstants, fstatSync, openSync, writeSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { genericError } from '../../util/errors.js';
+import type { DsaTarget } from '../accel-path.js';
+import { DevState } from '../dsa/emu/registers.js';
+import { devRoot, openDsaTarget, sysfsRoot, type SysfsOptions } from '../sysfs.js';
+import { loadAddon, type NativeDsa } from './addon.js';
+import { cpuSupport, type FeatureSet } from './cpu.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export type SubmitMethod = 'enqcmd' | 'movdir64b' | 'write';
+export type SubmitChoice = 'auto' | 'mmap' | 'write';
+
+export interface HwOpenOptions {
+  /** 'auto' (default): map the portal when possible, otherwise write(). */
+  submit?: SubmitChoice;
+  /**
+   * Test only: accept a FIFO standing in for the device node (it cannot be mapped, so the
+   * write() path is used, and a test thread plays the device).
+   */
+  allowFifo?: boolean;
+  /**
+   * Test only: with write(), send a packet as BATCH descriptors as the mapped portal would
+   * (kernels refuse BATCH through write() on Sapphire/Emerald Rapids), so the FIFO test device
+   * runs the driver's batch path with real addresses.
+   */
+  batchOverWrite?: boolean;
+}
+
+// Words of a hardware WQ's state (Int32, shared by every thread). The first two have the
+// positions of the emulated device's C_STATE and C_EPOCH, so the driver and dsa_completion treat
+// both alike: a WQ whose submissions fail for good is marked HALTED and its pages go to the CPU.
+export const H_STATE = 0;
+export const H_EPOCH = 1;
+/** errno of the failure that halted it. */
+export const H_ERRNO = 2;
+/** 1 once the failure was reported on stderr. */
+export const H_REPORTED = 3;
+const H_WORDS = 16;
+
+/** A kernel idxd WQ opened for the driver (structured-cloneable). */
+export interface HwWqHandle {
+  kind: 'dsa-hw';
+  /** "dsa:/dev/dsa/wq0.0" */
+  text: string;
+  device: string;
+  wq: string;
+  node: string;
+  mode: 'shared' | 'dedicated';
+  size: number;
+  maxBatchSize: number;
+  maxTransferSize: number;
+  fd: number;
+  /** Native portal handle, or -1 with write(). */
+  portal: number;
+  submit: SubmitMethod;
+  /** write() carries BATCH descriptors (test only; see HwOpenOptions.batchOverWrite). */
+  batchOverWrite: boolean;
+  /** Why this method, in words. */
+  why: string;
+  /** The node is a FIFO standing in for the device (tests). */
+  fifo: boolean;
+  state: SharedArrayBuffer;
+}
+
+export function hwStateWords(h: HwWqHandle): Int32Array {
+  return new Int32Array(h.state);
+}
+
+function errnoName(n: number): string {
+  const e = -Math.abs(n);
+  for (const [k, v] of Object.entries(osConstants.errno)) if (v === -e) return k;
+  return `errno ${-e}`;
+}
+
+/** Why opening the node failed, in words a user can act on. */
+export function explainOpenError(code: string | undefined, node: string, t: DsaTarget): string {
+  const dev = `${t.device}/${t.wq}`;
+  switch (code) {
+    case 'ENOENT':
+      return `device node ${node} does not exist: the work queue is not enabled with driver 'user' (accel-config enable-wq ${dev}), or the idxd driver is not loaded`;
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied opening ${node} read-write: run as root or give this user the node: sudo chown $(id -un) ${node} (or chown -R the whole /dev/dsa)`;
+    case 'EBUSY':
+      return `${node} is busy: a dedicated work queue has one opener at a time (another process, or another migration of this one, has it open)`;
+    case 'ENXIO':
+    case 'ENODEV':
+      return `${node} refused to open (${code}): the work queue ${dev} is disabled or its device is gone (cat /sys/bus/dsa/devices/${t.wq}/state; accel-config enable-wq ${dev})`;
+    case 'EOPNOTSUPP':
+    case 'EINVAL':
+      return `${node} refused to open (${code}): a shared work queue needs PASID/SVA — boot with intel_iommu=on,sm_on and check cat /sys/bus/dsa/devices/${t.device}/pasid_enabled`;
+    default:
+      return `cannot open ${node} read-write (${code ?? 'unknown error'})`;
+  }
+}
+
+/** Why mapping the portal failed. */
+export function explainMmapError(errno: number): string {
+  const name = errnoName(errno);
+  switch (name) {
+    case 'EPERM':
+      return 'mapping the portal was refused (EPERM): kernels from 6.10 (and their backports, INTEL-SA-01084) let only processes with CAP_SYS_RAWIO map a Sapphire/Emerald Rapids DSA portal';
+    case 'ENODEV':
+      return 'the node cannot be mapped (ENODEV): it is not an idxd work queue portal';
+    case 'EINVAL':
+      return 'mapping the portal failed (EINVAL)';
+    default:
+      return `mapping the portal failed (${name})`;
+  }
+}
+
+/** Why a write() submission failed for good. */
+export function explainWriteError(code: string | undefined, t: DsaTarget | HwWqHandle): string {
+  const dev = `${t.device}/${t.wq}`;
+  switch (code) {
+    case 'EINVAL':
+      return `the kernel refused the descriptors (EINVAL): a BATCH descriptor or a misaligned completion record, or a kernel without write() submission (before 6.10)`;
+    case 'ENXIO':
+    case 'ENODEV':
+    case 'EIO':
+    case 'EBADF':
+      return `the work queue ${dev} stopped taking descriptors (${code}): it was disabled or its device halted (cat /sys/bus/dsa/devices/${t.wq}/state /sys/bus/dsa/devices/${t.device}/state; dmesg | grep idxd)`;
+    case 'EFAULT':
+      return 'the kernel could not read the descriptors (EFAULT)';
+    case 'EPERM':
+      return `the kernel refused the submission (EPERM): check the node's permissions and the WQ's type (user)`;
+    default:
+      return `write() failed (${code ?? 'unknown error'})`;
+  }
+}
+
+export interface SubmissionInputs {
+  mode: 'shared' | 'dedicated';
+  choice: SubmitChoice;
+  cpu: FeatureSet;
+  /** The result of mapping the portal: a handle (≥ 0), -errno, or undefined when not tried. */
+  map: number | undefined;
+  /** undefined when write() is possible, otherwise its error code (e.g. EINVAL). */
+  writeError: string | undefined;
+}
+
+export type SubmissionDecision =
+  | { ok: true; method: SubmitMethod; why: string; unmap: boolean }
+  | { ok: false; why: string; unmap: boolean };
+
+/** Whether mapping the portal is worth trying (the CPU has the instruction, it was asked for). */
+export function wantsMap(mode: 'shared' | 'dedicated', choice: SubmitChoice, cpu: FeatureSet) {
+  if (choice === 'write') return false;
+  return mode === 'shared' ? cpu.enqcmd : cpu.movdir64b;
+}
+
+/** mmap or write(), and why (pure: tests feed it every combination). */
+export function chooseSubmission(i: SubmissionInputs): SubmissionDecision {
+  const insn = i.mode === 'shared' ? 'ENQCMD' : 'MOVDIR64B';
+  const method: SubmitMethod = i.mode === 'shared' ? 'enqcmd' : 'movdir64b';
+  const hasInsn = i.mode === 'shared' ? i.cpu.enqcmd : i.cpu.movdir64b;
+  const mapped = i.map !== undefined && i.map >= 0;
+  const mapWhy =
+    i.choice === 'write'
+      ? 'write() was asked for'
+      : !hasInsn
+        ? `this CPU does not offer ${insn} (a ${i.mode} WQ needs it to use the portal)`
+        : i.map === undefined
+          ? 'the portal was not mapped'
+          : !mapped
+            ? explainMmapError(i.map)
+            : '';
+  if (i.choice !== 'write' && mapped && hasInsn) {
+    return {
+      ok: true,
+      method,
+      why: `portal mapped; ${insn} on the ${i.mode} WQ${i.mode === 'dedicated' ? ' with the driver holding credits' : ''}`,
+      unmap: false,
+    };
+  }
+  if (i.choice === 'mmap') {
+    return {
+      ok: false,
+      why: `submission through the portal was asked for, but ${mapWhy}${/EPERM/.test(mapWhy) ? ' (run as root, or grant it: sudo setcap cap_sys_rawio+ep "$(readlink -f "$(command -v node)")"; or let livemig use write())' : ''}`,
+      unmap: mapped,
+    };
+  }
+  if (i.writeError === undefined) {
+    return {
+      ok: true,
+      method: 'write',
+      why: `write() on the node (${mapWhy}); BATCH is refused there, so each page's COMPVAL goes as its own descriptor, a packet per write() call`,
+      unmap: mapped,
+    };
+  }
+  return {
+    ok: false,
+    why: `cannot submit: ${mapWhy}, and write() submission is not available (${i.writeError}: kernels before 6.10 without the backport have none)${/EPERM/.test(mapWhy) ? '; run as root or grant CAP_SYS_RAWIO (sudo setcap cap_sys_rawio+ep "$(readlink -f "$(command -v node)")")' : ''}`,
+    unmap: mapped,
+  };
+}
+
+async function intAttr(path: string): Promise<number | undefined> {
+  try {
+    const n = Number((await readFile(path, 'utf8')).trim());
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function probeWrite(fd: number): string | undefined {
+  try {
+    writeSync(fd, Buffer.alloc(0));
+    return undefined;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? 'error';
+  }
+}
+
+/**
+ * Open `t` for the driver: sysfs check, the node, the submission method. Throws a QMP
+ * GenericError that says what is wrong and how to fix it.
+ */
+export async function openHwWq(
+  t: DsaTarget,
+  sysfs: SysfsOptions = {},
+  o: HwOpenOptions = {},
+): Promise<HwWqHandle> {
+  const check = await openDsaTarget(t, sysfs);
+  const native = loadAddon() as NativeDsa;
+  const text = `dsa:${t.path}`;
+  const fail = (why: string) => genericError(`accel-path ${text} cannot be used: ${why}`);
+  let fd: number;
+  try {
+    fd = openSync(check.node, fsConstants.O_RDWR | fsConstants.O_NONBLOCK);
+  } catch (e) {
+    throw fail(explainOpenError((e as NodeJS.ErrnoException).code, check.node, t));
+  }
+  let portal = -1;
+  try {
+    const st = fstatSync(fd);
+    const fifo = st.isFIFO();
+    if (fifo && !o.allowFifo) {
+      throw fail(`${check.node} is a FIFO, not the character device of a work queue`);
+    }
+    if (!fifo && !st.isCharacterDevice()) {
+      throw fail(
+        `${check.node} is not a character device, so it is not an idxd work queue node (ls -l ${devRoot(sysfs)})`,
+      );
+    }
+    if (!fifo) {
+      // Never map (and write into) a character device that is not this WQ's.
+      const root = sysfsRoot(sysfs);
+      const major = await intAttr(join(root, t.device, 'cdev_major'));
+      const minor = await intAttr(join(root, t.wq, 'cdev_minor'));
+      const rmaj = Math.floor(st.rdev / 256) & 0xfff;
+      const rmin = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+      if (major === undefined || minor === undefined) {
+        throw fail(
+          `cannot verify that ${check.node} is the node of ${t.device}/${t.wq}: ${join(root, t.device, 'cdev_major')} or ${join(root, t.wq, 'cdev_minor')} is missing (kernel idxd exposes both)`,
+        );
+      }
+      if (major !== rmaj || minor !== rmin) {
+        throw fail(
+          `${check.node} is character device ${rmaj}:${rmin}, but ${t.device}/${t.wq} is ${major}:${minor} (cdev_major/cdev_minor in sysfs): not this work queue's node`,
+        );
+      }
+    }
+    const mode = check.wq?.mode === 'dedicated' ? 'dedicated' : 'shared';
+    const choice = o.submit ?? 'auto';
+    const cpu = cpuSupport().usable;
+    const map = wantsMap(mode, choice, cpu) ? native.mapPortal(fd) : undefined;
+    const d = chooseSubmission({
+      mode,
+      choice,
+      cpu,
+      map,
+      writeError: choice === 'mmap' ? 'not tried' : probeWrite(fd),
+    });
+    if (d.unmap && map !== undefined && map >= 0) native.unmapPortal(map);
+    if (!d.ok) throw fail(d.why);
+    if (d.method !== 'write') portal = map!;
+    const state = new SharedArrayBuffer(H_WORDS * 4);
+    new Int32Array(state)[H_STATE] = DevState.ENABLED;
+    return {
+      kind: 'dsa-hw',
+      text,
+      device: t.device,
+      wq: t.wq,
+      node: check.node,
+      mode,
+      size: check.wq?.size ?? 0,
+      maxBatchSize: check.wq?.max_batch_size ?? 32,
+      maxTransferSize: check.wq?.max_transfer_size ?? 2 * 1024 * 1024,
+      fd,
+      portal,
+      submit: d.method,
+      batchOverWrite: d.method === 'write' && !!o.batchOverWrite,
+      why: d.method === 'write' && o.batchOverWrite ? `${d.why} [test: BATCH over write()]` : d.why,
+      fifo,
+      state,
+    };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** Unmap the portal and close the node (the opener, once every thread is done with it). */
+export function closeHwWq(h: HwWqHandle): void {
+  if (h.portal >= 0) loadAddon()?.unmapPortal(h.portal);
+  try {
+    closeSync(h.fd);
+  } catch {
+    /* already closed */
+  }
+}
+
+/** Mark a WQ unusable after a submission failed for good; its pages then go to the CPU. */
+export function haltHwWq(h: HwWqHandle, code: string | undefined): void {
+  const w = hwStateWords(h);
+  const errno = code ? ((osConstants.errno as Record<string, number>)[code] ?? -1) : -1;
+  Atomics.store(w, H_ERRNO, errno);
+  Atomics.store(w, H_STATE, DevState.HALTED);
+  if (Atomics.exchange(w, H_REPORTED, 1) === 0) {
+    process.stderr.write(
+      `livemig: ${h.text}: ${explainWriteError(code, h)}; its pages are checked on the CPU from now on\n`,
+    );
+  }
+}
