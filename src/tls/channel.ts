@@ -155,6 +155,8 @@ function describeClientError(
       `'${sec.psk.keys[0][0]}' (${reason}): unknown identity, or a different key`
     );
   }
+  if (code.includes('_ALERT_'))
+    return `TLS handshake failed: the destination refused it (${reason})`;
   return code.startsWith('ERR_SSL_') ? `TLS handshake failed: ${reason}` : e.message;
 }
 

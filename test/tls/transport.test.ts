@@ -251,6 +251,7 @@ test('x509 and PSK do not mix: each side says what it expected', async () => {
     a.refusals.map((r) => r.reason),
     ["TLS: the client offered no pre-shared key (tls-creds 'psksrv' is tls-creds-psk)"],
   );
+  assert.match(a.clientError ?? '', /^TLS handshake failed: the destination refused it \(/);
   const b = await attempt(sec('srv', 'server'), sec('pskcli', 'client'));
   assert.equal(b.serverGot, '');
   assert.match(b.clientError ?? '', /presented a certificate instead of using the pre-shared key/);
