@@ -1,5 +1,6 @@
-// `livemig accel list [--json]` and `livemig accel check CONFIG.json`, as functions the CLI
-// wires up: they return text (or a result) and never print or exit themselves.
+// `livemig accel list [--json]`, `livemig accel check CONFIG.json` and `livemig accel selftest
+// TARGET`, as functions the CLI wires up: they return text (or a result) and never print or
+// exit themselves.
 
 import { readFile } from 'node:fs/promises';
 import { formatBytes } from '../util/size.js';
@@ -13,6 +14,9 @@ import {
 import { DsaEmu, EmulatedDevice } from './dsa/emu/device.js';
 import type { DsaEmuHandle } from './dsa/emu/handles.js';
 import { listSysfs, type SysfsDevice, type SysfsListing, type SysfsOptions } from './sysfs.js';
+import { accelSelftest, type SelftestOptions, type SelftestResult } from './hw/selftest.js';
+
+export { accelSelftest, type SelftestOptions, type SelftestResult };
 
 export interface AccelListOptions {
   json?: boolean;
@@ -205,4 +209,20 @@ export function formatAccelCheck(path: string, r: AccelCheckResult): string {
     for (const u of r.usable) lines.push(`    ${u}`);
   }
   return lines.join('\n');
+}
+
+/**
+ * `livemig accel selftest TARGET [--config FILE] [--json]`: the selftest of src/accel/hw/selftest.ts,
+ * with the emulated configuration read from FILE. Returns the text to print and the exit code.
+ */
+export async function accelSelftestCommand(
+  target: string,
+  o: { config?: string; json?: boolean } = {},
+): Promise<{ text: string; ok: boolean }> {
+  const opts: SelftestOptions = {};
+  if (o.config) opts.emuConfig = await readJson(o.config);
+  const r = await accelSelftest(target, opts);
+  if (!o.json) return { text: r.text, ok: r.ok };
+  const { text: _text, ...rest } = r;
+  return { text: JSON.stringify(rest, null, 2), ok: r.ok };
 }

@@ -37,6 +37,18 @@ export {
 export { accelList, accelCheck, accelListing, formatAccelCheck } from './cli.js';
 export type { AccelListOptions, AccelCheckResult } from './cli.js';
 export { checkDsaTarget, listSysfs, openDsaTarget, type SysfsOptions } from './sysfs.js';
+// Real DSA (kernel idxd work queues) through the optional native addon. The addon's test-only
+// entry points (src/accel/hw/testing.ts) are deliberately not exported.
+export { addonStatus, type AddonStatus } from './hw/addon.js';
+export { cpuSupport, describeCpu, type CpuSupport } from './hw/cpu.js';
+export type { HwOpenOptions, HwWqHandle, SubmitMethod } from './hw/wq.js';
+export {
+  accelSelftest,
+  type SelftestOptions,
+  type SelftestResult,
+  type SelftestCheck,
+  type SelftestTiming,
+} from './hw/selftest.js';
 export { cpuZeroPages } from './cpu-zero.js';
 export { threadCpuMs } from './thread-cpu.js';
 export { benchDriver, type BenchDriverOptions, type BenchDriverResult } from './bench-driver.js';

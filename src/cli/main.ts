@@ -6,7 +6,7 @@ import { runCommand } from './run.js';
 import { demoCommand } from './demo.js';
 import { benchCommand, DEFAULT_ACCEL_PATH } from './bench.js';
 import { LIVEMIG_VERSION } from '../control/version.js';
-import { accelCheck, accelList, formatAccelCheck } from '../accel/cli.js';
+import { accelCheck, accelList, accelSelftestCommand, formatAccelCheck } from '../accel/cli.js';
 
 const program = new Command();
 program
@@ -63,6 +63,18 @@ accel
   .action(async (file: string) => {
     const r = await accelCheck(file);
     process.stdout.write(formatAccelCheck(file, r) + '\n');
+    process.exitCode = r.ok ? 0 : 1;
+  });
+accel
+  .command('selftest <target>')
+  .description(
+    'submit test descriptors to a work queue (dsa:/dev/dsa/wqX.Y or dsa-emu:DEVICE/WQ), check every result against the CPU, report latency, throughput and what is misconfigured',
+  )
+  .option('--config <file>', 'emulated-device configuration (accel-config JSON) for dsa-emu:')
+  .option('--json', 'machine-readable output')
+  .action(async (target: string, o: { config?: string; json?: boolean }) => {
+    const r = await accelSelftestCommand(target, o);
+    process.stdout.write(r.text + '\n');
     process.exitCode = r.ok ? 0 : 1;
   });
 
