@@ -42,7 +42,7 @@ describe('the write() path through the whole driver, a FIFO as the device node',
     accel = await openAccelerator(['dsa:/dev/dsa/wq0.0'], {
       sysfs: idxd.sysfs,
       hw: { allowFifo: true },
-      deadlineMs: 300,
+      deadlineMs: 1000,
       submitRetries: 8,
     });
     block = mixedBlock(PAGES, 7);
@@ -145,7 +145,7 @@ describe('the write() path through the whole driver, a FIFO as the device node',
 
   test('a slow device past the deadline, then back to normal; the synchronous form too', async () => {
     const task = accel.createBatchTask(3, 128);
-    device.set(D_DELAY_US, 20_000); // 20 ms per descriptor: far past the 300 ms deadline
+    device.set(D_DELAY_US, 30_000); // 30 ms per descriptor: 64 of them pass the 1 s deadline
     const pages = Uint32Array.from({ length: 64 }, (_, i) => 512 + i);
     const results = new Uint8Array(64);
     await task.zeroPages(block, pages, 64, results);
