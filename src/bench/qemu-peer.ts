@@ -355,6 +355,13 @@ export async function runQemu(spec: QemuRunSpec): Promise<RunRecord> {
         .catch(() => null);
       tEnd = ev ? eventTimeMs(ev) : nowMs();
       dinfo = await dst.qmp.execute<Info>('query-migrate');
+      // QEMU sets 'completed' before it computes total-time and downtime (7.2 reports 0 in
+      // between), so read the source's final figures again now that both ends are done.
+      for (let i = 0; i < 50; i++) {
+        info = await src.qmp.execute<Info>('query-migrate');
+        if (Number(info['total-time'] ?? 0) > 0) break;
+        await sleep(20);
+      }
     }
     const threads = samplers.map((s) => sampledThreads(s.stop()));
     const cpu1 = pids.map(processCpuMs);
