@@ -49,6 +49,24 @@ test('permission denied (EACCES) suggests chown', { skip }, async () => {
     explainOpenError('EACCES', '/dev/dsa/wq0.0', target),
     /permission denied opening \/dev\/dsa\/wq0.0 read-write: run as root or give this user the node: sudo chown \$\(id -un\) \/dev\/dsa\/wq0.0/,
   );
+  // Through openAccelerator, with the node's open refused as it is for a user without access.
+  const denied = fakeIdxd();
+  try {
+    await assert.rejects(
+      openAccelerator(['dsa:/dev/dsa/wq0.0'], {
+        sysfs: {
+          ...denied.sysfs,
+          openNode: async () => {
+            throw Object.assign(new Error('EACCES'), { code: 'EACCES' });
+          },
+        },
+        hw: { allowFifo: true },
+      }),
+      /permission denied opening .*wq0.0 read-write; run as root or give this user the DSA nodes: sudo chown -R \$\(id -un\)/,
+    );
+  } finally {
+    denied.cleanup();
+  }
   if (process.getuid?.() === 0) {
     console.log('EACCES on a real node not tried: running as root, file permissions do not apply');
     return;
