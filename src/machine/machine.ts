@@ -159,6 +159,7 @@ export class Machine extends EventEmitter implements MigrationHost {
       throw genericError('This guest has already migrated away; it cannot migrate again');
     }
     parseTcpUri(uri);
+    const startedAt = Date.now();
     const transport: TransportOptions = {
       security: resolveSecurity(this.objects, this.params, 'client'),
     };
@@ -192,6 +193,7 @@ export class Machine extends EventEmitter implements MigrationHost {
       this.pool,
       accel,
       transport,
+      startedAt,
     );
     this.onStatus('setup');
     this.source.start();

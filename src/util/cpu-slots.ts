@@ -9,9 +9,17 @@ export function createCpuSlots(): SharedArrayBuffer {
   return new SharedArrayBuffer(MAX_CPU_SLOTS * 8);
 }
 
+/** CPU the calling thread had used before its current task (start-up of a pooled worker). */
+let base = 0;
+
+/** A pooled thread taking a task: from now on, its figures count this task only. */
+export function resetThreadCpu(): void {
+  base = threadCpuMs();
+}
+
 /** Record the calling thread's CPU time in `slot`. Single writer per slot, so no atomics. */
 export function publishThreadCpu(slots: SharedArrayBuffer, slot: number): void {
-  new Float64Array(slots)[slot] = threadCpuMs();
+  new Float64Array(slots)[slot] = threadCpuMs() - base;
 }
 
 /** Names slots by thread (live_migration, multifdsend_0, ...), owned by the main thread. */

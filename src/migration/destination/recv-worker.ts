@@ -9,13 +9,14 @@ import { parentPort } from 'node:worker_threads';
 import { HANDSHAKE_SIZE, MULTIFD_MAGIC, PROTOCOL_VERSION, decodeHandshake } from '../protocol.js';
 import { FEED_DONE, PacketParser } from './packet-parser.js';
 import { barrierAbortIndex, type RecvWorkerData, type RecvWorkerMessage } from './worker-data.js';
-import { publishThreadCpu } from '../../util/cpu-slots.js';
+import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
 
 // Pre-spawned idle by the destination (worker start-up costs tens of ms, which would
 // otherwise be spent inside the migration's setup); bound to a migration by a 'bind' message.
 parentPort!.once('message', (m: { type: 'bind'; data: RecvWorkerData }) => start(m.data));
 
 function start(d: RecvWorkerData): void {
+  resetThreadCpu();
   const post = (m: RecvWorkerMessage): void => parentPort!.postMessage(m);
   const barrier = new Int32Array(d.barrier);
   const ABORT = barrierAbortIndex(d.channels);

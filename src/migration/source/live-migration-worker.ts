@@ -21,12 +21,13 @@ import {
   slotBase,
 } from './channel-slots.js';
 import type { LiveMigrationWorkerData, SourceWorkerMessage } from './worker-data.js';
-import { publishThreadCpu } from '../../util/cpu-slots.js';
+import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
 
 // Pooled (src/util/worker-pool.ts): bound to a migration by a 'bind' message.
 parentPort!.once('message', (m: { type: 'bind'; data: LiveMigrationWorkerData }) => start(m.data));
 
 function start(d: LiveMigrationWorkerData): void {
+  resetThreadCpu();
   const post = (m: SourceWorkerMessage): void => parentPort!.postMessage(m);
   const slots = new Int32Array(d.slots);
   const pagesView = new Uint32Array(d.slots);

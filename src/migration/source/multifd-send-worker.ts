@@ -33,13 +33,14 @@ import {
   slotBase,
 } from './channel-slots.js';
 import type { SendWorkerData, SourceWorkerMessage } from './worker-data.js';
-import { publishThreadCpu } from '../../util/cpu-slots.js';
+import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
 import { attachAccelerator } from '../../accel/driver.js';
 
 // Pooled (src/util/worker-pool.ts): bound to a migration by a 'bind' message.
 parentPort!.once('message', (m: { type: 'bind'; data: SendWorkerData }) => start(m.data));
 
 function start(d: SendWorkerData): void {
+  resetThreadCpu();
   const post = (m: SourceWorkerMessage): void => parentPort!.postMessage(m);
   const slots = new Int32Array(d.slots);
   const mig = new Int32Array(d.mig);

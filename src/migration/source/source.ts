@@ -49,7 +49,6 @@ export class MigrationSource {
   status: MigrationStatus = 'setup';
   errorDesc: string | undefined;
   readonly session = randomBytes(16);
-  private readonly startedAt = Date.now();
   private setupMs = 0;
   private endedAt = 0;
   private stoppedAt = 0;
@@ -91,6 +90,8 @@ export class MigrationSource {
     private readonly accel?: Accelerator,
     /** channel security for every connection of this migration (plain TCP by default) */
     private readonly transport: TransportOptions = {},
+    /** when `migrate` was issued (opening the accelerator is part of setup, as in QEMU) */
+    private readonly startedAt = Date.now(),
   ) {
     this.channels = caps.multifd ? params['multifd-channels'] : 1;
     this.chanStats = new SharedArrayBuffer(8 * CHAN_STAT.size * this.channels);
