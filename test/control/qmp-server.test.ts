@@ -194,13 +194,13 @@ describe('QMP server on a UNIX socket', () => {
         execute: 'migrate-set-parameters',
         arguments: {
           'multifd-channels': 4,
-          'accel-path': ['dsa:/dev/dsa/wq0.0', { type: 'dsa-emu' }],
+          'accel-path': ['dsa:/dev/dsa/wq0.0', { type: 'dsa-emu', device: 'dsa0', wq: 'wq0.0' }],
         },
       }),
       { return: {} },
     );
     assert.equal(host.params['multifd-channels'], 4);
-    assert.deepEqual(host.params['accel-path'], ['dsa:/dev/dsa/wq0.0', { type: 'dsa-emu' }]);
+    assert.deepEqual(host.params['accel-path'], ['dsa:/dev/dsa/wq0.0', { type: 'dsa-emu', device: 'dsa0', wq: 'wq0.0' }]);
     const params = await conn.request({ execute: 'query-migrate-parameters' });
     assert.equal((params.return as Record<string, unknown>)['multifd-channels'], 4);
 

@@ -380,7 +380,7 @@ describe('a destination fed malformed input', () => {
     const frame = encodeFrame(FrameType.Hello, {});
     frame.writeUInt16LE(99, 4);
     main.socket.write(frame);
-    await expectFailed(main, /main channel: invalid frame type 99: expected 1\.\.8/);
+    await expectFailed(main, /main channel: invalid frame type 99: expected 1\.\.9/);
   });
 
   test('a frame of a known type the source must not send', async () => {

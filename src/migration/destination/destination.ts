@@ -35,6 +35,8 @@ export interface DestinationEvents {
 
 /** How long a connected source may take between HELLO and the channels' connections. */
 const CHANNEL_CONNECT_TIMEOUT_MS = 10_000;
+/** x-stall-timeout's default, for a Hello without stallTimeoutMs */
+const DEFAULT_STALL_TIMEOUT_MS = 10_000;
 /** Receive threads kept ready: the default multifd-channels. */
 const POOL_SIZE = 2;
 const RECV_WORKER = new URL('./recv-worker.js', import.meta.url);
@@ -275,7 +277,8 @@ export class MigrationDestination {
         );
       }
     }
-    const stall = p.stallTimeoutMs;
+    // Optional: a source that does not say uses the default.
+    const stall = p.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     if (
       typeof stall !== 'number' ||
       !Number.isInteger(stall) ||
