@@ -200,7 +200,10 @@ describe('QMP server on a UNIX socket', () => {
       { return: {} },
     );
     assert.equal(host.params['multifd-channels'], 4);
-    assert.deepEqual(host.params['accel-path'], ['dsa:/dev/dsa/wq0.0', { type: 'dsa-emu', device: 'dsa0', wq: 'wq0.0' }]);
+    assert.deepEqual(host.params['accel-path'], [
+      'dsa:/dev/dsa/wq0.0',
+      { type: 'dsa-emu', device: 'dsa0', wq: 'wq0.0' },
+    ]);
     const params = await conn.request({ execute: 'query-migrate-parameters' });
     assert.equal((params.return as Record<string, unknown>)['multifd-channels'], 4);
 
