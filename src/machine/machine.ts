@@ -62,6 +62,14 @@ export class Machine extends EventEmitter implements MigrationHost {
   /** the process's emulated DSA devices, once a dsa-accel migration has used them */
   private emu: DsaEmu | null = null;
 
+  private emuStarting: Promise<DsaEmu> | null = null;
+
+  /** This guest's reference to the process's emulated DSA devices (taken once). */
+  private startEmu(): Promise<DsaEmu> {
+    this.emuStarting ??= acquireSharedEmu().then((e) => (this.emu = e));
+    return this.emuStarting;
+  }
+
   /** The emulated DSA devices this guest's migrations use (for fault injection in tests). */
   get emulatedDevices(): DsaEmu | null {
     return this.emu;
@@ -136,6 +144,13 @@ export class Machine extends EventEmitter implements MigrationHost {
     this.refreshIncomingTransport();
     this.source?.updateLiveParams(next);
     if (this.opts.incoming === undefined && !this.migrationActive()) this.prespawnSource();
+    // A device exists before a migration uses it: start the emulated one once it is named.
+    if (next['zero-page-detection'] === 'dsa-accel' && !this.emu) {
+      const path = next['accel-path'];
+      if (path.length > 0 && parseAccelPath(path).some((t) => t.type === 'dsa-emu')) {
+        void this.startEmu().catch(() => {});
+      }
+    }
   }
 
   queryParameters(): Record<string, unknown> {
@@ -220,7 +235,7 @@ export class Machine extends EventEmitter implements MigrationHost {
       );
     }
     const needsEmu = parseAccelPath(path).some((t) => t.type === 'dsa-emu');
-    if (needsEmu) this.emu ??= await acquireSharedEmu();
+    if (needsEmu) this.emu ??= await this.startEmu();
     return openAccelerator(path, {
       devices: this.emu ?? undefined,
       maxPages: this.params['multifd-packet-size'] / 4096,
@@ -369,8 +384,12 @@ export class Machine extends EventEmitter implements MigrationHost {
     this.source?.cancel();
     this.dest?.close();
     await this.pool.close();
-    if (this.emu) await releaseSharedEmu();
+    if (this.emuStarting) {
+      await this.emuStarting.catch(() => {});
+      await releaseSharedEmu();
+    }
     this.emu = null;
+    this.emuStarting = null;
     await this.guest.quit();
   }
 }

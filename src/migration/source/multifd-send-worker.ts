@@ -57,6 +57,8 @@ function start(d: SendWorkerData): void {
   const slotPages: Uint32Array[] = [];
   const slotResults: Uint8Array[] = [];
   const checking: (Promise<number> | null)[] = [];
+  /** the device's verdicts for the slot are in */
+  const checked = new Uint8Array(SLOTS_PER_CHANNEL);
   for (let s = 0; s < SLOTS_PER_CHANNEL; s++) {
     const at = slotBase(d.index, s) + SLOT.header;
     slotPages.push(pagesView.subarray(at, at + d.packetPages));
@@ -71,12 +73,21 @@ function start(d: SendWorkerData): void {
     if (Atomics.load(slots, base + SLOT.state) !== SLOT_FULL) return;
     if (slots[base + SLOT.flags] & (JOB_SYNC | JOB_CLASSIFIED)) return;
     const block = d.blocks[slots[base + SLOT.block]].ram;
-    checking[slot] = task.zeroPages(
-      block,
-      slotPages[slot],
-      slots[base + SLOT.count],
-      slotResults[slot],
-    );
+    checking[slot] = task
+      .zeroPages(block, slotPages[slot], slots[base + SLOT.count], slotResults[slot])
+      .then((zeros) => {
+        checked[slot] = 1;
+        return zeros;
+      });
+  }
+
+  /** Pipelining: every full slot from `slot` on goes to the device as soon as it is filled. */
+  function submitAhead(slot: number): void {
+    for (let i = 0; i < SLOTS_PER_CHANNEL; i++) {
+      const s = (slot + i) % SLOTS_PER_CHANNEL;
+      if (Atomics.load(slots, slotBase(d.index, s) + SLOT.state) !== SLOT_FULL) break;
+      submitCheck(s);
+    }
   }
 
   const stagingSize = packetHeaderBytes(d.packetPages) + d.packetPages * PAGE_SIZE;
@@ -156,9 +167,8 @@ function start(d: SendWorkerData): void {
       let base = slotBase(d.index, slot);
       if (!(await waitFull(base))) return;
       if (task) {
-        // Pipelining: the device checks the next packet while this one is built and written.
-        submitCheck(slot);
-        submitCheck((slot + 1) % SLOTS_PER_CHANNEL);
+        // The device checks the following packets while this one is built and written.
+        submitAhead(slot);
         await checking[slot];
       }
       const p = pending[k];
@@ -170,6 +180,7 @@ function start(d: SendWorkerData): void {
       for (;;) {
         len = buildPacket(base, slot, k, len);
         checking[slot] = null;
+        checked[slot] = 0;
         if (slots[base + SLOT.flags] & JOB_SYNC) syncPass = slots[base + SLOT.pass];
         // The packet is copied out: hand the slot back before the write completes.
         Atomics.store(slots, base + SLOT.state, SLOT_FREE);
@@ -178,9 +189,9 @@ function start(d: SendWorkerData): void {
         slot = (slot + 1) % SLOTS_PER_CHANNEL;
         base = slotBase(d.index, slot);
         if (Atomics.load(slots, base + SLOT.state) !== SLOT_FULL) break;
-        // A packet the device has not checked yet ends the batch of writes.
-        if (task && !(slots[base + SLOT.flags] & (JOB_SYNC | JOB_CLASSIFIED))) {
-          submitCheck(slot);
+        // A packet whose verdicts are not in yet ends the batch of writes.
+        if (task && !(slots[base + SLOT.flags] & (JOB_SYNC | JOB_CLASSIFIED)) && !checked[slot]) {
+          submitAhead(slot);
           break;
         }
         const count = slots[base + SLOT.count];
