@@ -214,6 +214,14 @@ const COMMANDS: Readonly<Record<string, HmpCommand>> = {
       ctx.host.migrateCancel();
     },
   },
+  migrate_continue: {
+    params: 'state',
+    help: 'continue migration from the given paused state (pre-switchover)',
+    run(ctx, args) {
+      const [state] = takeArgs('migrate_continue', args, ['state']);
+      ctx.host.migrateContinue(state);
+    },
+  },
   migrate_set_capability: {
     params: 'capability state',
     help: 'Enable/Disable the usage of a capability for migration',

@@ -62,6 +62,8 @@ export interface MigrationHost extends EventEmitter {
   objectAdd(options: Record<string, unknown>): void;
   /** QEMU's object-del. */
   objectDel(id: string): void;
+  /** QEMU's migrate-continue: leave `state` (only 'pre-switchover') and finish the migration. */
+  migrateContinue(state: string): void;
   /** QEMU's yank of instance 'migration': close every migration socket now (→ failed). */
   yank(): void;
   /** whether a migration has sockets to yank (query-yank lists it) */

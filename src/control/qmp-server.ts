@@ -156,6 +156,13 @@ export const QMP_COMMANDS: Readonly<Record<string, QmpCommand>> = {
     args: NO_ARGS,
     run: (ctx) => ctx.host.queryMigrationThreads(),
   },
+  'migrate-continue': {
+    args: { state: { type: 'str' } },
+    run(ctx, args) {
+      ctx.host.migrateContinue(args.state as string);
+      return {};
+    },
+  },
   // QEMU's yank: close every socket of a migration hung on a dead peer, at once.
   yank: {
     args: { instances: { type: { list: 'dict' } } },

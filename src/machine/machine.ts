@@ -42,7 +42,7 @@ export interface MachineOptions {
   log?: (msg: string) => void;
 }
 
-const ACTIVE: MigrationStatus[] = ['setup', 'active', 'device', 'cancelling'];
+const ACTIVE: MigrationStatus[] = ['setup', 'active', 'pre-switchover', 'device', 'cancelling'];
 
 export class Machine extends EventEmitter implements MigrationHost {
   readonly cpu = new CpuRegistry();
@@ -332,6 +332,11 @@ export class Machine extends EventEmitter implements MigrationHost {
 
   quit(): void {
     this.emit('quit');
+  }
+
+  migrateContinue(state: string): void {
+    if (!this.source) throw genericError('Migration not in expected state: none');
+    this.source.continueSwitchover(state);
   }
 
   yank(): void {

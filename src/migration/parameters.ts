@@ -51,6 +51,8 @@ export interface MigrationCapabilities {
   multifd: boolean;
   /** throttle the vCPU when the guest dirties memory faster than the link carries it */
   'auto-converge': boolean;
+  /** stop in 'pre-switchover' with the guest paused until migrate-continue */
+  'pause-before-switchover': boolean;
   events: boolean;
   /** livemig: compare the destination's RAM digest with the source's at completion */
   'x-verify-ram': boolean;
@@ -78,6 +80,7 @@ export const DEFAULT_PARAMETERS: Readonly<MigrationParameters> = Object.freeze({
 export const DEFAULT_CAPABILITIES: Readonly<MigrationCapabilities> = Object.freeze({
   multifd: false,
   'auto-converge': false,
+  'pause-before-switchover': false,
   events: false,
   'x-verify-ram': false,
 });

@@ -1,3 +1,11 @@
 // QEMU's MigrationStatus values that livemig uses.
 export type MigrationStatus =
-  'none' | 'setup' | 'active' | 'device' | 'cancelling' | 'cancelled' | 'completed' | 'failed';
+  | 'none'
+  | 'setup'
+  | 'active'
+  | 'pre-switchover'
+  | 'device'
+  | 'cancelling'
+  | 'cancelled'
+  | 'completed'
+  | 'failed';

@@ -113,6 +113,10 @@ export class FakeHost extends EventEmitter implements MigrationHost {
     this.record('yank');
   }
 
+  migrateContinue(state: string): void {
+    this.record('migrateContinue', state);
+  }
+
   yankable(): boolean {
     return false;
   }

@@ -71,7 +71,7 @@ test('migrate_set_capability takes on|off', async () => {
   );
   assert.equal(
     await hmp.execute('info migrate_capabilities'),
-    'multifd: off\nauto-converge: off\nevents: off\nx-verify-ram: off\n',
+    'multifd: off\nauto-converge: off\npause-before-switchover: off\nevents: off\nx-verify-ram: off\n',
   );
 });
 

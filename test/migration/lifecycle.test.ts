@@ -238,3 +238,32 @@ test('a stalled destination (process stopped) is detected within x-stall-timeout
     await pair.close();
   }
 });
+
+test('pause-before-switchover: cancel in pre-switchover resumes the guest; migrate-continue completes', async () => {
+  const pair = await LocalPair.start({ ram: '32M', workload: 'none', normalPageRatio: 0.5 });
+  try {
+    const before = await digest(pair, 'source');
+    const caps = { ...VERIFY, 'pause-before-switchover': true };
+    const uri = await pair.startMigration(caps, { 'multifd-channels': 2 });
+    await pair.waitSource((i) => i.status === 'pre-switchover');
+    assert.equal(await status(pair, 'source'), 'finish-migrate', 'the guest is paused there');
+    await assert.rejects(
+      pair.source.qmp.execute('migrate-continue', { state: 'active' }),
+      /not in expected state/,
+    );
+    await pair.source.qmp.execute('migrate_cancel');
+    assert.equal((await pair.waitFinished()).status, 'cancelled');
+    assert.equal(await status(pair, 'source'), 'running');
+    assert.equal(await digest(pair, 'source'), before);
+
+    await waitDestIdle(pair);
+    await pair.source.qmp.execute('migrate', { uri });
+    await pair.waitSource((i) => i.status === 'pre-switchover');
+    await pair.source.qmp.execute('migrate-continue', { state: 'pre-switchover' });
+    const end = await pair.waitFinished();
+    assert.equal(end.status, 'completed', String(end['error-desc']));
+    assert.equal((end as Info).livemig?.verify, 'ok');
+  } finally {
+    await pair.close();
+  }
+});

@@ -39,6 +39,8 @@ const CHANNEL_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_STALL_TIMEOUT_MS = 10_000;
 /** Receive threads kept ready: the default multifd-channels. */
 const POOL_SIZE = 2;
+/** main-channel connections waiting for their handshake, at most */
+const MAX_UNBOUND_CONNECTIONS = 16;
 const RECV_WORKER = new URL('./recv-worker.js', import.meta.url);
 
 /** Where an incoming migration is; each frame is accepted only in the phase that expects it. */
@@ -145,13 +147,30 @@ export class MigrationDestination {
     this.events.status(s);
   }
 
+  /** main-channel connections that have not yet been bound or refused */
+  private unbound = 0;
+
   private onConnection(socket: net.Socket): void {
+    // Connections are bounded: a flood of idle ones cannot exhaust memory or descriptors.
+    if (this.unbound >= MAX_UNBOUND_CONNECTIONS) {
+      this.events.log(`dropped a connection from ${socket.remoteAddress}: too many pending`);
+      socket.destroy();
+      return;
+    }
+    this.unbound++;
+    let counted = true;
+    const settle = (): void => {
+      if (counted) this.unbound--;
+      counted = false;
+    };
+    socket.once('close', settle);
     socket.setNoDelay(true);
     const ctl = new ControlChannel(socket, true);
     const timer = setTimeout(() => ctl.close(), CHANNEL_CONNECT_TIMEOUT_MS);
     let mine = false;
     ctl.onHandshake = (h) => {
       clearTimeout(timer);
+      settle();
       const refusal = this.checkMainHandshake(h);
       if (refusal) {
         this.events.log(`refused main channel from ${socket.remoteAddress}: ${refusal}`);

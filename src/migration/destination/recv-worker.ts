@@ -111,18 +111,29 @@ function start(d: RecvWorkerData): void {
   }
   let done = false;
 
+  let pendingHandshakes = 0;
+  const MAX_PENDING_HANDSHAKES = 8;
   const server = listenChannels(
     (socket) => {
-      if (bound) {
+      // One connection binds; a few may be in their handshake; any more are dropped.
+      if (bound || pendingHandshakes >= MAX_PENDING_HANDSHAKES) {
         socket.destroy();
         return;
       }
+      pendingHandshakes++;
+      let pending = true;
+      const settle = (): void => {
+        if (pending) pendingHandshakes--;
+        pending = false;
+      };
+      socket.once('close', settle);
       let head = Buffer.alloc(0);
       const timer = setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS);
       const onData = (chunk: Buffer): void => {
         head = Buffer.concat([head, chunk]);
         if (head.length < HANDSHAKE_SIZE) return;
         clearTimeout(timer);
+        settle();
         socket.off('data', onData);
         socket.pause();
         const h = decodeHandshake(head.subarray(0, HANDSHAKE_SIZE));

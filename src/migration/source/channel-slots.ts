@@ -32,6 +32,8 @@ export const MIG = {
   freed: 1,
   /** global packet counter */
   packetNum: 2,
+  /** pause-before-switchover: 1 = wait in pre-switchover, 2 = migrate-continue was given */
+  switchover: 3,
   size: 4,
 } as const;
 

@@ -296,6 +296,11 @@ function start(d: LiveMigrationWorkerData): void {
     }
     pass++;
     post({ type: 'stopped', at: performance.timeOrigin + now(), pass });
+    // pause-before-switchover: the guest is stopped; wait for migrate-continue (or cancel).
+    while (Atomics.load(mig, MIG.switchover) === 1) {
+      checkAbort();
+      Atomics.wait(mig, MIG.switchover, 1, 100);
+    }
     finalPass = true; // the guest is stopped: finish as fast as the link allows
     const bytes0 = transferred();
     sendPass(pass, false);

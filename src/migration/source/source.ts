@@ -30,6 +30,7 @@ import type {
 } from './worker-data.js';
 import { pagesOf } from '../../ram/layout.js';
 import { VCPU } from '../../ram/vcpu-control.js';
+import { genericError } from '../../util/errors.js';
 import type { MigrationStatus } from '../status.js';
 import { parseTcpUri } from '../uri.js';
 
@@ -99,6 +100,7 @@ export class MigrationSource {
     this.wasRunning = guest.running;
     this.updateLiveParams(params);
     if (caps['x-verify-ram']) this.verify = 'pending';
+    if (caps['pause-before-switchover']) this.migWords[MIG.switchover] = 1;
   }
 
   /** QEMU lets downtime-limit and max-bandwidth change during a migration. */
@@ -280,7 +282,7 @@ export class MigrationSource {
         this.finalBytesBefore = this.transferred();
         this.passes = m.pass - 1;
         this.events.runState(false);
-        this.setStatus('device');
+        this.setStatus(this.caps['pause-before-switchover'] ? 'pre-switchover' : 'device');
         return;
       case 'final-sent': {
         this.passes = m.pass;
@@ -381,6 +383,19 @@ export class MigrationSource {
     this.control?.send(FrameType.Error, { message });
     this.control?.close();
     this.setStatus('failed');
+  }
+
+  /** QEMU's migrate-continue: leave pre-switchover and send the final pass. */
+  continueSwitchover(state: string): void {
+    if (this.status !== 'pre-switchover' || state !== 'pre-switchover') {
+      throw genericError(
+        `Migration not in expected state: ${this.status}` +
+          (state !== 'pre-switchover' ? ` (asked to continue from '${state}')` : ''),
+      );
+    }
+    Atomics.store(this.migWords, MIG.switchover, 2);
+    Atomics.notify(this.migWords, MIG.switchover);
+    this.setStatus('device');
   }
 
   cancel(): void {
