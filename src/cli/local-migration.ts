@@ -2,11 +2,12 @@
 // two QEMUs. Used by `livemig demo`, the migration benchmark and the end-to-end tests.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QmpClient } from '../control/qmp-client.js';
+import { processCpuMs, procStatusKiB } from '../util/proc.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
@@ -185,8 +186,8 @@ async function startGuest(
     proc,
     qmp,
     stderr,
-    peakRssKiB: () => readProcStatusKiB(proc.pid!, 'VmHWM'),
-    cpuMs: () => readProcCpuMs(proc.pid!),
+    peakRssKiB: () => procStatusKiB(proc.pid!, 'VmHWM') ?? 0,
+    cpuMs: () => processCpuMs(proc.pid!),
   };
 }
 
@@ -202,26 +203,4 @@ async function stopGuest(g: GuestProcess): Promise<void> {
   await exited;
   clearTimeout(timer);
   await g.qmp.close().catch(() => {});
-}
-
-function readProcStatusKiB(pid: number, field: string): number {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(
-      readFileSync(`/proc/${pid}/status`, 'utf8'),
-    );
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
-function readProcCpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 (1-based), in clock ticks (100 Hz on Linux).
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
 }
