@@ -267,3 +267,23 @@ test('pause-before-switchover: cancel in pre-switchover resumes the guest; migra
     await pair.close();
   }
 });
+
+test('cancel in the device state (final pass under way) resumes the guest', async () => {
+  const pair = await LocalPair.start({ ram: '64M', workload: 'stress', normalPageRatio: 0 });
+  try {
+    const caps = { ...VERIFY, 'pause-before-switchover': true };
+    await pair.startMigration(caps, { 'multifd-channels': 2, 'downtime-limit': 30000 });
+    await pair.waitSource((i) => i.status === 'pre-switchover');
+    // The stopped guest has its whole stress range dirty: the final pass takes a while.
+    await pair.source.qmp.execute('migrate-continue', { state: 'pre-switchover' });
+    const during = await pair.source.qmp.execute<Info>('query-migrate');
+    await pair.source.qmp.execute('migrate_cancel');
+    const end = await pair.waitFinished();
+    if (during.status === 'device') assert.equal(end.status, 'cancelled');
+    assert.ok(['cancelled', 'completed'].includes(end.status));
+    if (end.status === 'cancelled') assert.equal(await status(pair, 'source'), 'running');
+    assert.equal(during.status, 'device', 'the cancel came during the final pass');
+  } finally {
+    await pair.close();
+  }
+});
