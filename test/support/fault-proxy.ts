@@ -22,6 +22,8 @@ export interface FaultPlan {
 export class FaultProxy {
   readonly server: net.Server;
   injected = false;
+  /** the destination's own multifd ports, as its HelloReply announced them */
+  upstreamPorts: number[] = [];
   private readonly sockets = new Set<net.Socket>();
   private readonly servers: net.Server[] = [];
 
@@ -133,6 +135,7 @@ export class FaultProxy {
           ports: number[];
         };
         const ports: number[] = [];
+        this.upstreamPorts = [...body.ports];
         for (let i = 0; i < body.ports.length; i++) {
           const target = body.ports[i];
           const srv = net.createServer((s) => this.pipe(s, target, i));
