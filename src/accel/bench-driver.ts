@@ -12,7 +12,7 @@
 import { cpuZeroPages } from './cpu-zero.js';
 import { DsaEmu } from './dsa/emu/device.js';
 import { openAccelerator, type CompletionMode } from './driver.js';
-import { threadCpuMs } from './thread-cpu.js';
+import { threadCpuMs } from '../util/thread-cpu.js';
 
 export interface BenchDriverOptions {
   /** Measuring time (default 2 s). */

@@ -32,7 +32,7 @@ import {
   type ArenaLayout,
 } from './arena.js';
 import { C_EPOCH, C_STATE, DevState } from './dsa/emu/registers.js';
-import { threadCpuMs } from './thread-cpu.js';
+import { threadCpuMs } from '../util/thread-cpu.js';
 
 export interface CompletionWorkerData {
   arena: SharedArrayBuffer;

@@ -50,5 +50,5 @@ export {
   type SelftestTiming,
 } from './hw/selftest.js';
 export { cpuZeroPages } from './cpu-zero.js';
-export { threadCpuMs } from './thread-cpu.js';
+export { threadCpuMs } from '../util/thread-cpu.js';
 export { benchDriver, type BenchDriverOptions, type BenchDriverResult } from './bench-driver.js';

@@ -14,12 +14,14 @@ let base = 0;
 
 /** A pooled thread taking a task: from now on, its figures count this task only. */
 export function resetThreadCpu(): void {
-  base = threadCpuMs();
+  base = threadCpuMs() || 0;
 }
 
 /** Record the calling thread's CPU time in `slot`. Single writer per slot, so no atomics. */
 export function publishThreadCpu(slots: SharedArrayBuffer, slot: number): void {
-  new Float64Array(slots)[slot] = threadCpuMs() - base;
+  // Where /proc is missing the figure is NaN; report 0 rather than a non-JSON number.
+  const ms = threadCpuMs();
+  new Float64Array(slots)[slot] = Number.isNaN(ms) ? 0 : ms - base;
 }
 
 /** Names slots by thread (live_migration, multifdsend_0, ...), owned by the main thread. */

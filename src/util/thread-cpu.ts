@@ -1,20 +1,24 @@
-// CPU time of the calling thread, as the thread itself sees it. Worker threads are OS threads,
-// and synchronous fs calls run on the calling thread, so /proc/thread-self is that thread.
+// CPU time of the calling thread, measured by the thread itself.
+//
+// Linux exposes each thread's scheduler statistics in /proc/thread-self/schedstat; the first
+// field is the time spent on the CPU in nanoseconds. Worker threads cannot read another
+// thread's CPU time from JavaScript by name, so every livemig thread that reports CPU time
+// (dsa_completion, the emulated engines) reads its own and publishes it in shared memory.
 
 import { readFileSync } from 'node:fs';
 
-let available = true;
+let unavailable = false;
 
-/** CPU milliseconds used by the calling thread so far (0 where /proc is unavailable). */
+/** CPU milliseconds used by the calling thread so far, or NaN where schedstat is missing. */
 export function threadCpuMs(): number {
-  if (!available) return 0;
+  if (unavailable) return Number.NaN;
   try {
-    // schedstat: "<ns on cpu> <ns waiting> <timeslices>"
     const text = readFileSync('/proc/thread-self/schedstat', 'latin1');
-    const ns = Number(text.slice(0, text.indexOf(' ')));
-    return ns / 1e6;
-  } catch {
-    available = false;
-    return 0;
+    const sp = text.indexOf(' ');
+    return Number(sp < 0 ? text : text.slice(0, sp)) / 1e6;
+  } catch (e) {
+    // Only a missing file means "not Linux"; anything else may be transient.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') unavailable = true;
+    return Number.NaN;
   }
 }

@@ -33,7 +33,7 @@ import {
   SLOT_SUBMITTED,
 } from '../arena.js';
 import { C_EPOCH, C_STATE, DevState } from '../dsa/emu/registers.js';
-import { threadCpuMs } from '../thread-cpu.js';
+import { threadCpuMs } from '../../util/thread-cpu.js';
 import { loadAddon } from './addon.js';
 import {
   A_HW_KICK,

@@ -54,7 +54,7 @@ import {
   type Registers,
 } from './registers.js';
 import { W_COMPLETED, W_DRAIN_WAITERS, dequeue, openRing, ringReady, type WqRing } from './wq.js';
-import { threadCpuMs } from '../../thread-cpu.js';
+import { threadCpuMs } from '../../../util/thread-cpu.js';
 
 /** Compare chunk: a zero (or pattern) buffer this big is compared against in one memcmp. */
 const CHUNK = 512 * 1024;
