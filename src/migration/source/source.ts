@@ -312,8 +312,8 @@ export class MigrationSource {
 
   /** Read the accelerator's last figures, then close it (after the channels let go of it). */
   private closeAccel(): void {
-    if (!this.accel || this.accelClosed) return;
-    void this.refreshAccelCpu()
+    if (!this.accel || this.accelClosed || this.accelFinal) return;
+    this.accelFinal = this.refreshAccelCpu()
       .catch(() => {})
       .then(() => {
         this.accelStats = { ...this.accel!.counters() };
@@ -323,6 +323,10 @@ export class MigrationSource {
   }
 
   private accelStats: Record<string, unknown> | undefined;
+  /** Settles once the accelerator's last figures are read (closeAccel). */
+  private accelFinal: Promise<void> | undefined;
+  /** The destination has everything; only the last figures are being read. */
+  private finishing = false;
 
   private onCompleteAck(): void {
     if (this.status !== 'device') return this.fail('unexpected CompleteAck');
@@ -354,9 +358,14 @@ export class MigrationSource {
   }
 
   private finish(): void {
+    this.finishing = true;
     this.control?.stopHeartbeat();
     this.control?.socket.end();
-    this.setStatus('completed');
+    // 'completed' promises final figures: the accelerator's CPU is read before it is announced.
+    const final = this.accelFinal ?? Promise.resolve();
+    void final.then(() => {
+      if (this.status !== 'failed' && this.status !== 'cancelled') this.setStatus('completed');
+    });
   }
 
   private transferred(): number {
@@ -377,7 +386,7 @@ export class MigrationSource {
   }
 
   fail(message: string): void {
-    if (this.finished()) return;
+    if (this.finished() || this.finishing) return;
     this.errorDesc = message;
     this.abort();
     this.control?.send(FrameType.Error, { message });
@@ -399,7 +408,7 @@ export class MigrationSource {
   }
 
   cancel(): void {
-    if (this.finished()) return;
+    if (this.finished() || this.finishing) return;
     this.setStatus('cancelling');
     this.control?.send(FrameType.Cancel, { reason: 'migrate_cancel' });
     this.abort();
