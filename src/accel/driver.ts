@@ -299,9 +299,10 @@ export class AcceleratorClient {
     pages: Uint32Array,
     count: number,
     results: Uint8Array,
+    offset = 0,
   ): Promise<number> {
     this.defaultTask ??= this.createBatchTask();
-    return this.defaultTask.zeroPages(block, pages, count, results);
+    return this.defaultTask.zeroPages(block, pages, count, results, offset);
   }
 
   /**
@@ -827,7 +828,8 @@ export class BatchTask {
   }
 
   /**
-   * Classify `count` pages of `block`: page i is bytes [pages[i]*pageSize, +pageSize).
+   * Classify `count` pages of `block`: page i is bytes [offset + pages[i]*pageSize, +pageSize)
+   * (`offset`: where the block's page 0 starts in the buffer, see src/ram/page-aligned.ts).
    * Sets results[i] = 1 for a zero page, 0 for a normal one; resolves to the number of zero
    * pages. Never rejects because of the device: whatever it does not finish is checked on the
    * CPU. Up to `slots` requests may be in flight (pipelining).
@@ -837,10 +839,12 @@ export class BatchTask {
     pages: Uint32Array,
     count: number,
     results: Uint8Array,
+    offset = 0,
   ): Promise<number> {
-    this.validate(block, pages, count, results);
+    this.validate(block, pages, count, results, offset);
     if (count === 0) return 0;
     const r = this.pool.pop() ?? new PageRequest();
+    r.offset = offset;
     this.client.hold();
     try {
       if (!this.start(r, block, pages, count, results)) return r.zeros;
@@ -871,10 +875,12 @@ export class BatchTask {
     pages: Uint32Array,
     count: number,
     results: Uint8Array,
+    offset = 0,
   ): number {
-    this.validate(block, pages, count, results);
+    this.validate(block, pages, count, results, offset);
     if (count === 0) return 0;
     const r = this.pool.pop() ?? new PageRequest();
+    r.offset = offset;
     try {
       if (!this.start(r, block, pages, count, results)) return r.zeros;
       let nsub = r.nsubTotal;
@@ -927,10 +933,13 @@ export class BatchTask {
     pages: Uint32Array,
     count: number,
     results: Uint8Array,
+    offset: number,
   ): void {
     if (this.closed) throw new Error('the batch task is closed');
     if (!(block instanceof SharedArrayBuffer))
       throw new TypeError('block must be a SharedArrayBuffer');
+    if (!Number.isInteger(offset) || offset < 0 || offset >= Math.max(1, block.byteLength))
+      throw new RangeError(`offset ${offset} must be a byte index inside the block`);
     if (!Number.isInteger(count) || count < 0 || count > this.maxPages) {
       throw new RangeError(
         `count ${count} must be between 0 and the task's maxPages ${this.maxPages}`,
@@ -967,15 +976,16 @@ export class BatchTask {
     this.add(K.pages, count);
     const epoch = Atomics.load(this.port.words, C_EPOCH);
     if (!this.deviceUsable(epoch)) {
-      r.zeros = this.cpuRange(block, pages, 0, count, results, 'deviceHalted');
+      r.zeros = this.cpuRange(block, r.offset, pages, 0, count, results, 'deviceHalted');
       return false;
     }
     const slot = this.acquireSlot();
     if (slot < 0) {
-      r.zeros = this.cpuRange(block, pages, 0, count, results, 'noSlot');
+      r.zeros = this.cpuRange(block, r.offset, pages, 0, count, results, 'noSlot');
       return false;
     }
-    this.fill(slot, this.client.blockBase(block), block.byteLength, pages, count);
+    const base = this.client.blockBase(block) + r.offset;
+    this.fill(slot, base, block.byteLength - r.offset, pages, count);
     const a = this.a;
     const w = this.w;
     w[a.meta(slot, M_TASK)] = this.index;
@@ -1481,7 +1491,7 @@ export class BatchTask {
         from = Math.min(ps, w[r0 + i * 8 + 1] >>> 0);
         reason = 'pageFault';
       } else reason = code === 0 ? missing : 'batchFailure';
-      const z = isZeroRange(mem, pages[i] * ps + from, ps - from) ? 1 : 0;
+      const z = isZeroRange(mem, r.offset + pages[i] * ps + from, ps - from) ? 1 : 0;
       results[i] = z;
       zeros += z;
       this.add(K.fallback + FALLBACK_REASONS.indexOf(reason), 1);
@@ -1490,7 +1500,8 @@ export class BatchTask {
     this.add(K.pagesDevice, device);
     this.add(K.pagesCpu, covered - device);
     this.add(K.zeroPages, zeros);
-    if (covered < count) zeros += this.cpuRange(block, pages, covered, count, results, unsubmitted);
+    if (covered < count)
+      zeros += this.cpuRange(block, r.offset, pages, covered, count, results, unsubmitted);
     // Release: a slot the device may still write to waits until it is done.
     const st = a.meta(slot, M_STATE);
     if (outcome === OUTCOME_DONE || nsub === 0) {
@@ -1505,6 +1516,7 @@ export class BatchTask {
   /** Check pages [from, to) on the CPU, counted under `reason`. */
   private cpuRange(
     block: SharedArrayBuffer,
+    offset: number,
     pages: Uint32Array,
     from: number,
     to: number,
@@ -1516,10 +1528,10 @@ export class BatchTask {
     const ps = this.pageSize;
     let zeros = 0;
     for (let i = from; i < to; i++) {
-      const off = pages[i] * ps;
+      const off = offset + pages[i] * ps;
       if (off + ps > block.byteLength) {
         throw new RangeError(
-          `page ${pages[i]} (entry ${i}) is outside the ${block.byteLength}-byte block`,
+          `page ${pages[i]} (entry ${i}) is outside the ${block.byteLength - offset}-byte block`,
         );
       }
       const z = isZeroRange(mem, off, ps) ? 1 : 0;
@@ -1551,6 +1563,8 @@ class PageRequest {
   t0 = 0;
   deadline = 0;
   zeros = 0;
+  /** byte offset of the block's page 0 in its buffer */
+  offset = 0;
   /** write() to a dedicated WQ: members whose credit went back already. */
   credCursor = 0;
   /** The descriptor being submitted (ENQCMD copies it into the WQ). */

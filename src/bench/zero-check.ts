@@ -26,7 +26,7 @@ const packetPages = Number(values['packet-pages']);
 const blocks = allocateBlocks(size);
 preallocate(blocks);
 fillNormalPages(blocks, ratio);
-const segs = segmentViews(blocks[0].ram);
+const segs = segmentViews(blocks[0]);
 const pages = size / 4096;
 
 function livemigCheck(): number {

@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { PacketParser, FEED_DONE } from '../migration/destination/packet-parser.js';
 import { ControlChannel } from '../migration/control-channel.js';
 import { ProtocolError, PAGE_SIZE } from '../migration/protocol.js';
-import { allocateBlocks, pagesOf } from '../ram/layout.js';
+import { allocateBlocks, pagesOf, segmentViews } from '../ram/layout.js';
 import { Rng, controlStream, mutate, validStream } from './streams.js';
 
 export interface FuzzReport {
@@ -39,7 +39,7 @@ export function fuzzPackets(cases: number, seed = 1): FuzzReport {
   for (let c = 0; c < cases; c++) {
     const caseSeed = rng.next();
     const r = new Rng(caseSeed);
-    for (const b of blocks) new Uint8Array(b.ram).fill(0);
+    for (const b of blocks) new Uint8Array(b.ram).fill(0); // padding included
     const received = blocks.map((b) => new SharedArrayBuffer(pagesOf(b.size)));
     const parser = new PacketParser(blocks, received, shape.packetPages);
     const base = validStream(r, shape);
@@ -55,7 +55,15 @@ export function fuzzPackets(cases: number, seed = 1): FuzzReport {
     if (performance.now() - t0 > 1000) report.failures.push(`case seed ${caseSeed}: took over 1 s`);
     // RAM may be written only where the received bitmap says a page arrived.
     for (let b = 0; b < blocks.length; b++) {
-      const ram = Buffer.from(blocks[b].ram);
+      const ram = segmentViews(blocks[b])[0];
+      const whole = new Uint8Array(blocks[b].ram);
+      const outside =
+        whole.subarray(0, blocks[b].base).some((v) => v !== 0) ||
+        whole.subarray(blocks[b].base + blocks[b].size).some((v) => v !== 0);
+      if (outside) {
+        report.failures.push(`case seed ${caseSeed}: block ${b} written outside its pages`);
+        break;
+      }
       const recv = new Uint8Array(received[b]);
       for (let p = 0; p < recv.length; p++) {
         if (recv[p] !== 0) continue;

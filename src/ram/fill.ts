@@ -4,7 +4,7 @@
 import { randomFillSync } from 'node:crypto';
 import { PAGE_SIZE } from '../migration/protocol.js';
 import type { RamBlockDesc } from './layout.js';
-import { pagesOf } from './layout.js';
+import { blockBytes, pagesOf } from './layout.js';
 
 const POOL_SIZE = 4 * 1024 * 1024;
 
@@ -29,8 +29,8 @@ export function fillNormalPages(blocks: RamBlockDesc[], ratio: number): number {
   let global = 0;
   let count = 0;
   for (const b of blocks) {
-    const u8 = new Uint8Array(b.ram);
-    const dv = new DataView(b.ram);
+    const u8 = blockBytes(b);
+    const dv = new DataView(b.ram, b.base, b.size);
     const pages = pagesOf(b.size);
     for (let p = 0; p < pages; p++, global++) {
       if (!isNormalPage(global, ratio)) continue;
@@ -47,7 +47,7 @@ export function fillNormalPages(blocks: RamBlockDesc[], ratio: number): number {
 /** Write every page once so the kernel really allocates it (QEMU's -mem-prealloc). */
 export function preallocate(blocks: RamBlockDesc[]): void {
   for (const b of blocks) {
-    const u8 = new Uint8Array(b.ram);
+    const u8 = blockBytes(b);
     for (let off = 0; off < b.size; off += PAGE_SIZE) {
       // Writing the value already there still takes the write fault that allocates the page.
       // eslint-disable-next-line no-self-assign

@@ -112,7 +112,7 @@ export class Guest {
     const idx = Buffer.alloc(8);
     for (const b of this.blocks) {
       let base = 0;
-      for (const seg of segmentViews(b.ram)) {
+      for (const seg of segmentViews(b)) {
         for (let off = 0; off < seg.length; off += DIGEST_CHUNK) {
           const end = Math.min(seg.length, off + DIGEST_CHUNK);
           if (ZERO_CHUNK.compare(seg, off, end, 0, end - off) === 0) continue;

@@ -2,13 +2,16 @@
 // Buffer view is limited to 4 GiB while a block can hold 16 GiB.
 
 import { PAGE_SHIFT, PAGE_SIZE } from '../migration/protocol.js';
+import { allocatePageAligned } from './page-aligned.js';
 
 /** A block as passed between threads (structured-cloneable). */
 export interface RamBlockDesc {
   id: number;
   name: string;
   size: number;
+  /** holds the block's `size` bytes from byte `base` on (page 0 on an OS page boundary) */
   ram: SharedArrayBuffer;
+  base: number;
   /** 1 bit per page, set by the vCPU with Atomics.or, taken by migration with Atomics.exchange */
   dirty: SharedArrayBuffer;
 }
@@ -20,14 +23,22 @@ export const SEGMENT_SHIFT = 30;
 export const SEGMENT_PAGES_SHIFT = SEGMENT_SHIFT - PAGE_SHIFT;
 export const SEGMENT_PAGE_MASK = (1 << SEGMENT_PAGES_SHIFT) - 1;
 
+/** The part of a block descriptor that says where its bytes are. */
+export type RamBytes = Pick<RamBlockDesc, 'ram' | 'base' | 'size'>;
+
 /** Buffer views over a block, one per 1 GiB segment (the last may be shorter). */
-export function segmentViews(ram: SharedArrayBuffer): Buffer[] {
+export function segmentViews(b: RamBytes): Buffer[] {
   const views: Buffer[] = [];
   const seg = 2 ** SEGMENT_SHIFT;
-  for (let off = 0; off < ram.byteLength; off += seg) {
-    views.push(Buffer.from(ram, off, Math.min(seg, ram.byteLength - off)));
+  for (let off = 0; off < b.size; off += seg) {
+    views.push(Buffer.from(b.ram, b.base + off, Math.min(seg, b.size - off)));
   }
   return views;
+}
+
+/** One byte view over a whole block (blocks over 4 GiB exceed what a Buffer may be). */
+export function blockBytes(b: RamBytes): Uint8Array {
+  return new Uint8Array(b.ram, b.base, b.size);
 }
 
 export function pagesOf(size: number): number {
@@ -62,11 +73,15 @@ export function planBlocks(
 }
 
 export function allocateBlocks(totalBytes: number, blockSize = MAX_BLOCK_SIZE): RamBlockDesc[] {
-  return planBlocks(totalBytes, blockSize).map((p, id) => ({
-    id,
-    name: p.name,
-    size: p.size,
-    ram: new SharedArrayBuffer(p.size),
-    dirty: new SharedArrayBuffer(dirtyWords(pagesOf(p.size)) * 4),
-  }));
+  return planBlocks(totalBytes, blockSize).map((p, id) => {
+    const { sab, base } = allocatePageAligned(p.size);
+    return {
+      id,
+      name: p.name,
+      size: p.size,
+      ram: sab,
+      base,
+      dirty: new SharedArrayBuffer(dirtyWords(pagesOf(p.size)) * 4),
+    };
+  });
 }

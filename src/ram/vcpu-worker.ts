@@ -5,7 +5,7 @@ import { workerData } from 'node:worker_threads';
 import { PAGE_SHIFT } from '../migration/protocol.js';
 import type { RamBlockDesc } from './layout.js';
 import { REQ_QUIT, REQ_RUN, VCPU, type WorkloadSpec } from './vcpu-control.js';
-import { pagesOf } from './layout.js';
+import { blockBytes, pagesOf } from './layout.js';
 import { publishThreadCpu } from '../util/cpu-slots.js';
 
 interface VcpuWorkerData {
@@ -18,7 +18,7 @@ interface VcpuWorkerData {
 
 const data = workerData as VcpuWorkerData;
 const ctl = new Int32Array(data.control);
-const bytes = data.blocks.map((b) => new Uint8Array(b.ram));
+const bytes = data.blocks.map(blockBytes);
 const dirty = data.blocks.map((b) => new Int32Array(b.dirty));
 const blockPages = data.blocks.map((b) => pagesOf(b.size));
 const { workload } = data;

@@ -143,7 +143,7 @@ test('dsa-accel: page faults on chosen pages are finished on the CPU, byte-exact
     await src.migrate(uri);
     const emu = src.emulatedDevices!;
     for (let p = 1000; p < 1010; p++)
-      emu.injectPageFault(src.guest.blocks[0].ram, p * 4096 + 64, 1);
+      emu.injectPageFault(src.guest.blocks[0].ram, src.guest.blocks[0].base + p * 4096 + 64, 1);
     const info = await waitDone(src);
     assert.equal(info.status, 'completed', String(info['error-desc']));
     assert.equal(info.livemig.verify, 'ok');

@@ -66,7 +66,7 @@ export class PacketParser {
     this.hdr = Buffer.alloc(PACKET_HEADER_SIZE + OFFSET_ENTRY_SIZE * packetPages);
     this.hdr32 = new Uint32Array(this.hdr.buffer, this.hdr.byteOffset, this.hdr.length >>> 2);
     this.pages = new Uint32Array(packetPages);
-    this.segs = blocks.map((b) => segmentViews(b.ram));
+    this.segs = blocks.map((b) => segmentViews(b));
     this.blockPages = blocks.map((b) => pagesOf(b.size));
     this.received = received.map((r) => new Uint8Array(r));
   }

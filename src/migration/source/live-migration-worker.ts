@@ -36,7 +36,7 @@ function start(d: LiveMigrationWorkerData): void {
   const chanWords = new Int32Array(d.chanWords);
   const vcpu = new Int32Array(d.vcpuControl);
   const dirty = d.blocks.map((b) => new Int32Array(b.dirty));
-  const segs = d.blocks.map((b) => segmentViews(b.ram));
+  const segs = d.blocks.map((b) => segmentViews(b));
   const blockPages = d.blocks.map((b) => pagesOf(b.size));
   const legacy = d.mode === 'legacy';
   const noDetect = d.mode === 'none';

@@ -46,7 +46,7 @@ function start(d: SendWorkerData): void {
   const mig = new Int32Array(d.mig);
   const stats = new Float64Array(d.chanStats, d.index * CHAN_STAT.size * 8, CHAN_STAT.size);
   const words = new Int32Array(d.chanWords, d.index * CHAN_WORD.size * 4, CHAN_WORD.size);
-  const segs = d.blocks.map((b) => segmentViews(b.ram));
+  const segs = d.blocks.map((b) => segmentViews(b));
   const pagesView = new Uint32Array(d.slots);
   const classified = new Uint32Array(d.packetPages);
 
@@ -72,9 +72,10 @@ function start(d: SendWorkerData): void {
     const base = slotBase(d.index, slot);
     if (Atomics.load(slots, base + SLOT.state) !== SLOT_FULL) return;
     if (slots[base + SLOT.flags] & (JOB_SYNC | JOB_CLASSIFIED)) return;
-    const block = d.blocks[slots[base + SLOT.block]].ram;
+    const block = d.blocks[slots[base + SLOT.block]];
+    const count = slots[base + SLOT.count];
     checking[slot] = task
-      .zeroPages(block, slotPages[slot], slots[base + SLOT.count], slotResults[slot])
+      .zeroPages(block.ram, slotPages[slot], count, slotResults[slot], block.base)
       .then((zeros) => {
         checked[slot] = 1;
         return zeros;
