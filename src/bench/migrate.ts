@@ -3,7 +3,7 @@
 // each scenario runs N times and the medians are reported with min-max.
 //
 //   node dist/src/bench/migrate.js --ram 4G --channels 2 --runs 3 [--scenario zero|half|all]
-//                                  [--mode multifd] [--json FILE]
+//                                  [--mode multifd] [--json FILE] [--settle-ms 1000]
 
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     scenario: { type: 'string', default: 'all' },
     mode: { type: 'string', default: 'multifd' },
     verify: { type: 'boolean', default: false },
+    'settle-ms': { type: 'string', default: '1000' },
     json: { type: 'string' },
   },
 });
@@ -50,6 +51,9 @@ async function runOnce(scenario: string, ratio: number): Promise<RunResult> {
     memPrealloc: true,
   });
   try {
+    // A guest is up for a while before it is migrated: the processes' start-up (threads spawned
+    // and warmed up ahead of a migration) is not part of the migration being measured.
+    await new Promise((r) => setTimeout(r, Number(values['settle-ms'])));
     const src0 = pair.source.cpuMs();
     const dst0 = pair.dest.cpuMs();
     const { source, dest } = await pair.migrate(

@@ -253,7 +253,9 @@ export class Machine extends EventEmitter implements MigrationHost {
 
   /** Threads of the next outgoing migration, started ahead (see WorkerPool). */
   private prespawnSource(): void {
-    this.pool.prespawn(SEND_WORKER, this.caps.multifd ? this.params['multifd-channels'] : 1);
+    // As many as multifd-channels even before the capability is on: QEMU users turn multifd on
+    // right before `migrate`, and a thread started then would start inside the migration.
+    this.pool.prespawn(SEND_WORKER, this.params['multifd-channels']);
     this.pool.prespawn(LM_WORKER, 1);
   }
 
