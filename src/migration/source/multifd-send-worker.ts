@@ -91,7 +91,11 @@ function start(d: SendWorkerData): void {
     }
   }
 
-  const stagingSize = packetHeaderBytes(d.packetPages) + d.packetPages * PAGE_SIZE;
+  /** Packets are coalesced into one write while it is smaller than this (see run()). */
+  const COALESCE_BYTES = 64 * 1024;
+  // Room for one full packet after COALESCE_BYTES: a batch of small packets is never cut short
+  // for fear that the next one could be all normal pages.
+  const stagingSize = COALESCE_BYTES + packetHeaderBytes(d.packetPages) + d.packetPages * PAGE_SIZE;
   const staging = [Buffer.allocUnsafeSlow(stagingSize), Buffer.allocUnsafeSlow(stagingSize)];
   const stagingU32 = staging.map((b) => new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2));
   const pending: (Promise<void> | null)[] = [null, null];
@@ -142,6 +146,16 @@ function start(d: SendWorkerData): void {
     }
   }
 
+  /** Coalescing waits for the next packet only this long (ms): data built must not wait long. */
+  const COALESCE_WAIT_MS = 1;
+
+  /** Whether the slot at `base` fills within COALESCE_WAIT_MS. */
+  async function nextFull(base: number): Promise<boolean> {
+    const r = Atomics.waitAsync(slots, base + SLOT.state, SLOT_FREE, COALESCE_WAIT_MS);
+    if (r.async) await r.value;
+    return Atomics.load(slots, base + SLOT.state) === SLOT_FULL;
+  }
+
   /** Wait for the socket to take more, or fail once the peer has not read for the timeout. */
   function drained(): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -189,13 +203,18 @@ function start(d: SendWorkerData): void {
         Atomics.notify(mig, MIG.freed);
         slot = (slot + 1) % SLOTS_PER_CHANNEL;
         base = slotBase(d.index, slot);
-        if (Atomics.load(slots, base + SLOT.state) !== SLOT_FULL) break;
+        if (Atomics.load(slots, base + SLOT.state) !== SLOT_FULL) {
+          // Caught up with live_migration. A write of a few small (mostly zero-page) packets
+          // costs a syscall here and a read on the destination each: wait briefly for more.
+          if (syncPass >= 0 || len >= COALESCE_BYTES || !(await nextFull(base))) break;
+        }
         // A packet whose verdicts are not in yet ends the batch of writes.
         if (task && !(slots[base + SLOT.flags] & (JOB_SYNC | JOB_CLASSIFIED)) && !checked[slot]) {
           submitAhead(slot);
           break;
         }
         const count = slots[base + SLOT.count];
+        if (len >= COALESCE_BYTES) break;
         if (len + packetHeaderBytes(count) + count * PAGE_SIZE > stagingSize) break;
       }
       const w = write(k, len);
