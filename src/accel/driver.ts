@@ -195,6 +195,11 @@ export interface AccelHandle {
 export interface BatchTaskOptions {
   /** Bytes per page (default 4096). */
   pageSize?: number;
+  /**
+   * What one of this task's pages counts as in the page counters (default 1). A task that
+   * checks whole packets at once (pageSize = a packet) counts each as the pages it holds.
+   */
+  pagesPerUnit?: number;
 }
 
 const DEFAULTS = { maxPages: 1024, slots: 32, deadlineMs: 1000, submitRetries: 64 };
@@ -285,7 +290,17 @@ export class AcceleratorClient {
         `maxPages ${pages} must be between 1 and ${this.handle.layout.maxPages} (openAccelerator's maxPages)`,
       );
     }
-    const task = new BatchTask(this, ch, this.handle.targets[ch % n], pages, opts.pageSize ?? 4096);
+    const unit = opts.pagesPerUnit ?? 1;
+    if (!Number.isInteger(unit) || unit < 1)
+      throw new RangeError(`pagesPerUnit ${unit} must be a positive integer`);
+    const task = new BatchTask(
+      this,
+      ch,
+      this.handle.targets[ch % n],
+      pages,
+      opts.pageSize ?? 4096,
+      unit,
+    );
     this.tasks.add(task);
     return task;
   }
@@ -774,6 +789,8 @@ export class BatchTask {
     target: AccelTargetHandle,
     readonly maxPages: number,
     readonly pageSize: number,
+    /** pages each checked unit counts as (BatchTaskOptions.pagesPerUnit) */
+    private readonly unit = 1,
   ) {
     const h = client.handle;
     this.a = client.arena;
@@ -956,6 +973,11 @@ export class BatchTask {
     this.f[this.c + field] += v;
   }
 
+  /** A page counter: in pages, whatever this task's unit. */
+  private addPages(field: number, units: number): void {
+    this.f[this.c + field] += units * this.unit;
+  }
+
   private deviceUsable(epoch: number): boolean {
     const w = this.port.words;
     return Atomics.load(w, C_STATE) === DevState.ENABLED && Atomics.load(w, C_EPOCH) === epoch;
@@ -973,7 +995,7 @@ export class BatchTask {
     results: Uint8Array,
   ): boolean {
     this.add(K.requests, 1);
-    this.add(K.pages, count);
+    this.addPages(K.pages, count);
     const epoch = Atomics.load(this.port.words, C_EPOCH);
     if (!this.deviceUsable(epoch)) {
       r.zeros = this.cpuRange(block, r.offset, pages, 0, count, results, 'deviceHalted');
@@ -1494,12 +1516,12 @@ export class BatchTask {
       const z = isZeroRange(mem, r.offset + pages[i] * ps + from, ps - from) ? 1 : 0;
       results[i] = z;
       zeros += z;
-      this.add(K.fallback + FALLBACK_REASONS.indexOf(reason), 1);
+      this.addPages(K.fallback + FALLBACK_REASONS.indexOf(reason), 1);
     }
     if (mem) this.add(K.cpuFallbackMs, performance.now() - tCpu);
-    this.add(K.pagesDevice, device);
-    this.add(K.pagesCpu, covered - device);
-    this.add(K.zeroPages, zeros);
+    this.addPages(K.pagesDevice, device);
+    this.addPages(K.pagesCpu, covered - device);
+    this.addPages(K.zeroPages, zeros);
     if (covered < count)
       zeros += this.cpuRange(block, r.offset, pages, covered, count, results, unsubmitted);
     // Release: a slot the device may still write to waits until it is done.
@@ -1539,9 +1561,9 @@ export class BatchTask {
       zeros += z;
     }
     const n = to - from;
-    this.add(K.fallback + FALLBACK_REASONS.indexOf(reason), n);
-    this.add(K.pagesCpu, n);
-    this.add(K.zeroPages, zeros);
+    this.addPages(K.fallback + FALLBACK_REASONS.indexOf(reason), n);
+    this.addPages(K.pagesCpu, n);
+    this.addPages(K.zeroPages, zeros);
     this.add(K.cpuFallbackMs, performance.now() - t);
     return zeros;
   }

@@ -116,8 +116,10 @@ async function configure(src: QmpClient, dst: QmpClient, spec: LivemigRunSpec): 
 }
 
 /**
- * Configure, migrate, wait for both ends. Process CPU counts from before the configuration
- * (which starts the source's channel threads ahead of `migrate`) until the destination is done.
+ * Configure, let both processes settle, migrate, wait for both ends. Process CPU counts from
+ * `migrate` until the destination is done: configuring (which, for offload, starts the emulated
+ * device's engine threads, as enabling a work queue with accel-config would) comes before, as it
+ * does before QEMU's `migrate`.
  */
 async function measure(
   src: Endpoint,
@@ -126,9 +128,9 @@ async function measure(
   spec: LivemigRunSpec,
 ): Promise<RunRecord> {
   const pids = [src.pid, dst.pid].filter((p): p is number => p !== null);
+  const uri = await prepare();
   await settle(pids);
   const cpu0 = { src: processCpuMs(src.pid!), dst: dst.pid ? processCpuMs(dst.pid) : 0 };
-  const uri = await prepare();
   dst.qmp.clearEvents();
   const t0 = nowMs();
   try {

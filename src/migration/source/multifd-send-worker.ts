@@ -34,7 +34,7 @@ import {
 } from './channel-slots.js';
 import type { SendWorkerData, SourceWorkerMessage } from './worker-data.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
-import { attachAccelerator } from '../../accel/driver.js';
+import { attachAccelerator, type BatchTask } from '../../accel/driver.js';
 
 // Pooled (src/util/worker-pool.ts): bound to a migration by a 'bind' message.
 parentPort!.once('message', (m: { type: 'bind'; data: SendWorkerData }) => start(m.data));
@@ -54,6 +54,13 @@ function start(d: SendWorkerData): void {
   // list is the slot's own memory (no copy); results land in the slot's result array.
   const accel = d.accel ? attachAccelerator(d.accel) : null;
   const task = accel?.createBatchTask(d.index, d.packetPages) ?? null;
+  // A packet of contiguous pages is first checked whole: one descriptor per run of up to the
+  // WQ's max_transfer_size, as the CPU path checks a contiguous packet with one compare. Only a
+  // packet that is not all zero is then checked page by page. (QEMU's DSA series sends every
+  // page as its own descriptor; on a mostly-zero guest that is 128 times the descriptors.)
+  const runCheck = task ? createRunTask() : null;
+  const runIndex = new Uint32Array(d.packetPages).map((_, i) => i);
+  const runResults: Uint8Array[] = [];
   const slotPages: Uint32Array[] = [];
   const slotResults: Uint8Array[] = [];
   const checking: (Promise<number> | null)[] = [];
@@ -63,6 +70,7 @@ function start(d: SendWorkerData): void {
     const at = slotBase(d.index, s) + SLOT.header;
     slotPages.push(pagesView.subarray(at, at + d.packetPages));
     slotResults.push(new Uint8Array(d.packetPages));
+    runResults.push(new Uint8Array(d.packetPages));
     checking.push(null);
   }
 
@@ -74,12 +82,46 @@ function start(d: SendWorkerData): void {
     if (slots[base + SLOT.flags] & (JOB_SYNC | JOB_CLASSIFIED)) return;
     const block = d.blocks[slots[base + SLOT.block]];
     const count = slots[base + SLOT.count];
-    checking[slot] = task
-      .zeroPages(block.ram, slotPages[slot], count, slotResults[slot], block.base)
-      .then((zeros) => {
-        checked[slot] = 1;
-        return zeros;
-      });
+    const pages = slotPages[slot];
+    const results = slotResults[slot];
+    const perPage = (): Promise<number> =>
+      task.zeroPages(block.ram, pages, count, results, block.base);
+    const first = pages[0];
+    const bytes = count * PAGE_SIZE;
+    let check: Promise<number>;
+    if (runCheck && pages[count - 1] === first + count - 1 && bytes % runCheck.bytes === 0) {
+      const units = bytes / runCheck.bytes;
+      const offset = block.base + first * PAGE_SIZE;
+      check = runCheck.task
+        .zeroPages(block.ram, runIndex, units, runResults[slot], offset)
+        .then((zeroUnits) => {
+          if (zeroUnits !== units) return perPage();
+          results.fill(1, 0, count);
+          return count;
+        });
+    } else check = perPage();
+    checking[slot] = check.then((zeros) => {
+      checked[slot] = 1;
+      return zeros;
+    });
+  }
+
+  /** The run task: the largest power-of-two size up to a packet that the WQ accepts. */
+  function createRunTask(): { task: BatchTask; bytes: number } | null {
+    for (let bytes = d.packetPages * PAGE_SIZE; bytes >= 16 * PAGE_SIZE; bytes /= 2) {
+      if (!Number.isInteger(bytes / PAGE_SIZE)) break;
+      try {
+        const units = Math.ceil((d.packetPages * PAGE_SIZE) / bytes);
+        const t = accel!.createBatchTask(d.index, units, {
+          pageSize: bytes,
+          pagesPerUnit: bytes / PAGE_SIZE,
+        });
+        return { task: t, bytes };
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+      }
+    }
+    return null;
   }
 
   /** Pipelining: every full slot from `slot` on goes to the device as soon as it is filled. */
