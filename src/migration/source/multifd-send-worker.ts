@@ -55,12 +55,11 @@ function start(d: SendWorkerData): void {
   const accel = d.accel ? attachAccelerator(d.accel) : null;
   const task = accel?.createBatchTask(d.index, d.packetPages) ?? null;
   // A packet of contiguous pages is first checked whole: one descriptor per run of up to the
-  // WQ's max_transfer_size, as the CPU path checks a contiguous packet with one compare. Only a
-  // packet that is not all zero is then checked page by page. (QEMU's DSA series sends every
-  // page as its own descriptor; on a mostly-zero guest that is 128 times the descriptors.)
+  // WQ's max_transfer_size, as the CPU path checks a contiguous packet with one compare, and the
+  // runs of every packet that is ready go to the device in one batch. Only a packet that is not
+  // all zero is then checked page by page. (QEMU's DSA series sends every page as its own
+  // descriptor; on a mostly-zero guest that is 128 times the descriptors.)
   const runCheck = task ? createRunTask() : null;
-  const runIndex = new Uint32Array(d.packetPages).map((_, i) => i);
-  const runResults: Uint8Array[] = [];
   const slotPages: Uint32Array[] = [];
   const slotResults: Uint8Array[] = [];
   const checking: (Promise<number> | null)[] = [];
@@ -70,49 +69,81 @@ function start(d: SendWorkerData): void {
     const at = slotBase(d.index, s) + SLOT.header;
     slotPages.push(pagesView.subarray(at, at + d.packetPages));
     slotResults.push(new Uint8Array(d.packetPages));
-    runResults.push(new Uint8Array(d.packetPages));
     checking.push(null);
   }
 
-  /** Hand a full slot's pages to the device, unless that is under way or not needed. */
-  function submitCheck(slot: number): void {
-    if (!task || checking[slot]) return;
+  /** A full slot whose pages the device has not been asked about yet (and should be). */
+  function needsCheck(slot: number): boolean {
+    if (!task || checking[slot]) return false;
     const base = slotBase(d.index, slot);
-    if (Atomics.load(slots, base + SLOT.state) !== SLOT_FULL) return;
-    if (slots[base + SLOT.flags] & (JOB_SYNC | JOB_CLASSIFIED)) return;
+    if (Atomics.load(slots, base + SLOT.state) !== SLOT_FULL) return false;
+    return (slots[base + SLOT.flags] & (JOB_SYNC | JOB_CLASSIFIED)) === 0;
+  }
+
+  /** Page by page: the slot's own page list, results in the slot's result array. */
+  function checkPages(slot: number): Promise<number> {
+    const base = slotBase(d.index, slot);
     const block = d.blocks[slots[base + SLOT.block]];
     const count = slots[base + SLOT.count];
+    return task!.zeroPages(block.ram, slotPages[slot], count, slotResults[slot], block.base);
+  }
+
+  /** Runs per slot for a whole-packet check of it, or 0 when its pages are not such a run. */
+  function runUnits(slot: number): number {
+    if (!runCheck) return 0;
+    const base = slotBase(d.index, slot);
+    const count = slots[base + SLOT.count];
     const pages = slotPages[slot];
-    const results = slotResults[slot];
-    const perPage = (): Promise<number> =>
-      task.zeroPages(block.ram, pages, count, results, block.base);
     const first = pages[0];
+    if (pages[count - 1] !== first + count - 1) return 0;
     const bytes = count * PAGE_SIZE;
-    let check: Promise<number>;
-    if (runCheck && pages[count - 1] === first + count - 1 && bytes % runCheck.bytes === 0) {
-      const units = bytes / runCheck.bytes;
-      const offset = block.base + first * PAGE_SIZE;
-      check = runCheck.task
-        .zeroPages(block.ram, runIndex, units, runResults[slot], offset)
-        .then((zeroUnits) => {
-          if (zeroUnits !== units) return perPage();
-          results.fill(1, 0, count);
-          return count;
-        });
-    } else check = perPage();
+    // Units are addressed as multiples of the run size from the block's start.
+    if (bytes % runCheck.bytes !== 0 || (first * PAGE_SIZE) % runCheck.bytes !== 0) return 0;
+    return bytes / runCheck.bytes;
+  }
+
+  function settle(slot: number, check: Promise<number>): void {
     checking[slot] = check.then((zeros) => {
       checked[slot] = 1;
       return zeros;
     });
   }
 
+  /** One batch of whole-packet runs for `n` slots of one block; then per page where needed. */
+  function submitRuns(batch: Int32Array, n: number, units: number): void {
+    const base0 = slotBase(d.index, batch[0]);
+    const block = d.blocks[slots[base0 + SLOT.block]];
+    const per = runCheck!.bytes / PAGE_SIZE;
+    // Per request, not per page: the device fills these while later packets are built.
+    const index = new Uint32Array(n * units);
+    const verdict = new Uint8Array(n * units);
+    for (let j = 0; j < n; j++) {
+      const first = slotPages[batch[j]][0] / per;
+      for (let u = 0; u < units; u++) index[j * units + u] = first + u;
+    }
+    const all = runCheck!.task.zeroPages(block.ram, index, n * units, verdict, block.base);
+    for (let j = 0; j < n; j++) {
+      const slot = batch[j];
+      settle(
+        slot,
+        all.then(() => {
+          for (let u = 0; u < units; u++) if (verdict[j * units + u] === 0) return checkPages(slot);
+          const count = slots[slotBase(d.index, slot) + SLOT.count];
+          slotResults[slot].fill(1, 0, count);
+          return count;
+        }),
+      );
+    }
+  }
+
   /** The run task: the largest power-of-two size up to a packet that the WQ accepts. */
   function createRunTask(): { task: BatchTask; bytes: number } | null {
     for (let bytes = d.packetPages * PAGE_SIZE; bytes >= 16 * PAGE_SIZE; bytes /= 2) {
       if (!Number.isInteger(bytes / PAGE_SIZE)) break;
+      const units = (d.packetPages * PAGE_SIZE) / bytes;
+      if (units * SLOTS_PER_CHANNEL > d.packetPages) break;
       try {
-        const units = Math.ceil((d.packetPages * PAGE_SIZE) / bytes);
-        const t = accel!.createBatchTask(d.index, units, {
+        const t = accel!.createBatchTask(d.index, units * SLOTS_PER_CHANNEL, {
           pageSize: bytes,
           pagesPerUnit: bytes / PAGE_SIZE,
         });
@@ -124,13 +155,35 @@ function start(d: SendWorkerData): void {
     return null;
   }
 
-  /** Pipelining: every full slot from `slot` on goes to the device as soon as it is filled. */
+  const runBatch = new Int32Array(SLOTS_PER_CHANNEL);
+
+  /**
+   * Pipelining: every full slot from `slot` on goes to the device as soon as it is filled;
+   * the whole-packet runs of those that qualify go together.
+   */
   function submitAhead(slot: number): void {
+    let n = 0;
+    let units = 0;
+    let block = -1;
     for (let i = 0; i < SLOTS_PER_CHANNEL; i++) {
       const s = (slot + i) % SLOTS_PER_CHANNEL;
       if (Atomics.load(slots, slotBase(d.index, s) + SLOT.state) !== SLOT_FULL) break;
-      submitCheck(s);
+      if (!needsCheck(s)) continue;
+      const u = runUnits(s);
+      const b = slots[slotBase(d.index, s) + SLOT.block];
+      if (u === 0) {
+        settle(s, checkPages(s));
+        continue;
+      }
+      if (n > 0 && (u !== units || b !== block)) {
+        submitRuns(runBatch, n, units);
+        n = 0;
+      }
+      units = u;
+      block = b;
+      runBatch[n++] = s;
     }
+    if (n > 0) submitRuns(runBatch, n, units);
   }
 
   /** Packets are coalesced into one write while it is smaller than this (see run()). */
