@@ -8,6 +8,7 @@ import { listenChannels } from '../transport.js';
 import { parentPort } from 'node:worker_threads';
 import { HANDSHAKE_SIZE, MULTIFD_MAGIC, PROTOCOL_VERSION, decodeHandshake } from '../protocol.js';
 import { FEED_DONE, PacketParser } from './packet-parser.js';
+import { STATIC_READ_BYTES, rewrapForStaticReads } from './static-read.js';
 import { barrierAbortIndex, type RecvWorkerData, type RecvWorkerMessage } from './worker-data.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
 
@@ -64,17 +65,17 @@ function start(d: RecvWorkerData): void {
     stats[3] = parser.stats.packets;
   }
 
-  /** Process a chunk, pausing the socket across SYNC barriers. */
-  function consume(socket: net.Socket, buf: Buffer, start: number, end: number): void {
+  /** Process a chunk, pausing the socket across SYNC barriers; false when it paused. */
+  function consume(socket: net.Socket, buf: Buffer, start: number, end: number): boolean {
     let pos: number;
     try {
       pos = parser.feed(buf, start, end);
     } catch (e) {
       fail((e as Error).message);
-      return;
+      return false;
     }
     publish();
-    if (pos === FEED_DONE) return;
+    if (pos === FEED_DONE) return true;
     // A SYNC: hold the rest of this chunk (the read buffer is not reused while paused).
     socket.pause();
     paused = true;
@@ -88,6 +89,7 @@ function start(d: RecvWorkerData): void {
         if (!paused) socket.resume();
       })
       .catch((e: Error) => fail(e.message));
+    return false;
   }
   let paused = false;
 
@@ -151,10 +153,13 @@ function start(d: RecvWorkerData): void {
           socket.destroy();
           return;
         }
-        // From now on, read straight into the reused buffer.
-        startStreaming(socket, head.subarray(HANDSHAKE_SIZE));
-        streamInto(socket);
-        if (!paused) socket.resume();
+        // From now on, read into one reused buffer where the socket allows (static-read.ts).
+        const moved = rewrapForStaticReads(socket, readBuf, onStaticRead);
+        const s = moved ?? socket;
+        if (moved) s.on('error', (e) => fail(e.message));
+        startStreaming(s, head.subarray(HANDSHAKE_SIZE));
+        if (!moved) streamInto(s);
+        if (!paused) s.resume();
       };
       socket.on('data', onData);
       socket.on('error', (e) => {
@@ -175,6 +180,16 @@ function start(d: RecvWorkerData): void {
       }
       consume(socket, chunk, 0, chunk.length);
     });
+  }
+
+  const readBuf = Buffer.allocUnsafeSlow(STATIC_READ_BYTES);
+  /** The same for reads into readBuf; returning false keeps the buffer until resume(). */
+  function onStaticRead(socket: net.Socket, n: number, buf: Buffer): boolean {
+    if (done) {
+      fail('data after the final pass');
+      return false;
+    }
+    return consume(socket, buf, 0, n);
   }
 
   server.on('error', (e) => fail(`listener: ${e.message}`));
