@@ -4,6 +4,10 @@
 // destination allocates two (twice the first-touch faults, and RSS for pages that were never
 // received), and QEMU's "never-received RAM stays unallocated" cannot hold.
 //
+// (Buffers under glibc's mmap threshold, at most 32 MiB, may come from its heap instead, even
+// recycled; the probe finds nothing there and the block is only not aligned, which costs speed,
+// never correctness. Guests are far larger.)
+//
 // JavaScript cannot see addresses, so the offset of the first page boundary is found by
 // reading: a read of a never-touched page takes a minor fault (it maps the shared zero page, so
 // nothing is allocated), and the calling thread's fault count in /proc/thread-self/stat says
