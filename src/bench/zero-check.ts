@@ -5,7 +5,7 @@
 //   node dist/src/bench/zero-check.js [--size 1G] [--runs 5] [--ratio 0]
 
 import { parseArgs } from 'node:util';
-import { allocateBlocks, segmentViews } from '../ram/layout.js';
+import { allocateBlocks, segmentViews, segmentWords } from '../ram/layout.js';
 import { fillNormalPages, preallocate } from '../ram/fill.js';
 import { classifyPages } from '../zero/zero-check.js';
 import { parseSize } from '../util/size.js';
@@ -27,6 +27,7 @@ const blocks = allocateBlocks(size);
 preallocate(blocks);
 fillNormalPages(blocks, ratio);
 const segs = segmentViews(blocks[0]);
+const words = segmentWords(blocks[0]);
 const pages = size / 4096;
 
 function livemigCheck(): number {
@@ -36,7 +37,7 @@ function livemigCheck(): number {
   for (let p = 0; p < pages; p += packetPages) {
     const n = Math.min(packetPages, pages - p);
     for (let i = 0; i < n; i++) list[i] = p + i;
-    normal += classifyPages(segs, list, 0, n, out, 0);
+    normal += classifyPages(segs, words, list, 0, n, out, 0);
   }
   return normal;
 }

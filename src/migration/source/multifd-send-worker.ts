@@ -18,7 +18,12 @@ import {
   encodeHandshake,
   packetHeaderBytes,
 } from '../protocol.js';
-import { SEGMENT_PAGE_MASK, SEGMENT_PAGES_SHIFT, segmentViews } from '../../ram/layout.js';
+import {
+  SEGMENT_PAGE_MASK,
+  SEGMENT_PAGES_SHIFT,
+  segmentViews,
+  segmentWords,
+} from '../../ram/layout.js';
 import { classifyPages } from '../../zero/zero-check.js';
 import {
   CHAN_STAT,
@@ -47,6 +52,7 @@ function start(d: SendWorkerData): void {
   const stats = new Float64Array(d.chanStats, d.index * CHAN_STAT.size * 8, CHAN_STAT.size);
   const words = new Int32Array(d.chanWords, d.index * CHAN_WORD.size * 4, CHAN_WORD.size);
   const segs = d.blocks.map((b) => segmentViews(b));
+  const segWords = d.blocks.map((b) => segmentWords(b));
   const pagesView = new Uint32Array(d.slots);
   const classified = new Uint32Array(d.packetPages);
 
@@ -389,7 +395,15 @@ function start(d: SendWorkerData): void {
       list = classified;
       listOff = 0;
     } else {
-      normal = classifyPages(segs[block], pagesView, pagesOff, count, classified, 0);
+      normal = classifyPages(
+        segs[block],
+        segWords[block],
+        pagesView,
+        pagesOff,
+        count,
+        classified,
+        0,
+      );
       list = classified;
       listOff = 0;
     }
