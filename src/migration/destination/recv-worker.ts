@@ -154,7 +154,7 @@ function start(d: RecvWorkerData): void {
           return;
         }
         // From now on, read into one reused buffer where the socket allows (static-read.ts).
-        const moved = rewrapForStaticReads(socket, readBuf, onStaticRead);
+        const moved = rewrapForStaticReads(socket, readBuf, onChunk);
         const s = moved ?? socket;
         if (moved) s.on('error', (e) => fail(e.message));
         startStreaming(s, head.subarray(HANDSHAKE_SIZE));
@@ -170,27 +170,22 @@ function start(d: RecvWorkerData): void {
     (r) => post({ type: 'rejected', index: d.index, reason: r.reason }),
   );
 
-  /** Feed every chunk the socket reads to the parser. */
-  function streamInto(socket: net.Socket): void {
-    socket.on('data', (chunk: Buffer) => {
-      // Once the final pass is in, nothing more may reach guest RAM (the guest may be running).
-      if (done) {
-        fail('data after the final pass');
-        return;
-      }
-      consume(socket, chunk, 0, chunk.length);
-    });
-  }
-
-  const readBuf = Buffer.allocUnsafeSlow(STATIC_READ_BYTES);
-  /** The same for reads into readBuf; returning false keeps the buffer until resume(). */
-  function onStaticRead(socket: net.Socket, n: number, buf: Buffer): boolean {
+  /** Feed what the socket read to the parser; false (paused) keeps `buf` until resume(). */
+  function onChunk(socket: net.Socket, n: number, buf: Buffer): boolean {
+    // Once the final pass is in, nothing more may reach guest RAM (the guest may be running).
     if (done) {
       fail('data after the final pass');
       return false;
     }
     return consume(socket, buf, 0, n);
   }
+
+  /** The 'data' path (TLS): every chunk is a new Buffer. */
+  function streamInto(socket: net.Socket): void {
+    socket.on('data', (chunk: Buffer) => onChunk(socket, chunk.length, chunk));
+  }
+
+  const readBuf = Buffer.allocUnsafeSlow(STATIC_READ_BYTES);
 
   server.on('error', (e) => fail(`listener: ${e.message}`));
   server.listen({ host: d.host, port: 0 }, () => {

@@ -319,19 +319,18 @@ function start(d: SendWorkerData): void {
         Atomics.notify(mig, MIG.freed);
         slot = (slot + 1) % SLOTS_PER_CHANNEL;
         base = slotBase(d.index, slot);
+        // Staging has room for any packet while the write is under COALESCE_BYTES.
+        if (len >= COALESCE_BYTES) break;
         if (Atomics.load(slots, base + SLOT.state) !== SLOT_FULL) {
           // Caught up with live_migration. A write of a few small (mostly zero-page) packets
           // costs a syscall here and a read on the destination each: wait briefly for more.
-          if (syncPass >= 0 || len >= COALESCE_BYTES || !(await nextFull(base))) break;
+          if (syncPass >= 0 || !(await nextFull(base))) break;
         }
         // A packet whose verdicts are not in yet ends the batch of writes.
         if (task && !(slots[base + SLOT.flags] & (JOB_SYNC | JOB_CLASSIFIED)) && !checked[slot]) {
           submitAhead(slot);
           break;
         }
-        const count = slots[base + SLOT.count];
-        if (len >= COALESCE_BYTES) break;
-        if (len + packetHeaderBytes(count) + count * PAGE_SIZE > stagingSize) break;
       }
       const w = write(k, len);
       stats[CHAN_STAT.bytes] += len;
