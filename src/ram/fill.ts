@@ -4,7 +4,7 @@
 import { randomFillSync } from 'node:crypto';
 import { PAGE_SIZE } from '../migration/protocol.js';
 import type { RamBlockDesc } from './layout.js';
-import { blockBytes, pagesOf } from './layout.js';
+import { SEGMENT_PAGE_MASK, SEGMENT_PAGES_SHIFT, pagesOf, segmentViews } from './layout.js';
 
 const POOL_SIZE = 4 * 1024 * 1024;
 
@@ -29,15 +29,16 @@ export function fillNormalPages(blocks: RamBlockDesc[], ratio: number): number {
   let global = 0;
   let count = 0;
   for (const b of blocks) {
-    const u8 = blockBytes(b);
-    const dv = new DataView(b.ram, b.base, b.size);
+    // Per 1 GiB segment: no typed array may span more than 4 GiB of a block.
+    const segs = segmentViews(b);
     const pages = pagesOf(b.size);
     for (let p = 0; p < pages; p++, global++) {
       if (!isNormalPage(global, ratio)) continue;
-      const off = p * PAGE_SIZE;
+      const seg = segs[p >>> SEGMENT_PAGES_SHIFT];
+      const off = (p & SEGMENT_PAGE_MASK) * PAGE_SIZE;
       const src = ((global * 7919) % poolPages) * PAGE_SIZE + (global % 61) * 8;
-      u8.set(pool.subarray(src, src + PAGE_SIZE), off);
-      dv.setUint32(off + 8, global + 1, true);
+      pool.copy(seg, off, src, src + PAGE_SIZE);
+      seg.writeUInt32LE(global + 1, off + 8);
       count++;
     }
   }
@@ -47,11 +48,12 @@ export function fillNormalPages(blocks: RamBlockDesc[], ratio: number): number {
 /** Write every page once so the kernel really allocates it (QEMU's -mem-prealloc). */
 export function preallocate(blocks: RamBlockDesc[]): void {
   for (const b of blocks) {
-    const u8 = blockBytes(b);
-    for (let off = 0; off < b.size; off += PAGE_SIZE) {
-      // Writing the value already there still takes the write fault that allocates the page.
-      // eslint-disable-next-line no-self-assign
-      u8[off] = u8[off];
+    for (const seg of segmentViews(b)) {
+      for (let off = 0; off < seg.length; off += PAGE_SIZE) {
+        // Writing the value already there still takes the write fault that allocates the page.
+        // eslint-disable-next-line no-self-assign
+        seg[off] = seg[off];
+      }
     }
   }
 }

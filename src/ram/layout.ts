@@ -41,11 +41,6 @@ export function segmentWords(b: RamBytes): Int32Array[] {
   return segmentViews(b).map((v) => new Int32Array(v.buffer, v.byteOffset, v.length >>> 2));
 }
 
-/** One byte view over a whole block (blocks over 4 GiB exceed what a Buffer may be). */
-export function blockBytes(b: RamBytes): Uint8Array {
-  return new Uint8Array(b.ram, b.base, b.size);
-}
-
 export function pagesOf(size: number): number {
   return Math.ceil(size / PAGE_SIZE);
 }

@@ -5,7 +5,7 @@ import { workerData } from 'node:worker_threads';
 import { PAGE_SHIFT } from '../migration/protocol.js';
 import type { RamBlockDesc } from './layout.js';
 import { REQ_QUIT, REQ_RUN, VCPU, type WorkloadSpec } from './vcpu-control.js';
-import { blockBytes, pagesOf } from './layout.js';
+import { SEGMENT_PAGE_MASK, SEGMENT_PAGES_SHIFT, pagesOf, segmentViews } from './layout.js';
 import { publishThreadCpu } from '../util/cpu-slots.js';
 
 interface VcpuWorkerData {
@@ -18,7 +18,8 @@ interface VcpuWorkerData {
 
 const data = workerData as VcpuWorkerData;
 const ctl = new Int32Array(data.control);
-const bytes = data.blocks.map(blockBytes);
+// 1 GiB segments: a block can exceed what one typed array may span (4 GiB).
+const segs = data.blocks.map((b) => segmentViews(b));
 const dirty = data.blocks.map((b) => new Int32Array(b.dirty));
 const blockPages = data.blocks.map((b) => pagesOf(b.size));
 const { workload } = data;
@@ -80,8 +81,9 @@ for (;;) {
   for (let i = 0; i < BATCH; i++) {
     const b = rangeBlock[pos];
     const p = rangePage[pos];
-    const off = p << PAGE_SHIFT;
-    bytes[b][off] = (bytes[b][off] + 1) & 0xff;
+    const seg = segs[b][p >>> SEGMENT_PAGES_SHIFT];
+    const off = (p & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
+    seg[off] = (seg[off] + 1) & 0xff;
     Atomics.or(dirty[b], p >>> 5, 1 << (p & 31));
     written++;
     if (++pos === workload.pages) {
