@@ -1087,15 +1087,7 @@ export class BatchTask {
       const flags = Flag.CRAV | Flag.RCR;
       for (let i = w[tmplCount]; i < count; i++) {
         const rec = this.arenaBase + (r0 + i * 8) * 4;
-        writeCompvalTemplateWords(
-          w,
-          d0 + i * DESCRIPTOR_WORDS,
-          flags,
-          rec >>> 0,
-          hiWord(rec),
-          ps,
-          0,
-        );
+        writeCompvalTemplateWords(w, d0 + i * DESCRIPTOR_WORDS, flags, rec | 0, hiWord(rec), ps, 0);
       }
       w[tmplCount] = count;
     }
@@ -1107,7 +1099,7 @@ export class BatchTask {
       }
       const dw = d0 + i * DESCRIPTOR_WORDS;
       const src = base + off;
-      w[dw + 4] = src >>> 0;
+      w[dw + 4] = src | 0; // the low word's bits; `| 0` stays int32 where `>>> 0` would not
       w[dw + 5] = (src / 4294967296) | 0;
       w[r0 + i * 8] = 0;
     }
@@ -1136,9 +1128,9 @@ export class BatchTask {
         bd,
         0,
         Flag.CRAV | Flag.RCR | this.rci,
-        recAddr >>> 0,
+        recAddr | 0,
         hiWord(recAddr),
-        list >>> 0,
+        list | 0,
         hiWord(list),
         n,
         irq,

@@ -9,6 +9,17 @@ export type Address = bigint | number;
 
 export const TWO_32 = 4294967296;
 
+/**
+ * The unsigned value of a 32-bit word (an Int32Array element, or any number, taken modulo 2^32).
+ * Hot paths use this rather than `x >>> 0`: V8 optimizes `>>> 0` for the small values it has seen
+ * and deoptimizes the first time a word reaches 2^31 (a RAM offset past 2 GiB), recompiling in the
+ * middle of a migration; this form is a double from the start.
+ */
+export function uint32(x: number): number {
+  const s = x | 0;
+  return s + TWO_32 * (s >>> 31);
+}
+
 /** Low 32 bits of a non-negative safe integer or bigint, as an unsigned number. */
 export function addrLo(a: Address): number {
   return typeof a === 'bigint' ? Number(a & 0xffffffffn) : a >>> 0;

@@ -19,7 +19,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { BroadcastChannel, receiveMessageOnPort } from 'node:worker_threads';
-import { TWO_32, type Address, toBigAddr } from '../address.js';
+import { TWO_32, type Address, toBigAddr, uint32 } from '../address.js';
 
 export const REGION_SLOTS = 256;
 /** Bytes of address space per region: 1 TiB, far more than a RAM block can be. */
@@ -83,12 +83,18 @@ interface MapMsg {
 
 /** A region as an engine holds it: the memory plus lazily made views. */
 export class RegionMemory {
-  private readonly bufs: (Buffer | undefined)[] = [];
-  private readonly i32s: (Int32Array | undefined)[] = [];
+  // Sized up front: an array that grows when a migration first reaches a window past the
+  // first GiB makes V8 throw away the engine's optimized code (an out-of-bounds read).
+  private readonly bufs: (Buffer | undefined)[];
+  private readonly i32s: (Int32Array | undefined)[];
   constructor(
     readonly sab: SharedArrayBuffer,
     readonly version: number,
-  ) {}
+  ) {
+    const windows = Math.max(1, Math.ceil(sab.byteLength / WINDOW_STEP));
+    this.bufs = new Array<Buffer | undefined>(windows);
+    this.i32s = new Array<Int32Array | undefined>(windows);
+  }
 
   /** Buffer window containing byte `off` (valid for at least 2 GiB from `off`). */
   buffer(k: number): Buffer {
@@ -129,11 +135,14 @@ export function windowBase(k: number): number {
 export class Translation {
   region: RegionMemory | undefined = undefined;
   window = 0;
+  // Offsets reach 2^32. -0 is a double to V8, so these fields hold doubles from the start; a
+  // field that starts as a small integer is re-laid-out the first time an offset passes 2^31,
+  // and the engine's optimized code that read it is thrown away mid-migration.
   /** Offset of the range in `region.buffer(window)`. */
-  off = 0;
+  off = -0;
   /** Bytes accessible before the first fault (== the length asked for when there is none). */
   ok = 0;
-  faultLo = 0;
+  faultLo = -0;
   faultHi = 0;
   /** Index of the injected fault that stopped the access, or -1. */
   faultEntry = -1;
@@ -357,8 +366,8 @@ export class AddressSpace {
    * the access faults at (t.faultLo, t.faultHi).
    */
   translate(lo: number, hi: number, len: number, t: Translation): boolean {
-    hi >>>= 0;
-    lo >>>= 0;
+    hi = uint32(hi);
+    lo = uint32(lo);
     t.faultEntry = -1;
     const rel = hi - REGION_HI_BASE;
     const slot = rel >>> 8;

@@ -15,7 +15,7 @@
 // software error register (SWERR), as on hardware; inside a batch the member counts as failed.
 
 import { Translation, AddressSpace } from './address-space.js';
-import { TWO_32 } from '../address.js';
+import { TWO_32, uint32 } from '../address.js';
 import { storeRecordWords } from '../completion.js';
 import { DESCRIPTOR_WORDS } from '../descriptor.js';
 import { EMULATED_OPCODES, Flag, Opcode, Status, STATUS_WRITE_FAULT } from '../opcodes.js';
@@ -449,10 +449,10 @@ export class Engine {
     if (this.xferTooBig(size)) return;
     this.rStatus = Status.SUCCESS;
     if (size === 0) return;
-    const srcLo = d[at + 4] >>> 0;
-    const srcHi = d[at + 5] >>> 0;
-    const dstLo = d[at + 6] >>> 0;
-    const dstHi = d[at + 7] >>> 0;
+    const srcLo = uint32(d[at + 4]);
+    const srcHi = uint32(d[at + 5]);
+    const dstLo = uint32(d[at + 6]);
+    const dstHi = uint32(d[at + 7]);
     const src = srcHi * TWO_32 + srcLo;
     const dst = dstHi * TWO_32 + dstLo;
     // Overlapping with the destination above the source: the copy runs from the end.
@@ -611,8 +611,8 @@ export class Engine {
     const size = list[m + 8] >>> 0;
     if (size === 0 || size > this.maxTransfer) return;
     if (fo & Flag.CRAV && list[m + 2] & 31) return;
-    const src0 = (list[m + 5] >>> 0) * TWO_32 + (list[m + 4] >>> 0);
-    const rec0 = (list[m + 3] >>> 0) * TWO_32 + (list[m + 2] >>> 0);
+    const src0 = uint32(list[m + 5]) * TWO_32 + uint32(list[m + 4]);
+    const rec0 = uint32(list[m + 3]) * TWO_32 + uint32(list[m + 2]);
     let n = 1;
     let recContig = true;
     const maxRun = Math.min(fetched - i, Math.floor(2 ** 30 / size));
@@ -620,9 +620,9 @@ export class Engine {
       const k = m + n * DESCRIPTOR_WORDS;
       if (list[k + 1] !== fo || list[k + 6] !== 0 || list[k + 7] !== 0) break;
       if (list[k + 8] >>> 0 !== size) break;
-      if ((list[k + 5] >>> 0) * TWO_32 + (list[k + 4] >>> 0) !== src0 + n * size) break;
+      if (uint32(list[k + 5]) * TWO_32 + uint32(list[k + 4]) !== src0 + n * size) break;
       if (list[k + 2] & 31) break;
-      if ((list[k + 3] >>> 0) * TWO_32 + (list[k + 2] >>> 0) !== rec0 + n * 32) recContig = false;
+      if (uint32(list[k + 3]) * TWO_32 + uint32(list[k + 2]) !== rec0 + n * 32) recContig = false;
       n++;
     }
     this.runEnd = i + n;
