@@ -16,6 +16,7 @@ import { LM_WORKER, MigrationSource, SEND_WORKER } from '../migration/source/sou
 import { WorkerPool } from '../util/worker-pool.js';
 import type { DsaEmu } from '../accel/dsa/emu/device.js';
 import { acquireSharedEmu, releaseSharedEmu } from './shared-emu.js';
+import { channelDepth } from '../migration/source/channel-slots.js';
 import { openAccelerator, type Accelerator } from '../accel/driver.js';
 import { parseAccelPath } from '../accel/accel-path.js';
 import { MigrationDestination } from '../migration/destination/destination.js';
@@ -239,6 +240,10 @@ export class Machine extends EventEmitter implements MigrationHost {
     return openAccelerator(path, {
       devices: this.emu ?? undefined,
       maxPages: this.params['multifd-packet-size'] / 4096,
+      // A request per packet in flight (channelDepth per channel, plus its whole-run request);
+      // fewer would send the rest to the CPU ('noSlot'). Bounded by the device's interrupt
+      // handles, which every migration of the process shares.
+      slots: Math.min(256, this.params['multifd-channels'] * (channelDepth('dsa-accel') + 1)),
     });
   }
 

@@ -18,6 +18,7 @@ import {
   SLOT_FREE,
   SLOT_FULL,
   SLOTS_PER_CHANNEL,
+  channelDepth,
   slotBase,
 } from './channel-slots.js';
 import type { LiveMigrationWorkerData, SourceWorkerMessage } from './worker-data.js';
@@ -40,6 +41,7 @@ function start(d: LiveMigrationWorkerData): void {
   const blockPages = d.blocks.map((b) => pagesOf(b.size));
   const legacy = d.mode === 'legacy';
   const noDetect = d.mode === 'none';
+  const depth = channelDepth(d.mode);
 
   class Aborted extends Error {}
 
@@ -95,7 +97,13 @@ function start(d: LiveMigrationWorkerData): void {
       for (let i = 0; i < d.channels; i++) {
         const ch = only >= 0 ? only : (nextChannel + i) % d.channels;
         const base = slotBase(ch, fillIdx[ch]);
-        if (Atomics.load(slots, base + SLOT.state) === SLOT_FREE) {
+        // Slots fill and free in ring order: the one `depth` back is free iff fewer than
+        // `depth` packets are in flight.
+        const behind = slotBase(ch, (fillIdx[ch] + SLOTS_PER_CHANNEL - depth) % SLOTS_PER_CHANNEL);
+        if (
+          Atomics.load(slots, base + SLOT.state) === SLOT_FREE &&
+          Atomics.load(slots, behind + SLOT.state) === SLOT_FREE
+        ) {
           if (only < 0) nextChannel = (ch + 1) % d.channels;
           fillIdx[ch] = (fillIdx[ch] + 1) % SLOTS_PER_CHANNEL;
           return { ch, base };

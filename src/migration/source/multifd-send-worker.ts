@@ -148,18 +148,22 @@ function start(d: SendWorkerData): void {
     }
   }
 
-  /** The run task: the largest power-of-two size up to a packet that the WQ accepts. */
-  function createRunTask(): { task: BatchTask; bytes: number } | null {
+  /**
+   * The run task: the largest power-of-two size up to a packet that the WQ accepts. One request
+   * carries the runs of up to `slots` packets (a request holds at most a packet's page count).
+   */
+  function createRunTask(): { task: BatchTask; bytes: number; slots: number } | null {
     for (let bytes = d.packetPages * PAGE_SIZE; bytes >= 16 * PAGE_SIZE; bytes /= 2) {
       if (!Number.isInteger(bytes / PAGE_SIZE)) break;
       const units = (d.packetPages * PAGE_SIZE) / bytes;
-      if (units * SLOTS_PER_CHANNEL > d.packetPages) break;
+      const slots = Math.min(SLOTS_PER_CHANNEL, Math.floor(d.packetPages / units));
+      if (slots < 1) break;
       try {
-        const t = accel!.createBatchTask(d.index, units * SLOTS_PER_CHANNEL, {
+        const t = accel!.createBatchTask(d.index, units * slots, {
           pageSize: bytes,
           pagesPerUnit: bytes / PAGE_SIZE,
         });
-        return { task: t, bytes };
+        return { task: t, bytes, slots };
       } catch (e) {
         if (!(e instanceof RangeError)) throw e;
       }
@@ -196,7 +200,7 @@ function start(d: SendWorkerData): void {
         settle(s, checkPages(s));
         continue;
       }
-      if (n > 0 && (u !== units || b !== block)) {
+      if (n > 0 && (u !== units || b !== block || n === runCheck!.slots)) {
         submitRuns(runBatch, n, units);
         n = 0;
       }
