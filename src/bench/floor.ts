@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
-import { median, minMax } from './stats.js';
+import { stat } from './stats.js';
+import { fmtStat } from './format.js';
 import { parseSize } from '../util/size.js';
 
 const SOURCE = resolve(
@@ -102,32 +103,14 @@ function main(): void {
         `${n} run ${i + 1}/${runs}: total ${r.totalMs} ms, CPU src ${r.srcCpuMs} + dst ${r.dstCpuMs} ms\n`,
       );
     }
-    const fmt = (xs: number[], scale: number, d: number): string => {
-      const [lo, hi] = minMax(xs);
-      return `${(median(xs) / scale).toFixed(d)} (${(lo / scale).toFixed(d)}–${(hi / scale).toFixed(d)})`;
-    };
+    const ms = (f: (r: FloorRun) => number): string => fmtStat(stat(rs.map(f)));
+    const s = (f: (r: FloorRun) => number): string => fmtStat(stat(rs.map((r) => f(r) / 1000)), 2);
     t.push([
       n === 'zero' ? '100% zero' : '50% normal',
-      fmt(
-        rs.map((r) => r.totalMs),
-        1,
-        0,
-      ),
-      fmt(
-        rs.map((r) => r.srcCpuMs),
-        1000,
-        2,
-      ),
-      fmt(
-        rs.map((r) => r.dstCpuMs),
-        1000,
-        2,
-      ),
-      fmt(
-        rs.map((r) => r.srcCpuMs + r.dstCpuMs),
-        1000,
-        2,
-      ),
+      ms((r) => r.totalMs),
+      s((r) => r.srcCpuMs),
+      s((r) => r.dstCpuMs),
+      s((r) => r.srcCpuMs + r.dstCpuMs),
     ]);
   }
   process.stdout.write(
