@@ -10,7 +10,7 @@
 // owning slot's word (per-slot IMS entries), so this thread only runs on device errors: a
 // wake-up costs ~7 µs of CPU, which per 128-page batch would be far above the 5% budget.
 
-import { workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import {
   A_COMPLETION_RUNNING,
   A_COMPLETION_HANDLED,
@@ -42,67 +42,76 @@ export interface CompletionWorkerData {
   devices: SharedArrayBuffer[];
 }
 
-const data = workerData as CompletionWorkerData;
-const a = new ArenaView(data.arena, data.layout);
-const w = a.i32;
-const devWords = data.devices.map((r) => new Int32Array(r));
-const thread = data.mode === 'thread';
-let cpuSeen = Atomics.load(w, A_CPU_REQ);
+function run(data: CompletionWorkerData): void {
+  const a = new ArenaView(data.arena, data.layout);
+  const w = a.i32;
+  const devWords = data.devices.map((r) => new Int32Array(r));
+  const thread = data.mode === 'thread';
+  // 0, not the current count: a report asked for before this thread started is still owed.
+  let cpuSeen = 0;
 
-function wake(slot: number): void {
-  Atomics.add(w, A_COMPLETION_HANDLED, 1);
-  const irq = a.meta(slot, M_IRQ);
-  Atomics.add(w, irq, 1);
-  Atomics.notify(w, irq);
-}
+  function wake(slot: number): void {
+    Atomics.add(w, A_COMPLETION_HANDLED, 1);
+    const irq = a.meta(slot, M_IRQ);
+    Atomics.add(w, irq, 1);
+    Atomics.notify(w, irq);
+  }
 
-function scan(): void {
-  const slots = data.layout.slots;
-  for (let s = 0; s < slots; s++) {
-    const st = a.meta(s, M_STATE);
-    if (Atomics.load(w, st) !== SLOT_SUBMITTED) continue;
-    const dw = devWords[Atomics.load(w, a.meta(s, M_DEVICE))];
-    if (
-      dw &&
-      (Atomics.load(dw, C_STATE) !== DevState.ENABLED ||
-        Atomics.load(dw, C_EPOCH) !== Atomics.load(w, a.meta(s, M_EPOCH)))
-    ) {
-      if (Atomics.compareExchange(w, st, SLOT_SUBMITTED, SLOT_HALTED) === SLOT_SUBMITTED) wake(s);
-      continue;
-    }
-    if (!thread) continue;
-    const nsub = Atomics.load(w, a.meta(s, M_NSUB));
-    let done = true;
-    for (let k = 0; k < nsub; k++) {
-      if ((Atomics.load(w, Atomics.load(w, a.meta(s, M_WATCH + k))) & 0xff) === 0) {
-        done = false;
-        break;
+  function scan(): void {
+    const slots = data.layout.slots;
+    for (let s = 0; s < slots; s++) {
+      const st = a.meta(s, M_STATE);
+      if (Atomics.load(w, st) !== SLOT_SUBMITTED) continue;
+      const dw = devWords[Atomics.load(w, a.meta(s, M_DEVICE))];
+      if (
+        dw &&
+        (Atomics.load(dw, C_STATE) !== DevState.ENABLED ||
+          Atomics.load(dw, C_EPOCH) !== Atomics.load(w, a.meta(s, M_EPOCH)))
+      ) {
+        if (Atomics.compareExchange(w, st, SLOT_SUBMITTED, SLOT_HALTED) === SLOT_SUBMITTED) wake(s);
+        continue;
+      }
+      if (!thread) continue;
+      const nsub = Atomics.load(w, a.meta(s, M_NSUB));
+      let done = true;
+      for (let k = 0; k < nsub; k++) {
+        if ((Atomics.load(w, Atomics.load(w, a.meta(s, M_WATCH + k))) & 0xff) === 0) {
+          done = false;
+          break;
+        }
+      }
+      if (
+        done &&
+        Atomics.compareExchange(w, st, SLOT_SUBMITTED, SLOT_COMPLETED) === SLOT_SUBMITTED
+      ) {
+        wake(s);
       }
     }
-    if (done && Atomics.compareExchange(w, st, SLOT_SUBMITTED, SLOT_COMPLETED) === SLOT_SUBMITTED) {
-      wake(s);
+  }
+
+  function publishCpu(): void {
+    a.setHeaderF64(F_COMPLETION_CPU_MS, threadCpuMs());
+  }
+
+  Atomics.store(w, A_COMPLETION_RUNNING, 1);
+  publishCpu();
+  for (;;) {
+    const seen = Atomics.load(w, A_IRQ);
+    if (Atomics.load(w, A_SHUTDOWN)) break;
+    const req = Atomics.load(w, A_CPU_REQ);
+    if (req !== cpuSeen) {
+      cpuSeen = req;
+      publishCpu();
+      Atomics.add(w, A_CPU_ACK, 1);
+      Atomics.notify(w, A_CPU_ACK);
     }
+    scan();
+    Atomics.wait(w, A_IRQ, seen);
   }
+  publishCpu();
+  Atomics.store(w, A_COMPLETION_RUNNING, 0);
 }
 
-function publishCpu(): void {
-  a.setHeaderF64(F_COMPLETION_CPU_MS, threadCpuMs());
-}
-
-Atomics.store(w, A_COMPLETION_RUNNING, 1);
-publishCpu();
-for (;;) {
-  const seen = Atomics.load(w, A_IRQ);
-  if (Atomics.load(w, A_SHUTDOWN)) break;
-  const req = Atomics.load(w, A_CPU_REQ);
-  if (req !== cpuSeen) {
-    cpuSeen = req;
-    publishCpu();
-    Atomics.add(w, A_CPU_ACK, 1);
-    Atomics.notify(w, A_CPU_ACK);
-  }
-  scan();
-  Atomics.wait(w, A_IRQ, seen);
-}
-publishCpu();
-Atomics.store(w, A_COMPLETION_RUNNING, 0);
+// Bound by a message rather than workerData, so that a pooled thread (src/util/worker-pool.ts),
+// started before `migrate`, can serve the accelerator opened then.
+parentPort!.once('message', (m: { type: 'bind'; data: CompletionWorkerData }) => run(m.data));

@@ -123,6 +123,7 @@ import {
 } from './hw/completion-shared.js';
 import type { DsaTarget } from './accel-path.js';
 import { writeSync } from 'node:fs';
+import type { WorkerPool } from '../util/worker-pool.js';
 
 type WaitResult = { async: boolean; value: Promise<string> | string };
 const waitAsync = (
@@ -159,6 +160,19 @@ export interface OpenAcceleratorOptions {
    * device errors. 'thread': every completion goes through dsa_completion (QEMU's design).
    */
   completion?: CompletionMode;
+  /**
+   * Threads started ahead: dsa_completion is taken from here (a started Node worker costs
+   * tens of milliseconds, which `migrate` would otherwise spend in setup). See
+   * completionWorkerFile().
+   */
+  threads?: WorkerPool;
+}
+
+/** The dsa_completion thread's module for an accel-path of `kind` (for WorkerPool.prespawn). */
+export function completionWorkerFile(kind: 'dsa' | 'dsa-emu'): URL {
+  return kind === 'dsa'
+    ? new URL('./hw/completion-worker.js', import.meta.url)
+    : new URL('./completion-worker.js', import.meta.url);
 }
 
 export interface AccelTargetHandle {
@@ -630,12 +644,11 @@ export async function openAccelerator(
       }
     }
     const accel = new Accelerator(handle);
-    const worker = await startCompletionWorker(new URL('./completion-worker.js', import.meta.url), {
-      arena: sab,
-      layout,
-      mode,
-      devices: emu.devices.map((d) => d.registers),
-    });
+    const worker = startCompletionWorker(
+      completionWorkerFile('dsa-emu'),
+      { arena: sab, layout, mode, devices: emu.devices.map((d) => d.registers) },
+      opts.threads,
+    );
     accel.setup(worker, ownedEmu, claims);
     return accel;
   } catch (e) {
@@ -645,12 +658,13 @@ export async function openAccelerator(
   }
 }
 
-async function startCompletionWorker(url: URL, workerData: unknown): Promise<Worker> {
-  const worker = new Worker(url, { workerData, name: 'dsa_completion' });
-  await new Promise<void>((resolve, reject) => {
-    worker.once('online', resolve);
-    worker.once('error', reject);
-  });
+/**
+ * dsa_completion: a pooled thread if `threads` has one, else a new one. Not awaited: the thread
+ * reads the arena once it runs, and a request made before then (CPU report, halt) waits in it.
+ */
+function startCompletionWorker(url: URL, data: unknown, threads?: WorkerPool): Worker {
+  const worker = threads ? threads.take(url, data) : new Worker(url, { name: 'dsa_completion' });
+  if (!threads) worker.postMessage({ type: 'bind', data });
   worker.on('error', (e) => {
     // Without dsa_completion only halt detection is lost: requests still end by deadline.
     console.error(`dsa_completion failed: ${e.message}`);
@@ -734,10 +748,7 @@ async function openHwAccelerator(
       states: wqs.map((q) => q.state),
       wait: hwWait,
     };
-    const worker = await startCompletionWorker(
-      new URL('./hw/completion-worker.js', import.meta.url),
-      data,
-    );
+    const worker = startCompletionWorker(completionWorkerFile('dsa'), data, opts.threads);
     accel.setup(worker, undefined, []);
     return accel;
   } catch (e) {

@@ -17,7 +17,7 @@ import { WorkerPool } from '../util/worker-pool.js';
 import type { DsaEmu } from '../accel/dsa/emu/device.js';
 import { acquireSharedEmu, releaseSharedEmu } from './shared-emu.js';
 import { channelDepth } from '../migration/source/channel-slots.js';
-import { openAccelerator, type Accelerator } from '../accel/driver.js';
+import { completionWorkerFile, openAccelerator, type Accelerator } from '../accel/driver.js';
 import { parseAccelPath } from '../accel/accel-path.js';
 import { MigrationDestination } from '../migration/destination/destination.js';
 import type { CapabilityState, MigrationHost, RunStatus } from '../control/host.js';
@@ -146,12 +146,7 @@ export class Machine extends EventEmitter implements MigrationHost {
     this.source?.updateLiveParams(next);
     if (this.opts.incoming === undefined && !this.migrationActive()) this.prespawnSource();
     // A device exists before a migration uses it: start the emulated one once it is named.
-    if (next['zero-page-detection'] === 'dsa-accel' && !this.emu) {
-      const path = next['accel-path'];
-      if (path.length > 0 && parseAccelPath(path).some((t) => t.type === 'dsa-emu')) {
-        void this.startEmu().catch(() => {});
-      }
-    }
+    if (this.accelKind() === 'dsa-emu' && !this.emu) void this.startEmu().catch(() => {});
   }
 
   queryParameters(): Record<string, unknown> {
@@ -244,6 +239,7 @@ export class Machine extends EventEmitter implements MigrationHost {
       // fewer would send the rest to the CPU ('noSlot'). Bounded by the device's interrupt
       // handles, which every migration of the process shares.
       slots: Math.min(256, this.params['multifd-channels'] * (channelDepth('dsa-accel') + 1)),
+      threads: this.pool,
     });
   }
 
@@ -262,6 +258,17 @@ export class Machine extends EventEmitter implements MigrationHost {
     // right before `migrate`, and a thread started then would start inside the migration.
     this.pool.prespawn(SEND_WORKER, this.params['multifd-channels']);
     this.pool.prespawn(LM_WORKER, 1);
+    const kind = this.accelKind();
+    if (kind) this.pool.prespawn(completionWorkerFile(kind), 1);
+  }
+
+  /** The kind of work queue the next migration's accelerator opens, if it uses one. */
+  private accelKind(): 'dsa' | 'dsa-emu' | undefined {
+    if (this.params['zero-page-detection'] !== 'dsa-accel') return undefined;
+    const path = this.params['accel-path'];
+    if (path.length === 0) return undefined;
+    // parameters were checked when set; a mix of kinds is refused at migrate
+    return parseAccelPath(path)[0].type;
   }
 
   private createDestination(): MigrationDestination {

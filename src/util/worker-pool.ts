@@ -27,6 +27,11 @@ export class WorkerPool {
     return w;
   }
 
+  /** Idle workers of `file` ready to be taken. */
+  idleCount(file: URL): number {
+    return this.idle.get(file.href)?.length ?? 0;
+  }
+
   async close(): Promise<void> {
     const all = [...this.idle.values()].flat();
     this.idle.clear();

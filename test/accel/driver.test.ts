@@ -5,7 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { DsaEmu } from '../../src/accel/dsa/emu/device.js';
-import { openAccelerator, type Accelerator } from '../../src/accel/driver.js';
+import { completionWorkerFile, openAccelerator, type Accelerator } from '../../src/accel/driver.js';
+import { WorkerPool } from '../../src/util/worker-pool.js';
 import { A_COMPLETION_HANDLED } from '../../src/accel/arena.js';
 import { eventually, expectedZeros, mixedBlock } from './helpers.js';
 
@@ -429,6 +430,37 @@ describe('sharing and assignment', () => {
         assert.ok(after[k] - before[k] < 30, `${k} used ${after[k] - before[k]} ms while idle`);
       }
     });
+  });
+
+  test('a dsa_completion started ahead (WorkerPool) serves the accelerator opened later', async () => {
+    const pool = new WorkerPool();
+    pool.prespawn(completionWorkerFile('dsa-emu'), 1);
+    try {
+      await withAccel(
+        ['dsa-emu:dsa2/wq2.0'],
+        { threads: pool, deadlineMs: 60_000 },
+        async (accel) => {
+          assert.equal(
+            pool.idleCount(completionWorkerFile('dsa-emu')),
+            0,
+            'the pooled thread was taken',
+          );
+          // Only dsa_completion notices a halt before the (60 s) deadline: the pooled thread does.
+          const dev = emu.device('dsa2');
+          const block = mixedBlock(256, 3);
+          const task = accel.createBatchTask(0, 128);
+          const r = new Uint8Array(128);
+          dev.haltAfter(10);
+          await task.zeroPages(block, packet(0, 128), 128, r);
+          assert.deepEqual(r, expectedZeros(block, packet(0, 128), 128));
+          assert.equal(accel.counters().cpuFallback.deviceHalted, 118);
+          assert.ok((await accel.threadCpu()).dsa_completion > 0);
+          await dev.reset();
+        },
+      );
+    } finally {
+      await pool.close();
+    }
   });
 
   test('thread CPU: dsa_completion and every engine, measured by the threads themselves', async () => {

@@ -12,7 +12,7 @@
 // submitter wakes it (A_HW_SLEEPING). The CPU it burns while waiting is measured like every
 // livemig thread's (/proc/thread-self/schedstat) and reported as `dsa_completion`.
 
-import { workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import {
   A_COMPLETION_HANDLED,
   A_COMPLETION_RUNNING,
@@ -111,7 +111,8 @@ function run(data: HwCompletionWorkerData): void {
 
   Atomics.store(w, A_COMPLETION_RUNNING, 1);
   publishCpu();
-  let cpuSeen = Atomics.load(w, A_CPU_REQ);
+  // 0, not the current count: a report asked for before this thread started is still owed.
+  let cpuSeen = 0;
   for (;;) {
     const seen = Atomics.load(w, A_IRQ);
     if (Atomics.load(w, A_SHUTDOWN)) break;
@@ -138,4 +139,5 @@ function run(data: HwCompletionWorkerData): void {
   Atomics.store(w, A_COMPLETION_RUNNING, 0);
 }
 
-if (workerData) run(workerData as HwCompletionWorkerData);
+// Bound by a message, as the emulated device's dsa_completion is (a pooled thread can serve).
+parentPort!.once('message', (m: { type: 'bind'; data: HwCompletionWorkerData }) => run(m.data));
