@@ -3,13 +3,19 @@
 // the engine threads stop when the last user is gone.
 
 import { DsaEmu } from '../accel/dsa/emu/device.js';
+import { warmUpEmulatedDevices } from '../accel/warm-up.js';
 
 let emu: Promise<DsaEmu> | null = null;
 let users = 0;
 
 export async function acquireSharedEmu(): Promise<DsaEmu> {
   users++;
-  emu ??= DsaEmu.start();
+  // Warmed up before anyone uses them (src/accel/warm-up.ts): the engines' JIT belongs to
+  // starting the device, not to the first migration.
+  emu ??= DsaEmu.start().then(async (e) => {
+    await warmUpEmulatedDevices(e).catch(() => {});
+    return e;
+  });
   try {
     return await emu;
   } catch (e) {
