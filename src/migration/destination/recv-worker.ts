@@ -6,9 +6,16 @@
 import type net from 'node:net';
 import { listenChannels } from '../transport.js';
 import { parentPort } from 'node:worker_threads';
-import { HANDSHAKE_SIZE, MULTIFD_MAGIC, PROTOCOL_VERSION, decodeHandshake } from '../protocol.js';
+import {
+  HANDSHAKE_SIZE,
+  MULTIFD_MAGIC,
+  PROTOCOL_VERSION,
+  decodeHandshake,
+  packetHeaderBytes,
+} from '../protocol.js';
 import { FEED_DONE, PacketParser } from './packet-parser.js';
 import { STATIC_READ_BYTES, rewrapForStaticReads } from './static-read.js';
+import { socketFd } from '../socket-fd.js';
 import { barrierAbortIndex, type RecvWorkerData, type RecvWorkerMessage } from './worker-data.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
 
@@ -154,8 +161,10 @@ function start(d: RecvWorkerData): void {
           return;
         }
         // From now on, read into one reused buffer where the socket allows (static-read.ts).
-        const moved = rewrapForStaticReads(socket, readBuf, onChunk);
+        const moved = rewrapForStaticReads(socket, nextReadBuffer, onChunk);
         const s = moved ?? socket;
+        if (moved) directFd = socketFd(moved);
+        parser.prefault = directFd < 0;
         if (moved) s.on('error', (e) => fail(e.message));
         startStreaming(s, head.subarray(HANDSHAKE_SIZE));
         if (!moved) streamInto(s);
@@ -177,7 +186,17 @@ function start(d: RecvWorkerData): void {
       fail('data after the final pass');
       return false;
     }
-    return consume(socket, buf, 0, n);
+    if (!consume(socket, buf, 0, n)) return false;
+    if (directFd >= 0 && !failed && parser.payloadLeft > 0) {
+      try {
+        parser.readPayload(directFd);
+      } catch (e) {
+        fail((e as Error).message);
+        return false;
+      }
+      publish();
+    }
+    return true;
   }
 
   /** The 'data' path (TLS): every chunk is a new Buffer. */
@@ -186,6 +205,14 @@ function start(d: RecvWorkerData): void {
   }
 
   const readBuf = Buffer.allocUnsafeSlow(STATIC_READ_BYTES);
+  // While packets carry normal pages, a read takes no more than a header and its offsets, and
+  // the pages are read in place (parser.readPayload); a big read would copy them through here.
+  const headerBuf = Buffer.allocUnsafeSlow(packetHeaderBytes(d.packetPages));
+  /** the socket's descriptor once it reads into our buffers (-1: the 'data' path, TLS) */
+  let directFd = -1;
+  function nextReadBuffer(): Buffer {
+    return directFd >= 0 && parser.expectPayload ? headerBuf : readBuf;
+  }
 
   server.on('error', (e) => fail(`listener: ${e.message}`));
   server.listen({ host: d.host, port: 0 }, () => {

@@ -18,13 +18,14 @@ interface HandleOwner {
 }
 
 /**
- * Move a paused, plain TCP socket to a Socket that reads into `buffer` and calls `onChunk`
- * with each read (return false to pause; `resume()` continues). Returns null where that is
- * not possible (TLS, or a socket that has data queued or no handle); keep using `socket` then.
+ * Move a paused, plain TCP socket to a Socket that reads into `buffer` (or, if a function,
+ * into the buffer it returns before each read) and calls `onChunk` with each read (return false
+ * to pause; `resume()` continues). Returns null where that is not possible (TLS, or a socket
+ * that has data queued or no handle); keep using `socket` then.
  */
 export function rewrapForStaticReads(
   socket: net.Socket,
-  buffer: Buffer,
+  buffer: Buffer | (() => Buffer),
   onChunk: (s: net.Socket, n: number, buf: Buffer) => boolean,
 ): net.Socket | null {
   if (socket instanceof tls.TLSSocket) return null;

@@ -1,8 +1,10 @@
 // multifdsend_N: owns one TCP connection. Takes packets from its slots, finds zero pages
-// (mode multifd), builds the header and copies normal pages into a reused staging buffer, and
-// writes it. Nothing is allocated per page; one Buffer view per packet.
+// (mode multifd), builds the header in a reused staging buffer, and writes header and normal
+// pages with one writev straight from guest RAM (plain TCP; TLS copies the pages into staging).
 
 import type net from 'node:net';
+import { socketFd } from '../socket-fd.js';
+import { VectorWriter } from './vector-writer.js';
 import { connectChannel, readyEvent } from '../transport.js';
 import { parentPort } from 'node:worker_threads';
 import {
@@ -246,9 +248,25 @@ function start(d: SendWorkerData): void {
         }),
       );
       stats[CHAN_STAT.bytes] += HANDSHAKE_SIZE;
+      const fd = socketFd(socket);
+      if (fd >= 0) vec = new VectorWriter(socket, fd);
       post({ type: 'connected', index: d.index });
       run().catch((e: Error) => fail(e.message));
     });
+  }
+
+  // Plain TCP: each batch is one vector of staging ranges (headers) and views of guest pages
+  // (src/migration/source/vector-writer.ts). One view per page, as Buffer.copy makes one
+  // inside; the copy itself is gone. TLS copies the pages into staging.
+  let vec: VectorWriter | null = null;
+  /** staging bytes from here on are not in `vec` yet */
+  let stagedFrom = 0;
+  /** page bytes in `vec` */
+  let vecPageBytes = 0;
+
+  function pushStaged(k: number, end: number): void {
+    if (end > stagedFrom) vec!.push(staging[k].subarray(stagedFrom, end));
+    stagedFrom = end;
   }
 
   function write(k: number, len: number): Promise<void> {
@@ -308,6 +326,8 @@ function start(d: SendWorkerData): void {
       }
       const p = pending[k];
       if (p) await p;
+      stagedFrom = 0;
+      vecPageBytes = 0;
       // Coalesce every packet that is ready and fits into one write: all-zero packets are ~1 KiB,
       // and a syscall plus stream bookkeeping per packet would cost more than the zero check.
       let len = 0;
@@ -324,7 +344,7 @@ function start(d: SendWorkerData): void {
         slot = (slot + 1) % SLOTS_PER_CHANNEL;
         base = slotBase(d.index, slot);
         // Staging has room for any packet while the write is under COALESCE_BYTES.
-        if (len >= COALESCE_BYTES) break;
+        if (len + vecPageBytes >= COALESCE_BYTES) break;
         if (Atomics.load(slots, base + SLOT.state) !== SLOT_FULL) {
           // Caught up with live_migration. A write of a few small (mostly zero-page) packets
           // costs a syscall here and a read on the destination each: wait briefly for more.
@@ -336,8 +356,18 @@ function start(d: SendWorkerData): void {
           break;
         }
       }
-      const w = write(k, len);
-      stats[CHAN_STAT.bytes] += len;
+      const bytes = len + vecPageBytes;
+      let w: Promise<void>;
+      if (vec) {
+        // While the stream still writes the last batch's rest this one would queue behind it
+        // whole: wait, and write it with writev instead.
+        if (socket.writableLength > 0 && pending[k ^ 1]) await pending[k ^ 1];
+        pushStaged(k, len);
+        w = vec.flush();
+      } else {
+        w = write(k, len);
+      }
+      stats[CHAN_STAT.bytes] += bytes;
       if (syncPass >= 0) {
         await w;
         Atomics.store(words, CHAN_WORD.flushedPass, syncPass);
@@ -420,6 +450,19 @@ function start(d: SendWorkerData): void {
       hdr[w++] = page >>> 20;
     }
     let out = at + packetHeaderBytes(count);
+    if (vec) {
+      stats[CHAN_STAT.normal] += normal;
+      stats[CHAN_STAT.zero] += count - normal;
+      if (normal === 0) return out;
+      pushStaged(k, out);
+      const { ram, base: ramBase } = d.blocks[block];
+      for (let i = 0; i < normal; i++) {
+        // page * PAGE_SIZE, not a shift: blocks reach 16 GiB
+        vec.push(new Uint8Array(ram, ramBase + list[listOff + i] * PAGE_SIZE, PAGE_SIZE));
+      }
+      vecPageBytes += normal * PAGE_SIZE;
+      return out;
+    }
     const bsegs = segs[block];
     for (let i = 0; i < normal; i++) {
       const page = list[listOff + i];
