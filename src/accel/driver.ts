@@ -124,6 +124,7 @@ import {
 import type { DsaTarget } from './accel-path.js';
 import { writeSync } from 'node:fs';
 import type { WorkerPool } from '../util/worker-pool.js';
+import { mulWide } from '../util/wide-math.js';
 
 type WaitResult = { async: boolean; value: Promise<string> | string };
 const waitAsync = (
@@ -1103,7 +1104,7 @@ export class BatchTask {
       w[tmplCount] = count;
     }
     for (let i = 0; i < count; i++) {
-      const off = pages[i] * ps;
+      const off = mulWide(pages[i], ps);
       if (off + ps > len) {
         Atomics.store(w, a.meta(slot, M_STATE), SLOT_FREE);
         throw new RangeError(`page ${pages[i]} (entry ${i}) is outside the ${len}-byte block`);

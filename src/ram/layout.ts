@@ -36,6 +36,16 @@ export function segmentViews(b: RamBytes): Buffer[] {
   return views;
 }
 
+/**
+ * segmentViews as plain Uint8Arrays, for per-page `subarray` views (scatter-gather I/O): a
+ * segment offset always fits in 31 bits, where a byte offset into the whole block would make V8
+ * deoptimize the code that builds the view once it passes 2 GiB; and Uint8Array's `subarray`
+ * makes its view natively, where Buffer's runs Node's JavaScript constructor.
+ */
+export function segmentBytes(b: RamBytes): Uint8Array[] {
+  return segmentViews(b).map((v) => new Uint8Array(v.buffer, v.byteOffset, v.length));
+}
+
 /** segmentViews as Int32Arrays (page 0 is page-aligned, so word-aligned). */
 export function segmentWords(b: RamBytes): Int32Array[] {
   return segmentViews(b).map((v) => new Int32Array(v.buffer, v.byteOffset, v.length >>> 2));

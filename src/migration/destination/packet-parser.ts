@@ -19,6 +19,7 @@ import {
   SEGMENT_PAGE_MASK,
   SEGMENT_PAGES_SHIFT,
   pagesOf,
+  segmentBytes,
   segmentViews,
   type RamBlockDesc,
 } from '../../ram/layout.js';
@@ -54,8 +55,8 @@ export class PacketParser {
   private readonly segs: Buffer[][];
   private readonly blockPages: number[];
   private readonly received: Uint8Array[];
-  private readonly ram: SharedArrayBuffer[];
-  private readonly base: number[];
+  /** the blocks' segments as Uint8Arrays, for readPayload's views */
+  private readonly bytes: Uint8Array[][];
   /** readPayload's vector: reused, one view per page (as Buffer.copy makes one inside) */
   private readonly iov: Uint8Array[] = [];
   /** touch each normal page before its payload arrives (off when readPayload places it) */
@@ -79,8 +80,7 @@ export class PacketParser {
     this.segs = blocks.map((b) => segmentViews(b));
     this.blockPages = blocks.map((b) => pagesOf(b.size));
     this.received = received.map((r) => new Uint8Array(r));
-    this.ram = blocks.map((b) => b.ram);
-    this.base = blocks.map((b) => b.base);
+    this.bytes = blocks.map((b) => segmentBytes(b));
   }
 
   /** Payload bytes the current packet still expects (0 between payloads). */
@@ -98,12 +98,12 @@ export class PacketParser {
   readPayload(fd: number): number {
     if (this.state !== State.Payload) return 0;
     const iov = this.iov;
-    const ram = this.ram[this.block];
-    const base = this.base[this.block];
+    const bytes = this.bytes[this.block];
     let k = 0;
     for (let i = this.payloadPage, o = this.payloadByte; i < this.normal; i++, o = 0) {
-      // page * PAGE_SIZE, not a shift: blocks reach 16 GiB
-      iov[k++] = new Uint8Array(ram, base + this.pages[i] * PAGE_SIZE + o, PAGE_SIZE - o);
+      const p = this.pages[i];
+      const off = (p & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
+      iov[k++] = bytes[p >>> SEGMENT_PAGES_SHIFT].subarray(off + o, off + PAGE_SIZE);
     }
     iov.length = k;
     let n: number;

@@ -5,6 +5,7 @@
 import type net from 'node:net';
 import { socketFd } from '../socket-fd.js';
 import { VectorWriter } from './vector-writer.js';
+import { mulWide } from '../../util/wide-math.js';
 import { connectChannel, readyEvent } from '../transport.js';
 import { parentPort } from 'node:worker_threads';
 import {
@@ -23,6 +24,7 @@ import {
 import {
   SEGMENT_PAGE_MASK,
   SEGMENT_PAGES_SHIFT,
+  segmentBytes,
   segmentViews,
   segmentWords,
 } from '../../ram/layout.js';
@@ -55,6 +57,7 @@ function start(d: SendWorkerData): void {
   const words = new Int32Array(d.chanWords, d.index * CHAN_WORD.size * 4, CHAN_WORD.size);
   const segs = d.blocks.map((b) => segmentViews(b));
   const segWords = d.blocks.map((b) => segmentWords(b));
+  const segBytes = d.blocks.map((b) => segmentBytes(b));
   const pagesView = new Uint32Array(d.slots);
   const classified = new Uint32Array(d.packetPages);
 
@@ -106,7 +109,7 @@ function start(d: SendWorkerData): void {
     if (pages[count - 1] !== first + count - 1) return 0;
     const bytes = count * PAGE_SIZE;
     // Units are addressed as multiples of the run size from the block's start.
-    if (bytes % runCheck.bytes !== 0 || (first * PAGE_SIZE) % runCheck.bytes !== 0) return 0;
+    if (bytes % runCheck.bytes !== 0 || mulWide(first, PAGE_SIZE) % runCheck.bytes !== 0) return 0;
     return bytes / runCheck.bytes;
   }
 
@@ -455,10 +458,11 @@ function start(d: SendWorkerData): void {
       stats[CHAN_STAT.zero] += count - normal;
       if (normal === 0) return out;
       pushStaged(k, out);
-      const { ram, base: ramBase } = d.blocks[block];
+      const bytes = segBytes[block];
       for (let i = 0; i < normal; i++) {
-        // page * PAGE_SIZE, not a shift: blocks reach 16 GiB
-        vec.push(new Uint8Array(ram, ramBase + list[listOff + i] * PAGE_SIZE, PAGE_SIZE));
+        const page = list[listOff + i];
+        const off = (page & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
+        vec.push(bytes[page >>> SEGMENT_PAGES_SHIFT].subarray(off, off + PAGE_SIZE));
       }
       vecPageBytes += normal * PAGE_SIZE;
       return out;

@@ -20,6 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import { BroadcastChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { TWO_32, type Address, toBigAddr, uint32 } from '../address.js';
+import { mulWide } from '../../../util/wide-math.js';
 
 export const REGION_SLOTS = 256;
 /** Bytes of address space per region: 1 TiB, far more than a RAM block can be. */
@@ -124,7 +125,7 @@ export function windowOf(off: number): number {
   return Math.floor(off / WINDOW_STEP);
 }
 export function windowBase(k: number): number {
-  return k * WINDOW_STEP;
+  return mulWide(k, WINDOW_STEP); // 2 GiB and up: see wide-math.ts
 }
 
 /**
