@@ -1,7 +1,8 @@
 // multifdrecv_N: listens on its own port (Node cannot hand an accepted socket to a worker
 // thread, so each channel thread accepts its own connection; the ports travel in HelloReply),
-// binds the connection by handshake, then parses packets straight from a reused read buffer
-// into guest RAM. At each SYNC it waits until every channel has reached the same pass.
+// binds the connection by handshake, then parses packets from a reused read buffer and reads
+// their pages straight into guest RAM (readv; TLS: copied from the chunks it decrypts). At each
+// SYNC it waits until every channel has reached the same pass.
 
 import type net from 'node:net';
 import { listenChannels } from '../transport.js';
