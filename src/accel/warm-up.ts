@@ -1,10 +1,10 @@
 // Warm-up of the emulated devices: requests of the shapes a migration sends, run once when
 // the devices start.
 //
-// Engines are Node worker threads, and V8 compiles their hot path (the dispatch loop with the
-// batch and COMPVAL code inlined into it) only after it has run a while: about 100 ms of
-// TurboFan per engine, measured with --trace-opt. Without a warm-up the first migration pays
-// that inside its window, on a machine whose cores the channels need. DSA hardware is as fast
+// Engines are Node worker threads, and V8 compiles their hot path (the batch and COMPVAL code,
+// address translation, records) only after it has run a while: ~25 ms of TurboFan per engine,
+// measured with --trace-opt. Without a warm-up the first migration pays that inside its window,
+// on a machine whose cores the channels need. DSA hardware is as fast
 // on its first descriptor as on its millionth, so the emulated device warms up when it starts,
 // as part of enabling its work queues, not as part of `migrate`.
 //
