@@ -645,7 +645,7 @@ export async function openAccelerator(
       }
     }
     const accel = new Accelerator(handle);
-    const worker = startCompletionWorker(
+    const worker = await startCompletionWorker(
       completionWorkerFile('dsa-emu'),
       { arena: sab, layout, mode, devices: emu.devices.map((d) => d.registers) },
       opts.threads,
@@ -660,12 +660,28 @@ export async function openAccelerator(
 }
 
 /**
- * dsa_completion: a pooled thread if `threads` has one, else a new one. Not awaited: the thread
- * reads the arena once it runs, and a request made before then (CPU report, halt) waits in it.
+ * dsa_completion: a thread of `threads` (started ahead; not waited for: it reads the arena once
+ * it runs, and a CPU report or halt asked for before then waits in the arena), or a new one,
+ * waited for until it is online, as opening used to take: a caller that goes on to close
+ * descriptors (tests of a vanished device node) must not race the thread's own file opens.
  */
-function startCompletionWorker(url: URL, data: unknown, threads?: WorkerPool): Worker {
-  const worker = threads ? threads.take(url, data) : new Worker(url, { name: 'dsa_completion' });
-  if (!threads) worker.postMessage({ type: 'bind', data });
+async function startCompletionWorker(
+  url: URL,
+  data: unknown,
+  threads?: WorkerPool,
+): Promise<Worker> {
+  let worker: Worker;
+  if (threads) {
+    worker = threads.take(url, data);
+  } else {
+    worker = new Worker(url, { name: 'dsa_completion' });
+    worker.postMessage({ type: 'bind', data });
+    const started = worker;
+    await new Promise<void>((resolve, reject) => {
+      started.once('online', resolve);
+      started.once('error', reject);
+    });
+  }
   worker.on('error', (e) => {
     // Without dsa_completion only halt detection is lost: requests still end by deadline.
     console.error(`dsa_completion failed: ${e.message}`);
@@ -749,7 +765,7 @@ async function openHwAccelerator(
       states: wqs.map((q) => q.state),
       wait: hwWait,
     };
-    const worker = startCompletionWorker(completionWorkerFile('dsa'), data, opts.threads);
+    const worker = await startCompletionWorker(completionWorkerFile('dsa'), data, opts.threads);
     accel.setup(worker, undefined, []);
     return accel;
   } catch (e) {
