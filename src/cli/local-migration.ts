@@ -2,7 +2,7 @@
 // two QEMUs. Used by `livemig demo`, the migration benchmark and the end-to-end tests.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,13 @@ export interface LocalPairOptions {
   env?: NodeJS.ProcessEnv;
   /** a command to run both processes under, e.g. ['ip', 'netns', 'exec', 'NS'] */
   launcher?: string[];
+  /**
+   * Node flags for the source process, e.g. ['--trace-opt', '--trace-deopt'] (default: the
+   * environment's LIVEMIG_SOURCE_NODE_FLAGS, split on spaces). For profiling a bench.
+   */
+  sourceNodeFlags?: string[];
+  /** a file for the source's stdout, where V8's traces go (default: LIVEMIG_SOURCE_STDOUT) */
+  sourceStdout?: string;
 }
 
 export class LocalPair {
@@ -54,8 +61,11 @@ export class LocalPair {
       srcArgs.push('--ram-block-size', o.ramBlockSize);
       dstArgs.push('--ram-block-size', o.ramBlockSize);
     }
+    const flags =
+      o.sourceNodeFlags ?? (process.env.LIVEMIG_SOURCE_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+    const stdout = o.sourceStdout ?? process.env.LIVEMIG_SOURCE_STDOUT;
     const [source, dest] = await Promise.all([
-      startGuest(join(dir, 'src.qmp'), srcArgs, o.env, o.launcher),
+      startGuest(join(dir, 'src.qmp'), srcArgs, o.env, o.launcher, flags, stdout),
       startGuest(join(dir, 'dst.qmp'), dstArgs, o.env, o.launcher),
     ]);
     return new LocalPair(dir, source, dest);
@@ -161,13 +171,18 @@ async function startGuest(
   args: string[],
   env?: NodeJS.ProcessEnv,
   launcher?: string[],
+  nodeFlags: string[] = [],
+  stdoutFile?: string,
 ): Promise<GuestProcess> {
-  const argv = [process.execPath, MAIN, 'run', ...args, '--qmp', `unix:${qmpPath}`];
+  const argv = [process.execPath, ...nodeFlags, MAIN, 'run', ...args, '--qmp', `unix:${qmpPath}`];
   const [cmd, ...rest] = [...(launcher ?? []), ...argv];
+  // Appended to, so that a bench's runs follow each other in one file.
+  const out = stdoutFile ? openSync(stdoutFile, 'a') : 'ignore';
   const proc = spawn(cmd, rest, {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', out, 'pipe'],
     env: { ...process.env, ...env },
   });
+  if (typeof out === 'number') closeSync(out);
   const stderr: string[] = [];
   proc.stderr!.setEncoding('utf8');
   proc.stderr!.on('data', (s: string) => stderr.push(s));
