@@ -11,9 +11,14 @@ import { LocalPair } from '../../src/cli/local-migration.js';
 test('sourceNodeFlags reach the source process only; its stdout lands in sourceStdout', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'livemig-prof-'));
   try {
-    // A module the flag preloads: it prints which process it runs in.
+    // A module the flag preloads (in every thread of the process): its main thread prints which
+    // process it runs in.
     const marker = join(dir, 'marker.mjs');
-    writeFileSync(marker, "console.log('preloaded in', process.argv.slice(2).join(' '));\n");
+    writeFileSync(
+      marker,
+      "import { isMainThread } from 'node:worker_threads';\n" +
+        "if (isMainThread) console.log('preloaded in', process.argv.slice(2).join(' '));\n",
+    );
     const out = join(dir, 'source.out');
     writeFileSync(out, 'earlier run\n');
     const pair = await LocalPair.start({
