@@ -12,14 +12,10 @@
 
 import { parentPort } from 'node:worker_threads';
 import {
-  A_COMPLETION_RUNNING,
   A_COMPLETION_HANDLED,
-  A_CPU_ACK,
-  A_CPU_REQ,
   A_IRQ,
   A_SHUTDOWN,
   ArenaView,
-  F_COMPLETION_CPU_MS,
   M_DEVICE,
   M_EPOCH,
   M_IRQ,
@@ -32,7 +28,7 @@ import {
   type ArenaLayout,
 } from './arena.js';
 import { C_EPOCH, C_STATE, DevState } from './dsa/emu/registers.js';
-import { threadCpuMs } from '../util/thread-cpu.js';
+import { CompletionCpu } from './completion-cpu.js';
 
 export interface CompletionWorkerData {
   arena: SharedArrayBuffer;
@@ -47,8 +43,7 @@ function run(data: CompletionWorkerData): void {
   const w = a.i32;
   const devWords = data.devices.map((r) => new Int32Array(r));
   const thread = data.mode === 'thread';
-  // 0, not the current count: a report asked for before this thread started is still owed.
-  let cpuSeen = 0;
+  const cpu = new CompletionCpu(a);
 
   function wake(slot: number): void {
     Atomics.add(w, A_COMPLETION_HANDLED, 1);
@@ -89,27 +84,15 @@ function run(data: CompletionWorkerData): void {
     }
   }
 
-  function publishCpu(): void {
-    a.setHeaderF64(F_COMPLETION_CPU_MS, threadCpuMs());
-  }
-
-  Atomics.store(w, A_COMPLETION_RUNNING, 1);
-  publishCpu();
+  cpu.start();
   for (;;) {
     const seen = Atomics.load(w, A_IRQ);
     if (Atomics.load(w, A_SHUTDOWN)) break;
-    const req = Atomics.load(w, A_CPU_REQ);
-    if (req !== cpuSeen) {
-      cpuSeen = req;
-      publishCpu();
-      Atomics.add(w, A_CPU_ACK, 1);
-      Atomics.notify(w, A_CPU_ACK);
-    }
+    cpu.serve();
     scan();
     Atomics.wait(w, A_IRQ, seen);
   }
-  publishCpu();
-  Atomics.store(w, A_COMPLETION_RUNNING, 0);
+  cpu.stop();
 }
 
 // Bound by a message rather than workerData, so that a pooled thread (src/util/worker-pool.ts),

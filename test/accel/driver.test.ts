@@ -8,41 +8,7 @@ import { DsaEmu } from '../../src/accel/dsa/emu/device.js';
 import { completionWorkerFile, openAccelerator, type Accelerator } from '../../src/accel/driver.js';
 import { WorkerPool } from '../../src/util/worker-pool.js';
 import { A_COMPLETION_HANDLED } from '../../src/accel/arena.js';
-import { eventually, expectedZeros, mixedBlock } from './helpers.js';
-
-const MiB = 1024 * 1024;
-
-function wqConf(dev: number, wq: number, extra: Record<string, unknown> = {}) {
-  return {
-    dev: `wq${dev}.${wq}`,
-    mode: 'shared',
-    size: 32,
-    group_id: 0,
-    priority: 10,
-    max_batch_size: 1024,
-    max_transfer_size: 2 * MiB,
-    type: 'user',
-    name: 'livemig',
-    threshold: 32,
-    ...extra,
-  };
-}
-
-function devConf(id: number, wqs: Record<string, unknown>[], engines = 1) {
-  return {
-    dev: `dsa${id}`,
-    groups: [
-      {
-        dev: `group${id}.0`,
-        grouped_workqueues: wqs,
-        grouped_engines: Array.from({ length: engines }, (_, i) => ({
-          dev: `engine${id}.${i}`,
-          group_id: 0,
-        })),
-      },
-    ],
-  };
-}
+import { devConf, eventually, expectedZeros, mixedBlock, wqConf } from './helpers.js';
 
 // dsa0: wq0.0 the default shape, wq0.1 max_batch_size 32, wq0.2 dedicated, wq0.3 kernel,
 // wq0.4 disabled. dsa2: a second device for round-robin.

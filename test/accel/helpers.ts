@@ -106,3 +106,39 @@ export function expectedZeros(
   for (let i = 0; i < count; i++) out[i] = isZero(u8, pages[i] * pageSize, pageSize) ? 1 : 0;
   return out;
 }
+
+const MiB = 1024 * 1024;
+
+/** accel-config JSON of a work queue: shared, size 32, the default limits; `extra` overrides. */
+export function wqConf(dev: number, wq: number, extra: Record<string, unknown> = {}) {
+  return {
+    dev: `wq${dev}.${wq}`,
+    mode: 'shared',
+    size: 32,
+    group_id: 0,
+    priority: 10,
+    max_batch_size: 1024,
+    max_transfer_size: 2 * MiB,
+    type: 'user',
+    name: 'livemig',
+    threshold: 32,
+    ...extra,
+  };
+}
+
+/** accel-config JSON of a device with one group of `engines` engines. */
+export function devConf(id: number, wqs: Record<string, unknown>[], engines = 1) {
+  return {
+    dev: `dsa${id}`,
+    groups: [
+      {
+        dev: `group${id}.0`,
+        grouped_workqueues: wqs,
+        grouped_engines: Array.from({ length: engines }, (_, i) => ({
+          dev: `engine${id}.${i}`,
+          group_id: 0,
+        })),
+      },
+    ],
+  };
+}

@@ -7,34 +7,11 @@ import assert from 'node:assert/strict';
 import { DsaEmu } from '../../src/accel/dsa/emu/device.js';
 import { openAccelerator } from '../../src/accel/driver.js';
 import { warmUpEmulatedDevices } from '../../src/accel/warm-up.js';
-import { expectedZeros, mixedBlock } from './helpers.js';
-
-const MiB = 1024 * 1024;
+import { devConf, expectedZeros, mixedBlock, wqConf } from './helpers.js';
 
 function device(id: number, mode: 'shared' | 'dedicated') {
-  return {
-    dev: `dsa${id}`,
-    groups: [
-      {
-        dev: `group${id}.0`,
-        grouped_workqueues: [
-          {
-            dev: `wq${id}.0`,
-            mode,
-            size: 32,
-            group_id: 0,
-            priority: 10,
-            max_batch_size: 1024,
-            max_transfer_size: 2 * MiB,
-            type: 'user',
-            name: 'livemig',
-            threshold: mode === 'shared' ? 32 : 0,
-          },
-        ],
-        grouped_engines: [0, 1].map((i) => ({ dev: `engine${id}.${i}`, group_id: 0 })),
-      },
-    ],
-  };
+  const extra = mode === 'shared' ? {} : { mode, threshold: 0 };
+  return devConf(id, [wqConf(id, 0, extra)], 2);
 }
 
 test('warm-up: shared WQs get requests through their engines; dedicated ones are left alone', async () => {

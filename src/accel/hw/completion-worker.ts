@@ -15,13 +15,9 @@
 import { parentPort } from 'node:worker_threads';
 import {
   A_COMPLETION_HANDLED,
-  A_COMPLETION_RUNNING,
-  A_CPU_ACK,
-  A_CPU_REQ,
   A_IRQ,
   A_SHUTDOWN,
   ArenaView,
-  F_COMPLETION_CPU_MS,
   M_DEVICE,
   M_EPOCH,
   M_IRQ,
@@ -33,7 +29,7 @@ import {
   SLOT_SUBMITTED,
 } from '../arena.js';
 import { C_EPOCH, C_STATE, DevState } from '../dsa/emu/registers.js';
-import { threadCpuMs } from '../../util/thread-cpu.js';
+import { CompletionCpu } from '../completion-cpu.js';
 import { loadAddon } from './addon.js';
 import {
   A_HW_KICK,
@@ -107,22 +103,12 @@ function run(data: HwCompletionWorkerData): void {
     return n;
   };
 
-  const publishCpu = (): void => a.setHeaderF64(F_COMPLETION_CPU_MS, threadCpuMs());
-
-  Atomics.store(w, A_COMPLETION_RUNNING, 1);
-  publishCpu();
-  // 0, not the current count: a report asked for before this thread started is still owed.
-  let cpuSeen = 0;
+  const cpu = new CompletionCpu(a);
+  cpu.start();
   for (;;) {
     const seen = Atomics.load(w, A_IRQ);
     if (Atomics.load(w, A_SHUTDOWN)) break;
-    const req = Atomics.load(w, A_CPU_REQ);
-    if (req !== cpuSeen) {
-      cpuSeen = req;
-      publishCpu();
-      Atomics.add(w, A_CPU_ACK, 1);
-      Atomics.notify(w, A_CPU_ACK);
-    }
+    cpu.serve();
     Atomics.store(w, A_HW_KICK, 0);
     const pending = scan();
     if (pending > 0) {
@@ -135,8 +121,7 @@ function run(data: HwCompletionWorkerData): void {
     Atomics.wait(w, A_IRQ, seen);
     Atomics.store(w, A_HW_SLEEPING, 0);
   }
-  publishCpu();
-  Atomics.store(w, A_COMPLETION_RUNNING, 0);
+  cpu.stop();
 }
 
 // Bound by a message, as the emulated device's dsa_completion is (a pooled thread can serve).
