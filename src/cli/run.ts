@@ -1,6 +1,6 @@
 // `livemig run`: host a guest, like a QEMU process with -m, -S, -incoming, -qmp and -monitor.
 
-import { Machine } from '../machine/machine.js';
+import { Vm } from '../machine/vm.js';
 import { parseSize } from '../util/size.js';
 import { parseWorkload } from '../ram/vcpu-control.js';
 import { startQmpServer, type QmpServer } from '../control/qmp-server.js';
@@ -37,7 +37,7 @@ export async function runCommand(o: RunOptions): Promise<void> {
     throw new Error(`invalid --monitor '${o.monitor}': expected stdio or none`);
   }
   const log = (m: string): void => void process.stderr.write(`livemig: ${m}\n`);
-  const machine = new Machine({
+  const machine = new Vm({
     ramBytes,
     blockSize: o.ramBlockSize ? parseSize(o.ramBlockSize) : undefined,
     workload: parseWorkload(o.workload, ramBytes),

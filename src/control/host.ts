@@ -55,7 +55,7 @@ export interface MigrationHost extends EventEmitter {
   /** Ends the process after cleanup. */
   quit(): void;
   /** livemig: SHA-256 digest of the guest's RAM (what x-verify-ram compares), for tests and checks. */
-  ramDigest(): string;
+  ramDigest(): string | Promise<string>;
   /** QEMU's query-migrationthreads: the migration's threads, with livemig's CPU ms for each. */
   queryMigrationThreads(): MigrationThreadInfo[];
   /** QEMU's object-add: {qom-type, id, ...properties} (TLS credentials, authorization). */

@@ -195,7 +195,7 @@ export const QMP_COMMANDS: Readonly<Record<string, QmpCommand>> = {
   // livemig's own, x- prefixed as QEMU names unstable commands: the digest x-verify-ram compares.
   'x-query-ram-digest': {
     args: NO_ARGS,
-    run: (ctx) => ({ digest: ctx.host.ramDigest() }),
+    run: async (ctx) => ({ digest: await ctx.host.ramDigest() }),
   },
 };
 

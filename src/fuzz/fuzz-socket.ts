@@ -93,6 +93,7 @@ export async function fuzzSockets(
         verify: false,
         stallTimeoutMs: 2000,
         blocks: [{ id: 0, name: 'pc.ram', size: ramBytes }],
+        machine: { type: 'synthetic', ramBytes },
       };
       const replied = helloReply(main);
       main.write(encodeFrame(FrameType.Hello, hello));

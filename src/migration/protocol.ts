@@ -9,7 +9,7 @@ export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
 /** 4 MiB packets at most: the DSA batch limit, and QEMU's largest multifd-packet-size. */
 export const MAX_PACKET_PAGES = 1024;
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 // ---- Handshake (both channel kinds) -------------------------------------------------------
 export const HANDSHAKE_SIZE = 64;
@@ -65,8 +65,18 @@ export const enum FrameType {
   Cancel = 8,
   /** both directions, every HEARTBEAT_MS: a peer silent for x-stall-timeout has stalled */
   Heartbeat = 9,
+  /** source to destination, after the vCPU stopped: the machine's binary device state */
+  DeviceState = 10,
 }
-export const FRAME_TYPE_MAX = 9;
+export const FRAME_TYPE_MAX = 10;
+/** Frames whose payload is raw bytes rather than a JSON object. */
+export const BINARY_FRAMES: ReadonlySet<number> = new Set([FrameType.DeviceState]);
+/**
+ * A DeviceState payload's limit: a PC's state without RAM is ~1.3 MB (CPU, devices, 256 KiB of
+ * VGA memory); the limit leaves room for larger VGA memory without letting a peer make the
+ * destination buffer without bound.
+ */
+export const MAX_DEVICE_STATE_BYTES = 32 * 1024 * 1024;
 export const HEARTBEAT_MS = 1000;
 /** bounds of the stall timeout a source may ask for in Hello */
 export const MIN_STALL_TIMEOUT_MS = 100;
@@ -76,12 +86,73 @@ export function encodeFrame(type: FrameType, payload: unknown): Buffer {
   const body = Buffer.from(JSON.stringify(payload), 'utf8');
   if (body.length > MAX_FRAME_PAYLOAD) throw new Error(`control frame too large: ${body.length}`);
   const b = Buffer.alloc(FRAME_HEADER_SIZE + body.length);
+  writeFrameHeader(b, type, body.length);
+  body.copy(b, FRAME_HEADER_SIZE);
+  return b;
+}
+
+/** The header of a binary frame; its payload follows as its own write (no copy of it). */
+export function encodeBinaryFrameHeader(type: FrameType, length: number): Buffer {
+  if (!BINARY_FRAMES.has(type)) throw new Error(`frame type ${type} carries JSON, not bytes`);
+  if (length > MAX_DEVICE_STATE_BYTES) throw new Error(`binary frame too large: ${length}`);
+  const b = Buffer.alloc(FRAME_HEADER_SIZE);
+  writeFrameHeader(b, type, length);
+  return b;
+}
+
+/**
+ * A DeviceState payload: u32 length of a JSON object describing the state (the machine's own
+ * fields: for a PC its emulator build, size and SHA-256), the JSON, then the state's bytes.
+ * The description travels with the bytes so that a destination can check and load them as
+ * soon as they arrive, while the final pass is still on its way.
+ */
+export const DEVICE_STATE_DESC_LIMIT = 64 * 1024;
+
+export function encodeDeviceState(desc: Record<string, unknown>, state: Uint8Array): Buffer[] {
+  const json = Buffer.from(JSON.stringify(desc), 'utf8');
+  if (json.length > DEVICE_STATE_DESC_LIMIT) {
+    throw new Error(`device state description too large: ${json.length}`);
+  }
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(json.length, 0);
+  return [head, json, Buffer.from(state.buffer, state.byteOffset, state.length)];
+}
+
+export function decodeDeviceState(payload: Buffer): {
+  desc: Record<string, unknown>;
+  state: Buffer;
+} {
+  if (payload.length < 4) throw new ProtocolError('device state', payload.length, 'truncated');
+  const len = payload.readUInt32LE(0);
+  if (len > DEVICE_STATE_DESC_LIMIT || 4 + len > payload.length) {
+    throw new ProtocolError(
+      'device state description length',
+      len,
+      `limit is ${Math.min(DEVICE_STATE_DESC_LIMIT, payload.length - 4)}`,
+    );
+  }
+  let desc: unknown;
+  try {
+    desc = JSON.parse(payload.subarray(4, 4 + len).toString('utf8'));
+  } catch {
+    throw new ProtocolError('device state description', len, 'not valid JSON');
+  }
+  if (typeof desc !== 'object' || desc === null || Array.isArray(desc)) {
+    throw new ProtocolError('device state description', len, 'expected a JSON object');
+  }
+  return { desc: desc as Record<string, unknown>, state: payload.subarray(4 + len) };
+}
+
+/** The largest payload a frame of `type` may carry. */
+export function framePayloadLimit(type: number): number {
+  return BINARY_FRAMES.has(type) ? MAX_DEVICE_STATE_BYTES : MAX_FRAME_PAYLOAD;
+}
+
+function writeFrameHeader(b: Buffer, type: FrameType, length: number): void {
   b.writeUInt32LE(FRAME_MAGIC, 0);
   b.writeUInt16LE(type, 4);
   b.writeUInt16LE(0, 6);
-  b.writeUInt32LE(body.length, 8);
-  body.copy(b, FRAME_HEADER_SIZE);
-  return b;
+  b.writeUInt32LE(length, 8);
 }
 
 // ---- Multifd packets --------------------------------------------------------------------------

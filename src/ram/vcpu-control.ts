@@ -1,24 +1,163 @@
-// The shared words through which the main thread starts, stops and inspects the vCPU worker.
+// The shared words through which the main thread and live_migration drive the vCPU thread, the
+// synthetic workload's and the PC's alike.
+//
+// Who writes what, in which order (every write is an Atomics store or add, then a notify on the
+// same word):
+// - request: the main thread (run, stop, quit) and live_migration (stop at switchover).
+// - ack: the vCPU thread only. 1 once it runs; 0 once it has stopped writing guest RAM after a
+//   request other than RUN. A stopped vCPU writes no RAM and changes no device state.
+// - throttle: live_migration (auto-converge), and the main thread (0 when a migration ends).
+// - syncRequest: anyone who needs a dirty sync (live_migration before each pass, the main thread
+//   for a digest): Atomics.add 1; the value after the add is its ticket.
+// - syncPages, syncMicros, then syncDone: the vCPU thread. Before a sync it reads syncRequest
+//   (R); it compares guest RAM with the engine's RAM blocks, copies the pages that changed and
+//   sets their dirty bits, writes syncPages and syncMicros, then stores syncDone = R. A ticket T
+//   is served once syncDone >= T: that sync started after T was taken. Machines whose vCPU sets
+//   dirty bits as it writes (the synthetic workload) never see a syncRequest.
+// - position, loops, written: the synthetic workload's own state, written when it stops.
 
 export const VCPU = {
-  /** requested state: RUN or STOP or QUIT */
+  /** requested state: RUN, STOP or QUIT */
   request: 0,
   /** acknowledged state: 1 while the vCPU runs, 0 once it has stopped writing */
   ack: 1,
-  /** workload position (index into its page range); written when the vCPU stops */
+  /** synthetic workload position (index into its page range); written when the vCPU stops */
   position: 2,
-  /** completed loops over the range (informational) */
+  /** synthetic workload: completed loops over the range (informational) */
   loops: 3,
-  /** pages written since start (informational; wraps) */
+  /** synthetic workload: pages written since start (informational; wraps) */
   written: 4,
   /** auto-converge: % of the vCPU's time taken away (0 = not throttled) */
   throttle: 5,
-  size: 8,
+  /** dirty-sync tickets handed out (see above) */
+  syncRequest: 6,
+  /** the last ticket a finished dirty sync served */
+  syncDone: 7,
+  /** pages the last dirty sync found changed */
+  syncPages: 8,
+  /** how long the last dirty sync took on the vCPU thread, µs */
+  syncMicros: 9,
+  size: 12,
 } as const;
 
 export const REQ_STOP = 0;
 export const REQ_RUN = 1;
 export const REQ_QUIT = 2;
+
+/** Named operations on the VCPU words; every thread that shares them uses this class. */
+export class VcpuControl {
+  readonly words: Int32Array;
+
+  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(4 * VCPU.size)) {
+    this.words = new Int32Array(buffer);
+  }
+
+  get requested(): number {
+    return Atomics.load(this.words, VCPU.request);
+  }
+
+  /** The vCPU is asked to run (it may not have noticed yet). */
+  get runRequested(): boolean {
+    return this.requested === REQ_RUN;
+  }
+
+  /** The vCPU thread has acknowledged running (1) or stopping (0). */
+  get acknowledged(): number {
+    return Atomics.load(this.words, VCPU.ack);
+  }
+
+  request(req: typeof REQ_RUN | typeof REQ_STOP | typeof REQ_QUIT): void {
+    Atomics.store(this.words, VCPU.request, req);
+    Atomics.notify(this.words, VCPU.request);
+  }
+
+  /** vCPU thread: say whether it now runs (1) or has stopped writing (0). */
+  acknowledge(running: 0 | 1): void {
+    if (Atomics.load(this.words, VCPU.ack) === running) return;
+    Atomics.store(this.words, VCPU.ack, running);
+    Atomics.notify(this.words, VCPU.ack);
+  }
+
+  /** Block until the vCPU has stopped writing; `check` runs between waits (may throw). */
+  waitStopped(check: () => void = () => {}, sliceMs = 100): void {
+    while (Atomics.load(this.words, VCPU.ack) !== 0) {
+      check();
+      Atomics.wait(this.words, VCPU.ack, 1, sliceMs);
+    }
+  }
+
+  async waitStoppedAsync(sliceMs = 1000): Promise<void> {
+    while (Atomics.load(this.words, VCPU.ack) !== 0) {
+      const r = Atomics.waitAsync(this.words, VCPU.ack, 1, sliceMs);
+      if (r.async) await r.value;
+    }
+  }
+
+  get throttle(): number {
+    return Atomics.load(this.words, VCPU.throttle);
+  }
+
+  set throttle(percent: number) {
+    Atomics.store(this.words, VCPU.throttle, percent);
+  }
+
+  /** Ask the vCPU thread for a dirty sync; returns the ticket to wait for. */
+  requestSync(): number {
+    const ticket = Atomics.add(this.words, VCPU.syncRequest, 1) + 1;
+    Atomics.notify(this.words, VCPU.syncRequest);
+    return ticket;
+  }
+
+  /** The ticket has been served: a sync that started after it was taken has finished. */
+  syncServed(ticket: number): boolean {
+    return Atomics.load(this.words, VCPU.syncDone) - ticket >= 0;
+  }
+
+  /** Block until `ticket` is served; `check` runs between waits (may throw to give up). */
+  waitSync(ticket: number, check: () => void = () => {}, sliceMs = 100): void {
+    for (;;) {
+      const done = Atomics.load(this.words, VCPU.syncDone);
+      if (done - ticket >= 0) return;
+      check();
+      Atomics.wait(this.words, VCPU.syncDone, done, sliceMs);
+    }
+  }
+
+  async waitSyncAsync(ticket: number, sliceMs = 1000): Promise<void> {
+    for (;;) {
+      const done = Atomics.load(this.words, VCPU.syncDone);
+      if (done - ticket >= 0) return;
+      const r = Atomics.waitAsync(this.words, VCPU.syncDone, done, sliceMs);
+      if (r.async) await r.value;
+    }
+  }
+
+  /** vCPU thread: a sync is wanted when a ticket newer than the last served one exists. */
+  get syncPending(): boolean {
+    return Atomics.load(this.words, VCPU.syncRequest) !== Atomics.load(this.words, VCPU.syncDone);
+  }
+
+  /** vCPU thread: the newest ticket; a sync that starts now serves it and every older one. */
+  takeSyncTickets(): number {
+    return Atomics.load(this.words, VCPU.syncRequest);
+  }
+
+  /** vCPU thread: publish a finished sync's figures, then serve `upTo`. */
+  finishSync(upTo: number, pages: number, micros: number): void {
+    Atomics.store(this.words, VCPU.syncPages, pages);
+    Atomics.store(this.words, VCPU.syncMicros, Math.min(0x7fffffff, Math.round(micros)));
+    Atomics.store(this.words, VCPU.syncDone, upTo);
+    Atomics.notify(this.words, VCPU.syncDone);
+  }
+
+  /** What the last dirty sync found and cost. */
+  lastSync(): { pages: number; micros: number } {
+    return {
+      pages: Atomics.load(this.words, VCPU.syncPages),
+      micros: Atomics.load(this.words, VCPU.syncMicros),
+    };
+  }
+}
 
 export interface WorkloadSpec {
   kind: 'none' | 'stress';

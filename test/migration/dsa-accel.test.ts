@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LocalPair } from '../../src/cli/local-migration.js';
-import { Machine } from '../../src/machine/machine.js';
+import { Vm } from '../../src/machine/vm.js';
 import { parseWorkload } from '../../src/ram/vcpu-control.js';
 
 type Info = Record<string, unknown> & {
@@ -82,15 +82,15 @@ test('dsa-accel without accel-path, or without multifd, is refused at migrate ti
 async function inProcessPair(
   ram: number,
   ratio: number,
-): Promise<{ src: Machine; dst: Machine; uri: string }> {
-  const src = new Machine({
+): Promise<{ src: Vm; dst: Vm; uri: string }> {
+  const src = new Vm({
     ramBytes: ram,
     workload: parseWorkload('stress', ram),
     normalPageRatio: ratio,
     memPrealloc: false,
     startPaused: false,
   });
-  const dst = new Machine({
+  const dst = new Vm({
     ramBytes: ram,
     workload: parseWorkload('none', ram),
     normalPageRatio: 0,
@@ -108,7 +108,7 @@ async function inProcessPair(
   return { src, dst, uri: `tcp:127.0.0.1:${port}` };
 }
 
-async function waitDone(m: Machine): Promise<Info> {
+async function waitDone(m: Vm): Promise<Info> {
   for (;;) {
     const i = m.queryMigrate() as Info;
     if (['completed', 'failed', 'cancelled'].includes(i.status)) return i;

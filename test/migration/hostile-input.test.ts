@@ -124,6 +124,7 @@ class RawMain {
       packetPages: PACKET_PAGES,
       verify: false,
       blocks: [{ id: 0, name: 'pc.ram', size: RAM_BYTES }],
+      machine: { type: 'synthetic', ramBytes: RAM_BYTES },
       ...over,
     });
   }
@@ -380,7 +381,7 @@ describe('a destination fed malformed input', () => {
     const frame = encodeFrame(FrameType.Hello, {});
     frame.writeUInt16LE(99, 4);
     main.socket.write(frame);
-    await expectFailed(main, /main channel: invalid frame type 99: expected 1\.\.9/);
+    await expectFailed(main, /main channel: invalid frame type 99: expected 1\.\.10/);
   });
 
   test('a frame of a known type the source must not send', async () => {
@@ -484,7 +485,7 @@ describe('a destination fed malformed input', () => {
     const before = await query();
     for (const [over, reason] of [
       [{ magic: 0x11223344 }, /bad main channel magic 287454020/],
-      [{ version: 2 }, /unsupported protocol version 2, this destination speaks 1/],
+      [{ version: 1 }, /unsupported protocol version 1, this destination speaks 2/],
       [{ channels: 0 }, /invalid channel count 0: expected 1\.\.64/],
       [{ channels: 65 }, /invalid channel count 65: expected 1\.\.64/],
     ] as const) {
@@ -592,7 +593,10 @@ test('a destination that a source tells "verified" before completion does not co
     const info = await pair.dest.qmp.execute<Info>('query-migrate');
     const main = await RawMain.connect(Number(info['socket-address']?.[0]?.port));
     main.handshake();
-    main.hello({ blocks: [{ id: 0, name: 'pc.ram', size: 16 * 1024 * 1024 }] });
+    main.hello({
+      blocks: [{ id: 0, name: 'pc.ram', size: 16 * 1024 * 1024 }],
+      machine: { type: 'synthetic', ramBytes: 16 * 1024 * 1024 },
+    });
     await main.frame(FrameType.HelloReply);
     main.send(FrameType.VerifyResult, { ok: true });
     await sleep(200);

@@ -1,6 +1,6 @@
 // The TLS configuration surface: object-add/object-del (QMP and HMP) with QEMU's properties and
 // error texts, keys.psk parsing, the DN form authz-simple compares, and the resolution of
-// tls-creds/tls-hostname/tls-authz, through a real Machine where the control plane is involved.
+// tls-creds/tls-hostname/tls-authz, through a real Vm where the control plane is involved.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +12,7 @@ import { parsePskFile } from '../../src/tls/creds.js';
 import { dnFromMultiline } from '../../src/tls/dn.js';
 import { resolveSecurity } from '../../src/tls/security.js';
 import { createTestPki, type TestPki } from '../../src/tls/pki.js';
-import { Machine } from '../../src/machine/machine.js';
+import { Vm } from '../../src/machine/vm.js';
 import { parseWorkload } from '../../src/ram/vcpu-control.js';
 import { startQmpServer } from '../../src/control/qmp-server.js';
 import { QmpClient, QmpCommandError } from '../../src/control/qmp-client.js';
@@ -226,7 +226,7 @@ test('tls-creds, tls-hostname and tls-authz resolve as QEMU looks them up', () =
 });
 
 test('QMP and HMP: object-add/object-del and the tls-* parameters on a real machine', async () => {
-  const machine = new Machine({
+  const machine = new Vm({
     ramBytes: 4 << 20,
     workload: parseWorkload('none', 4 << 20),
     normalPageRatio: 0,

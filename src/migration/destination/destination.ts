@@ -15,15 +15,15 @@ import {
   MIN_STALL_TIMEOUT_MS,
   PAGE_SIZE,
   PROTOCOL_VERSION,
+  decodeDeviceState,
   type Handshake,
 } from '../protocol.js';
-import type { Guest } from '../../ram/guest.js';
+import type { GuestMachine } from '../../machine/guest-machine.js';
 import type { CpuRegistry } from '../../util/cpu-slots.js';
 import { MAX_MULTIFD_CHANNELS } from '../parameters.js';
 import type { MigrationStatus } from '../status.js';
 import { pagesOf } from '../../ram/layout.js';
 import { barrierAbortIndex, type RecvWorkerData, type RecvWorkerMessage } from './worker-data.js';
-import type { VcpuState } from '../../ram/vcpu-control.js';
 import { parseTcpUri } from '../uri.js';
 
 export interface DestinationEvents {
@@ -58,8 +58,11 @@ interface Incoming {
   stallTimeoutMs: number;
   startedAt: number;
   timer?: NodeJS.Timeout;
-  pendingComplete?: { finalPass: number; device: { vcpu: VcpuState } };
   names: string[];
+  /** one byte per page, set by the channels when they write a page (per block) */
+  received: SharedArrayBuffer[];
+  /** the machine loading a binary device state (DeviceState frame), once it arrived */
+  deviceLoading?: Promise<void>;
 }
 
 export class MigrationDestination {
@@ -75,7 +78,7 @@ export class MigrationDestination {
   private socketAddress: Record<string, string> | undefined;
 
   constructor(
-    private readonly guest: Guest,
+    private readonly guest: GuestMachine,
     private readonly cpu: CpuRegistry,
     private readonly events: DestinationEvents,
     private readonly pool: WorkerPool,
@@ -194,6 +197,7 @@ export class MigrationDestination {
         stallTimeoutMs: 10_000,
         startedAt: Date.now(),
         names: [],
+        received: [],
       };
       // A source that binds and then says nothing would hold the destination busy forever.
       const cur = this.current;
@@ -229,6 +233,7 @@ export class MigrationDestination {
   }
 
   private onFrame(f: Frame): void {
+    if (process.env.LIVEMIG_DEBUG) console.error(`[dst ${Date.now() % 100000}] frame ${f.type}`);
     const cur = this.current!;
     const expect = (phase: Phase, name: string): boolean => {
       if (cur.phase === phase) return true;
@@ -240,6 +245,8 @@ export class MigrationDestination {
     switch (f.type) {
       case FrameType.Hello:
         return expect('hello', 'Hello') ? this.onHello(cur, f.payload) : undefined;
+      case FrameType.DeviceState:
+        return expect('streaming', 'DeviceState') ? this.onDeviceState(cur, f.data!) : undefined;
       case FrameType.Complete:
         return expect('streaming', 'Complete') ? this.onComplete(cur, f.payload) : undefined;
       case FrameType.VerifyResult:
@@ -296,6 +303,8 @@ export class MigrationDestination {
         );
       }
     }
+    const machineMismatch = this.guest.incompatibility(p.machine);
+    if (machineMismatch) return this.fail(machineMismatch);
     // Optional: a source that does not say uses the default.
     const stall = p.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     if (
@@ -317,6 +326,8 @@ export class MigrationDestination {
     clearTimeout(cur.timer);
     this.setStatus('active');
     const received = mine.map((b) => new SharedArrayBuffer(pagesOf(b.size)));
+    cur.received = received;
+    this.guest.beginIncoming(received);
     const ports: number[] = new Array<number>(cur.channels).fill(0);
     let listening = 0;
     let connected = 0;
@@ -368,31 +379,72 @@ export class MigrationDestination {
     cur.timer.unref();
   }
 
+  /** The machine's binary device state: loaded at once, while the final pass still arrives. */
+  private onDeviceState(cur: Incoming, payload: Buffer): void {
+    if (cur.deviceLoading) return this.fail('a second DeviceState frame');
+    let state: { desc: Record<string, unknown>; state: Buffer };
+    try {
+      state = decodeDeviceState(payload);
+    } catch (e) {
+      return this.fail(`main channel: ${(e as Error).message}`);
+    }
+    cur.deviceLoading = this.guest.loadDeviceState({ json: state.desc, blob: state.state });
+    cur.deviceLoading.catch((e: Error) => {
+      if (this.current === cur) this.fail(`device state refused: ${e.message}`);
+    });
+  }
+
   private onComplete(cur: Incoming, p: Record<string, unknown>): void {
     const finalPass = p.finalPass;
-    const device = p.device as { vcpu?: VcpuState } | undefined;
+    const device = p.device;
     if (typeof finalPass !== 'number' || !Number.isInteger(finalPass) || finalPass < 1) {
       return this.fail(`Complete: invalid finalPass ${String(finalPass)}`);
     }
-    if (!device?.vcpu || !validVcpuState(device.vcpu, this.guest.ramBytes)) {
-      return this.fail('Complete: invalid vCPU state');
+    if (typeof device !== 'object' || device === null || Array.isArray(device)) {
+      return this.fail('Complete: invalid device state: expected a JSON object');
     }
     cur.phase = 'completing';
-    void this.awaitChannels(cur, finalPass).then((ok) => {
-      if (!ok || this.current !== cur) return;
-      // All RAM is in: the channels may now close without that being an error.
-      for (const w of cur.workers) w.postMessage({ type: 'finish' });
-      this.guest.loadDeviceState(device.vcpu!);
-      cur.control.send(FrameType.CompleteAck, {});
-      this.lastInfo = this.snapshot(cur);
-      if (cur.verify) {
-        // Before the guest runs, so that its RAM is exactly what was migrated.
-        cur.phase = 'verifying';
-        cur.control.send(FrameType.Digest, { digest: this.guest.digest() });
-        return;
-      }
-      this.finish(cur);
-    });
+    void this.complete(cur, finalPass, device as Record<string, unknown>);
+  }
+
+  /** The final pass has been announced: wait for it, take the device state in, acknowledge. */
+  private async complete(
+    cur: Incoming,
+    finalPass: number,
+    json: Record<string, unknown>,
+  ): Promise<void> {
+    const t0 = performance.now();
+    if (!(await this.awaitChannels(cur, finalPass)) || this.current !== cur) return;
+    if (process.env.LIVEMIG_DEBUG)
+      console.error(
+        `[dst] Complete: channels done after ${(performance.now() - t0).toFixed(1)} ms`,
+      );
+    // All RAM is in: the channels may now close without that being an error.
+    for (const w of cur.workers) w.postMessage({ type: 'finish' });
+    try {
+      await (cur.deviceLoading ?? this.guest.loadDeviceState({ json }));
+    } catch (e) {
+      return this.fail(`device state refused: ${(e as Error).message}`);
+    }
+    if (this.current !== cur) return;
+    try {
+      await this.guest.finishIncoming();
+    } catch (e) {
+      return this.fail(`taking RAM in: ${(e as Error).message}`);
+    }
+    if (this.current !== cur) return;
+    cur.control.send(FrameType.CompleteAck, {});
+    if (process.env.LIVEMIG_DEBUG) console.error(`[dst ${Date.now() % 100000}] ack sent`);
+    this.lastInfo = this.snapshot(cur);
+    if (!cur.verify) return this.finish(cur);
+    // Before the guest runs, so that its RAM is exactly what was migrated.
+    cur.phase = 'verifying';
+    try {
+      const digest = await this.guest.digest();
+      if (this.current === cur) cur.control.send(FrameType.Digest, { digest });
+    } catch (e) {
+      this.fail(`RAM digest: ${(e as Error).message}`);
+    }
   }
 
   /** Every channel has applied the final pass (their SYNC barrier for it). */
@@ -448,7 +500,9 @@ export class MigrationDestination {
     cur.control.send(FrameType.Error, { message });
     cur.control.close();
     for (const w of cur.workers) void w.terminate();
-    this.guest.discardRam();
+    void this.guest
+      .discardRam()
+      .catch((e: Error) => this.events.log(`discarding RAM: ${e.message}`));
     if (this.server) this.fillPool();
   }
 
@@ -491,25 +545,4 @@ export class MigrationDestination {
     }
     return { ...this.lastInfo, ...where };
   }
-}
-
-function validVcpuState(s: VcpuState, ramBytes: number): boolean {
-  const w = s.workload as VcpuState['workload'] | undefined;
-  const pages = Math.floor(ramBytes / PAGE_SIZE);
-  return (
-    typeof w === 'object' &&
-    w !== null &&
-    (w.kind === 'none' || w.kind === 'stress') &&
-    typeof w.mbps === 'number' &&
-    w.mbps >= 0 &&
-    Number.isInteger(w.startPage) &&
-    Number.isInteger(w.pages) &&
-    w.startPage >= 0 &&
-    w.pages >= 1 &&
-    w.startPage + w.pages <= pages &&
-    Number.isInteger(s.position) &&
-    s.position >= 0 &&
-    s.position < w.pages &&
-    Number.isInteger(s.loops)
-  );
 }

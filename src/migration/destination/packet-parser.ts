@@ -24,6 +24,7 @@ import {
   type RamBlockDesc,
 } from '../../ram/layout.js';
 
+import { RECEIVED } from './received-map.js';
 const enum State {
   Header,
   Offsets,
@@ -127,7 +128,7 @@ export class PacketParser {
       this.stats.bytes += k;
       this.payloadByte += k;
       if (this.payloadByte === PAGE_SIZE) {
-        recv[this.pages[this.payloadPage]] = 1;
+        Atomics.store(recv, this.pages[this.payloadPage], RECEIVED.data);
         this.payloadByte = 0;
         if (++this.payloadPage === this.normal) {
           this.resetHeader();
@@ -251,16 +252,17 @@ export class PacketParser {
       }
       this.pages[i] = page;
     }
-    // Zero pages: fresh destination memory is already zero; write only pages received before.
+    // Zero pages: fresh destination memory is already zero; write only pages that had data.
     const recv = this.received[this.block];
     const segs = this.segs[this.block];
     for (let i = this.normal; i < count; i++) {
       const p = this.pages[i];
-      if (recv[p] !== 0) {
+      if (recv[p] >= RECEIVED.data) {
         const off = (p & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
         segs[p >>> SEGMENT_PAGES_SHIFT].fill(0, off, off + PAGE_SIZE);
+        Atomics.store(recv, p, RECEIVED.data);
       } else {
-        recv[p] = 1;
+        recv[p] = RECEIVED.zero;
       }
     }
     // Where pages are copied here (TLS), take their first-touch faults in one tight loop
@@ -269,7 +271,7 @@ export class PacketParser {
     // half-normal guest: 0.3-0.5 s less destination CPU than touching them here first).
     for (let i = 0; i < this.normal && this.prefault; i++) {
       const p = this.pages[i];
-      if (recv[p] === 0) {
+      if (recv[p] < RECEIVED.data) {
         const seg = segs[p >>> SEGMENT_PAGES_SHIFT];
         const off = (p & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
         seg[off] = 0;
@@ -299,7 +301,7 @@ export class PacketParser {
       this.stats.bytes += n;
       this.payloadByte += n;
       if (this.payloadByte === PAGE_SIZE) {
-        recv[p] = 1;
+        Atomics.store(recv, p, RECEIVED.data);
         this.payloadByte = 0;
         if (++this.payloadPage === this.normal) {
           this.resetHeader();

@@ -9,7 +9,7 @@ export interface RecvWorkerData {
   host: string;
   session: Uint8Array;
   blocks: RamBlockDesc[];
-  /** 1 byte per page per block: set once a page has been received */
+  /** the received map of each block (received-map.ts) */
   received: SharedArrayBuffer[];
   /** Int32 per channel: last pass whose SYNC this channel has applied; plus a wake word */
   barrier: SharedArrayBuffer;

@@ -6,7 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import { PAGE_SHIFT, PAGE_SIZE } from '../protocol.js';
 import { SEGMENT_PAGE_MASK, SEGMENT_PAGES_SHIFT, pagesOf, segmentViews } from '../../ram/layout.js';
 import { isZeroRange } from '../../zero/zero-check.js';
-import { REQ_STOP, VCPU } from '../../ram/vcpu-control.js';
+import { REQ_STOP, VcpuControl } from '../../ram/vcpu-control.js';
 import {
   CHAN_STAT,
   CHAN_WORD,
@@ -35,7 +35,8 @@ function start(d: LiveMigrationWorkerData): void {
   const mig = new Int32Array(d.mig);
   const chanStats = new Float64Array(d.chanStats);
   const chanWords = new Int32Array(d.chanWords);
-  const vcpu = new Int32Array(d.vcpuControl);
+  const vcpu = new VcpuControl(d.vcpuControl);
+  const contentSync = d.dirtyTracking === 'content-sync';
   const dirty = d.blocks.map((b) => new Int32Array(b.dirty));
   const segs = d.blocks.map((b) => segmentViews(b));
   const blockPages = d.blocks.map((b) => pagesOf(b.size));
@@ -47,6 +48,11 @@ function start(d: LiveMigrationWorkerData): void {
 
   /** Shortest pass; bounds the rate of dirty syncs and MIGRATION_PASS events. */
   const MIN_PASS_MS = 20;
+  /**
+   * Where the vCPU thread finds changed pages by comparison, a pass lasts at least this many
+   * times the last sync's cost, so that syncs take at most 1/(1+N) of the vCPU's time.
+   */
+  const SYNC_SPACING = 4;
 
   const job = new Uint32Array(d.packetPages);
   let jobCount = 0;
@@ -222,7 +228,7 @@ function start(d: LiveMigrationWorkerData): void {
     const threshold = (sent * live[LIVE.throttleTrigger]) / 100;
     if (dirtied <= threshold || ++dirtyRateHigh < 2) return;
     dirtyRateHigh = 0;
-    const now = Atomics.load(vcpu, VCPU.throttle);
+    const now = vcpu.throttle;
     const max = live[LIVE.throttleMax];
     let next: number;
     if (now === 0) {
@@ -236,7 +242,7 @@ function start(d: LiveMigrationWorkerData): void {
       }
       next = now + inc;
     }
-    Atomics.store(vcpu, VCPU.throttle, Math.min(max, next));
+    vcpu.throttle = Math.min(max, next);
   }
 
   function countDirty(): number {
@@ -253,8 +259,21 @@ function start(d: LiveMigrationWorkerData): void {
     return n;
   }
 
+  /**
+   * A dirty sync (content-sync machines): the vCPU thread copies the pages whose content changed
+   * into the RAM blocks and sets their bits. Returns its cost on the vCPU thread in ms.
+   */
+  function dirtySync(): number {
+    if (!contentSync) return 0;
+    vcpu.waitSync(vcpu.requestSync(), checkAbort);
+    return vcpu.lastSync().micros / 1000;
+  }
+
   function main(): void {
     // Dirty logging starts now: pass 1 sends everything, later writes show up in the bitmaps.
+    // A content-sync machine brings its RAM blocks up to date first; what that sync flagged is
+    // part of pass 1 anyway.
+    let syncMs = dirtySync();
     for (const bm of dirty) bm.fill(0);
     let pass = 1;
     for (;;) {
@@ -265,9 +284,14 @@ function start(d: LiveMigrationWorkerData): void {
       const bytes = transferred() - bytes0;
       const busyMs = Math.max(0.001, now() - t0);
       // Pace short passes: a guest that dirties little would otherwise spin through dirty syncs
-      // and judge its dirty rate from a sliver of time.
-      if (pass > 1 && busyMs < MIN_PASS_MS) Atomics.wait(mig, MIG.abort, 0, MIN_PASS_MS - busyMs);
+      // and judge its dirty rate from a sliver of time; and a sync the vCPU thread pays for
+      // must leave the guest most of its time.
+      const minPassMs = Math.max(MIN_PASS_MS, SYNC_SPACING * syncMs);
+      if ((pass > 1 || contentSync) && busyMs < minPassMs) {
+        Atomics.wait(mig, MIG.abort, 0, minPassMs - busyMs);
+      }
       checkAbort();
+      syncMs = dirtySync();
       const durationMs = Math.max(0.001, now() - t0);
       const measured = bytes / busyMs; // bytes per ms
       // The switchover estimate: what the user says the link has, else what was measured, but
@@ -283,7 +307,7 @@ function start(d: LiveMigrationWorkerData): void {
       post({
         type: 'pass',
         pass,
-        throttle: Atomics.load(vcpu, VCPU.throttle),
+        throttle: vcpu.throttle,
         remainingPages,
         durationMs,
         bytes,
@@ -295,15 +319,13 @@ function start(d: LiveMigrationWorkerData): void {
       pass++;
     }
     // Switchover: stop the vCPU, wait until it no longer writes, send what is left.
-    Atomics.store(vcpu, VCPU.throttle, 0);
-    Atomics.store(vcpu, VCPU.request, REQ_STOP);
-    Atomics.notify(vcpu, VCPU.request);
-    while (Atomics.load(vcpu, VCPU.ack) !== 0) {
-      checkAbort();
-      Atomics.wait(vcpu, VCPU.ack, 1, 100);
-    }
+    vcpu.throttle = 0;
+    vcpu.request(REQ_STOP);
+    vcpu.waitStopped(checkAbort);
     pass++;
     post({ type: 'stopped', at: performance.timeOrigin + now(), pass });
+    // The last sync: the guest is stopped, so after it the RAM blocks hold its RAM exactly.
+    dirtySync();
     // pause-before-switchover: the guest is stopped; wait for migrate-continue (or cancel).
     while (Atomics.load(mig, MIG.switchover) === 1) {
       checkAbort();

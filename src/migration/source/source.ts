@@ -15,10 +15,11 @@ import {
   MAIN_MAGIC,
   PAGE_SIZE,
   PROTOCOL_VERSION,
+  encodeDeviceState,
   encodeHandshake,
   sessionHex,
 } from '../protocol.js';
-import type { Guest } from '../../ram/guest.js';
+import type { GuestMachine } from '../../machine/guest-machine.js';
 import type { MigrationCapabilities, MigrationParameters } from '../parameters.js';
 import type { CpuRegistry } from '../../util/cpu-slots.js';
 import { CHAN_STAT, LIVE, MIG, createSlots } from './channel-slots.js';
@@ -29,7 +30,6 @@ import type {
   SourceWorkerMessage,
 } from './worker-data.js';
 import { pagesOf } from '../../ram/layout.js';
-import { VCPU } from '../../ram/vcpu-control.js';
 import { genericError } from '../../util/errors.js';
 import type { MigrationStatus } from '../status.js';
 import { parseTcpUri } from '../uri.js';
@@ -68,7 +68,10 @@ export class MigrationSource {
   private readonly wasRunning: boolean;
   private mainBytes = 0;
   private verify: 'off' | 'pending' | 'ok' | 'mismatch' = 'off';
-  private sourceDigest = '';
+  /** the source's own RAM digest, computed once the destination has acknowledged */
+  private sourceDigest: Promise<string> | null = null;
+  /** the device state's JSON part, once the vCPU has stopped and its binary part is sent */
+  private deviceJson: Promise<Record<string, unknown>> | null = null;
   private readonly channels: number;
   private readonly threadNames: string[] = [];
   private completeTimer: NodeJS.Timeout | undefined;
@@ -80,7 +83,7 @@ export class MigrationSource {
   private progress = 0;
 
   constructor(
-    private readonly guest: Guest,
+    private readonly guest: GuestMachine,
     private readonly params: MigrationParameters,
     private readonly caps: MigrationCapabilities,
     private readonly cpu: CpuRegistry,
@@ -152,6 +155,7 @@ export class MigrationSource {
         verify: this.caps['x-verify-ram'],
         stallTimeoutMs: this.params['x-stall-timeout'],
         blocks: this.guest.blocks.map((b) => ({ id: b.id, name: b.name, size: b.size })),
+        machine: this.guest.describe(),
       });
       this.mainBytes += HANDSHAKE_SIZE;
       const limit = this.params['x-stall-timeout'];
@@ -245,7 +249,8 @@ export class MigrationSource {
     }
     const lm: LiveMigrationWorkerData = {
       ...shared,
-      vcpuControl: this.guest.control,
+      vcpuControl: this.guest.vcpu.buffer,
+      dirtyTracking: this.guest.dirtyTracking,
       cpuSlot: this.cpu.slot('live_migration'),
       liveParams: this.live,
     };
@@ -264,6 +269,7 @@ export class MigrationSource {
   }
 
   private onWorkerMessage(m: SourceWorkerMessage): void {
+    if (process.env.LIVEMIG_DEBUG) console.error(`[src ${Date.now() % 100000}] ${m.type}`);
     if (this.finished()) return;
     switch (m.type) {
       case 'connected':
@@ -283,13 +289,27 @@ export class MigrationSource {
         this.passes = m.pass - 1;
         this.events.runState(false);
         this.setStatus(this.caps['pause-before-switchover'] ? 'pre-switchover' : 'device');
+        // The guest no longer changes: its device state goes out while the final pass does.
+        this.deviceJson = this.guest.deviceState().then((state) => {
+          if (process.env.LIVEMIG_DEBUG)
+            console.error(`[src ${Date.now() % 100000}] device state saved`);
+          if (state.blob && !this.finished()) {
+            const parts = encodeDeviceState(state.json, state.blob);
+            this.mainBytes += this.control!.sendBinary(FrameType.DeviceState, parts);
+          }
+          return state.json;
+        });
+        this.deviceJson.catch((e: Error) => this.fail(`device state: ${e.message}`));
         return;
       case 'final-sent': {
         this.passes = m.pass;
-        this.control!.send(FrameType.Complete, {
-          finalPass: m.pass,
-          device: { vcpu: this.guest.deviceState() },
-        });
+        void this.deviceJson!.then(
+          (device) => {
+            if (this.finished()) return;
+            this.control!.send(FrameType.Complete, { finalPass: m.pass, device });
+          },
+          () => {},
+        );
         this.completeTimer = setTimeout(
           () =>
             this.fail(`destination did not acknowledge completion in ${COMPLETE_TIMEOUT_MS} ms`),
@@ -329,6 +349,7 @@ export class MigrationSource {
   private finishing = false;
 
   private onCompleteAck(): void {
+    if (process.env.LIVEMIG_DEBUG) console.error(`[src ${Date.now() % 100000}] CompleteAck`);
     if (this.status !== 'device') return this.fail('unexpected CompleteAck');
     this.downtimeMs = performance.timeOrigin + performance.now() - this.stoppedAt;
     this.endedAt = Date.now();
@@ -338,23 +359,30 @@ export class MigrationSource {
     if (this.verify === 'pending') {
       // The guest stays stopped, so its RAM is what the destination must now hold.
       this.sourceDigest = this.guest.digest();
+      this.sourceDigest.catch((e: Error) => this.fail(`RAM digest: ${e.message}`));
       return;
     }
     this.finish();
   }
 
   private onDigest(digest: string): void {
-    if (this.verify !== 'pending' || this.endedAt === 0) return this.fail('unexpected Digest');
-    const ok = digest === this.sourceDigest;
-    this.verify = ok ? 'ok' : 'mismatch';
-    this.control!.send(FrameType.VerifyResult, { ok });
-    if (!ok) {
-      this.fail(
-        `RAM verification failed: destination digest ${digest} differs from the source's ${this.sourceDigest}`,
-      );
-      return;
-    }
-    this.finish();
+    if (this.verify !== 'pending' || !this.sourceDigest) return this.fail('unexpected Digest');
+    void this.sourceDigest.then(
+      (mine) => {
+        if (this.finished() || this.finishing) return;
+        const ok = digest === mine;
+        this.verify = ok ? 'ok' : 'mismatch';
+        this.control!.send(FrameType.VerifyResult, { ok });
+        if (!ok) {
+          this.fail(
+            `RAM verification failed: destination digest ${digest} differs from the source's ${mine}`,
+          );
+          return;
+        }
+        this.finish();
+      },
+      () => {},
+    );
   }
 
   private finish(): void {
@@ -426,7 +454,7 @@ export class MigrationSource {
     this.workers = [];
     this.closeAccel();
     // QEMU stops throttling when a migration ends, whichever way.
-    Atomics.store(new Int32Array(this.guest.control), VCPU.throttle, 0);
+    this.guest.vcpu.throttle = 0;
     if (this.wasRunning && !this.guest.running) {
       this.guest.start();
       this.events.runState(true);

@@ -4,6 +4,7 @@ import type { RamBlockDesc } from '../../ram/layout.js';
 import type { ZeroPageDetection } from '../parameters.js';
 import type { AccelHandle } from '../../accel/driver.js';
 import type { TransportOptions } from '../transport.js';
+import type { DirtyTracking } from '../../machine/guest-machine.js';
 
 export interface SourceShared {
   blocks: RamBlockDesc[];
@@ -35,7 +36,10 @@ export interface SendWorkerData extends SourceShared {
 }
 
 export interface LiveMigrationWorkerData extends SourceShared {
+  /** VCPU words (src/ram/vcpu-control.ts) */
   vcpuControl: SharedArrayBuffer;
+  /** content-sync: ask the vCPU thread for a dirty sync before taking the bits */
+  dirtyTracking: DirtyTracking;
   cpuSlot: number;
   /** LIVE words (Float64): parameters that may change while the migration runs, as in QEMU */
   liveParams: SharedArrayBuffer;

@@ -1,8 +1,12 @@
-// One guest process (`livemig run`): the guest, its migration settings, and at most one
-// outgoing or incoming migration. QMP and HMP drive it through the MigrationHost interface.
+// One guest process (`livemig run`), what QEMU calls the VM: its machine (synthetic or PC), its
+// migration settings, and at most one outgoing or incoming migration at a time. QMP and HMP drive
+// it through the MigrationHost interface.
 
 import { EventEmitter } from 'node:events';
-import { Guest } from '../ram/guest.js';
+import { SyntheticMachine } from './synthetic-machine.js';
+import { PcMachine } from './pc/pc-machine.js';
+import type { GuestMachine, MachineType } from './guest-machine.js';
+import type { PcBoot, PcFirmware } from './pc/pc-config.js';
 import { genericError, QmpError } from '../util/errors.js';
 import {
   applyCapabilities,
@@ -30,7 +34,24 @@ import { TlsObjects } from '../tls/objects.js';
 import { resolveSecurity, resolveSecurityOrRefuse } from '../tls/security.js';
 import { fillNormalPages, preallocate } from '../ram/fill.js';
 
-export interface MachineOptions {
+/** The guest's first serial port, as the PC sees its console (src/chardev). */
+export interface SerialPort {
+  write(data: Uint8Array): void;
+  onInput(listener: (data: Buffer) => void): void;
+}
+
+export interface PcOptions {
+  firmware: PcFirmware;
+  /** what to boot; ignored (and not needed) on a destination */
+  boot: PcBoot | null;
+  serial: SerialPort | null;
+}
+
+export interface VmOptions {
+  /** the machine type, QEMU's -M: 'synthetic' (the default) or 'pc' */
+  machine?: MachineType;
+  /** for --machine pc */
+  pc?: PcOptions;
   ramBytes: number;
   blockSize?: number;
   workload: WorkloadSpec;
@@ -45,9 +66,9 @@ export interface MachineOptions {
 
 const ACTIVE: MigrationStatus[] = ['setup', 'active', 'pre-switchover', 'device', 'cancelling'];
 
-export class Machine extends EventEmitter implements MigrationHost {
+export class Vm extends EventEmitter implements MigrationHost {
   readonly cpu = new CpuRegistry();
-  readonly guest: Guest;
+  readonly guest: GuestMachine;
   params: MigrationParameters = { ...DEFAULT_PARAMETERS, 'accel-path': [] };
   caps: MigrationCapabilities = { ...DEFAULT_CAPABILITIES };
   private source: MigrationSource | null = null;
@@ -78,19 +99,14 @@ export class Machine extends EventEmitter implements MigrationHost {
   /** an accelerator is being opened for a migration that is about to start */
   private starting = false;
 
-  constructor(private readonly opts: MachineOptions) {
+  constructor(private readonly opts: VmOptions) {
     super();
     this.log = opts.log ?? (() => {});
     this.mainSlot = this.cpu.slot('main');
-    this.guest = new Guest({
-      ramBytes: opts.ramBytes,
-      blockSize: opts.blockSize,
-      workload: opts.workload,
-      cpu: this.cpu,
-    });
+    this.guest = this.createMachine();
     if (opts.incoming === undefined) {
       if (opts.memPrealloc) preallocate(this.guest.blocks);
-      fillNormalPages(this.guest.blocks, opts.normalPageRatio);
+      if (this.guest.type === 'synthetic') fillNormalPages(this.guest.blocks, opts.normalPageRatio);
       this.runState = opts.startPaused ? 'paused' : 'running';
       if (!opts.startPaused) this.guest.start();
       this.prespawnSource();
@@ -101,12 +117,49 @@ export class Machine extends EventEmitter implements MigrationHost {
     }
   }
 
-  /** Begin listening if started with --incoming tcp:...; returns the port. */
+  private createMachine(): GuestMachine {
+    const o = this.opts;
+    if ((o.machine ?? 'synthetic') === 'synthetic') {
+      return new SyntheticMachine({
+        ramBytes: o.ramBytes,
+        blockSize: o.blockSize,
+        workload: o.workload,
+        cpu: this.cpu,
+      });
+    }
+    if (!o.pc) throw new Error('a pc machine needs its firmware (PcOptions)');
+    const serial = o.pc.serial;
+    const pc: PcMachine = new PcMachine({
+      ramBytes: o.ramBytes,
+      firmware: o.pc.firmware,
+      boot: o.incoming === undefined ? o.pc.boot : null,
+      cpu: this.cpu,
+      onSerialOutput: (data) => serial?.write(data),
+      onFatal: (message) => {
+        this.log(message);
+        this.runState = 'internal-error';
+        this.emitEvent('STOP');
+      },
+    });
+    serial?.onInput((data) => pc.serialInput(data));
+    return pc;
+  }
+
+  /**
+   * Wait until the machine exists (a PC's emulator is built in its vCPU thread), and begin
+   * listening if started with --incoming tcp:...; returns the port.
+   */
   async init(): Promise<number | undefined> {
+    if (this.guest instanceof PcMachine) await this.guest.ready;
     if (this.opts.incoming && this.opts.incoming !== 'defer') {
       return this.listen(this.opts.incoming);
     }
     return undefined;
+  }
+
+  /** The machine's type, QEMU's -M. */
+  get machineType(): MachineType {
+    return this.guest.type;
   }
 
   private emitEvent(event: string, data?: Record<string, unknown>): void {
@@ -121,7 +174,7 @@ export class Machine extends EventEmitter implements MigrationHost {
   setCapabilities(capabilities: unknown): void {
     if (this.migrationActive()) throw genericError('There is a migration process in progress');
     this.caps = applyCapabilities(this.caps, capabilities);
-    if (this.opts.incoming === undefined) this.prespawnSource();
+    if (this.runState !== 'inmigrate') this.prespawnSource();
   }
 
   queryCapabilities(): CapabilityState[] {
@@ -144,7 +197,7 @@ export class Machine extends EventEmitter implements MigrationHost {
     this.params = next;
     this.refreshIncomingTransport();
     this.source?.updateLiveParams(next);
-    if (this.opts.incoming === undefined && !this.migrationActive()) this.prespawnSource();
+    if (this.runState !== 'inmigrate' && !this.migrationActive()) this.prespawnSource();
     // A device exists before a migration uses it: start the emulated one once it is named.
     if (this.accelKind() === 'dsa-emu' && !this.emu) void this.startEmu().catch(() => {});
   }
@@ -162,7 +215,7 @@ export class Machine extends EventEmitter implements MigrationHost {
 
   async migrate(uri: string): Promise<void> {
     if (this.starting) throw genericError('There is a migration process in progress');
-    if (this.opts.incoming !== undefined) {
+    if (this.runState === 'inmigrate') {
       throw genericError('This guest is waiting for an incoming migration; it cannot migrate out');
     }
     if (this.migrationActive()) throw genericError('There is a migration process in progress');
@@ -285,6 +338,8 @@ export class Machine extends EventEmitter implements MigrationHost {
             this.guest.start();
             this.emitEvent('RESUME');
           }
+          // Having arrived, this guest may migrate on, as a QEMU destination may.
+          this.prespawnSource();
         },
         log: this.log,
       },
@@ -368,7 +423,7 @@ export class Machine extends EventEmitter implements MigrationHost {
     );
   }
 
-  ramDigest(): string {
+  ramDigest(): Promise<string> {
     return this.guest.digest();
   }
 

@@ -1,0 +1,70 @@
+// What a PC machine is made of, as the main thread hands it to the vCPU thread, and its fixed
+// sizes. Both sides of a migration must agree on every size (see PcMachine.describe).
+
+import type { RamBlockDesc } from '../../ram/layout.js';
+
+/** The kernel command line when --append is not given: the console on the first serial port. */
+export const DEFAULT_APPEND = 'console=ttyS0 tsc=reliable mitigations=off random.trust_cpu=on';
+
+/**
+ * VGA memory: 256 KiB is what a text console needs, and it travels in every device state (v86's
+ * default of 8 MiB would make the state ~9.4 MB instead of ~1.3 MB).
+ */
+export const VGA_MEMORY_BYTES = 256 * 1024;
+
+/**
+ * v86's RAM sizes (cpu.js create_memory): at least 64 MiB when it loads an initrd (it puts the
+ * initrd at 64 MiB), below 2 GiB (a signed 32-bit size), in steps of 128 KiB.
+ */
+export const MIN_PC_RAM = 64 * 1024 * 1024;
+export const MAX_PC_RAM = 2 ** 31 - 128 * 1024;
+export const PC_RAM_STEP = 128 * 1024;
+
+export interface PcFirmware {
+  bios: string;
+  vgaBios: string | null;
+}
+
+export interface PcBoot {
+  kernel: string;
+  initrd: string | null;
+  append: string;
+}
+
+/** workerData of the PC's vCPU thread (structured-cloneable). */
+export interface PcWorkerData {
+  ramBytes: number;
+  wasmPath: string;
+  firmware: PcFirmware;
+  /** what to boot; null on a destination, whose RAM and state arrive by migration */
+  boot: PcBoot | null;
+  /** the mirror of guest RAM that the engine migrates: one block */
+  block: RamBlockDesc;
+  /** VCPU words (src/ram/vcpu-control.ts) */
+  control: SharedArrayBuffer;
+  cpuSlots: SharedArrayBuffer;
+  cpuSlot: number;
+}
+
+/** Messages from the main thread to the vCPU thread. */
+export type PcRequest =
+  | { type: 'serial-in'; data: Uint8Array }
+  | { type: 'save-state'; id: number }
+  | { type: 'incoming'; received: SharedArrayBuffer }
+  | {
+      type: 'load-state';
+      id: number;
+      json: Record<string, unknown>;
+      blob: ArrayBuffer | null;
+    }
+  | { type: 'finish-incoming'; id: number }
+  | { type: 'digest'; id: number }
+  | { type: 'discard'; id: number; block: RamBlockDesc };
+
+/** Messages from the vCPU thread to the main thread. */
+export type PcReply =
+  | { type: 'ready'; zeroedPages: number }
+  | { type: 'serial-out'; data: Uint8Array }
+  | { type: 'done'; id: number; result?: unknown; blob?: ArrayBuffer }
+  | { type: 'failed'; id: number; message: string }
+  | { type: 'fatal'; message: string };

@@ -1,0 +1,36 @@
+// The RAM digest that x-verify-ram and x-query-ram-digest compare: SHA-256 over every 1 MiB
+// chunk that is not all zero, each preceded by its block id and page number. Untouched memory
+// is only read (never written), and both sides of a migration compute the same value for the
+// same contents whatever their block allocation.
+
+import { createHash } from 'node:crypto';
+
+const CHUNK = 1024 * 1024;
+const ZERO_CHUNK = Buffer.alloc(CHUNK);
+
+/** A block's bytes as consecutive segments (see layout.ts: segmentViews). */
+export interface DigestBlock {
+  id: number;
+  segments: Uint8Array[];
+}
+
+export function ramDigest(blocks: DigestBlock[]): string {
+  const h = createHash('sha256');
+  const idx = Buffer.alloc(8);
+  for (const b of blocks) {
+    let base = 0;
+    for (const s of b.segments) {
+      const seg = Buffer.from(s.buffer, s.byteOffset, s.length);
+      for (let off = 0; off < seg.length; off += CHUNK) {
+        const end = Math.min(seg.length, off + CHUNK);
+        if (ZERO_CHUNK.compare(seg, off, end, 0, end - off) === 0) continue;
+        idx.writeUInt32LE(b.id, 0);
+        idx.writeUInt32LE((base + off) / 4096, 4);
+        h.update(idx);
+        h.update(seg.subarray(off, end));
+      }
+      base += seg.length;
+    }
+  }
+  return h.digest('hex');
+}
