@@ -11,10 +11,10 @@ export class SocketAddressError extends Error {
     /** what is wrong, without the address: `port must be 0..65535, got 'http'` */
     readonly reason: string,
     /**
-     * The text has the wrong shape for `scheme` (rather than a bad value in the right shape), so
-     * a caller may replace `reason` with its own usage line; undefined: no known scheme at all.
+     * The text has the wrong shape ('tcp': not tcp:HOST:PORT; 'scheme': neither unix: nor tcp:)
+     * rather than a bad value, so a caller may replace `reason` with its own usage line.
      */
-    readonly shape?: 'unix' | 'tcp' | 'scheme',
+    readonly shape?: 'tcp' | 'scheme',
   ) {
     super(reason);
     this.name = 'SocketAddressError';
@@ -45,7 +45,7 @@ export function parseSocketAddress(address: string): SocketAddress {
 export function parseSocketLocation(main: string): SocketAddress {
   if (main.startsWith('unix:')) {
     const path = main.slice('unix:'.length);
-    if (path === '') throw new SocketAddressError('empty path', 'unix');
+    if (path === '') throw new SocketAddressError('empty path');
     return { kind: 'unix', path };
   }
   if (main.startsWith('tcp:')) {
