@@ -131,16 +131,18 @@ export function parseChardevSpec(text: string, option = '--serial'): ChardevSpec
     throw invalid(err.shape === form ? `expected ${USAGE[form]}` : err.reason);
   }
   const server = flag('server') ?? false;
-  // QEMU's words for these conflicts (char-socket.c)
+  // QEMU's words for these two (char-socket.c)
   if (opts.has('delay') && opts.has('nodelay')) {
     throw invalid("'delay' and 'nodelay' are mutually exclusive");
   }
   if (opts.has('reconnect') && opts.has('reconnect-ms')) {
     throw invalid("'reconnect' and 'reconnect-ms' are mutually exclusive");
   }
-  if (server && (opts.has('reconnect') || opts.has('reconnect-ms'))) {
+  const reconnectOption = ['reconnect', 'reconnect-ms'].find((name) => opts.has(name));
+  if (server && reconnectOption !== undefined) {
     throw invalid(
-      "'reconnect' is for a client (server=off); a server keeps listening for the next client",
+      `'${reconnectOption}' is for a client (server=off); a server keeps listening for the ` +
+        'next client',
     );
   }
   if (!server && opts.has('wait')) {

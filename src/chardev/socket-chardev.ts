@@ -86,7 +86,13 @@ export class SocketServerChardev extends SocketChardev {
   ): Promise<SocketServerChardev> {
     // Paused, so that a waiting client's bytes stay in the kernel until it is attached.
     const server = createServer({ pauseOnConnect: true });
-    await listenOn(server, spec.address, 'serial socket');
+    try {
+      await listenOn(server, spec.address, 'serial socket');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === undefined) throw err; // says it all already
+      const where = formatSocketAddress(spec.address);
+      throw new Error(`cannot listen for serial on ${where}: ${(err as Error).message}`);
+    }
     let address = formatSocketAddress(spec.address);
     const bound = server.address();
     if (spec.address.kind === 'tcp' && bound !== null && typeof bound === 'object') {

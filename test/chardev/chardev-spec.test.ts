@@ -199,7 +199,11 @@ test('combinations QEMU refuses are refused', () => {
   );
   assert.throws(
     () => parseChardevSpec('unix:/s,server=on,reconnect=1'),
-    /'reconnect' is for a client/,
+    /'reconnect' is for a client \(server=off\)/,
+  );
+  assert.throws(
+    () => parseChardevSpec('tcp:h:1,server=on,reconnect-ms=100'),
+    /invalid --serial 'tcp:h:1,server=on,reconnect-ms=100': 'reconnect-ms' is for a client/,
   );
   assert.throws(
     () => parseChardevSpec('tcp:h:1,reconnect=1,reconnect-ms=5'),

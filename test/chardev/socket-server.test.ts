@@ -194,6 +194,15 @@ describe('a serial server on TCP', () => {
     await client.close();
     await dev.close();
   });
+
+  test('a port in use is refused, naming it', async () => {
+    const dev = await open('tcp:127.0.0.1:0,server=on,wait=off');
+    await assert.rejects(
+      open(`${dev.address},server=on,wait=off`),
+      new RegExp(`cannot listen for serial on ${dev.address}: .*EADDRINUSE`),
+    );
+    await dev.close();
+  });
 });
 
 describe('a serial server on a UNIX socket', () => {
