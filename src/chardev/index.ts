@@ -12,6 +12,7 @@ export type { ChardevLog, ChardevSpec, SocketChardevSpec } from './chardev-spec.
 export type { StdioStreams } from './stdio-chardev.js';
 export { parseChardevSpec } from './chardev-spec.js';
 export { ConsoleClient } from './console-client.js';
+export type { ConsoleConnectOptions, ConsoleMatch } from './console-client.js';
 
 /**
  * Opens the backend `spec` names. Sockets are listening (or connected) when this resolves;
