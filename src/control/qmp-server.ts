@@ -1,14 +1,15 @@
 // The QEMU Machine Protocol server: QEMU's greeting, capabilities negotiation, command
 // dispatch, error classes and events, over a UNIX socket or TCP, driving a MigrationHost.
 
-import { createServer, connect, type Server, type Socket } from 'node:net';
-import { chmod, lstat, unlink } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
+import { unlink } from 'node:fs/promises';
 import type { MigrationHost, HostEvent } from './host.js';
 import type { MigrationParameters } from '../migration/parameters.js';
 import { QmpError, genericError } from '../util/errors.js';
 import { JsonStream, type JsonItem } from './json-stream.js';
 import { checkArguments, isPlainObject, type ArgSchema, type ArgType } from './qmp-args.js';
 import { parseSocketAddress, formatSocketAddress, type SocketAddress } from './socket-address.js';
+import { listenOn } from './socket-listen.js';
 import { LIVEMIG_PACKAGE, QEMU_COMPAT_VERSION } from './version.js';
 import { OBJECT_ADD_ARGS } from '../tls/objects.js';
 
@@ -236,7 +237,7 @@ export async function startQmpServer(
     for (const conn of connections) conn.sendEvent(message);
   };
 
-  await listen(server, where);
+  await listenOn(server, where, 'QMP socket');
   host.on('event', onEvent);
 
   let bound: SocketAddress = where;
@@ -259,66 +260,6 @@ export async function startQmpServer(
       return closing;
     },
   };
-}
-
-async function listen(server: Server, where: SocketAddress): Promise<void> {
-  const listening = new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.once('listening', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  if (where.kind === 'tcp') {
-    server.listen(where.port, where.host);
-    return listening;
-  }
-  await removeStaleSocket(where.path);
-  // The socket file must never be reachable by other users, not even between bind and chmod:
-  // bind under a umask that leaves 0600. (umask is unavailable in worker threads; chmod below
-  // still applies.)
-  let oldMask: number | undefined;
-  try {
-    oldMask = process.umask(0o177);
-  } catch {
-    oldMask = undefined;
-  }
-  try {
-    server.listen(where.path); // binds synchronously, so the umask is in force for it
-  } finally {
-    if (oldMask !== undefined) process.umask(oldMask);
-  }
-  await listening;
-  await chmod(where.path, 0o600);
-}
-
-/** QEMU unlinks whatever is at the path; livemig only replaces a socket nobody listens on. */
-async function removeStaleSocket(path: string): Promise<void> {
-  let isSocket: boolean;
-  try {
-    isSocket = (await lstat(path)).isSocket();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  if (!isSocket) {
-    throw new Error(`QMP socket path ${path} exists and is not a socket; refusing to replace it`);
-  }
-  if (await socketAnswers(path)) {
-    throw new Error(`QMP socket ${path} is in use by another process`);
-  }
-  await unlink(path);
-}
-
-function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = connect(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
 }
 
 function eventMessage(event: HostEvent): Record<string, unknown> {
