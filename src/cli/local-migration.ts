@@ -15,13 +15,26 @@ export interface GuestProcess {
   proc: ChildProcess;
   qmp: QmpClient;
   stderr: string[];
+  /** --machine pc: where its serial console listens (unix:PATH) */
+  console?: string;
   /** peak RSS in KiB, read from /proc/PID/status (VmHWM) */
   peakRssKiB(): number;
   /** CPU ms of the whole process (user+system), from /proc/PID/stat */
   cpuMs(): number;
 }
 
+/** A PC pair's boot files (each defaults as `livemig run --machine pc` does). */
+export interface LocalPcOptions {
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  bios?: string;
+}
+
 export interface LocalPairOptions {
+  /** 'pc': both sides are PCs, each with its serial console on a unix socket (`console`) */
+  machine?: 'synthetic' | 'pc';
+  pc?: LocalPcOptions;
   ram: string;
   ramBlockSize?: string;
   normalPageRatio?: number;
@@ -43,19 +56,29 @@ export interface LocalPairOptions {
 }
 
 export class LocalPair {
+  /** processes started so far, for unique socket names */
+  private started = 0;
+
   private constructor(
     readonly dir: string,
-    readonly source: GuestProcess,
-    readonly dest: GuestProcess,
+    public source: GuestProcess,
+    public dest: GuestProcess,
+    private readonly opts: LocalPairOptions,
   ) {}
 
   static async start(o: LocalPairOptions): Promise<LocalPair> {
     const dir = mkdtempSync(join(tmpdir(), 'livemig-'));
-    const srcArgs = ['--ram', o.ram, '--normal-page-ratio', String(o.normalPageRatio ?? 0)];
-    srcArgs.push('--workload', o.workload ?? 'none');
+    const pc = o.machine === 'pc';
+    const srcArgs = ['--ram', o.ram];
+    if (pc) {
+      srcArgs.push('--machine', 'pc', ...pcArgs(o.pc ?? {}));
+    } else {
+      srcArgs.push('--normal-page-ratio', String(o.normalPageRatio ?? 0));
+      srcArgs.push('--workload', o.workload ?? 'none');
+    }
     if (o.sourcePaused) srcArgs.push('-S');
     if (o.memPrealloc) srcArgs.push('--mem-prealloc');
-    const dstArgs = ['--ram', o.ram, '--incoming', 'defer'];
+    const dstArgs = LocalPair.destArgs(o);
     if (o.destMemPrealloc) dstArgs.push('--mem-prealloc');
     if (o.ramBlockSize) {
       srcArgs.push('--ram-block-size', o.ramBlockSize);
@@ -65,10 +88,51 @@ export class LocalPair {
       o.sourceNodeFlags ?? (process.env.LIVEMIG_SOURCE_NODE_FLAGS ?? '').split(' ').filter(Boolean);
     const stdout = o.sourceStdout ?? process.env.LIVEMIG_SOURCE_STDOUT;
     const [source, dest] = await Promise.all([
-      startGuest(join(dir, 'src.qmp'), srcArgs, o.env, o.launcher, flags, stdout),
-      startGuest(join(dir, 'dst.qmp'), dstArgs, o.env, o.launcher),
+      startGuest(dir, 'src', srcArgs, o, flags, stdout),
+      startGuest(dir, 'dst', dstArgs, o),
     ]);
-    return new LocalPair(dir, source, dest);
+    const pair = new LocalPair(dir, source, dest, o);
+    pair.started = 2;
+    return pair;
+  }
+
+  private static destArgs(o: LocalPairOptions): string[] {
+    const args = ['--ram', o.ram, '--incoming', 'defer'];
+    if (o.machine === 'pc') {
+      args.push('--machine', 'pc');
+      if (o.pc?.bios) args.push('--bios', o.pc.bios);
+    }
+    if (o.destMemPrealloc) args.push('--mem-prealloc');
+    if (o.ramBlockSize) args.push('--ram-block-size', o.ramBlockSize);
+    return args;
+  }
+
+  /**
+   * After a completed migration: the destination, now running the guest, becomes the source,
+   * and a new destination is started. So one booted guest serves many migrations.
+   */
+  async next(): Promise<void> {
+    const old = this.source;
+    this.source = this.dest;
+    this.dest = await startGuest(
+      this.dir,
+      `dst${this.started++}`,
+      LocalPair.destArgs(this.opts),
+      this.opts,
+    );
+    await stopGuest(old);
+  }
+
+  /** Replace the destination with a new one (e.g. after it was given up on). */
+  async newDestination(args?: string[]): Promise<void> {
+    const old = this.dest;
+    this.dest = await startGuest(
+      this.dir,
+      `dst${this.started++}`,
+      args ?? LocalPair.destArgs(this.opts),
+      this.opts,
+    );
+    await stopGuest(old);
   }
 
   /** QEMU's sequence: capabilities on both sides, parameters, migrate-incoming, migrate. */
@@ -166,16 +230,38 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+function pcArgs(pc: LocalPcOptions): string[] {
+  const args: string[] = [];
+  if (pc.kernel) args.push('--kernel', pc.kernel);
+  if (pc.initrd) args.push('--initrd', pc.initrd);
+  if (pc.append) args.push('--append', pc.append);
+  if (pc.bios) args.push('--bios', pc.bios);
+  return args;
+}
+
 async function startGuest(
-  qmpPath: string,
+  dir: string,
+  name: string,
   args: string[],
-  env?: NodeJS.ProcessEnv,
-  launcher?: string[],
+  o: Pick<LocalPairOptions, 'env' | 'launcher' | 'machine'>,
   nodeFlags: string[] = [],
   stdoutFile?: string,
 ): Promise<GuestProcess> {
-  const argv = [process.execPath, ...nodeFlags, MAIN, 'run', ...args, '--qmp', `unix:${qmpPath}`];
-  const [cmd, ...rest] = [...(launcher ?? []), ...argv];
+  const qmpPath = join(dir, `${name}.qmp`);
+  const console = o.machine === 'pc' ? `unix:${join(dir, `${name}.console`)}` : undefined;
+  const extra = console ? ['--serial', `${console},server=on,wait=off`] : [];
+  const argv = [
+    process.execPath,
+    ...nodeFlags,
+    MAIN,
+    'run',
+    ...args,
+    ...extra,
+    '--qmp',
+    `unix:${qmpPath}`,
+  ];
+  const [cmd, ...rest] = [...(o.launcher ?? []), ...argv];
+  const env = o.env;
   // Appended to, so that a bench's runs follow each other in one file.
   const out = stdoutFile ? openSync(stdoutFile, 'a') : 'ignore';
   const proc = spawn(cmd, rest, {
@@ -201,6 +287,7 @@ async function startGuest(
     proc,
     qmp,
     stderr,
+    console,
     peakRssKiB: () => procStatusKiB(proc.pid!, 'VmHWM') ?? 0,
     cpuMs: () => processCpuMs(proc.pid!),
   };

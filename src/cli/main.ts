@@ -17,12 +17,29 @@ program
 program
   .command('run')
   .description('host a guest (source), or wait for one (destination with --incoming)')
+  .option(
+    '-M, --machine <type>',
+    'machine type: synthetic (RAM and a workload) or pc (an x86 PC booting Linux, in v86)',
+    'synthetic',
+  )
   .requiredOption(
     '-m, --ram <size>',
     'guest RAM, with K/M/G suffix like QEMU -m (bare number = MiB)',
   )
-  .option('--normal-page-ratio <r>', 'fraction of pages filled with random bytes (0..1)', '0')
-  .option('--workload <w>', 'vCPU workload: none, stress or stress:MBPS', 'none')
+  .option('--kernel <file>', 'pc: the Linux kernel (bzImage) to boot (default: the fetched image)')
+  .option('--initrd <file>', 'pc: the initramfs (default: the fetched image)')
+  .option('--append <cmdline>', 'pc: the kernel command line (default: the console on ttyS0)')
+  .option('--bios <file>', "pc: SeaBIOS's bios.bin (default: the system's, else the image's)")
+  .option(
+    '--serial <spec>',
+    'pc: the console on ttyS0: stdio, none, unix:PATH,server=on,wait=off or tcp:HOST:PORT,server=on,wait=off',
+  )
+  .option(
+    '--normal-page-ratio <r>',
+    'synthetic: fraction of pages filled with random bytes (0..1)',
+    '0',
+  )
+  .option('--workload <w>', 'synthetic: vCPU workload: none, stress or stress:MBPS', 'none')
   .option('-S', 'start with the vCPU stopped')
   .option('--mem-prealloc', 'touch every page at start so RAM is really allocated')
   .option('--incoming <uri>', 'wait for an incoming migration: tcp:HOST:PORT or defer')

@@ -266,7 +266,9 @@ function start(d: LiveMigrationWorkerData): void {
   function dirtySync(): number {
     if (!contentSync) return 0;
     vcpu.waitSync(vcpu.requestSync(), checkAbort);
-    return vcpu.lastSync().micros / 1000;
+    const ms = vcpu.lastSync().micros / 1000;
+    post({ type: 'dirty-sync', ms, pages: vcpu.lastSync().pages });
+    return ms;
   }
 
   function main(): void {

@@ -81,6 +81,8 @@ export class MigrationSource {
   private accelClosed = false;
   /** livemig's monotone progress, in % */
   private progress = 0;
+  /** content-sync machines: what the dirty syncs cost the vCPU thread */
+  private readonly syncs = { count: 0, totalMs: 0, maxMs: 0, lastMs: 0, pages: 0 };
 
   constructor(
     private readonly guest: GuestMachine,
@@ -274,6 +276,13 @@ export class MigrationSource {
     switch (m.type) {
       case 'connected':
         return this.onConnected();
+      case 'dirty-sync':
+        this.syncs.count++;
+        this.syncs.totalMs += m.ms;
+        this.syncs.maxMs = Math.max(this.syncs.maxMs, m.ms);
+        this.syncs.lastMs = m.ms;
+        this.syncs.pages += m.pages;
+        return;
       case 'error':
         return this.fail(m.message);
       case 'pass':
@@ -516,6 +525,7 @@ export class MigrationSource {
       session: sessionHex(this.session),
       progress: this.progress,
       channels: this.channels,
+      machine: this.guest.type,
       'zero-page-detection': this.caps.multifd ? this.params['zero-page-detection'] : 'legacy',
       'downtime-precise': this.downtimeMs,
       'bandwidth-bytes-per-second': Math.round(bw),
@@ -525,6 +535,17 @@ export class MigrationSource {
         ...this.accelCpu,
       },
     };
+    if (this.guest.dirtyTracking === 'content-sync') {
+      const round = (ms: number): number => Math.round(ms * 100) / 100;
+      (out.livemig as Record<string, unknown>)['dirty-sync'] = {
+        // the vCPU thread compares guest RAM with the RAM block: what that cost it
+        count: this.syncs.count,
+        'total-ms': round(this.syncs.totalMs),
+        'max-ms': round(this.syncs.maxMs),
+        'last-ms': round(this.syncs.lastMs),
+        'pages-found': this.syncs.pages,
+      };
+    }
     if (this.accel) {
       const lm = out.livemig as Record<string, unknown>;
       lm.accelerator = {

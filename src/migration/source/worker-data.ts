@@ -62,4 +62,6 @@ export type SourceWorkerMessage =
       throttle: number;
     }
   | { type: 'stopped'; at: number; pass: number }
+  /** a content-sync machine's dirty sync: its cost on the vCPU thread, and the pages it found */
+  | { type: 'dirty-sync'; ms: number; pages: number }
   | { type: 'final-sent'; pass: number; bytes: number };
