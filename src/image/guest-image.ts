@@ -272,6 +272,12 @@ export async function fetchGuestImage(opts: FetchOptions = {}): Promise<GuestIma
     const staged: Record<string, string> = {}; // file name in the image -> staged path
 
     if (index) {
+      if (!index.packages.has(KERNEL_METAPACKAGE)) {
+        throw new Error(
+          `no package '${KERNEL_METAPACKAGE}' in ${index.where}: no i386 kernel in this suite ` +
+            `(Debian 12, ${DEFAULT_SUITE}, is the last with one)`,
+        );
+      }
       const k = resolveKernel(index.packages, KERNEL_METAPACKAGE, index.where);
       const busybox = requirePackage(index.packages, BUSYBOX_PACKAGE, index.where);
       if (opts.update) {

@@ -234,7 +234,12 @@ function describeFailure(
   }
   const err = e as Error;
   const cause = (err as { cause?: Error }).cause;
-  return { text: cause?.message ?? err.message ?? String(e), retry: false };
+  const text = cause?.message ?? err.message ?? String(e);
+  if (text === 'bad port') {
+    // fetch() refuses some ports outright (the WHATWG "bad ports": 9, 25, 6000, ...).
+    return { text: `fetch() refuses port ${new URL(url).port} (a "bad port")`, retry: false };
+  }
+  return { text, retry: false };
 }
 
 /** The errno-style code inside a fetch failure (cause, or the first of an AggregateError). */

@@ -242,3 +242,13 @@ test('update fetches a package whose .deb changed, and rebuilds the initrd with 
     await updated.close();
   }
 });
+
+test('staging directories left by a dead fetch are removed', async () => {
+  const dir = newDir();
+  // No process has this pid (beyond Linux's pid_max), so its fetch is gone.
+  const stale = join(dir, '.staging-2147483646-abc');
+  await mkdir(stale, { recursive: true });
+  await writeFile(join(stale, 'linux-image.deb'), 'partial download');
+  await fetchInto(dir);
+  assert.ok(!(await readdir(dir)).includes('.staging-2147483646-abc'));
+});
