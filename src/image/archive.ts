@@ -8,6 +8,7 @@ import { downloadFile, httpGet, HttpError, type HttpOptions } from './http.js';
 import {
   indexPackagesGz,
   parseRelease,
+  type IndexFilter,
   type PackageIndex,
   type PackageInfo,
   type ReleaseFile,
@@ -32,6 +33,8 @@ export interface ArchiveOptions {
   suite: string;
   http?: HttpOptions;
   signature?: SignatureOptions;
+  /** The packages to keep from the index (all by default; the whole index is ~60k). */
+  keep?: (name: string) => boolean;
 }
 
 export interface ArchiveIndex {
@@ -151,12 +154,13 @@ export async function loadArchiveIndex(
     total: entry.size,
   });
   progress?.({ step: 'index', text: url, phase: 'start', done: 0, total: null });
-  const packages = await indexPackagesGz(file).catch((e: Error) => {
+  const filter: IndexFilter = { keep: opts.keep };
+  const packages = await indexPackagesGz(file, filter).catch((e: Error) => {
     throw new Error(`${url}: cannot read it: ${e.message}`);
   });
   progress?.({
     step: 'index',
-    text: `${packages.size} packages in ${where}`,
+    text: `${filter.seen} packages in ${where}`,
     phase: 'end',
     done: 0,
     total: null,

@@ -222,6 +222,11 @@ export interface FetchOptions {
   systemSeabiosDir?: string;
 }
 
+/** The packages an image can need: kernels (to follow the metapackage), busybox, SeaBIOS. */
+function wantedPackage(name: string): boolean {
+  return name.startsWith('linux-image-') || name === BUSYBOX_PACKAGE || name === SEABIOS_PACKAGE;
+}
+
 type Need = { kernel: boolean; busybox: boolean; bios: boolean; initrd: boolean };
 
 /** Fetch what is missing (no network when complete), return the image. */
@@ -261,7 +266,7 @@ export async function fetchGuestImage(opts: FetchOptions = {}): Promise<GuestIma
     let index: ArchiveIndex | null = null;
     if (need.kernel || need.busybox || (need.bios && !sys) || opts.update) {
       index = await loadArchiveIndex(
-        { mirror, suite, http: opts.http, signature: opts.signature },
+        { mirror, suite, http: opts.http, signature: opts.signature, keep: wantedPackage },
         staging,
         progress,
       );

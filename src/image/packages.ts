@@ -103,14 +103,23 @@ const PACKAGE_FIELDS = new Set([
   'pre-depends',
 ]);
 
+/** Which packages an index keeps (all by default); `seen` counts every stanza read. */
+export interface IndexFilter {
+  keep?: (name: string) => boolean;
+  seen?: number;
+}
+
 export async function indexPackages(
   lines: AsyncIterable<string> | Iterable<string>,
+  filter: IndexFilter = {},
 ): Promise<PackageIndex> {
   const index: PackageIndex = new Map();
+  filter.seen = 0;
   for await (const st of readStanzas(lines, PACKAGE_FIELDS)) {
+    filter.seen++;
     const name = st.get('package');
     const version = st.get('version');
-    if (!name || !version) continue;
+    if (!name || !version || (filter.keep && !filter.keep(name))) continue;
     const prev = index.get(name);
     if (prev && compareVersions(prev.version, version) >= 0) continue;
     const deps = [st.get('pre-depends'), st.get('depends')].filter(Boolean).join(', ');
@@ -128,11 +137,11 @@ export async function indexPackages(
 }
 
 /** Index a Packages.gz file, streamed line by line. */
-export async function indexPackagesGz(path: string): Promise<PackageIndex> {
+export async function indexPackagesGz(path: string, filter?: IndexFilter): Promise<PackageIndex> {
   const gunzip = createReadStream(path).pipe(createGunzip());
   const lines = createInterface({ input: gunzip, crlfDelay: Infinity });
   try {
-    return await indexPackages(lines);
+    return await indexPackages(lines, filter);
   } finally {
     lines.close();
     gunzip.destroy();
