@@ -6,6 +6,13 @@ import { runCommand } from './run.js';
 import { demoCommand } from './demo.js';
 import { benchCommand, DEFAULT_ACCEL_PATH } from './bench.js';
 import { LIVEMIG_VERSION } from '../control/version.js';
+import {
+  DEFAULT_MIRROR,
+  DEFAULT_SUITE,
+  imageFetchCommand,
+  imageInfoCommand,
+  type ImageCliOptions,
+} from './image.js';
 import { accelCheck, accelList, accelSelftestCommand, formatAccelCheck } from '../accel/cli.js';
 
 const program = new Command();
@@ -131,6 +138,38 @@ program
   .option('--converge-timeout <s>', 'running guest: cancel after this many seconds', '15')
   .action(async (o) => {
     process.exitCode = await benchCommand(o);
+  });
+
+const image = program
+  .command('image')
+  .description('the PC guest image: a Debian i386 kernel, a busybox initramfs and SeaBIOS');
+image
+  .command('fetch')
+  .description(
+    "download the guest image's packages from a Debian mirror (no root, no apt) and build " +
+      'the initramfs, into ${XDG_CACHE_HOME:-~/.cache}/livemig/images/debian-SUITE-i386',
+  )
+  .option('--mirror <url>', 'Debian archive', DEFAULT_MIRROR)
+  .option('--suite <name>', 'Debian suite with i386 kernels', DEFAULT_SUITE)
+  .option('--cache-dir <dir>', 'cache directory instead of $XDG_CACHE_HOME or ~/.cache')
+  .option(
+    '--update',
+    "read the archive's index even when the image is complete; fetch what changed",
+  )
+  .option('--force', 'fetch and build everything again')
+  .option('--json', 'print the paths and the manifest as one JSON object')
+  .action(async (o: ImageCliOptions) => {
+    process.exitCode = await imageFetchCommand(o);
+  });
+image
+  .command('info')
+  .alias('path')
+  .description('where the fetched guest image is, its versions and sha256s (no network)')
+  .option('--suite <name>', 'Debian suite', DEFAULT_SUITE)
+  .option('--cache-dir <dir>', 'cache directory instead of $XDG_CACHE_HOME or ~/.cache')
+  .option('--json', 'print the paths and the manifest as one JSON object')
+  .action((o: ImageCliOptions) => {
+    process.exitCode = imageInfoCommand(o);
   });
 
 program.parseAsync(process.argv).catch((e: Error) => {
