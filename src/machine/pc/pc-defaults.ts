@@ -1,16 +1,13 @@
 // What `--machine pc` uses when its flags leave something out: the guest image that
-// `livemig image fetch` put in the cache, and the system's SeaBIOS or else the image's.
+// `livemig image fetch` put in the per-user cache, and the system's SeaBIOS or else the image's.
 
-import { existsSync } from 'node:fs';
+import { defaultBios, findGuestImage } from '../../image/guest-image.js';
 import type { PcDefaults } from './pc-options.js';
 
-const SYSTEM_SEABIOS = '/usr/share/seabios';
-
 export function pcDefaults(): PcDefaults {
-  const bios = `${SYSTEM_SEABIOS}/bios.bin`;
-  const vga = `${SYSTEM_SEABIOS}/vgabios-stdvga.bin`;
+  const image = findGuestImage();
   return {
-    image: null,
-    firmware: existsSync(bios) ? { bios, vgaBios: existsSync(vga) ? vga : null } : null,
+    image: image ? { kernel: image.kernel, initrd: image.initrd } : null,
+    firmware: defaultBios(image),
   };
 }
