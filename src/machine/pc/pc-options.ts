@@ -33,7 +33,7 @@ export function checkPcRam(ramBytes: number): void {
   if (ramBytes < MIN_PC_RAM || ramBytes > MAX_PC_RAM || ramBytes % PC_RAM_STEP !== 0) {
     throw new Error(
       `invalid --ram ${formatBytes(ramBytes)} for --machine pc: expected ${formatBytes(MIN_PC_RAM)} ` +
-        `up to ${formatBytes(MAX_PC_RAM / 1024)}K (2 GiB less 128 KiB), in steps of ` +
+        `up to 2 GiB less 128 KiB, in steps of ` +
         `${formatBytes(PC_RAM_STEP)}: v86's limits`,
     );
   }
