@@ -243,12 +243,13 @@ async function startGuest(
   dir: string,
   name: string,
   args: string[],
-  o: Pick<LocalPairOptions, 'env' | 'launcher' | 'machine'>,
+  o: Pick<LocalPairOptions, 'env' | 'launcher'>,
   nodeFlags: string[] = [],
   stdoutFile?: string,
 ): Promise<GuestProcess> {
   const qmpPath = join(dir, `${name}.qmp`);
-  const console = o.machine === 'pc' ? `unix:${join(dir, `${name}.console`)}` : undefined;
+  const pc = args.some((a, i) => a === 'pc' && args[i - 1] === '--machine');
+  const console = pc ? `unix:${join(dir, `${name}.console`)}` : undefined;
   const extra = console ? ['--serial', `${console},server=on,wait=off`] : [];
   const argv = [
     process.execPath,

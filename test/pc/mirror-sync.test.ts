@@ -1,0 +1,100 @@
+// The copies between a PC's RAM (inside v86) and its mirror (the engine's RAM block), on plain
+// buffers: what a dirty sync finds and flags, and what a destination zeroes.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  SYNC_CHUNK_BYTES,
+  countDifferentPages,
+  syncMirror,
+  zeroRam,
+} from '../../src/machine/pc/mirror-sync.js';
+
+const PAGE = 4096;
+const PAGES = 64 * 4; // 1 MiB: several 64 KiB chunks
+
+function setup(): { guest: Buffer; mirror: Buffer; dirty: Int32Array } {
+  return {
+    guest: Buffer.alloc(PAGES * PAGE),
+    mirror: Buffer.from(new SharedArrayBuffer(PAGES * PAGE)),
+    dirty: new Int32Array(new SharedArrayBuffer(PAGES / 8)),
+  };
+}
+
+function dirtyPages(dirty: Int32Array): number[] {
+  const out: number[] = [];
+  for (let p = 0; p < dirty.length * 32; p++) if (dirty[p >>> 5] & (1 << (p & 31))) out.push(p);
+  return out;
+}
+
+test('a dirty sync copies exactly the pages that changed and sets their bits', () => {
+  const { guest, mirror, dirty } = setup();
+  assert.equal(syncMirror(guest, mirror, dirty), 0, 'zero RAM and a zero mirror agree');
+  assert.deepEqual(dirtyPages(dirty), []);
+  // First and last byte of a page, a page on each side of a chunk boundary, the last page.
+  const chunkPages = SYNC_CHUNK_BYTES / PAGE;
+  const touched = [0, 3, chunkPages - 1, chunkPages, PAGES - 1];
+  guest[0] = 1;
+  guest[3 * PAGE + PAGE - 1] = 2;
+  guest[(chunkPages - 1) * PAGE + 100] = 3;
+  guest[chunkPages * PAGE] = 4;
+  guest[(PAGES - 1) * PAGE + 7] = 5;
+  assert.equal(syncMirror(guest, mirror, dirty), touched.length);
+  assert.deepEqual(dirtyPages(dirty), touched);
+  assert.ok(guest.equals(mirror), 'the mirror now holds the guest RAM');
+  // Nothing changed since: the next sync finds nothing and sets no new bit.
+  dirty.fill(0);
+  assert.equal(syncMirror(guest, mirror, dirty), 0);
+  assert.deepEqual(dirtyPages(dirty), []);
+});
+
+test('a page rewritten with the bytes it had is not dirty', () => {
+  const { guest, mirror, dirty } = setup();
+  guest.fill(9, 5 * PAGE, 6 * PAGE);
+  syncMirror(guest, mirror, dirty);
+  dirty.fill(0);
+  guest.fill(9, 5 * PAGE, 6 * PAGE);
+  assert.equal(syncMirror(guest, mirror, dirty), 0);
+});
+
+test('a page that became zero again is copied (zero) and flagged', () => {
+  const { guest, mirror, dirty } = setup();
+  guest.fill(7, 10 * PAGE, 11 * PAGE);
+  syncMirror(guest, mirror, dirty);
+  dirty.fill(0);
+  guest.fill(0, 10 * PAGE, 11 * PAGE);
+  assert.equal(syncMirror(guest, mirror, dirty), 1);
+  assert.deepEqual(dirtyPages(dirty), [10]);
+  assert.equal(
+    mirror.subarray(10 * PAGE, 11 * PAGE).some((b) => b !== 0),
+    false,
+  );
+});
+
+test('guest RAM and a mirror of another size are refused', () => {
+  const { guest, dirty } = setup();
+  assert.throws(
+    () => syncMirror(guest, Buffer.alloc(PAGE), dirty),
+    /guest RAM 1048576 bytes, its mirror 4096/,
+  );
+});
+
+test('zeroRam writes only the pages that are not zero', () => {
+  const ram = Buffer.alloc(PAGES * PAGE);
+  ram[PAGE + 1] = 1;
+  ram[(PAGES - 2) * PAGE] = 1;
+  assert.equal(zeroRam(ram), 2);
+  assert.equal(
+    ram.some((b) => b !== 0),
+    false,
+  );
+  assert.equal(zeroRam(ram), 0);
+});
+
+test('countDifferentPages counts pages, not bytes', () => {
+  const a = Buffer.alloc(PAGES * PAGE);
+  const b = Buffer.alloc(PAGES * PAGE);
+  b.fill(1, 2 * PAGE, 2 * PAGE + 10);
+  b.fill(1, 40 * PAGE, 42 * PAGE);
+  assert.equal(countDifferentPages(a, b), 3);
+});

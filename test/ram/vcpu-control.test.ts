@@ -1,0 +1,86 @@
+// The VCPU words between the vCPU thread and those who drive it, with real threads: stop and
+// its acknowledgement, and dirty-sync tickets.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { REQ_RUN, REQ_STOP, VcpuControl } from '../../src/ram/vcpu-control.js';
+
+/** A stand-in vCPU thread that answers the words as the PC's does, counting its syncs. */
+function fakeVcpu(ctl: VcpuControl): Worker {
+  const url = new URL('../../src/ram/vcpu-control.js', import.meta.url).href;
+  return new Worker(
+    `import { workerData } from 'node:worker_threads';
+     const { VcpuControl, REQ_RUN, VCPU } = await import(${JSON.stringify(url)});
+     const v = new VcpuControl(workerData);
+     let syncs = 0;
+     for (;;) {
+       if (v.syncPending) {
+         const upTo = v.takeSyncTickets();
+         syncs++;
+         v.finishSync(upTo, syncs, 1000 * syncs);
+       }
+       const req = v.requested;
+       if (req === 2) break;
+       v.acknowledge(req === REQ_RUN ? 1 : 0);
+       Atomics.wait(v.words, VCPU.syncRequest, Atomics.load(v.words, VCPU.syncRequest), 5);
+     }`,
+    { eval: true, type: 'module', workerData: ctl.buffer } as never,
+  );
+}
+
+test('a ticket is served by a sync that started after it was taken', async () => {
+  const ctl = new VcpuControl();
+  const w = fakeVcpu(ctl);
+  try {
+    const t1 = ctl.requestSync();
+    const t2 = ctl.requestSync();
+    assert.equal(t2, t1 + 1);
+    await ctl.waitSyncAsync(t2);
+    assert.ok(ctl.syncServed(t1) && ctl.syncServed(t2));
+    const first = ctl.lastSync();
+    assert.ok(first.pages >= 1, 'the sync published its figures');
+    const t3 = ctl.requestSync();
+    assert.equal(ctl.syncServed(t3), false, 'a new ticket is not served by an older sync');
+    ctl.waitSync(t3);
+    assert.ok(ctl.lastSync().pages > first.pages, 'served by a later sync');
+  } finally {
+    ctl.request(2);
+    await w.terminate();
+  }
+});
+
+test('run and stop are acknowledged; waitStopped returns once the vCPU has stopped', async () => {
+  const ctl = new VcpuControl();
+  const w = fakeVcpu(ctl);
+  try {
+    ctl.request(REQ_RUN);
+    while (ctl.acknowledged !== 1) await new Promise((r) => setTimeout(r, 1));
+    assert.equal(ctl.runRequested, true);
+    ctl.request(REQ_STOP);
+    await ctl.waitStoppedAsync();
+    assert.equal(ctl.acknowledged, 0);
+    assert.equal(ctl.runRequested, false);
+  } finally {
+    ctl.request(2);
+    await w.terminate();
+  }
+});
+
+test('waitSync gives up when its check throws (a migration that is aborted)', () => {
+  const ctl = new VcpuControl();
+  const ticket = ctl.requestSync(); // nobody serves it
+  let checks = 0;
+  assert.throws(
+    () =>
+      ctl.waitSync(
+        ticket,
+        () => {
+          if (++checks === 3) throw new Error('aborted');
+        },
+        1,
+      ),
+    /aborted/,
+  );
+  assert.equal(checks, 3);
+});
