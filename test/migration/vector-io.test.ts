@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { VectorWriter } from '../../src/migration/source/vector-writer.js';
 import { socketFd } from '../../src/migration/socket-fd.js';
 import { PacketParser, FEED_DONE } from '../../src/migration/destination/packet-parser.js';
+import { RECEIVED } from '../../src/migration/destination/received-map.js';
 import { rewrapForStaticReads } from '../../src/migration/destination/static-read.js';
 import { PACKET_MAGIC, PAGE_SIZE, PH, packetHeaderBytes } from '../../src/migration/protocol.js';
 
@@ -177,7 +178,7 @@ test('readPayload: the pages of a packet are read in place, also when they arriv
           .equals(payload.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE)),
         `page ${p} holds its payload`,
       );
-      assert.equal(new Uint8Array(received)[p], 1);
+      assert.equal(new Uint8Array(received)[p], RECEIVED.data);
     });
     assert.equal(parser.stats.bytes, hdr.length + payload.length);
     // Nothing else was written: the untouched pages are still zero.

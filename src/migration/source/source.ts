@@ -45,6 +45,12 @@ const SETUP_TIMEOUT_MS = 10_000;
 export const SEND_WORKER = new URL('./multifd-send-worker.js', import.meta.url);
 export const LM_WORKER = new URL('./live-migration-worker.js', import.meta.url);
 const COMPLETE_TIMEOUT_MS = 60_000;
+/**
+ * A destination that refuses something says why on the main channel as it drops the multifd
+ * channels; their "connection closed" may reach us first. How long a channel's error waits for
+ * that reason before it becomes the migration's.
+ */
+const CHANNEL_ERROR_GRACE_MS = 500;
 
 export class MigrationSource {
   status: MigrationStatus = 'setup';
@@ -75,6 +81,8 @@ export class MigrationSource {
   private readonly channels: number;
   private readonly threadNames: string[] = [];
   private completeTimer: NodeJS.Timeout | undefined;
+  /** a worker's error, waiting for the destination's own reason (CHANNEL_ERROR_GRACE_MS) */
+  private channelError: NodeJS.Timeout | undefined;
   /** CPU ms of dsa_completion and the emulated engines: at start, and the latest reading */
   private accelCpuBase: Record<string, number> = {};
   private accelCpu: Record<string, number> = {};
@@ -284,6 +292,10 @@ export class MigrationSource {
         this.syncs.pages += m.pages;
         return;
       case 'error':
+        if (this.control && !this.control.socket.destroyed) {
+          this.channelError ??= setTimeout(() => this.fail(m.message), CHANNEL_ERROR_GRACE_MS);
+          return;
+        }
         return this.fail(m.message);
       case 'pass':
         this.refreshAccelCpu();
@@ -456,6 +468,7 @@ export class MigrationSource {
   /** Stop every thread and socket of this migration and give the guest back its vCPU. */
   private abort(): void {
     clearTimeout(this.completeTimer);
+    clearTimeout(this.channelError);
     this.endedAt = Date.now();
     Atomics.store(this.migWords, MIG.abort, 1);
     Atomics.notify(this.migWords, MIG.abort);
