@@ -58,9 +58,11 @@ program
 program
   .command('demo')
   .description(
-    'migrate a 1 GiB guest (half normal pages, stress workload) between two local processes',
+    'live-migrate a running guest between two local processes: a 1 GiB synthetic guest, or ' +
+      'with --machine pc a PC booting Linux',
   )
-  .option('-m, --ram <size>', 'guest RAM', '1G')
+  .option('-M, --machine <type>', 'synthetic, or pc (an x86 PC booting Linux, in v86)', 'synthetic')
+  .option('-m, --ram <size>', 'guest RAM (default: 1G, 256M for a pc)')
   .option('--channels <n>', 'multifd channels', '2')
   .option('--zero-page-detection <mode>', 'none, legacy or multifd', 'multifd')
   .option('--normal-page-ratio <r>', 'fraction of normal pages', '0.5')
