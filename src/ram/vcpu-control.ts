@@ -3,7 +3,8 @@
 //
 // Who writes what, in which order (every write is an Atomics store or add, then a notify on the
 // same word):
-// - request: the main thread (run, stop, quit) and live_migration (stop at switchover).
+// - request: the main thread (run, stop, quit) and live_migration (SWITCHOVER: stop for good
+//   unless the migration fails; a machine whose device state is its own saves it at once).
 // - ack: the vCPU thread only. 1 once it runs; 0 once it has stopped writing guest RAM after a
 //   request other than RUN. A stopped vCPU writes no RAM and changes no device state.
 // - throttle: live_migration (auto-converge), and the main thread (0 when a migration ends).
@@ -43,6 +44,11 @@ export const VCPU = {
 export const REQ_STOP = 0;
 export const REQ_RUN = 1;
 export const REQ_QUIT = 2;
+/** Stop at a migration's switchover: as STOP, and the device state is saved at once. */
+export const REQ_SWITCHOVER = 3;
+
+export type VcpuRequest =
+  typeof REQ_STOP | typeof REQ_RUN | typeof REQ_QUIT | typeof REQ_SWITCHOVER;
 
 /** Named operations on the VCPU words; every thread that shares them uses this class. */
 export class VcpuControl {
@@ -66,7 +72,7 @@ export class VcpuControl {
     return Atomics.load(this.words, VCPU.ack);
   }
 
-  request(req: typeof REQ_RUN | typeof REQ_STOP | typeof REQ_QUIT): void {
+  request(req: VcpuRequest): void {
     Atomics.store(this.words, VCPU.request, req);
     Atomics.notify(this.words, VCPU.request);
   }

@@ -65,6 +65,8 @@ export type PcRequest =
 export type PcReply =
   | { type: 'ready'; zeroedPages: number }
   | { type: 'serial-out'; data: Uint8Array }
+  /** the device state, saved as the vCPU stopped for a switchover (REQ_SWITCHOVER) */
+  | { type: 'switchover-state'; json: Record<string, unknown>; blob: ArrayBuffer }
   | { type: 'done'; id: number; result?: unknown; blob?: ArrayBuffer }
   | { type: 'failed'; id: number; message: string }
   | { type: 'fatal'; message: string };

@@ -8,7 +8,13 @@ import { Worker } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { allocateBlocks, type RamBlockDesc } from '../../ram/layout.js';
-import { REQ_QUIT, REQ_RUN, REQ_STOP, VcpuControl } from '../../ram/vcpu-control.js';
+import {
+  REQ_QUIT,
+  REQ_RUN,
+  REQ_STOP,
+  REQ_SWITCHOVER,
+  VcpuControl,
+} from '../../ram/vcpu-control.js';
 import type { CpuRegistry } from '../../util/cpu-slots.js';
 import {
   describeMismatch,
@@ -42,6 +48,7 @@ type Pending = {
   resolve(r: { result?: unknown; blob?: ArrayBuffer }): void;
   reject(e: Error): void;
 };
+type Waiter = { resolve(s: DeviceState): void; reject(e: Error): void };
 
 export class PcMachine implements GuestMachine {
   readonly type = 'pc';
@@ -55,6 +62,9 @@ export class PcMachine implements GuestMachine {
   private dead: string | null = null;
   /** the vCPU thread has built its emulator */
   readonly ready: Promise<void>;
+  /** the device state the vCPU thread saved as it stopped for the latest switchover */
+  private switchover: DeviceState | null = null;
+  private switchoverWaiter: Waiter | null = null;
 
   constructor(private readonly opts: PcMachineOptions) {
     this.blocks = allocateBlocks(opts.ramBytes);
@@ -95,6 +105,13 @@ export class PcMachine implements GuestMachine {
           return started();
         case 'serial-out':
           return opts.onSerialOutput(m.data);
+        case 'switchover-state': {
+          const state = { json: m.json, blob: new Uint8Array(m.blob) };
+          if (this.switchoverWaiter) this.switchoverWaiter.resolve(state);
+          else this.switchover = state;
+          this.switchoverWaiter = null;
+          return;
+        }
         case 'done':
           return this.settle(m.id, (p) => p.resolve(m));
         case 'failed':
@@ -124,6 +141,7 @@ export class PcMachine implements GuestMachine {
   }
 
   start(): void {
+    this.switchover = null;
     this.vcpu.request(REQ_RUN);
   }
 
@@ -151,6 +169,16 @@ export class PcMachine implements GuestMachine {
   }
 
   async deviceState(): Promise<DeviceState> {
+    if (this.vcpu.requested === REQ_SWITCHOVER) {
+      // Saved by the vCPU thread as it stopped; it may still be on its way.
+      const saved = this.switchover;
+      this.switchover = null;
+      if (saved) return saved;
+      if (this.dead) throw new Error(this.dead);
+      return new Promise((resolve, reject) => {
+        this.switchoverWaiter = { resolve, reject };
+      });
+    }
     const r = await this.call({ type: 'save-state', id: 0 });
     return { json: r.result as Record<string, unknown>, blob: new Uint8Array(r.blob!) };
   }
@@ -215,6 +243,8 @@ export class PcMachine implements GuestMachine {
     this.dead = message;
     for (const p of this.pending.values()) p.reject(new Error(message));
     this.pending.clear();
+    this.switchoverWaiter?.reject(new Error(message));
+    this.switchoverWaiter = null;
     // Nothing runs any more: whoever waits for the vCPU to stop must not wait forever.
     this.vcpu.acknowledge(0);
     this.opts.onFatal(message);

@@ -8,7 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { V86 } from 'v86';
-import { REQ_QUIT, REQ_RUN, VCPU, VcpuControl } from '../../ram/vcpu-control.js';
+import { REQ_QUIT, REQ_RUN, REQ_SWITCHOVER, VCPU, VcpuControl } from '../../ram/vcpu-control.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
 import { ramDigest } from '../../ram/digest.js';
 import { checkInternals, guestRam, type Emulator, type V86Core } from './v86-internals.js';
@@ -139,11 +139,11 @@ async function replaceEmulator(): Promise<void> {
 /** After every slice of guest time: requests that came in while it ran. */
 function afterSlice(): void {
   flushSerial();
-  if (vcpu.syncPending) dirtySync();
   if (vcpu.requested !== REQ_RUN) {
-    halt();
+    applyRequest();
     return;
   }
+  if (vcpu.syncPending) dirtySync();
   const throttle = vcpu.throttle;
   if (throttle > 0) throttleSleep(throttle);
   else workStart = performance.now();
@@ -165,9 +165,13 @@ function halt(): void {
   vcpu.acknowledge(0);
 }
 
+/** the device state has been saved for this switchover */
+let savedForSwitchover = false;
+
 function applyRequest(): void {
   const req = vcpu.requested;
   if (req === REQ_RUN) {
+    savedForSwitchover = false;
     if (!running) {
       running = true;
       workStart = performance.now();
@@ -177,6 +181,15 @@ function applyRequest(): void {
     return;
   }
   halt();
+  if (req === REQ_SWITCHOVER && !savedForSwitchover) {
+    // First thing once stopped: the destination loads it while the last pages still travel.
+    savedForSwitchover = true;
+    const blob = saveDeviceState(core, d.ramBytes);
+    const json = { pc: describeState(blob, d.emulatorName) };
+    post({ type: 'switchover-state', json, blob: blob.buffer as ArrayBuffer }, [
+      blob.buffer as ArrayBuffer,
+    ]);
+  }
   if (req === REQ_QUIT) void emulator.destroy().catch(() => {});
 }
 

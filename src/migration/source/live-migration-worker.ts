@@ -6,7 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import { PAGE_SHIFT, PAGE_SIZE } from '../protocol.js';
 import { SEGMENT_PAGE_MASK, SEGMENT_PAGES_SHIFT, pagesOf, segmentViews } from '../../ram/layout.js';
 import { isZeroRange } from '../../zero/zero-check.js';
-import { REQ_STOP, VcpuControl } from '../../ram/vcpu-control.js';
+import { REQ_SWITCHOVER, VcpuControl } from '../../ram/vcpu-control.js';
 import {
   CHAN_STAT,
   CHAN_WORD,
@@ -322,7 +322,7 @@ function start(d: LiveMigrationWorkerData): void {
     }
     // Switchover: stop the vCPU, wait until it no longer writes, send what is left.
     vcpu.throttle = 0;
-    vcpu.request(REQ_STOP);
+    vcpu.request(REQ_SWITCHOVER);
     vcpu.waitStopped(checkAbort);
     pass++;
     post({ type: 'stopped', at: performance.timeOrigin + now(), pass });
