@@ -96,6 +96,29 @@ test('a running Linux PC migrates live, again and again, and goes on at each des
       assert.ok(src.ram.duplicate > 0);
     });
 
+    await t.test('pause-before-switchover, then migrate-continue', async () => {
+      await pair.startMigration({ ...CAPS, 'pause-before-switchover': true }, {});
+      await pair.waitSource((i) => i.status === 'pre-switchover');
+      assert.equal(
+        (await pair.source.qmp.execute<{ status: string }>('query-status')).status,
+        'finish-migrate',
+        'the PC is stopped while it waits',
+      );
+      await pair.source.qmp.execute('migrate-continue', { state: 'pre-switchover' });
+      const src = (await pair.waitFinished()) as Info;
+      assert.equal(src.status, 'completed', String(src['error-desc']));
+      assert.equal(src.livemig.verify, 'ok');
+      const next = await ConsoleClient.connect(pair.dest.console!);
+      assert.match(await shell(next, 'sha256sum /tmp/before'), new RegExp(sha!));
+      await con.close();
+      con = next;
+      await pair.next();
+      // The next migrations run straight through.
+      await pair.source.qmp.execute('migrate-set-capabilities', {
+        capabilities: [{ capability: 'pause-before-switchover', state: false }],
+      });
+    });
+
     await t.test('zero-page-detection none and legacy', async () => {
       const none = await migrate({ 'zero-page-detection': 'none' });
       assert.equal(none.ram.duplicate, 0, 'none sends every page whole');
