@@ -71,7 +71,7 @@ function bootFiles(
       'no guest image for --machine pc: run `livemig image fetch` once (or pass --kernel and --initrd)',
     );
   }
-  return img;
+  return { kernel: img.kernel, initrd: img.initrd };
 }
 
 export function pcBenchConfig(
