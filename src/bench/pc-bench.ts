@@ -53,7 +53,9 @@ export function pcRunLine(r: RunRecord): string {
     `passes ${r.passes}`,
   ];
   if (p?.progress) parts.push(`progress ${(p.progress.ratio * 100).toFixed(0)}%`);
-  parts.push(`RAM ${r.verify.result}${p?.differingPages ? ` (${p.differingPages} pages differ)` : ''}`);
+  parts.push(
+    `RAM ${r.verify.result}${p?.differingPages ? ` (${p.differingPages} pages differ)` : ''}`,
+  );
   return `${head}: ${parts.join(', ')}`;
 }
 
@@ -96,11 +98,14 @@ export async function runPcBench(
     let s = sessions.get(peer);
     if (!s) {
       progress.line(`bench: booting the ${peer === 'qemu' ? 'QEMU' : 'livemig'} PC`);
-      s = peer === 'qemu' ? await QemuPcSession.boot(qemu!, boot) : await LivemigPcSession.boot(boot);
+      s =
+        peer === 'qemu' ? await QemuPcSession.boot(qemu!, boot) : await LivemigPcSession.boot(boot);
       sessions.set(peer, s);
       state.set(peer, { paused: false, loop: false, migrations: 0 });
       out.boots.push({ peer, scenario, ms: Math.round(s.bootMs) });
-      progress.line(`bench: ${peer} booted to the guest's shell in ${(s.bootMs / 1000).toFixed(1)} s`);
+      progress.line(
+        `bench: ${peer} booted to the guest's shell in ${(s.bootMs / 1000).toFixed(1)} s`,
+      );
     }
     const st = state.get(peer)!;
     if (st.paused) {
@@ -125,12 +130,13 @@ export async function runPcBench(
   let checkId = 1;
   try {
     for (const scenario of scenarios) {
-      const limit =
-        scenario === 'lossless' ? pc.losslessDowntimeLimitMs : config.downtimeLimitMs;
+      const limit = scenario === 'lossless' ? pc.losslessDowntimeLimitMs : config.downtimeLimitMs;
       for (let run = 1; run <= config.runs; run++) {
         for (const mode of config.modes) {
           for (const peer of peers) {
-            progress.task(`${scenario} ${peer === 'qemu' ? 'QEMU ' : ''}${mode} run ${run}/${config.runs}`);
+            progress.task(
+              `${scenario} ${peer === 'qemu' ? 'QEMU ' : ''}${mode} run ${run}/${config.runs}`,
+            );
             if (unavailable.has(`${peer}:${mode}`)) continue;
             let r: RunRecord;
             try {

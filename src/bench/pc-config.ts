@@ -85,7 +85,9 @@ export function pcBenchConfig(
     throw new Error('--to and --to-qmp are for the synthetic machine; the PC bench is local');
   }
   if (o.workload !== 'none') {
-    throw new Error(`--workload is for the synthetic machine; with --machine pc use --busy-workload`);
+    throw new Error(
+      `--workload is for the synthetic machine; with --machine pc use --busy-workload`,
+    );
   }
   let peers: Peer[] = ['livemig'];
   if (o.peer !== undefined) {

@@ -45,7 +45,10 @@ export async function waitForShell(c: ConsoleClient, timeoutMs: number, from = 0
 let nonce = Math.floor(Math.random() * 1e6);
 
 /** Type `echo lm-alive-$((K+1))`: only a shell that runs it prints K+1. Throws if none does. */
-export async function shellAnswers(c: ConsoleClient, timeoutMs = COMMAND_TIMEOUT_MS): Promise<void> {
+export async function shellAnswers(
+  c: ConsoleClient,
+  timeoutMs = COMMAND_TIMEOUT_MS,
+): Promise<void> {
   const k = nonce++;
   const from = c.mark();
   await c.send(`echo lm-alive-$((${k}+1))\n`);
@@ -100,7 +103,9 @@ export async function startCopyLoop(
 }
 
 /** A rejection's message, or the value; for checks that must not throw past their caller. */
-export async function attempt<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
+export async function attempt<T>(
+  p: Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
   try {
     return { ok: true, value: await p };
   } catch (e) {

@@ -128,7 +128,11 @@ export class LivemigPcSession implements PcSession {
       const deadline = Date.now() + DEST_TIMEOUT_MS;
       while (Date.now() < deadline) {
         dinfo = await within(dst.qmp.execute<Info>('query-migrate'), QMP_TIMEOUT_MS, 'dest');
-        if (dinfo.status === 'completed' || dinfo.status === 'failed' || info.status !== 'completed')
+        if (
+          dinfo.status === 'completed' ||
+          dinfo.status === 'failed' ||
+          info.status !== 'completed'
+        )
           break;
         await sleep(10);
       }
@@ -138,8 +142,7 @@ export class LivemigPcSession implements PcSession {
         resumeAt = dstLog.first('RESUME', t0);
         if (resumeAt === null) await sleep(20);
       }
-      const tEnd =
-        dstLog.first('MIGRATION', t0, (d) => d?.status === 'completed') ?? Date.now();
+      const tEnd = dstLog.first('MIGRATION', t0, (d) => d?.status === 'completed') ?? Date.now();
       const cpu1 = { src: processCpuMs(src.pid), dst: processCpuMs(dst.pid) };
       const stopAt = srcLog.first('STOP', t0);
       const lm = info.livemig ?? {};
@@ -177,8 +180,7 @@ export class LivemigPcSession implements PcSession {
         },
         verify: {
           method: spec.verify ? 'x-verify-ram' : 'none',
-          result:
-            lm.verify === 'ok' ? 'ok' : lm.verify === 'mismatch' ? 'mismatch' : 'not-checked',
+          result: lm.verify === 'ok' ? 'ok' : lm.verify === 'mismatch' ? 'mismatch' : 'not-checked',
         },
         differingPages: null,
         cancelled,

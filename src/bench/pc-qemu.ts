@@ -247,7 +247,11 @@ export class QemuPcSession implements PcSession {
         verifyPauseMs: resumeAt !== null && doneAt !== null ? resumeAt - doneAt : null,
         zeroPageDetection: QEMU_NO_ZPD,
         cpu: {
-          source: { processMs: cpu1[0] - cpu0[0], threads: threads[0], threadSource: 'proc-sampled' },
+          source: {
+            processMs: cpu1[0] - cpu0[0],
+            threads: threads[0],
+            threadSource: 'proc-sampled',
+          },
           destination: {
             processMs: cpu1[1] - cpu0[1],
             threads: threads[1],

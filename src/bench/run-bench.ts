@@ -110,8 +110,7 @@ export async function runBench(
   const perRun = config.modes.length * (qemu ? 2 : 1);
   const scenarios = config.scenarios.filter((s): s is SyntheticScenario => !isPcScenario(s));
   progress.begin(
-    scenarios.length * config.runs * perRun +
-      (config.running ? config.dirtyRatesMBps.length : 0),
+    scenarios.length * config.runs * perRun + (config.running ? config.dirtyRatesMBps.length : 0),
   );
   for (const scenario of scenarios) {
     for (let run = 1; run <= config.runs; run++) {

@@ -109,7 +109,11 @@ program
       'DSA offload, CPU per thread and latency; --peer qemu adds QEMU to QEMU; --machine pc ' +
       'migrates a Linux guest (idle, busy, lossless) beside QEMU TCG booting the same image',
   )
-  .option('-M, --machine <type>', 'synthetic (RAM and a workload) or pc (Linux in v86)', 'synthetic')
+  .option(
+    '-M, --machine <type>',
+    'synthetic (RAM and a workload) or pc (Linux in v86)',
+    'synthetic',
+  )
   .option('-m, --ram <size>', 'guest RAM (default: 4G; pc: 256M)')
   .option('--channels <n>', 'multifd channels', '2')
   .option('--runs <n>', 'runs per scenario and mode (medians, min-max)', '3')
@@ -133,7 +137,10 @@ program
   .option('--to <uri>', 'remote destination: tcp:HOST:PORT of a `livemig run --incoming`')
   .option('--to-qmp <addr>', "the remote destination's QMP address (tcp:HOST:PORT), with --to")
   .option('--peer <peer>', 'also run QEMU to QEMU: qemu')
-  .option('--qemu <path>', 'the QEMU binary for --peer qemu (qemu-system-x86_64; pc: qemu-system-i386)')
+  .option(
+    '--qemu <path>',
+    'the QEMU binary for --peer qemu (qemu-system-x86_64; pc: qemu-system-i386)',
+  )
   .option('--json <file>', 'write every run and the summary (docs/bench-schema.md)')
   .option('--report <file.md>', 'write a Markdown report with tables, charts and the machine')
   .option('--charts <dir>', 'where the SVG charts go (default: beside --report or --json)')
