@@ -40,6 +40,8 @@ export const IDLE_BEFORE_MS = 3000;
 export const BUSY_BEFORE_MS = 3000;
 /** busy: how long the cp loop runs after it starts before the first run's window. */
 export const BUSY_SETTLE_MS = 3000;
+/** busy: the most each run waits for the guest's copy rate to be steady before its window. */
+export const BUSY_STEADY_MAX_MS = 20_000;
 const BOOT_TIMEOUT_MS = 120_000;
 
 export function pcRunLine(r: RunRecord): string {
@@ -154,6 +156,7 @@ export async function runPcBench(
                 downtimeLimitMs: limit,
                 convergeTimeoutMs: config.convergeTimeoutMs,
                 beforeMs: scenario === 'idle' ? IDLE_BEFORE_MS : BUSY_BEFORE_MS,
+                steadyMaxMs: BUSY_STEADY_MAX_MS,
                 onProgress: (i) => progress.update(i),
               });
               r = record;

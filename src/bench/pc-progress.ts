@@ -71,6 +71,35 @@ export class CopyTracker {
   }
 }
 
+/**
+ * Wait until the guest copies at a steady rate: the last `stepMs` within `tolerance` of the
+ * `stepMs` before (at least `minMs`, at most `maxMs`). After a migration, or after being stopped
+ * while the other peer measured, a guest runs slower for a while (an emulator's code cache
+ * starts cold), which must not count as its rate before the next migration.
+ */
+export async function waitSteady(
+  tracker: CopyTracker,
+  o: { minMs: number; maxMs: number; stepMs: number; tolerance: number },
+): Promise<boolean> {
+  const start = nowMs();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = nowMs();
+    if (now - start >= o.minMs && now - start >= 2 * o.stepMs) {
+      const last = rateWithin(tracker.completions, now - o.stepMs, now);
+      const prev = rateWithin(tracker.completions, now - 2 * o.stepMs, now - o.stepMs);
+      if (last && prev && steady(prev.rate, last.rate, o.tolerance)) return true;
+    }
+    if (now - start >= o.maxMs) return false;
+  }
+}
+
+/** Two rates within `tolerance` (a fraction) of the larger. */
+export function steady(a: number, b: number, tolerance: number): boolean {
+  const hi = Math.max(a, b);
+  return hi > 0 && Math.abs(a - b) <= tolerance * hi;
+}
+
 /** The rate over the completions that arrived within [from, to]: null with fewer than two. */
 export function rateWithin(
   cs: Completion[],

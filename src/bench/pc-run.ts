@@ -5,7 +5,7 @@
 
 import { type RunRecord, type GuestCheck, type Mode, type PcScenario } from './types.js';
 import { attempt, checkFileSha, shellAnswers, writeCheckFile } from './pc-guest.js';
-import { CopyTracker, progressAcross, rateWithin } from './pc-progress.js';
+import { CopyTracker, progressAcross, rateWithin, waitSteady } from './pc-progress.js';
 import { sleep, type PcMigration, type PcSession } from './pc-session.js';
 
 export interface PcRunSpec {
@@ -22,6 +22,8 @@ export interface PcRunSpec {
   convergeTimeoutMs: number;
   /** idle: how long the guest runs after the file is written; busy: the window of the rate before */
   beforeMs: number;
+  /** busy: the most to wait for a steady copy rate before that window */
+  steadyMaxMs: number;
   onProgress?: (info: Record<string, unknown>) => void;
 }
 
@@ -38,13 +40,23 @@ export async function pcRun(spec: PcRunSpec): Promise<{ record: RunRecord; after
   const srcTracker = busy ? new CopyTracker(s.source.console) : null;
   const dstTracker = busy ? new CopyTracker(s.dest.console) : null;
   try {
+    let steadyNote = '';
+    if (srcTracker) {
+      const ok = await waitSteady(srcTracker, {
+        minMs: 2000,
+        maxMs: spec.steadyMaxMs,
+        stepMs: 1500,
+        tolerance: 0.2,
+      });
+      if (!ok) steadyNote = ` (its rate was not steady after ${spec.steadyMaxMs} ms)`;
+    }
     const windowStart = Date.now();
     await sleep(spec.beforeMs);
     const before = srcTracker ? rateWithin(srcTracker.completions, windowStart, Date.now()) : null;
     if (srcTracker && !before) {
       throw new Error(
         `the guest's cp loop printed fewer than two copies in the ${spec.beforeMs} ms before ` +
-          `the migration; console:\n${tail(s.source.console.lines())}`,
+          `the migration${steadyNote}; console:\n${tail(s.source.console.lines())}`,
       );
     }
     const m = await s.migrate({
@@ -63,14 +75,7 @@ export async function pcRun(spec: PcRunSpec): Promise<{ record: RunRecord; after
     let progress = null;
     if (completed) {
       const c = s.dest.console;
-      const alive = await attempt(shellAnswers(c));
-      shell = alive.ok ? 'ok' : 'failed';
-      if (!alive.ok) problems.push(`the destination's shell did not answer: ${alive.error}`);
-      const now = alive.ok ? await attempt(checkFileSha(c, spec.checkId)) : null;
-      file = now?.ok && now.value === sha ? 'ok' : now ? 'failed' : 'not-checked';
-      if (now && !now.ok) problems.push(`no sha256 of the check file: ${now.error}`);
-      if (now?.ok && now.value !== sha)
-        problems.push(`the check file's sha256 changed: ${sha} before, ${now.value} after`);
+      // The progress first: the checks below run commands in the guest, beside its cp loop.
       if (srcTracker && dstTracker && before) {
         const runningAt = m.resumeAt ?? m.tEnd;
         const b = await dstTracker.firstAfter(srcTracker.maxN, runningAt, PROGRESS_TIMEOUT_MS);
@@ -89,6 +94,14 @@ export async function pcRun(spec: PcRunSpec): Promise<{ record: RunRecord; after
           m.verifyPauseMs ?? 0,
         );
       }
+      const alive = await attempt(shellAnswers(c));
+      shell = alive.ok ? 'ok' : 'failed';
+      if (!alive.ok) problems.push(`the destination's shell did not answer: ${alive.error}`);
+      const now = alive.ok ? await attempt(checkFileSha(c, spec.checkId)) : null;
+      file = now?.ok && now.value === sha ? 'ok' : now ? 'failed' : 'not-checked';
+      if (now && !now.ok) problems.push(`no sha256 of the check file: ${now.error}`);
+      if (now?.ok && now.value !== sha)
+        problems.push(`the check file's sha256 changed: ${sha} before, ${now.value} after`);
     }
     const record = pcRecord(spec, s, m, { shell, file, problems, progress });
     let after: After = 'chain';

@@ -8,6 +8,7 @@ import {
   COPY_LINE,
   progressAcross,
   rateWithin,
+  steady,
   type Completion,
 } from '../../src/bench/pc-progress.js';
 
@@ -85,4 +86,11 @@ test("the cp loop: livemig-workload's cp, with a line per copy", () => {
   // The typed command, echoed back, must not look like a completed copy.
   assert.equal(COPY_LINE.test(cmd + '\r\n'), false);
   assert.equal(COPY_LINE.exec('lm-copy 12\r\n')?.[1], '12');
+});
+
+test('steady: two rates within a fraction of the larger', () => {
+  assert.equal(steady(10, 9, 0.2), true);
+  assert.equal(steady(10, 7.9, 0.2), false);
+  assert.equal(steady(1, 10, 0.2), false, 'a guest still warming up is not steady');
+  assert.equal(steady(0, 0, 0.2), false, 'no copies is not a rate');
 });
