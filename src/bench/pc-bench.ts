@@ -9,7 +9,7 @@ import { machineInfo } from './machine-info.js';
 import { ModeUnavailableError } from './livemig-runner.js';
 import { startCopyLoop } from './pc-guest.js';
 import { LivemigPcSession, type PcBootSpec } from './pc-livemig.js';
-import { QEMU_PC_BINARY, QemuPcSession } from './pc-qemu.js';
+import { QEMU_PC_BINARY, qemuPcModeRefusal, QemuPcSession } from './pc-qemu.js';
 import { pcRun } from './pc-run.js';
 import { sleep, type PcSession } from './pc-session.js';
 import { Progress } from './progress.js';
@@ -142,6 +142,9 @@ export async function runPcBench(
             if (unavailable.has(`${peer}:${mode}`)) continue;
             let r: RunRecord;
             try {
+              // Known before booting: QEMU 7.2 has only its baseline.
+              const refused = peer === 'qemu' ? qemuPcModeRefusal(mode, qemu!.version) : null;
+              if (refused) throw new QemuModeUnavailableError(refused);
               const s = await session(peer, scenario);
               const fresh = state.get(peer)!.migrations === 0;
               const { record, after } = await pcRun({

@@ -33,6 +33,7 @@ import {
   type QemuProcess,
 } from './qemu-peer.js';
 import { differingPages } from './ram-compare.js';
+import type { Mode } from './types.js';
 
 export const QEMU_PC_BINARY = 'qemu-system-i386';
 /** QEMU 7.2 throttles to 32 MiB/s by default; livemig does not throttle. */
@@ -81,6 +82,14 @@ export function qemuPcArgs(a: QemuPcArgs): string[] {
   ];
   if (a.incoming) args.push('-incoming', 'defer', '-S');
   return args;
+}
+
+/** Why QEMU cannot run `mode` on the PC (7.2 has no zero-page-detection), or null. */
+export function qemuPcModeRefusal(mode: Mode, version: string): string | null {
+  if (mode === 'baseline') return null;
+  return mode === 'offload'
+    ? 'QEMU has no dsa-accel zero-page detection upstream (the DSA series was not merged)'
+    : `${version} has no zero-page-detection parameter, so mode ${mode} is the same as its baseline`;
 }
 
 interface Side {
@@ -156,13 +165,8 @@ export class QemuPcSession implements PcSession {
   }
 
   async migrate(spec: PcMigrateSpec): Promise<PcMigration> {
-    if (spec.mode !== 'baseline') {
-      throw new QemuModeUnavailableError(
-        spec.mode === 'offload'
-          ? 'QEMU has no dsa-accel zero-page detection upstream (the DSA series was not merged)'
-          : `${this.qemu.version} has no zero-page-detection parameter, so mode ${spec.mode} is the same as its baseline`,
-      );
-    }
+    const refused = qemuPcModeRefusal(spec.mode, this.qemu.version);
+    if (refused) throw new QemuModeUnavailableError(refused);
     const src = this.src.q;
     const dst = this.dst.q;
     const capabilities = [
