@@ -30,6 +30,10 @@ export interface PcRunSpec {
 /** What the chain does after a run: go on from the destination, retry, or boot again. */
 export type After = 'chain' | 'new-destination' | 'reboot';
 
+/** The first line of a guest kernel's oops or panic on the console. */
+export const KERNEL_FAULT =
+  /(Kernel panic - not syncing|BUG|Oops|general protection fault)\b[^\r\n]*/;
+
 /** How long the destination's cp loop may take to print its first copy. */
 const PROGRESS_TIMEOUT_MS = 20_000;
 
@@ -59,6 +63,7 @@ export async function pcRun(spec: PcRunSpec): Promise<{ record: RunRecord; after
           `the migration${steadyNote}; console:\n${tail(s.source.console.lines())}`,
       );
     }
+    const mark = s.dest.console.mark();
     const m = await s.migrate({
       mode: spec.mode,
       channels: spec.channels,
@@ -96,6 +101,9 @@ export async function pcRun(spec: PcRunSpec): Promise<{ record: RunRecord; after
       }
       const alive = await attempt(shellAnswers(c));
       shell = alive.ok ? 'ok' : 'failed';
+      // A kernel that oopsed or panicked says so first: the shell's silence is its consequence.
+      const fault = KERNEL_FAULT.exec(c.text(mark));
+      if (fault) problems.unshift(`the destination's kernel reported "${fault[0].trim()}"`);
       if (!alive.ok) problems.push(`the destination's shell did not answer: ${alive.error}`);
       const now = alive.ok ? await attempt(checkFileSha(c, spec.checkId)) : null;
       file = now?.ok && now.value === sha ? 'ok' : now ? 'failed' : 'not-checked';

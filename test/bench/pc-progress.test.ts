@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyLoopCommand, parseCpWorkload } from '../../src/bench/pc-guest.js';
+import { KERNEL_FAULT } from '../../src/bench/pc-run.js';
 import {
   COPY_LINE,
   progressAcross,
@@ -93,4 +94,22 @@ test('steady: two rates within a fraction of the larger', () => {
   assert.equal(steady(10, 7.9, 0.2), false);
   assert.equal(steady(1, 10, 0.2), false, 'a guest still warming up is not steady');
   assert.equal(steady(0, 0, 0.2), false, 'no copies is not a rate');
+});
+
+test("a guest kernel's oops or panic is recognised on the console", () => {
+  const oops =
+    '[   13.1] BUG: kernel NULL pointer dereference, address: 00000000\r\n[   13.2] Oops: 0000 [#1]';
+  assert.equal(
+    KERNEL_FAULT.exec(oops)?.[0],
+    'BUG: kernel NULL pointer dereference, address: 00000000',
+  );
+  const panic = 'x\r\n[ 13.128473] Kernel panic - not syncing: Fatal exception in interrupt\r\n';
+  assert.equal(
+    KERNEL_FAULT.exec(panic)?.[0],
+    'Kernel panic - not syncing: Fatal exception in interrupt',
+  );
+  assert.equal(
+    KERNEL_FAULT.exec('lm-copy 12\r\nlivemig# echo lm-alive-$((4+1))\r\nlm-alive-5\r\n'),
+    null,
+  );
 });
