@@ -100,11 +100,11 @@ export function pcRunTable(runs: RunRecord[], label: (r: RunRecord) => string): 
       'run',
       'status',
       'passes',
-      'total time',
+      'total time (setup)',
       'down time',
       'guest paused (less RAM check)',
       'dirty sync per pass: mean / max',
-      'zero pages',
+      'zero / normal pages',
       'progress (copies / window)',
       'checks',
     ],
@@ -117,13 +117,13 @@ export function pcRunTable(runs: RunRecord[], label: (r: RunRecord) => string): 
           `${label(r)} #${r.run}`,
           r.status === 'completed' ? 'completed' : `${r.status} (below)`,
           String(r.passes),
-          `${r.totalTimeMs} ms`,
+          `${r.totalTimeMs} ms (${r.setupTimeMs ?? '-'})`,
           r.downtimeMs === null ? '-' : `${r.downtimeMs} ms`,
           p?.guestPausedMs == null
             ? '-'
             : `${p.guestPausedMs} ms (${fmtNum(pausedLessCheck(r) ?? NaN)} ms)`,
           ds ? `${fmtNum(ds.meanMs, 1)} / ${fmtNum(ds.maxMs, 1)} ms (${ds.count})` : 'n/a',
-          p ? pct(p.zeroShare) : '-',
+          p ? `${r.zeroPages} / ${r.normalPages} (${pct(p.zeroShare)})` : '-',
           pr
             ? `${(pr.ratio * 100).toFixed(0)}% (${pr.duringCopies} / ${fmtNum(pr.windowMs - pr.excludedMs)} ms)`
             : '-',
