@@ -17,7 +17,7 @@ import {
   threadRole,
   type Mode,
   type RunRecord,
-  type Scenario,
+  type SyntheticScenario,
   type ThreadCpu,
   type VerifyMethod,
 } from './types.js';
@@ -38,7 +38,7 @@ export class ModeUnavailableError extends Error {
 
 export interface LivemigRunSpec {
   ram: string;
-  scenario: Scenario;
+  scenario: SyntheticScenario;
   mode: Mode;
   run: number;
   channels: number;

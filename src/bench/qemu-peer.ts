@@ -17,7 +17,6 @@ import {
   existsSync,
   mkdtempSync,
   openSync,
-  readSync,
   rmSync,
   writeSync,
 } from 'node:fs';
@@ -30,22 +29,31 @@ import { isNormalPage } from '../ram/fill.js';
 import { PAGE_SIZE } from '../migration/protocol.js';
 import { eventTimeMs, nowMs, settle, sleep, TERMINAL, type Info } from './livemig-runner.js';
 import { processCpuMs, procStatusKiB, ThreadSampler } from './proc.js';
+import { firstDifference } from './ram-compare.js';
+
+export { firstDifference } from './ram-compare.js';
 import {
   SCENARIO_RATIO,
   threadRole,
   type Mode,
   type RunRecord,
-  type Scenario,
+  type SyntheticScenario,
   type ThreadCpu,
 } from './types.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
 
-export const QEMU_INSTALL_HINT =
-  `${QEMU_BINARY} was not found, so the QEMU peer cannot run. Install QEMU ` +
-  '(Debian/Ubuntu: sudo apt-get install qemu-system-x86; Fedora: sudo dnf install ' +
-  'qemu-system-x86-core; Arch: sudo pacman -S qemu-system-x86), or point --qemu at a ' +
-  `${QEMU_BINARY} binary (e.g. a newer build from source).`;
+/** Why the peer is skipped, and how to install it (the binary differs per machine). */
+export function qemuInstallHint(binary: string): string {
+  return (
+    `${binary} was not found, so the QEMU peer cannot run. Install QEMU ` +
+    '(Debian/Ubuntu: sudo apt-get install qemu-system-x86; Fedora: sudo dnf install ' +
+    'qemu-system-x86-core; Arch: sudo pacman -S qemu-system-x86), or point --qemu at a ' +
+    `${binary} binary (e.g. a newer build from source).`
+  );
+}
+
+export const QEMU_INSTALL_HINT = qemuInstallHint(QEMU_BINARY);
 
 export interface QemuInfo {
   path: string;
@@ -53,12 +61,15 @@ export interface QemuInfo {
   version: string;
 }
 
-/** Find QEMU: `--qemu PATH`, else qemu-system-x86_64 on PATH. Null when absent. */
-export async function findQemu(path?: string | null): Promise<QemuInfo | null> {
+/** Find QEMU: `--qemu PATH`, else `binary` (qemu-system-x86_64) on PATH. Null when absent. */
+export async function findQemu(
+  path?: string | null,
+  binary = QEMU_BINARY,
+): Promise<QemuInfo | null> {
   let bin = path ?? null;
   if (!bin) {
     for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-      const p = join(dir, QEMU_BINARY);
+      const p = join(dir, binary);
       try {
         accessSync(p, constants.X_OK);
         bin = p;
@@ -81,7 +92,7 @@ export async function findQemu(path?: string | null): Promise<QemuInfo | null> {
 }
 
 /** Where RAM files go: /dev/shm (tmpfs) when usable, else the temp directory. */
-function ramDir(): string {
+export function ramDir(): string {
   for (const base of ['/dev/shm', tmpdir()]) {
     try {
       accessSync(base, constants.W_OK);
@@ -125,48 +136,13 @@ export function fillRamFile(path: string, bytes: number, ratio: number): void {
   }
 }
 
-/** Compare two files byte for byte; the offset of the first difference, or -1 when equal. */
-export function firstDifference(a: string, b: string, bytes: number): number {
-  const fa = openSync(a, 'r');
-  const fb = openSync(b, 'r');
-  try {
-    const ba = Buffer.alloc(FILL_CHUNK);
-    const bb = Buffer.alloc(FILL_CHUNK);
-    for (let off = 0; off < bytes; off += FILL_CHUNK) {
-      const len = Math.min(FILL_CHUNK, bytes - off);
-      const ra = readFull(fa, ba, len, off);
-      const rb = readFull(fb, bb, len, off);
-      // A destination file shorter than the RAM reads as zeros past its end, as QEMU maps it.
-      ba.fill(0, ra, len);
-      bb.fill(0, rb, len);
-      if (!ba.subarray(0, len).equals(bb.subarray(0, len))) {
-        for (let i = 0; i < len; i++) if (ba[i] !== bb[i]) return off + i;
-      }
-    }
-    return -1;
-  } finally {
-    closeSync(fa);
-    closeSync(fb);
-  }
-}
-
-function readFull(fd: number, buf: Buffer, len: number, pos: number): number {
-  let got = 0;
-  while (got < len) {
-    const n = readSync(fd, buf, got, len - got, pos + got);
-    if (n === 0) break;
-    got += n;
-  }
-  return got;
-}
-
-interface QemuProcess {
+export interface QemuProcess {
   proc: ChildProcess;
   qmp: QmpClient;
   stderr: string[];
 }
 
-async function startQemu(bin: string, args: string[], sock: string): Promise<QemuProcess> {
+export async function startQemu(bin: string, args: string[], sock: string): Promise<QemuProcess> {
   const proc = spawn(bin, [...args, '-qmp', `unix:${sock},server=on,wait=off`], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -193,7 +169,7 @@ async function startQemu(bin: string, args: string[], sock: string): Promise<Qem
   }
 }
 
-async function stopQemu(q: QemuProcess): Promise<void> {
+export async function stopQemu(q: QemuProcess): Promise<void> {
   if (q.proc.exitCode === null && q.proc.signalCode === null) {
     const exited = new Promise<void>((r) => q.proc.once('exit', () => r()));
     await q.qmp.execute('quit').catch(() => {});
@@ -202,6 +178,22 @@ async function stopQemu(q: QemuProcess): Promise<void> {
     clearTimeout(timer);
   }
   await q.qmp.close().catch(() => {});
+}
+
+/** migrate-incoming on loopback (port 0 where QEMU reports the port, else a free one). */
+export async function startIncoming(qmp: QmpClient): Promise<string> {
+  try {
+    await qmp.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:0' });
+    const din = await qmp.execute<{ 'socket-address'?: { port: string }[] }>('query-migrate');
+    const port = din['socket-address']?.[0]?.port;
+    if (!port) throw new Error('no port');
+    return `tcp:127.0.0.1:${port}`;
+  } catch (e) {
+    if (!(e instanceof QmpCommandError) && (e as Error).message !== 'no port') throw e;
+    const uri = `tcp:127.0.0.1:${await freePort()}`;
+    await qmp.execute('migrate-incoming', { uri });
+    return uri;
+  }
 }
 
 function freePort(): Promise<number> {
@@ -215,7 +207,7 @@ function freePort(): Promise<number> {
   });
 }
 
-function sampledThreads(names: Map<string, number>): ThreadCpu[] {
+export function sampledThreads(names: Map<string, number>): ThreadCpu[] {
   return [...names.entries()]
     .map(([name, ms]) => ({ name, role: threadRole(name), ms: Math.round(ms * 10) / 10 }))
     .filter((t) => t.role !== 'main' && t.role !== 'vcpu' && t.role !== 'other');
@@ -233,7 +225,7 @@ export class QemuModeUnavailableError extends Error {}
 export interface QemuRunSpec {
   qemu: QemuInfo;
   ramBytes: number;
-  scenario: Scenario;
+  scenario: SyntheticScenario;
   mode: Mode;
   run: number;
   channels: number;
@@ -319,18 +311,7 @@ export async function runQemu(spec: QemuRunSpec): Promise<RunRecord> {
       await q.qmp.execute('migrate-set-capabilities', { capabilities });
       await q.qmp.execute('migrate-set-parameters', params);
     }
-    let uri: string;
-    try {
-      await dst.qmp.execute('migrate-incoming', { uri: 'tcp:127.0.0.1:0' });
-      const din = await dst.qmp.execute<{ 'socket-address'?: { port: string }[] }>('query-migrate');
-      const port = din['socket-address']?.[0]?.port;
-      if (!port) throw new Error('no port');
-      uri = `tcp:127.0.0.1:${port}`;
-    } catch (e) {
-      if (!(e instanceof QmpCommandError) && (e as Error).message !== 'no port') throw e;
-      uri = `tcp:127.0.0.1:${await freePort()}`;
-      await dst.qmp.execute('migrate-incoming', { uri });
-    }
+    const uri = await startIncoming(dst.qmp);
     dst.qmp.clearEvents();
     const t0 = nowMs();
     await src.qmp.execute('migrate', { uri });

@@ -11,9 +11,25 @@ import {
   runningTable,
   type TableModel,
 } from './format.js';
-import { engineTotalMs } from './summary.js';
+import {
+  DOWNTIME_DEFINITIONS,
+  pcHeadLines,
+  pcPeerLine,
+  pcScenarioExtras,
+  pcSetupLine,
+  pcTargetLines,
+} from './pc-report.js';
+import { engineTotalMs, groupLabel } from './summary.js';
 import { chartBars, stackedBarSvg } from './svg.js';
-import { SCENARIOS, SCENARIO_TITLE, type BenchResults, type Scenario, type Skip } from './types.js';
+import {
+  isPcScenario,
+  SCENARIOS,
+  SCENARIO_TITLE,
+  type BenchResults,
+  type RunRecord,
+  type Scenario,
+  type Skip,
+} from './types.js';
 
 function gib(bytes: number): string {
   return `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
@@ -47,6 +63,12 @@ interface ScenarioSection {
   latencyLines: string[];
   processes: TableModel;
   notes: string[];
+  /** --machine pc: every run, and what goes under that table */
+  pcRuns: { table: TableModel; lines: string[] } | null;
+}
+
+function runLabel(r: BenchResults): (run: RunRecord) => string {
+  return (run) => groupLabel(run.peer, run.mode, r.config.accelPath, r.qemu?.version ?? null);
 }
 
 export const ENGINE_NOTE =
@@ -57,8 +79,20 @@ function sections(r: BenchResults): ScenarioSection[] {
   const out: ScenarioSection[] = [];
   for (const scenario of SCENARIOS) {
     const groups = r.summary.filter((g) => g.scenario === scenario);
-    if (groups.length === 0) continue;
+    const pcRuns = pcScenarioExtras(r, scenario, runLabel(r));
+    if (groups.length === 0 && !pcRuns) continue;
     const lines = comparisonLines(groups);
+    if (isPcScenario(scenario)) {
+      // The PC's target against QEMU is "no worse", not the synthetic guest's 0.5×.
+      const base = groups.find((g) => g.peer === 'livemig' && g.mode === 'baseline');
+      lines.latency = lines.latency.filter(
+        (l) =>
+          !groups.some((g) => g.peer === 'qemu' && l.startsWith(`${base?.label} vs ${g.label}:`)),
+      );
+      for (const q of groups.filter((g) => g.peer === 'qemu')) {
+        if (base) lines.latency.push(pcPeerLine(base, q, r.runs));
+      }
+    }
     const notes = [
       'totaltime: live_migration + multifdsend_N (+ dsa_completion), as the seed adds them up.',
     ];
@@ -78,6 +112,7 @@ function sections(r: BenchResults): ScenarioSection[] {
       latencyLines: lines.latency,
       processes: processTable(groups),
       notes,
+      pcRuns,
     });
   }
   return out;
@@ -99,18 +134,31 @@ function skipLine(s: Skip): string {
   return `${s.severity === 'not-applicable' ? 'Not applicable' : 'Skipped'}: ${what}: ${s.reason}`;
 }
 
+function isPc(r: BenchResults): boolean {
+  return r.config.machine === 'pc';
+}
+
 /** What `livemig bench` prints on stdout. */
 export function terminalReport(r: BenchResults): string {
   const out: string[] = [
-    `livemig bench: ${r.config.scenarios.length > 0 ? setupLine(r) : `RAM ${r.config.ram}`}`,
+    `livemig bench: ${isPc(r) ? pcSetupLine(r) : r.config.scenarios.length > 0 ? setupLine(r) : `RAM ${r.config.ram}`}`,
     `Machine: ${machineLine(r)}`,
     '',
   ];
+  if (isPc(r)) {
+    out.push(...pcHeadLines(r), '', 'What downtime measures:');
+    out.push(...DOWNTIME_DEFINITIONS.map((d) => `  ${d}`), '');
+  }
   for (const s of sections(r)) {
     out.push(`== ${SCENARIO_TITLE[s.scenario]} ==`, '', 'CPU usage (source, ms)');
     out.push(renderAscii(s.cpu), ...s.cpuLines, '', 'Latency', renderAscii(s.latency));
     out.push(...s.latencyLines, '', 'Both processes', renderAscii(s.processes));
+    if (s.pcRuns) out.push('', 'Every run', renderAscii(s.pcRuns.table), ...s.pcRuns.lines);
     out.push(...s.notes.map((n) => `Note: ${n}`), '');
+  }
+  if (isPc(r)) {
+    const t = pcTargetLines(r);
+    if (t.length) out.push("== livemig against the issue's targets ==", '', ...t, '');
   }
   if (r.running.length > 0) {
     out.push('== Running guest (stress workload, multifd) ==', '');
@@ -167,7 +215,13 @@ export function markdownReport(r: BenchResults, chartPaths: Map<Scenario, string
     '',
   );
   out.push('## Configuration', '');
-  if (c.scenarios.length > 0) out.push(setupLine(r) + '.', '');
+  if (isPc(r)) {
+    out.push(pcSetupLine(r) + '.', '');
+    for (const l of pcHeadLines(r)) out.push(`- ${l}`);
+    out.push('', '### What downtime measures', '');
+    for (const d of DOWNTIME_DEFINITIONS) out.push(`- ${d}`);
+    out.push('');
+  } else if (c.scenarios.length > 0) out.push(setupLine(r) + '.', '');
   out.push(
     `Modes: ${c.modes.join(', ')}${c.modes.includes('offload') ? `; accel-path ${c.accelPath.join(' ')}` : ''}.`,
     '',
@@ -183,6 +237,11 @@ export function markdownReport(r: BenchResults, chartPaths: Map<Scenario, string
     for (const l of s.latencyLines) out.push(`- ${l}`);
     if (s.latencyLines.length) out.push('');
     out.push('### Both processes', '', renderMarkdown(s.processes), '');
+    if (s.pcRuns) {
+      out.push('### Every run', '', renderMarkdown(s.pcRuns.table), '');
+      for (const l of s.pcRuns.lines) out.push(`- ${l}`);
+      if (s.pcRuns.lines.length) out.push('');
+    }
     for (const n of s.notes) out.push(`> ${n}`, '>');
     if (s.notes.length) out.pop();
     out.push('');
@@ -190,6 +249,12 @@ export function markdownReport(r: BenchResults, chartPaths: Map<Scenario, string
   if (r.running.length > 0) {
     out.push('## Running guest (stress workload, multifd)', '');
     out.push(runningLine(r), '', renderMarkdown(runningTable(r.running)), '');
+  }
+  const targets = isPc(r) ? pcTargetLines(r) : [];
+  if (targets.length > 0) {
+    out.push("## livemig against the issue's targets", '');
+    for (const t of targets) out.push(`- ${t}`);
+    out.push('');
   }
   if (r.skipped.length > 0) {
     out.push('## Skipped', '');

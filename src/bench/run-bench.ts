@@ -17,6 +17,7 @@ import {
 import { runRunning } from './running.js';
 import { summarize } from './summary.js';
 import {
+  isPcScenario,
   RESULTS_SCHEMA_ID,
   SCENARIO_RATIO,
   type BenchConfig,
@@ -26,6 +27,7 @@ import {
   type RunRecord,
   type Scenario,
   type Skip,
+  type SyntheticScenario,
 } from './types.js';
 
 /** A run that threw before producing query-migrate results (e.g. a process died). */
@@ -40,7 +42,7 @@ export function failedRun(
   const side = { processMs: null, threads: [], threadSource: 'none' as const };
   return {
     scenario,
-    normalPageRatio: SCENARIO_RATIO[scenario],
+    normalPageRatio: scenario === 'A' || scenario === 'B' ? SCENARIO_RATIO[scenario] : null,
     peer,
     peerVersion,
     mode,
@@ -106,11 +108,11 @@ export async function runBench(
     }
   }
   const perRun = config.modes.length * (qemu ? 2 : 1);
+  const scenarios = config.scenarios.filter((s): s is SyntheticScenario => !isPcScenario(s));
   progress.begin(
-    config.scenarios.length * config.runs * perRun +
-      (config.running ? config.dirtyRatesMBps.length : 0),
+    scenarios.length * config.runs * perRun + (config.running ? config.dirtyRatesMBps.length : 0),
   );
-  for (const scenario of config.scenarios) {
+  for (const scenario of scenarios) {
     for (let run = 1; run <= config.runs; run++) {
       for (const mode of config.modes) {
         for (const peer of ['livemig', 'qemu'] as const) {

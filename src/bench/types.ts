@@ -5,13 +5,27 @@
 export const RESULTS_SCHEMA_ID = 'livemig-bench/1';
 
 /** A: 50% normal pages; B: 100% zero pages (the seed's two scenarios). */
-export type Scenario = 'A' | 'B';
-export const SCENARIOS: readonly Scenario[] = ['A', 'B'];
-export const SCENARIO_RATIO: Readonly<Record<Scenario, number>> = { A: 0.5, B: 0 };
+export type SyntheticScenario = 'A' | 'B';
+/**
+ * --machine pc: idle (a freshly booted Linux guest, nothing running), busy (a cp loop), and
+ * lossless (busy under a tiny downtime-limit, many dirty syncs: is anything lost?).
+ */
+export type PcScenario = 'idle' | 'busy' | 'lossless';
+export type Scenario = SyntheticScenario | PcScenario;
+export const SCENARIOS: readonly Scenario[] = ['A', 'B', 'idle', 'busy', 'lossless'];
+export const PC_SCENARIOS: readonly PcScenario[] = ['idle', 'busy', 'lossless'];
+export const SCENARIO_RATIO: Readonly<Record<SyntheticScenario, number>> = { A: 0.5, B: 0 };
 export const SCENARIO_TITLE: Readonly<Record<Scenario, string>> = {
   A: 'Scenario A: 50% normal pages',
   B: 'Scenario B: 100% zero pages',
+  idle: 'PC idle: a freshly booted Linux guest',
+  busy: 'PC busy: the guest copying a file in a loop',
+  lossless: 'PC nothing lost: busy guest, tiny downtime-limit',
 };
+
+export function isPcScenario(s: Scenario): s is PcScenario {
+  return (PC_SCENARIOS as readonly string[]).includes(s);
+}
 
 /** baseline: zero-page-detection=multifd; offload: dsa-accel; legacy; none. */
 export type Mode = 'baseline' | 'offload' | 'legacy' | 'none';
@@ -53,7 +67,8 @@ export type VerifyMethod = 'digest' | 'x-verify-ram' | 'byte-compare' | 'none';
 
 export interface RunRecord {
   scenario: Scenario;
-  normalPageRatio: number;
+  /** The synthetic guest's share of normal pages; null for a PC (its guest decides). */
+  normalPageRatio: number | null;
   peer: Peer;
   /** "livemig 0.1.0", "QEMU 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)" */
   peerVersion: string;
@@ -83,8 +98,59 @@ export interface RunRecord {
   accel: Record<string, unknown> | null;
   /** Both sides' final query-migrate, verbatim. */
   raw: { source: Record<string, unknown>; destination: Record<string, unknown> };
+  /** --machine pc only: what the PC bench measures beyond the common fields. */
+  pc?: PcRunInfo;
 }
 
+/** The guest's progress (completed copies of its cp loop) before and across a migration. */
+export interface ProgressInfo {
+  /** Copies completed in the window before `migrate`, over that window (between completions). */
+  beforeCopies: number;
+  beforeMs: number;
+  /** copies per second before */
+  beforeRate: number;
+  /**
+   * The window containing the migration: from the last copy completed before `migrate` to the
+   * first completed after the guest runs at the destination; minus `excludedMs`, the pause
+   * the bench itself added to check RAM (the guest would have run then).
+   */
+  duringCopies: number;
+  windowMs: number;
+  excludedMs: number;
+  duringRate: number;
+  /** duringRate / beforeRate */
+  ratio: number;
+}
+
+export type GuestCheck = 'ok' | 'failed' | 'not-checked';
+
+export interface PcRunInfo {
+  downtimeLimitMs: number;
+  /** livemig: what finding changed pages cost the vCPU thread (livemig['dirty-sync']); QEMU: null */
+  dirtySync: {
+    count: number;
+    totalMs: number;
+    meanMs: number;
+    maxMs: number;
+    pagesFound: number;
+  } | null;
+  /** Source STOP event to destination RESUME event (host clock), bench pauses included. */
+  guestPausedMs: number | null;
+  /** The part of guestPausedMs the bench added: livemig's x-verify-ram digests, QEMU's RAM compare. */
+  verifyPauseMs: number | null;
+  /** The destination's shell answered a command after the migration. */
+  shell: GuestCheck;
+  /** A file written in the guest's /tmp before the migration had the same sha256 after. */
+  file: GuestCheck;
+  /** What a failed check saw (console lines), else null. */
+  checkError: string | null;
+  /** busy and lossless: the guest's cp-loop progress; idle: null. */
+  progress: ProgressInfo | null;
+  /** QEMU: guest RAM pages that differ between the two RAM files (destination paused); else null. */
+  differingPages: number | null;
+  /** zero pages / (zero + normal) that the migration sent. */
+  zeroShare: number;
+}
 export interface RunningRecord {
   /** The workload's configured dirty rate, MB/s (10^6 bytes of dirtied pages per second). */
   dirtyRateMBps: number;
@@ -161,7 +227,22 @@ export interface MachineInfo {
   dsaDevices: string[];
 }
 
+/** --machine pc's own settings. */
+export interface PcBenchConfig {
+  kernel: string;
+  initrd: string;
+  /** The kernel command line, the same for both peers. */
+  append: string;
+  /** busy and lossless: the guest's cp loop, as cp:SIZE (livemig-workload's form). */
+  busyWorkload: string;
+  /** lossless: the downtime-limit of its runs. */
+  losslessDowntimeLimitMs: number;
+}
+
 export interface BenchConfig {
+  /** synthetic (RAM and a workload) or pc (Linux in v86); absent in files before the PC bench. */
+  machine?: 'synthetic' | 'pc';
+  pc?: PcBenchConfig | null;
   ram: string;
   ramBytes: number;
   channels: number;
@@ -193,6 +274,24 @@ export interface BenchResults {
   summary: GroupSummary[];
   running: RunningRecord[];
   skipped: Skip[];
+  /** --machine pc only. */
+  pc?: PcResults;
+}
+
+export interface PcResults {
+  /** Wall time from starting the source to the guest's `livemig-guest: ready`, per boot. */
+  boots: { peer: Peer; scenario: PcScenario; ms: number }[];
+  /**
+   * Each peer's first idle migration of a freshly booted guest: the share of the pages it sent
+   * as zero pages. `extraPages`: pages sent beyond one pass over RAM (later passes).
+   */
+  freshZeroShare: {
+    peer: Peer;
+    zeroPages: number;
+    normalPages: number;
+    extraPages: number;
+    share: number;
+  }[];
 }
 
 /** Classify a thread name of either peer (QEMU's old and 9.1+ names included). */

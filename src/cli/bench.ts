@@ -11,6 +11,8 @@ import { parseSize } from '../util/size.js';
 import { Progress } from '../bench/progress.js';
 import { charts, markdownReport, terminalReport } from '../bench/report.js';
 import { runBench } from '../bench/run-bench.js';
+import { runPcBench } from '../bench/pc-bench.js';
+import { pcBenchConfig } from '../bench/pc-config.js';
 import { validate } from '../bench/schema.js';
 import {
   MODES,
@@ -22,10 +24,13 @@ import {
 } from '../bench/types.js';
 
 export interface BenchOptions {
-  ram: string;
+  machine?: string;
+  /** default: 4G (synthetic), 256M (pc) */
+  ram?: string;
   channels: string;
   runs: string;
-  scenario: string;
+  /** default: all (synthetic), idle,busy (pc) */
+  scenario?: string;
   modes: string;
   workload: string;
   accelPath: string[];
@@ -41,6 +46,12 @@ export interface BenchOptions {
   maxBandwidth: string;
   downtimeLimit: string;
   convergeTimeout: string;
+  /** --machine pc */
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  busyWorkload?: string;
+  losslessDowntimeLimit?: string;
 }
 
 export const DEFAULT_ACCEL_PATH = 'dsa-emu:dsa0/wq0.0';
@@ -94,10 +105,18 @@ export function parseModes(text: string): Mode[] {
 }
 
 export function benchConfig(o: BenchOptions): BenchConfig {
-  const ramBytes = parseSize(o.ram, 'M');
-  if (ramBytes % 4096 !== 0)
-    throw new Error(`invalid --ram '${o.ram}': must be a multiple of 4 KiB`);
-  const { scenarios, running } = parseScenarios(o.scenario);
+  const machine = o.machine ?? 'synthetic';
+  if (machine === 'pc') return pcBenchConfig(o, common(o, '256M'));
+  if (machine !== 'synthetic') {
+    throw new Error(`invalid --machine '${machine}': expected synthetic or pc`);
+  }
+  for (const [flag, v] of PC_ONLY.map(([f, k]) => [f, o[k]] as const)) {
+    if (v !== undefined) throw new Error(`${flag} is for --machine pc`);
+  }
+  const ram = o.ram ?? '4G';
+  const ramBytes = parseSize(ram, 'M');
+  if (ramBytes % 4096 !== 0) throw new Error(`invalid --ram '${ram}': must be a multiple of 4 KiB`);
+  const { scenarios, running } = parseScenarios(o.scenario ?? 'all');
   let peers: Peer[] = ['livemig'];
   if (o.peer !== undefined) {
     if (o.peer !== 'qemu') throw new Error(`invalid --peer '${o.peer}': expected qemu`);
@@ -118,23 +137,40 @@ export function benchConfig(o: BenchOptions): BenchConfig {
     if (!(n > 0)) throw new Error(`invalid --dirty-rates entry '${r}': expected MB/s > 0`);
     return n;
   });
-  const accelPath = o.accelPath.flatMap(splitAccelPath);
   return {
-    ram: o.ram,
+    ...common(o, ram),
+    machine: 'synthetic',
+    pc: null,
     ramBytes,
-    channels: int('--channels', o.channels, 1, MAX_MULTIFD_CHANNELS),
-    runs: int('--runs', o.runs, 1, 1000),
     scenarios,
     running,
-    modes: parseModes(o.modes),
     workload: o.workload,
-    accelPath: accelPath.length ? accelPath : [DEFAULT_ACCEL_PATH],
     to: o.to ?? null,
     toQmp: o.toQmp ?? null,
     peers,
+    dirtyRatesMBps: rates,
+  };
+}
+
+const PC_ONLY: [string, keyof BenchOptions][] = [
+  ['--kernel', 'kernel'],
+  ['--initrd', 'initrd'],
+  ['--append', 'append'],
+  ['--busy-workload', 'busyWorkload'],
+  ['--lossless-downtime-limit', 'losslessDowntimeLimit'],
+];
+
+/** What both machines parse alike. */
+function common(o: BenchOptions, defaultRam: string) {
+  const accelPath = o.accelPath.flatMap(splitAccelPath);
+  return {
+    ram: o.ram ?? defaultRam,
+    channels: int('--channels', o.channels, 1, MAX_MULTIFD_CHANNELS),
+    runs: int('--runs', o.runs, 1, 1000),
+    modes: parseModes(o.modes),
+    accelPath: accelPath.length ? accelPath : [DEFAULT_ACCEL_PATH],
     qemuPath: o.qemu ?? null,
     verify: o.verify,
-    dirtyRatesMBps: rates,
     maxBandwidthBytesPerSec: parseSize(o.maxBandwidth, 'B'),
     downtimeLimitMs: int('--downtime-limit', o.downtimeLimit, 0, 2_000_000),
     convergeTimeoutMs: int('--converge-timeout', o.convergeTimeout, 1, 86_400) * 1000,
@@ -170,7 +206,10 @@ export function problems(r: BenchResults): string[] {
 export async function benchCommand(o: BenchOptions): Promise<number> {
   const config = benchConfig(o);
   const command = ['livemig', 'bench', ...process.argv.slice(3)].map(shellQuote).join(' ');
-  const results = await runBench(config, command, new Progress());
+  const results =
+    config.machine === 'pc'
+      ? await runPcBench(config, command, new Progress())
+      : await runBench(config, command, new Progress());
 
   const errs = validate(JSON.parse(JSON.stringify(results)));
   if (errs.length > 0) {

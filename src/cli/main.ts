@@ -108,12 +108,22 @@ program
   .command('bench')
   .description(
     "the seed's evaluation: scenarios A (50% normal pages) and B (all zero), baseline against " +
-      'DSA offload, CPU per thread and latency; --peer qemu adds QEMU to QEMU',
+      'DSA offload, CPU per thread and latency; --peer qemu adds QEMU to QEMU; --machine pc ' +
+      'migrates a Linux guest (idle, busy, lossless) beside QEMU TCG booting the same image',
   )
-  .option('-m, --ram <size>', 'guest RAM', '4G')
+  .option(
+    '-M, --machine <type>',
+    'synthetic (RAM and a workload) or pc (Linux in v86)',
+    'synthetic',
+  )
+  .option('-m, --ram <size>', 'guest RAM (default: 4G; pc: 256M)')
   .option('--channels <n>', 'multifd channels', '2')
   .option('--runs <n>', 'runs per scenario and mode (medians, min-max)', '3')
-  .option('--scenario <list>', 'A, B, running, or all (= A,B,running); a list: A,B', 'all')
+  .option(
+    '--scenario <list>',
+    'A, B, running, or all (= A,B,running); pc: idle, busy, lossless, or all (= idle,busy). ' +
+      'Default: all; pc: idle,busy',
+  )
   .option(
     '--modes <list>',
     'baseline (multifd), offload (dsa-accel), legacy, none, or all',
@@ -129,15 +139,26 @@ program
   .option('--to <uri>', 'remote destination: tcp:HOST:PORT of a `livemig run --incoming`')
   .option('--to-qmp <addr>', "the remote destination's QMP address (tcp:HOST:PORT), with --to")
   .option('--peer <peer>', 'also run QEMU to QEMU: qemu')
-  .option('--qemu <path>', 'the qemu-system-x86_64 binary for --peer qemu')
+  .option(
+    '--qemu <path>',
+    'the QEMU binary for --peer qemu (qemu-system-x86_64; pc: qemu-system-i386)',
+  )
   .option('--json <file>', 'write every run and the summary (docs/bench-schema.md)')
   .option('--report <file.md>', 'write a Markdown report with tables, charts and the machine')
   .option('--charts <dir>', 'where the SVG charts go (default: beside --report or --json)')
   .option('--no-verify', "skip checking the destination's RAM after each migration")
   .option('--dirty-rates <list>', 'running guest: stress rates in MB/s', '25,400')
   .option('--max-bandwidth <size>', 'running guest: max-bandwidth in bytes/s (K/M/G)', '100M')
-  .option('--downtime-limit <ms>', 'running guest: downtime-limit', '300')
-  .option('--converge-timeout <s>', 'running guest: cancel after this many seconds', '15')
+  .option('--downtime-limit <ms>', 'running guest, and pc idle and busy: downtime-limit', '300')
+  .option('--converge-timeout <s>', 'running guest and pc: cancel after this many seconds', '15')
+  .option('--kernel <file>', 'pc: the kernel both peers boot (default: the fetched image)')
+  .option('--initrd <file>', 'pc: the initramfs, with --kernel (default: the fetched image)')
+  .option('--append <cmdline>', 'pc: the kernel command line of both peers')
+  .option('--busy-workload <w>', 'pc busy and lossless: the cp loop, cp:SIZE (default cp:8M)')
+  .option(
+    '--lossless-downtime-limit <ms>',
+    'pc lossless: the downtime-limit that forces many dirty syncs (default 10)',
+  )
   .action(async (o) => {
     process.exitCode = await benchCommand(o);
   });
