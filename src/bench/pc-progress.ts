@@ -153,6 +153,26 @@ export function progressAcross(
   };
 }
 
+/**
+ * The guest's progress on the source while the migration ran there (`migrateAt` to the vCPU
+ * stop, `stopAt`): copies completed in that window, against `before`'s rate over it.
+ */
+export function progressPrecopy(
+  source: Completion[],
+  before: { rate: number },
+  migrateAt: number,
+  stopAt: number,
+): Pick<ProgressInfo, 'precopyMs' | 'precopyCopies' | 'precopyRatio'> | null {
+  const ms = stopAt - migrateAt;
+  if (!(ms > 0) || !(before.rate > 0)) return null;
+  const copies = source.filter((c) => c.t > migrateAt && c.t <= stopAt).length;
+  return {
+    precopyMs: round(ms),
+    precopyCopies: copies,
+    precopyRatio: round(copies / ((before.rate * ms) / 1000), 3),
+  };
+}
+
 function round(x: number, digits = 1): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;

@@ -5,7 +5,13 @@
 
 import { type RunRecord, type GuestCheck, type Mode, type PcScenario } from './types.js';
 import { attempt, checkFileSha, shellAnswers, writeCheckFile } from './pc-guest.js';
-import { CopyTracker, progressAcross, rateWithin, waitSteady } from './pc-progress.js';
+import {
+  CopyTracker,
+  progressAcross,
+  progressPrecopy,
+  rateWithin,
+  waitSteady,
+} from './pc-progress.js';
 import { sleep, type PcMigration, type PcSession } from './pc-session.js';
 
 export interface PcRunSpec {
@@ -98,6 +104,11 @@ export async function pcRun(spec: PcRunSpec): Promise<{ record: RunRecord; after
           runningAt,
           m.verifyPauseMs ?? 0,
         );
+        const precopy =
+          m.stopAt !== null
+            ? progressPrecopy(srcTracker.completions, before, m.t0, m.stopAt)
+            : null;
+        if (progress && precopy) progress = { ...progress, ...precopy };
       }
       const alive = await attempt(shellAnswers(c));
       shell = alive.ok ? 'ok' : 'failed';

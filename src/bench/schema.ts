@@ -177,16 +177,22 @@ export const RESULTS_SCHEMA: JsonSchema = {
       progress: {
         oneOf: [
           { type: 'null' },
-          object({
-            beforeCopies: int,
-            beforeMs: nonNeg,
-            beforeRate: nonNeg,
-            duringCopies: int,
-            windowMs: nonNeg,
-            excludedMs: nonNeg,
-            duringRate: nonNeg,
-            ratio: nonNeg,
-          }),
+          object(
+            {
+              beforeCopies: int,
+              beforeMs: nonNeg,
+              beforeRate: nonNeg,
+              duringCopies: int,
+              windowMs: nonNeg,
+              excludedMs: nonNeg,
+              duringRate: nonNeg,
+              ratio: nonNeg,
+              precopyMs: nonNeg,
+              precopyCopies: int,
+              precopyRatio: nonNeg,
+            },
+            ['precopyMs', 'precopyCopies', 'precopyRatio'],
+          ),
         ],
       },
       differingPages: { type: ['integer', 'null'], minimum: 0 },

@@ -120,6 +120,15 @@ export interface ProgressInfo {
   duringRate: number;
   /** duringRate / beforeRate */
   ratio: number;
+  /**
+   * The guest's own progress while the migration ran on the source (from `migrate` to the vCPU
+   * stop, where dirty syncs take their share of the vCPU): the copies it completed then, against
+   * what its rate before would have completed in that time. The window is short (a few copies),
+   * so a run's figure is coarse; medians over runs say more.
+   */
+  precopyMs?: number;
+  precopyCopies?: number;
+  precopyRatio?: number;
 }
 
 export type GuestCheck = 'ok' | 'failed' | 'not-checked';

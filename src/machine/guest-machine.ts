@@ -67,8 +67,12 @@ export interface GuestMachine {
    * Complete. Throws when the state is refused; discardRam then undoes what was loaded.
    */
   loadDeviceState(state: DeviceState): Promise<void>;
-  /** Destination: every page has landed in `blocks`; take the rest of RAM in, ready to run. */
-  finishIncoming(): Promise<void>;
+  /**
+   * Destination: every page has landed in `blocks`; take the rest of RAM in, ready to run.
+   * Returns what taking RAM in cost, for query-migrate (nothing for a machine whose RAM blocks
+   * are its RAM).
+   */
+  finishIncoming(): Promise<Record<string, number> | undefined>;
   /** Destination of a failed migration: forget what was received (fresh zero RAM). */
   discardRam(): Promise<void>;
   /** SHA-256 of guest RAM as the guest sees it (x-verify-ram, x-query-ram-digest). */

@@ -92,8 +92,8 @@ export class SyntheticMachine implements GuestMachine {
   /** Its RAM blocks are the guest's RAM: nothing to follow, nothing to take in. */
   beginIncoming(): void {}
 
-  finishIncoming(): Promise<void> {
-    return Promise.resolve();
+  finishIncoming(): Promise<undefined> {
+    return Promise.resolve(undefined);
   }
 
   loadDeviceState(state: DeviceState): Promise<void> {

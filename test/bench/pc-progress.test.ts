@@ -8,6 +8,7 @@ import { KERNEL_FAULT } from '../../src/bench/pc-run.js';
 import {
   COPY_LINE,
   progressAcross,
+  progressPrecopy,
   rateWithin,
   steady,
   type Completion,
@@ -112,4 +113,13 @@ test("a guest kernel's oops or panic is recognised on the console", () => {
     KERNEL_FAULT.exec('lm-copy 12\r\nlivemig# echo lm-alive-$((4+1))\r\nlm-alive-5\r\n'),
     null,
   );
+});
+
+test('precopy progress: copies completed between migrate and the stop, against the rate before', () => {
+  // 10 copies/s before; 250 ms of precopy would see 2.5 copies; 2 came: 80%.
+  const src = [900, 1100, 1200, 1300, 1400].map((t, n) => ({ n, t }));
+  const p = progressPrecopy(src, { rate: 10 }, 1000, 1250);
+  assert.deepEqual(p, { precopyMs: 250, precopyCopies: 2, precopyRatio: 0.8 });
+  assert.equal(progressPrecopy(src, { rate: 10 }, 1000, 1000), null, 'no window, no figure');
+  assert.equal(progressPrecopy(src, { rate: 0 }, 1000, 1250), null, 'no rate before, no figure');
 });

@@ -197,8 +197,8 @@ export class PcMachine implements GuestMachine {
     await this.call({ type: 'load-state', id: 0, json: state.json, blob }, blob ? [blob] : []);
   }
 
-  async finishIncoming(): Promise<void> {
-    await this.call({ type: 'finish-incoming', id: 0 });
+  async finishIncoming(): Promise<Record<string, number>> {
+    return (await this.call({ type: 'finish-incoming', id: 0 })).result as Record<string, number>;
   }
 
   async discardRam(): Promise<void> {

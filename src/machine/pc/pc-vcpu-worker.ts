@@ -114,15 +114,40 @@ async function createEmulator(): Promise<number> {
 }
 
 /** Copy the pages that arrived since the last call into the emulator's memory. */
+/** What taking pages in cost during this migration (reported by the destination). */
+let takeStats = { pages: 0, ms: 0 };
+const takeList = new Int32Array(0x10000);
+
+/**
+ * Copy the pages that arrived since the last call into the emulator's memory. First writes to
+ * the emulator's memory fault; taken in a tight loop of one byte per page before the copies,
+ * they cost about a third less here than inside them.
+ */
 function takeIncoming(): number {
   if (!incoming) return 0;
   const guest = guestRam(core.cpu);
   const m = mirror;
   restored = true;
-  return takeWrittenPages(incoming.map, (page) => {
-    const off = page * PAGE_SIZE;
-    m.copy(guest, off, off, off + PAGE_SIZE);
+  const t0 = performance.now();
+  let taken = 0;
+  let batch = 0;
+  const flush = (): void => {
+    for (let i = 0; i < batch; i++) guest[takeList[i] * PAGE_SIZE] = 0;
+    for (let i = 0; i < batch; i++) {
+      const off = takeList[i] * PAGE_SIZE;
+      m.copy(guest, off, off, off + PAGE_SIZE);
+    }
+    taken += batch;
+    batch = 0;
+  };
+  takeWrittenPages(incoming.map, (page) => {
+    takeList[batch++] = page;
+    if (batch === takeList.length) flush();
   });
+  flush();
+  takeStats.pages += taken;
+  takeStats.ms += performance.now() - t0;
+  return taken;
 }
 
 function endIncoming(): void {
@@ -215,7 +240,6 @@ function dirtySync(): void {
   const t0 = performance.now();
   const pages = syncMirror(guestRam(core.cpu), mirror, dirty);
   const t1 = performance.now();
-  if (process.env.LIVEMIG_DEBUG) console.error(`sync ${pages} pages ${(t1 - t0).toFixed(1)} ms`);
   lastSyncAt = t1;
   vcpu.finishSync(upTo, pages, (t1 - t0) * 1000);
 }
@@ -307,11 +331,18 @@ async function loadState(m: Extract<PcRequest, { type: 'load-state' }>): Promise
 /** Every page has landed: take the last of them in; the guest may run. */
 function finishIncoming(id: number): void {
   const t0 = performance.now();
-  const placed = takeIncoming();
+  const last = takeIncoming();
   endIncoming();
   // The guest's RAM is what the mirror holds; the next sync starts from there.
   lastSyncAt = performance.now();
-  post({ type: 'done', id, result: { placedPages: placed, placeMs: lastSyncAt - t0 } });
+  const result = {
+    'pages-into-guest': takeStats.pages,
+    'into-guest-ms': Math.round(takeStats.ms * 10) / 10,
+    'last-pages': last,
+    'last-ms': Math.round((lastSyncAt - t0) * 10) / 10,
+  };
+  takeStats = { pages: 0, ms: 0 };
+  post({ type: 'done', id, result });
 }
 
 port.on('message', (m: PcRequest) => {

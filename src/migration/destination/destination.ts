@@ -61,6 +61,8 @@ interface Incoming {
   names: string[];
   /** one byte per page, set by the channels when they write a page (per block) */
   received: SharedArrayBuffer[];
+  /** what taking RAM into the guest cost the machine (a PC: copies into its emulator) */
+  intoGuest?: Record<string, number>;
   /** the machine loading a binary device state (DeviceState frame), once it arrived */
   deviceLoading?: Promise<void>;
 }
@@ -233,7 +235,6 @@ export class MigrationDestination {
   }
 
   private onFrame(f: Frame): void {
-    if (process.env.LIVEMIG_DEBUG) console.error(`[dst ${Date.now() % 100000}] frame ${f.type}`);
     const cur = this.current!;
     const expect = (phase: Phase, name: string): boolean => {
       if (cur.phase === phase) return true;
@@ -413,12 +414,7 @@ export class MigrationDestination {
     finalPass: number,
     json: Record<string, unknown>,
   ): Promise<void> {
-    const t0 = performance.now();
     if (!(await this.awaitChannels(cur, finalPass)) || this.current !== cur) return;
-    if (process.env.LIVEMIG_DEBUG)
-      console.error(
-        `[dst] Complete: channels done after ${(performance.now() - t0).toFixed(1)} ms`,
-      );
     // All RAM is in: the channels may now close without that being an error.
     for (const w of cur.workers) w.postMessage({ type: 'finish' });
     try {
@@ -428,13 +424,12 @@ export class MigrationDestination {
     }
     if (this.current !== cur) return;
     try {
-      await this.guest.finishIncoming();
+      cur.intoGuest = await this.guest.finishIncoming();
     } catch (e) {
       return this.fail(`taking RAM in: ${(e as Error).message}`);
     }
     if (this.current !== cur) return;
     cur.control.send(FrameType.CompleteAck, {});
-    if (process.env.LIVEMIG_DEBUG) console.error(`[dst ${Date.now() % 100000}] ack sent`);
     this.lastInfo = this.snapshot(cur);
     if (!cur.verify) return this.finish(cur);
     // Before the guest runs, so that its RAM is exactly what was migrated.
@@ -531,6 +526,8 @@ export class MigrationDestination {
       livemig: {
         session: cur.session.toString('hex'),
         channels: cur.channels,
+        machine: this.guest.type,
+        ...(cur.intoGuest ? { 'into-guest': cur.intoGuest } : {}),
         'thread-cpu-ms': this.cpu.snapshot(['main', ...cur.names]),
       },
     };

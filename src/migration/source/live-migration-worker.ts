@@ -263,9 +263,9 @@ function start(d: LiveMigrationWorkerData): void {
    * A dirty sync (content-sync machines): the vCPU thread copies the pages whose content changed
    * into the RAM blocks and sets their bits. Returns its cost on the vCPU thread in ms.
    */
-  function dirtySync(): number {
+  function dirtySync(ticket = vcpu.requestSync()): number {
     if (!contentSync) return 0;
-    vcpu.waitSync(vcpu.requestSync(), checkAbort);
+    vcpu.waitSync(ticket, checkAbort);
     const ms = vcpu.lastSync().micros / 1000;
     post({ type: 'dirty-sync', ms, pages: vcpu.lastSync().pages });
     return ms;
@@ -273,9 +273,10 @@ function start(d: LiveMigrationWorkerData): void {
 
   function main(): void {
     // Dirty logging starts now: pass 1 sends everything, later writes show up in the bitmaps.
-    // A content-sync machine brings its RAM blocks up to date first; what that sync flagged is
-    // part of pass 1 anyway.
-    let syncMs = dirtySync();
+    // A content-sync machine brings its RAM blocks up to date first (the main thread asked for
+    // that sync when the migration began, so it ran during setup); what it flagged is part of
+    // pass 1 anyway.
+    let syncMs = contentSync ? dirtySync(d.firstSyncTicket) : 0;
     for (const bm of dirty) bm.fill(0);
     let pass = 1;
     for (;;) {

@@ -261,6 +261,9 @@ export class MigrationSource {
       ...shared,
       vcpuControl: this.guest.vcpu.buffer,
       dirtyTracking: this.guest.dirtyTracking,
+      // The RAM blocks of a content-sync machine are brought up to date while channels connect.
+      firstSyncTicket:
+        this.guest.dirtyTracking === 'content-sync' ? this.guest.vcpu.requestSync() : undefined,
       cpuSlot: this.cpu.slot('live_migration'),
       liveParams: this.live,
     };
@@ -279,7 +282,6 @@ export class MigrationSource {
   }
 
   private onWorkerMessage(m: SourceWorkerMessage): void {
-    if (process.env.LIVEMIG_DEBUG) console.error(`[src ${Date.now() % 100000}] ${m.type}`);
     if (this.finished()) return;
     switch (m.type) {
       case 'connected':
@@ -312,8 +314,6 @@ export class MigrationSource {
         this.setStatus(this.caps['pause-before-switchover'] ? 'pre-switchover' : 'device');
         // The guest no longer changes: its device state goes out while the final pass does.
         this.deviceJson = this.guest.deviceState().then((state) => {
-          if (process.env.LIVEMIG_DEBUG)
-            console.error(`[src ${Date.now() % 100000}] device state saved`);
           if (state.blob && !this.finished()) {
             const parts = encodeDeviceState(state.json, state.blob);
             this.mainBytes += this.control!.sendBinary(FrameType.DeviceState, parts);
@@ -370,7 +370,6 @@ export class MigrationSource {
   private finishing = false;
 
   private onCompleteAck(): void {
-    if (process.env.LIVEMIG_DEBUG) console.error(`[src ${Date.now() % 100000}] CompleteAck`);
     if (this.status !== 'device') return this.fail('unexpected CompleteAck');
     this.downtimeMs = performance.timeOrigin + performance.now() - this.stoppedAt;
     this.endedAt = Date.now();

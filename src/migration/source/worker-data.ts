@@ -40,6 +40,8 @@ export interface LiveMigrationWorkerData extends SourceShared {
   vcpuControl: SharedArrayBuffer;
   /** content-sync: ask the vCPU thread for a dirty sync before taking the bits */
   dirtyTracking: DirtyTracking;
+  /** content-sync: the ticket of the sync the main thread asked for as the migration began */
+  firstSyncTicket?: number;
   cpuSlot: number;
   /** LIVE words (Float64): parameters that may change while the migration runs, as in QEMU */
   liveParams: SharedArrayBuffer;
