@@ -104,8 +104,9 @@ export class Vm extends EventEmitter implements MigrationHost {
     this.log = opts.log ?? (() => {});
     this.mainSlot = this.cpu.slot('main');
     this.guest = this.createMachine();
+    // QEMU's -mem-prealloc, on either side: RAM is allocated now rather than at first touch.
+    if (opts.memPrealloc) preallocate(this.guest.blocks);
     if (opts.incoming === undefined) {
-      if (opts.memPrealloc) preallocate(this.guest.blocks);
       if (this.guest.type === 'synthetic') fillNormalPages(this.guest.blocks, opts.normalPageRatio);
       this.runState = opts.startPaused ? 'paused' : 'running';
       if (!opts.startPaused) this.guest.start();
@@ -133,6 +134,7 @@ export class Vm extends EventEmitter implements MigrationHost {
       ramBytes: o.ramBytes,
       firmware: o.pc.firmware,
       boot: o.incoming === undefined ? o.pc.boot : null,
+      prealloc: o.memPrealloc,
       cpu: this.cpu,
       onSerialOutput: (data) => serial?.write(data),
       onFatal: (message) => {

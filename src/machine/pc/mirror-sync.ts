@@ -68,3 +68,11 @@ export function countDifferentPages(a: Buffer, b: Buffer): number {
   }
   return n;
 }
+
+/** Write every page once (the byte it holds), so that the kernel allocates it now. */
+export function preallocate(ram: Buffer): void {
+  for (let off = 0; off < ram.length; off += PAGE_SIZE) {
+    // eslint-disable-next-line no-self-assign
+    ram[off] = ram[off];
+  }
+}

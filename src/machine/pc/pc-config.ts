@@ -38,6 +38,8 @@ export interface PcWorkerData {
   firmware: PcFirmware;
   /** what to boot; null on a destination, whose RAM and state arrive by migration */
   boot: PcBoot | null;
+  /** --mem-prealloc: write every page of the emulator's memory once at start */
+  prealloc: boolean;
   /** the mirror of guest RAM that the engine migrates: one block */
   block: RamBlockDesc;
   /** VCPU words (src/ram/vcpu-control.ts) */

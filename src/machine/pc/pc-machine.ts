@@ -37,6 +37,8 @@ export interface PcMachineOptions {
   firmware: PcFirmware;
   /** null on a destination */
   boot: PcBoot | null;
+  /** --mem-prealloc: the emulator's memory is allocated at start, as the RAM block is */
+  prealloc?: boolean;
   cpu: CpuRegistry;
   /** guest output on the first serial port (ttyS0) */
   onSerialOutput(data: Uint8Array): void;
@@ -82,6 +84,7 @@ export class PcMachine implements GuestMachine {
       wasmPath: build.wasmPath,
       firmware: opts.firmware,
       boot: opts.boot,
+      prealloc: opts.prealloc === true,
       block: this.blocks[0],
       control: this.vcpu.buffer,
       cpuSlots: opts.cpu.slots,

@@ -13,7 +13,7 @@ import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
 import { ramDigest } from '../../ram/digest.js';
 import { checkInternals, guestRam, type Emulator, type V86Core } from './v86-internals.js';
 import { VGA_MEMORY_BYTES, type PcReply, type PcRequest, type PcWorkerData } from './pc-config.js';
-import { syncMirror, zeroRam } from './mirror-sync.js';
+import { preallocate, syncMirror, zeroRam } from './mirror-sync.js';
 import { takeWrittenPages } from '../../migration/destination/received-map.js';
 import { PAGE_SIZE } from '../../migration/protocol.js';
 import {
@@ -110,10 +110,11 @@ async function createEmulator(): Promise<number> {
   restored = false;
   // A destination's RAM must be zero where the migration writes nothing, as the source's is;
   // the BIOS just loaded into low memory is not.
-  return boot ? 0 : zeroRam(guestRam(core.cpu));
+  const zeroed = boot ? 0 : zeroRam(guestRam(core.cpu));
+  if (d.prealloc) preallocate(guestRam(core.cpu));
+  return zeroed;
 }
 
-/** Copy the pages that arrived since the last call into the emulator's memory. */
 /** What taking pages in cost during this migration (reported by the destination). */
 let takeStats = { pages: 0, ms: 0 };
 const takeList = new Int32Array(0x10000);
