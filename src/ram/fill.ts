@@ -47,13 +47,14 @@ export function fillNormalPages(blocks: RamBlockDesc[], ratio: number): number {
 
 /** Write every page once so the kernel really allocates it (QEMU's -mem-prealloc). */
 export function preallocate(blocks: RamBlockDesc[]): void {
-  for (const b of blocks) {
-    for (const seg of segmentViews(b)) {
-      for (let off = 0; off < seg.length; off += PAGE_SIZE) {
-        // Writing the value already there still takes the write fault that allocates the page.
-        // eslint-disable-next-line no-self-assign
-        seg[off] = seg[off];
-      }
-    }
+  for (const b of blocks) for (const seg of segmentViews(b)) preallocatePages(seg);
+}
+
+/** preallocate for any memory: every page written once, with the byte it already holds. */
+export function preallocatePages(mem: Uint8Array): void {
+  for (let off = 0; off < mem.length; off += PAGE_SIZE) {
+    // Writing the value already there still takes the write fault that allocates the page.
+    // eslint-disable-next-line no-self-assign
+    mem[off] = mem[off];
   }
 }

@@ -55,24 +55,3 @@ export function zeroRam(ram: Buffer): number {
   }
   return written;
 }
-
-/** Pages of `a` and `b` that differ (a check after placement; no writes). */
-export function countDifferentPages(a: Buffer, b: Buffer): number {
-  let n = 0;
-  for (let chunk = 0; chunk < a.length; chunk += SYNC_CHUNK_BYTES) {
-    const end = Math.min(a.length, chunk + SYNC_CHUNK_BYTES);
-    if (a.compare(b, chunk, end, chunk, end) === 0) continue;
-    for (let off = chunk; off < end; off += PAGE_SIZE) {
-      if (a.compare(b, off, off + PAGE_SIZE, off, off + PAGE_SIZE) !== 0) n++;
-    }
-  }
-  return n;
-}
-
-/** Write every page once (the byte it holds), so that the kernel allocates it now. */
-export function preallocate(ram: Buffer): void {
-  for (let off = 0; off < ram.length; off += PAGE_SIZE) {
-    // eslint-disable-next-line no-self-assign
-    ram[off] = ram[off];
-  }
-}

@@ -13,9 +13,9 @@ import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
 import { ramDigest } from '../../ram/digest.js';
 import { checkInternals, guestRam, type Emulator, type V86Core } from './v86-internals.js';
 import { VGA_MEMORY_BYTES, type PcReply, type PcRequest, type PcWorkerData } from './pc-config.js';
-import { preallocate, syncMirror, zeroRam } from './mirror-sync.js';
-import { takeWrittenPages } from '../../migration/destination/received-map.js';
-import { PAGE_SIZE } from '../../migration/protocol.js';
+import { syncMirror, zeroRam } from './mirror-sync.js';
+import { preallocatePages } from '../../ram/fill.js';
+import { IncomingPages } from './incoming-pages.js';
 import {
   checkDeviceState,
   describeState,
@@ -32,13 +32,6 @@ const post = (m: PcReply, transfer: ArrayBuffer[] = []): void => port.postMessag
 const REFRESH_MS = 1000;
 /** How long a throttled vCPU sleeps at most before looking at its requests again. */
 const THROTTLE_SLICE_MS = 5;
-/**
- * How often a destination copies the pages that arrived into the emulator's memory while the
- * migration runs. Switchover then copies only what arrived last; a first write to the
- * emulator's fresh memory faults (13 us a page here), which would otherwise all fall into
- * the downtime (a 256 MiB Linux guest: ~18,000 pages, ~250 ms).
- */
-const TAKE_EVERY_MS = 5;
 
 let emulator: Emulator;
 let core: V86Core;
@@ -46,8 +39,8 @@ let mirror = mirrorOf(d.block);
 let dirty = new Int32Array(d.block.dirty);
 /** the emulator's RAM or state has been written by a migration (a failed one needs a new one) */
 let restored = false;
-/** a migration arriving: its received map, and the timer taking its pages in */
-let incoming: { map: Uint8Array; timer: NodeJS.Timeout } | null = null;
+/** a migration arriving: taking its pages into the emulator as they land */
+let incoming: IncomingPages | null = null;
 let running = false;
 let lastSyncAt = 0;
 let workStart = performance.now();
@@ -111,48 +104,13 @@ async function createEmulator(): Promise<number> {
   // A destination's RAM must be zero where the migration writes nothing, as the source's is;
   // the BIOS just loaded into low memory is not.
   const zeroed = boot ? 0 : zeroRam(guestRam(core.cpu));
-  if (d.prealloc) preallocate(guestRam(core.cpu));
+  if (d.prealloc) preallocatePages(guestRam(core.cpu));
   return zeroed;
 }
 
-/** What taking pages in cost during this migration (reported by the destination). */
-let takeStats = { pages: 0, ms: 0 };
-const takeList = new Int32Array(0x10000);
-
-/**
- * Copy the pages that arrived since the last call into the emulator's memory. First writes to
- * the emulator's memory fault; taken in a tight loop of one byte per page before the copies,
- * they cost about a third less here than inside them.
- */
-function takeIncoming(): number {
-  if (!incoming) return 0;
-  const guest = guestRam(core.cpu);
-  const m = mirror;
-  restored = true;
-  const t0 = performance.now();
-  let taken = 0;
-  let batch = 0;
-  const flush = (): void => {
-    for (let i = 0; i < batch; i++) guest[takeList[i] * PAGE_SIZE] = 0;
-    for (let i = 0; i < batch; i++) {
-      const off = takeList[i] * PAGE_SIZE;
-      m.copy(guest, off, off, off + PAGE_SIZE);
-    }
-    taken += batch;
-    batch = 0;
-  };
-  takeWrittenPages(incoming.map, (page) => {
-    takeList[batch++] = page;
-    if (batch === takeList.length) flush();
-  });
-  flush();
-  takeStats.pages += taken;
-  takeStats.ms += performance.now() - t0;
-  return taken;
-}
-
+/** Stop taking pages in (the migration ended, whichever way). */
 function endIncoming(): void {
-  if (incoming) clearInterval(incoming.timer);
+  incoming?.stop();
   incoming = null;
 }
 
@@ -287,10 +245,14 @@ async function handle(m: PcRequest): Promise<void> {
     }
     case 'incoming':
       endIncoming();
-      incoming = {
-        map: new Uint8Array(m.received),
-        timer: setInterval(takeIncoming, TAKE_EVERY_MS),
-      };
+      // From the first page taken in, a failed migration needs a fresh emulator.
+      restored = true;
+      incoming = new IncomingPages(
+        new Uint8Array(m.received),
+        () => guestRam(core.cpu),
+        () => mirror,
+      );
+      incoming.start();
       return;
     case 'load-state':
       return loadState(m);
@@ -332,18 +294,21 @@ async function loadState(m: Extract<PcRequest, { type: 'load-state' }>): Promise
 /** Every page has landed: take the last of them in; the guest may run. */
 function finishIncoming(id: number): void {
   const t0 = performance.now();
-  const last = takeIncoming();
+  const pages = incoming;
+  const last = pages?.take() ?? 0;
   endIncoming();
   // The guest's RAM is what the mirror holds; the next sync starts from there.
   lastSyncAt = performance.now();
-  const result = {
-    'pages-into-guest': takeStats.pages,
-    'into-guest-ms': Math.round(takeStats.ms * 10) / 10,
-    'last-pages': last,
-    'last-ms': Math.round((lastSyncAt - t0) * 10) / 10,
-  };
-  takeStats = { pages: 0, ms: 0 };
-  post({ type: 'done', id, result });
+  post({
+    type: 'done',
+    id,
+    result: {
+      'pages-into-guest': pages?.pages ?? 0,
+      'into-guest-ms': Math.round((pages?.ms ?? 0) * 10) / 10,
+      'last-pages': last,
+      'last-ms': Math.round((lastSyncAt - t0) * 10) / 10,
+    },
+  });
 }
 
 port.on('message', (m: PcRequest) => {
