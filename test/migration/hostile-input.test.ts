@@ -27,6 +27,7 @@ import {
   PAGE_SIZE,
   PROTOCOL_VERSION,
   ProtocolError,
+  encodeBinaryFrameHeader,
   encodeFrame,
   encodeHandshake,
 } from '../../src/migration/protocol.js';
@@ -439,11 +440,46 @@ describe('a destination fed malformed input', () => {
       [{ pageSize: 65536 }, /page size 65536 unsupported: expected 4096/],
       [{ channels: 2 }, /Hello channels 2 does not match the handshake/],
       [{ session: '00'.repeat(16) }, /Hello session id does not match the handshake/],
+      [
+        { machine: undefined },
+        /the source did not describe its machine \(expected a synthetic machine\)/,
+      ],
+      [
+        { machine: { type: 'pc', ramBytes: RAM_BYTES } },
+        /machine type mismatch: the source is a pc machine, this destination a synthetic machine/,
+      ],
+      [
+        { machine: { type: 'synthetic', ramBytes: 1 } },
+        /synthetic machine mismatch in ramBytes: source 1, destination 67108864/,
+      ],
     ];
     for (const [over, desc] of cases) {
       const main = await RawMain.connect(port);
       main.handshake();
       main.hello(over);
+      await expectFailed(main, desc);
+    }
+  });
+
+  test('DeviceState frames that are malformed, or that this machine has no use for', async () => {
+    const cases: [Buffer, RegExp][] = [
+      [Buffer.from([1, 2]), /main channel: invalid device state 2: truncated/],
+      [
+        Buffer.concat([u32(1000), Buffer.from('{}')]),
+        /main channel: invalid device state description length 1000: limit is 2/,
+      ],
+      [Buffer.concat([u32(2), Buffer.from('[]')]), /expected a JSON object/],
+      [
+        Buffer.concat([u32(2), Buffer.from('{}'), Buffer.alloc(16)]),
+        /device state refused: invalid vCPU state/,
+      ],
+    ];
+    for (const [payload, desc] of cases) {
+      const main = await RawMain.connect(port);
+      await main.setup();
+      main.socket.write(
+        Buffer.concat([encodeBinaryFrameHeader(FrameType.DeviceState, payload.length), payload]),
+      );
       await expectFailed(main, desc);
     }
   });
@@ -656,3 +692,9 @@ test('PacketParser checks the whole offset table before it writes a page', () =>
   assert.equal(recv[5], RECEIVED.zero, 'a zero page is marked received without being written');
   assert.equal(HANDSHAKE_SIZE, 64);
 });
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n, 0);
+  return b;
+}
