@@ -7,10 +7,13 @@ import { ConsoleClient } from '../chardev/console-client.js';
 import { LocalPair } from '../cli/local-migration.js';
 import { QmpCommandError } from '../control/qmp-client.js';
 import { LIVEMIG_VERSION } from '../control/version.js';
-import { migrationThreads, ModeUnavailableError, TERMINAL, type Info } from './livemig-runner.js';
+import { migrationThreads, ModeUnavailableError, type Info } from './livemig-runner.js';
 import { waitForShell } from './pc-guest.js';
 import {
+  DEST_TIMEOUT_MS,
   EventLog,
+  followSource,
+  QMP_TIMEOUT_MS,
   sleep,
   within,
   type PcMigrateSpec,
@@ -29,10 +32,6 @@ export interface PcBootSpec {
   append: string;
   bootTimeoutMs: number;
 }
-
-const QMP_TIMEOUT_MS = 15_000;
-/** How long a destination may take to finish after its source completed. */
-const DEST_TIMEOUT_MS = 60_000;
 
 export class LivemigPcSession implements PcSession {
   readonly peer = 'livemig' as const;
@@ -108,22 +107,7 @@ export class LivemigPcSession implements PcSession {
         if (e instanceof QmpCommandError) throw new ModeUnavailableError(spec.mode, e.desc);
         throw e;
       }
-      let info: Info;
-      let cancelled = false;
-      for (;;) {
-        info = await within(src.qmp.execute<Info>('query-migrate'), QMP_TIMEOUT_MS, 'source');
-        spec.onProgress?.(info);
-        if (TERMINAL.includes(String(info.status))) break;
-        const age = Date.now() - t0;
-        if (!cancelled && age > spec.convergeTimeoutMs) {
-          cancelled = true;
-          await src.qmp.execute('migrate_cancel');
-        }
-        if (age > spec.convergeTimeoutMs + DEST_TIMEOUT_MS) {
-          throw new Error(`the source's migration did not end (status ${String(info.status)})`);
-        }
-        await sleep(50);
-      }
+      const { info, cancelled } = await followSource(src.qmp, t0, spec);
       let dinfo: Info = {};
       const deadline = Date.now() + DEST_TIMEOUT_MS;
       while (Date.now() < deadline) {

@@ -8,11 +8,14 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConsoleClient } from '../chardev/console-client.js';
-import { TERMINAL, type Info } from './livemig-runner.js';
+import type { Info } from './livemig-runner.js';
 import { waitForShell } from './pc-guest.js';
 import type { PcBootSpec } from './pc-livemig.js';
 import {
+  DEST_TIMEOUT_MS,
   EventLog,
+  followSource,
+  QMP_TIMEOUT_MS,
   sleep,
   within,
   type PcMigrateSpec,
@@ -97,9 +100,6 @@ interface Side {
   ramFile: string;
   console: ConsoleClient;
 }
-
-const QMP_TIMEOUT_MS = 15_000;
-const DEST_TIMEOUT_MS = 60_000;
 
 export class QemuPcSession implements PcSession {
   readonly peer = 'qemu' as const;
@@ -191,22 +191,9 @@ export class QemuPcSession implements PcSession {
       const cpu0 = pids.map(processCpuMs);
       const t0 = Date.now();
       await src.qmp.execute('migrate', { uri });
-      let info: Info;
-      let cancelled = false;
-      for (;;) {
-        info = await within(src.qmp.execute<Info>('query-migrate'), QMP_TIMEOUT_MS, 'source');
-        spec.onProgress?.(info);
-        if (TERMINAL.includes(String(info.status))) break;
-        const age = Date.now() - t0;
-        if (!cancelled && age > spec.convergeTimeoutMs) {
-          cancelled = true;
-          await src.qmp.execute('migrate_cancel');
-        }
-        if (age > spec.convergeTimeoutMs + DEST_TIMEOUT_MS) {
-          throw new Error(`the source's migration did not end (status ${String(info.status)})`);
-        }
-        await sleep(50);
-      }
+      const followed = await followSource(src.qmp, t0, spec);
+      const cancelled = followed.cancelled;
+      let info = followed.info;
       let dinfo: Info = {};
       let doneAt: number | null = null;
       if (info.status === 'completed') {

@@ -4,7 +4,7 @@
 
 import type { ConsoleClient } from '../chardev/console-client.js';
 import type { QmpClient, QmpEvent } from '../control/qmp-client.js';
-import type { Info } from './livemig-runner.js';
+import { TERMINAL, type Info } from './livemig-runner.js';
 import type { Mode, Peer, SideCpu, VerifyMethod } from './types.js';
 
 export interface PcSide {
@@ -107,4 +107,34 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** How long a QMP command may take to answer, and how long a destination may take to finish. */
+export const QMP_TIMEOUT_MS = 15_000;
+export const DEST_TIMEOUT_MS = 60_000;
+
+/**
+ * Follow the source's query-migrate from `t0` (when `migrate` was sent) until the migration has
+ * ended; one still iterating after `spec.convergeTimeoutMs` is cancelled. Both peers alike.
+ */
+export async function followSource(
+  qmp: QmpClient,
+  t0: number,
+  spec: Pick<PcMigrateSpec, 'convergeTimeoutMs' | 'onProgress'>,
+): Promise<{ info: Info; cancelled: boolean }> {
+  let cancelled = false;
+  for (;;) {
+    const info = await within(qmp.execute<Info>('query-migrate'), QMP_TIMEOUT_MS, 'source');
+    spec.onProgress?.(info);
+    if (TERMINAL.includes(String(info.status))) return { info, cancelled };
+    const age = Date.now() - t0;
+    if (!cancelled && age > spec.convergeTimeoutMs) {
+      cancelled = true;
+      await qmp.execute('migrate_cancel');
+    }
+    if (age > spec.convergeTimeoutMs + DEST_TIMEOUT_MS) {
+      throw new Error(`the source's migration did not end (status ${String(info.status)})`);
+    }
+    await sleep(50);
+  }
 }
