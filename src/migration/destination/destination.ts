@@ -59,7 +59,7 @@ interface Incoming {
   startedAt: number;
   timer?: NodeJS.Timeout;
   names: string[];
-  /** one byte per page, set by the channels when they write a page (per block) */
+  /** the received map of each block (received-map.ts), shared with the channels and the machine */
   received: SharedArrayBuffer[];
   /** what taking RAM into the guest cost the machine (a PC: copies into its emulator) */
   intoGuest?: Record<string, number>;
