@@ -3,14 +3,20 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SYNC_CHUNK_BYTES, syncMirror, zeroRam } from '../../src/machine/pc/mirror-sync.js';
+import {
+  SYNC_CHUNK_BYTES,
+  mirrorZeroChunks,
+  syncMirror,
+  zeroRam,
+} from '../../src/machine/pc/mirror-sync.js';
 import { preallocatePages } from '../../src/ram/fill.js';
 
 const PAGE = 4096;
 const PAGES = 64 * 4; // 1 MiB: several 64 KiB chunks
 
-function setup(): { guest: Buffer; mirror: Buffer; dirty: Int32Array } {
+function setup(): { guest: Buffer; mirror: Buffer; dirty: Int32Array; zero: Uint8Array } {
   return {
+    zero: mirrorZeroChunks(PAGES * PAGE),
     guest: Buffer.alloc(PAGES * PAGE),
     mirror: Buffer.from(new SharedArrayBuffer(PAGES * PAGE)),
     dirty: new Int32Array(new SharedArrayBuffer(PAGES / 8)),
@@ -24,8 +30,8 @@ function dirtyPages(dirty: Int32Array): number[] {
 }
 
 test('a dirty sync copies exactly the pages that changed and sets their bits', () => {
-  const { guest, mirror, dirty } = setup();
-  assert.equal(syncMirror(guest, mirror, dirty), 0, 'zero RAM and a zero mirror agree');
+  const { guest, mirror, dirty, zero } = setup();
+  assert.equal(syncMirror(guest, mirror, dirty, zero), 0, 'zero RAM and a zero mirror agree');
   assert.deepEqual(dirtyPages(dirty), []);
   // First and last byte of a page, a page on each side of a chunk boundary, the last page.
   const chunkPages = SYNC_CHUNK_BYTES / PAGE;
@@ -35,31 +41,44 @@ test('a dirty sync copies exactly the pages that changed and sets their bits', (
   guest[(chunkPages - 1) * PAGE + 100] = 3;
   guest[chunkPages * PAGE] = 4;
   guest[(PAGES - 1) * PAGE + 7] = 5;
-  assert.equal(syncMirror(guest, mirror, dirty), touched.length);
+  assert.equal(syncMirror(guest, mirror, dirty, zero), touched.length);
   assert.deepEqual(dirtyPages(dirty), touched);
   assert.ok(guest.equals(mirror), 'the mirror now holds the guest RAM');
   // Nothing changed since: the next sync finds nothing and sets no new bit.
   dirty.fill(0);
-  assert.equal(syncMirror(guest, mirror, dirty), 0);
+  assert.equal(syncMirror(guest, mirror, dirty, zero), 0);
   assert.deepEqual(dirtyPages(dirty), []);
 });
 
 test('a page rewritten with the bytes it had is not dirty', () => {
-  const { guest, mirror, dirty } = setup();
+  const { guest, mirror, dirty, zero } = setup();
   guest.fill(9, 5 * PAGE, 6 * PAGE);
-  syncMirror(guest, mirror, dirty);
+  syncMirror(guest, mirror, dirty, zero);
   dirty.fill(0);
   guest.fill(9, 5 * PAGE, 6 * PAGE);
-  assert.equal(syncMirror(guest, mirror, dirty), 0);
+  assert.equal(syncMirror(guest, mirror, dirty, zero), 0);
+});
+
+test('a chunk is compared against zeros only while its mirror is zero', () => {
+  const { guest, mirror, dirty, zero } = setup();
+  assert.ok(
+    zero.every((z) => z === 1),
+    'a fresh mirror is zero',
+  );
+  guest[PAGE * 20] = 1;
+  assert.equal(syncMirror(guest, mirror, dirty, zero), 1);
+  const chunk = Math.floor((PAGE * 20) / SYNC_CHUNK_BYTES);
+  assert.equal(zero[chunk], 0, 'the chunk took data: compared with the mirror from now on');
+  assert.equal(zero.filter((z) => z === 0).length, 1, 'the other chunks are still known zero');
 });
 
 test('a page that became zero again is copied (zero) and flagged', () => {
-  const { guest, mirror, dirty } = setup();
+  const { guest, mirror, dirty, zero } = setup();
   guest.fill(7, 10 * PAGE, 11 * PAGE);
-  syncMirror(guest, mirror, dirty);
+  syncMirror(guest, mirror, dirty, zero);
   dirty.fill(0);
   guest.fill(0, 10 * PAGE, 11 * PAGE);
-  assert.equal(syncMirror(guest, mirror, dirty), 1);
+  assert.equal(syncMirror(guest, mirror, dirty, zero), 1);
   assert.deepEqual(dirtyPages(dirty), [10]);
   assert.equal(
     mirror.subarray(10 * PAGE, 11 * PAGE).some((b) => b !== 0),
@@ -68,9 +87,9 @@ test('a page that became zero again is copied (zero) and flagged', () => {
 });
 
 test('guest RAM and a mirror of another size are refused', () => {
-  const { guest, dirty } = setup();
+  const { guest, dirty, zero } = setup();
   assert.throws(
-    () => syncMirror(guest, Buffer.alloc(PAGE), dirty),
+    () => syncMirror(guest, Buffer.alloc(PAGE), dirty, zero),
     /guest RAM 1048576 bytes, its mirror 4096/,
   );
 });

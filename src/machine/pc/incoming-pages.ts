@@ -24,7 +24,7 @@ export class IncomingPages {
    * block as they are at each call (the emulator's memory may move when it grows).
    */
   constructor(
-    private readonly map: Uint8Array,
+    readonly map: Uint8Array,
     private readonly target: () => Buffer,
     private readonly mirror: () => Buffer,
   ) {}

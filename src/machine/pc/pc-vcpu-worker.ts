@@ -13,7 +13,9 @@ import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
 import { ramDigest } from '../../ram/digest.js';
 import { checkInternals, guestRam, type Emulator, type V86Core } from './v86-internals.js';
 import { VGA_MEMORY_BYTES, type PcReply, type PcRequest, type PcWorkerData } from './pc-config.js';
-import { syncMirror, zeroRam } from './mirror-sync.js';
+import { SYNC_CHUNK_BYTES, mirrorZeroChunks, syncMirror, zeroRam } from './mirror-sync.js';
+import { RECEIVED } from '../../migration/destination/received-map.js';
+import { PAGE_SIZE } from '../../migration/protocol.js';
 import { preallocatePages } from '../../ram/fill.js';
 import { IncomingPages } from './incoming-pages.js';
 import {
@@ -37,6 +39,8 @@ let emulator: Emulator;
 let core: V86Core;
 let mirror = mirrorOf(d.block);
 let dirty = new Int32Array(d.block.dirty);
+/** which 64 KiB chunks of the mirror are known to be zero (mirror-sync.ts) */
+let mirrorZero = mirrorZeroChunks(d.ramBytes);
 /** the emulator's RAM or state has been written by a migration (a failed one needs a new one) */
 let restored = false;
 /** a migration arriving: taking its pages into the emulator as they land */
@@ -106,6 +110,16 @@ async function createEmulator(): Promise<number> {
   const zeroed = boot ? 0 : zeroRam(guestRam(core.cpu));
   if (d.prealloc) preallocatePages(guestRam(core.cpu));
   return zeroed;
+}
+
+/** The mirror's zero chunks after a migration in: those where no page was written. */
+function zeroChunksOf(map: Uint8Array): Uint8Array {
+  const chunks = mirrorZeroChunks(d.ramBytes);
+  const perChunk = SYNC_CHUNK_BYTES / PAGE_SIZE;
+  for (let p = 0; p < map.length; p++) {
+    if (map[p] >= RECEIVED.data) chunks[Math.floor(p / perChunk)] = 0;
+  }
+  return chunks;
 }
 
 /** Stop taking pages in (the migration ended, whichever way). */
@@ -197,7 +211,7 @@ function throttleSleep(percent: number): void {
 function dirtySync(): void {
   const upTo = vcpu.takeSyncTickets();
   const t0 = performance.now();
-  const pages = syncMirror(guestRam(core.cpu), mirror, dirty);
+  const pages = syncMirror(guestRam(core.cpu), mirror, dirty, mirrorZero);
   const t1 = performance.now();
   lastSyncAt = t1;
   vcpu.finishSync(upTo, pages, (t1 - t0) * 1000);
@@ -268,6 +282,7 @@ async function handle(m: PcRequest): Promise<void> {
     case 'discard':
       endIncoming();
       mirror = mirrorOf(m.block);
+      mirrorZero = mirrorZeroChunks(d.ramBytes);
       dirty = new Int32Array(m.block.dirty);
       if (restored) await replaceEmulator();
       post({ type: 'done', id: m.id });
@@ -296,6 +311,7 @@ function finishIncoming(id: number): void {
   const t0 = performance.now();
   const pages = incoming;
   const last = pages?.take() ?? 0;
+  if (pages) mirrorZero = zeroChunksOf(pages.map);
   endIncoming();
   // The guest's RAM is what the mirror holds; the next sync starts from there.
   lastSyncAt = performance.now();
