@@ -18,6 +18,7 @@ import {
   type Mode,
   type RunRecord,
   type SyntheticScenario,
+  type SideCpu,
   type ThreadCpu,
   type VerifyMethod,
 } from './types.js';
@@ -86,6 +87,12 @@ export function migrationThreads(cpu: Record<string, number> | undefined): Threa
   return Object.entries(cpu ?? {})
     .map(([name, ms]) => ({ name, role: threadRole(name), ms }))
     .filter((t) => t.role !== 'main' && t.role !== 'vcpu');
+}
+
+/** One side's CPU, as livemig's query-migrate accounts its threads. */
+export function livemigSideCpu(info: Info, processMs: number | null): SideCpu {
+  const cpu = info.livemig?.['thread-cpu-ms'] as Record<string, number> | undefined;
+  return { processMs, threads: migrationThreads(cpu), threadSource: 'query-migrate' };
 }
 
 interface Endpoint {
@@ -212,18 +219,8 @@ async function measure(
     zeroPages: ram.duplicate ?? 0,
     passes: ram['dirty-sync-count'] ?? 0,
     cpu: {
-      source: {
-        processMs: cpu1.src - cpu0.src,
-        threads: migrationThreads(lm['thread-cpu-ms'] as Record<string, number> | undefined),
-        threadSource: 'query-migrate',
-      },
-      destination: {
-        processMs: dst.pid ? cpu1.dst - cpu0.dst : null,
-        threads: migrationThreads(
-          (dinfo.livemig?.['thread-cpu-ms'] as Record<string, number> | undefined) ?? undefined,
-        ),
-        threadSource: 'query-migrate',
-      },
+      source: livemigSideCpu(info, cpu1.src - cpu0.src),
+      destination: livemigSideCpu(dinfo, dst.pid ? cpu1.dst - cpu0.dst : null),
     },
     peakRssKiB: peak,
     verify: { method, result },

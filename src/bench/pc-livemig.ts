@@ -7,7 +7,7 @@ import { ConsoleClient } from '../chardev/console-client.js';
 import { LocalPair } from '../cli/local-migration.js';
 import { QmpCommandError } from '../control/qmp-client.js';
 import { LIVEMIG_VERSION } from '../control/version.js';
-import { migrationThreads, ModeUnavailableError, type Info } from './livemig-runner.js';
+import { livemigSideCpu, ModeUnavailableError, type Info } from './livemig-runner.js';
 import { waitForShell } from './pc-guest.js';
 import {
   DEST_TIMEOUT_MS,
@@ -145,18 +145,8 @@ export class LivemigPcSession implements PcSession {
         verifyPauseMs,
         zeroPageDetection: String(lm['zero-page-detection'] ?? MODE_ZERO_PAGE_DETECTION[spec.mode]),
         cpu: {
-          source: {
-            processMs: cpu1.src - cpu0.src,
-            threads: migrationThreads(lm['thread-cpu-ms'] as Record<string, number> | undefined),
-            threadSource: 'query-migrate',
-          },
-          destination: {
-            processMs: cpu1.dst - cpu0.dst,
-            threads: migrationThreads(
-              dinfo.livemig?.['thread-cpu-ms'] as Record<string, number> | undefined,
-            ),
-            threadSource: 'query-migrate',
-          },
+          source: livemigSideCpu(info, cpu1.src - cpu0.src),
+          destination: livemigSideCpu(dinfo, cpu1.dst - cpu0.dst),
         },
         peakRssKiB: {
           source: procStatusKiB(src.pid, 'VmHWM'),
