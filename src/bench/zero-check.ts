@@ -1,10 +1,15 @@
-// `npm run bench:zero`: livemig's CPU zero-page check against a native memcmp loop
-// (`Buffer.equals` on page-sized views, allocated outside the timed loop) over the same
-// populated memory, in the same run.
+// `npm run bench:zero`: livemig's CPU zero-page check against native loops over the same
+// populated memory, in the same run: `Buffer.equals` on page- and packet-sized views (allocated
+// outside the timed loop), and on zero memory a C AVX2 loop per page (bench/floor/zero-avx2.c,
+// run in its own process, one run per round so that the two interleave).
 //
-//   node dist/src/bench/zero-check.js [--size 1G] [--runs 5] [--ratio 0]
+//   node dist/src/bench/zero-check.js [--size 1G] [--runs 5] [--ratio 0] [--cc cc]
 
+import { execFileSync } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { compileC } from './c-program.js';
 import { allocateBlocks, segmentViews, segmentWords } from '../ram/layout.js';
 import { fillNormalPages, preallocate } from '../ram/fill.js';
 import { classifyPages } from '../zero/zero-check.js';
@@ -17,6 +22,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     ratio: { type: 'string', default: '0' },
     'packet-pages': { type: 'string', default: '128' },
+    cc: { type: 'string', default: process.env.CC ?? 'cc' },
   },
 });
 
@@ -71,16 +77,30 @@ function time(f: () => number): number {
   return performance.now() - t0;
 }
 
+const AVX2 = 'C AVX2 loop per page';
+const AVX2_SOURCE = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  '../../../bench/floor/zero-avx2.c',
+);
+
+/** One run of the C loop in its own process (only on zero memory, which it checks). */
+function avx2Run(bin: string): number {
+  return Number(execFileSync(bin, [String(size), '1'], { encoding: 'utf8' }).trim());
+}
+
 const runs = Number(values.runs);
 const res: Record<string, number[]> = {
   livemig: [],
   'Buffer.equals per page': [],
   'Buffer.equals per packet': [],
 };
+const avx2 = ratio === 0 ? compileC(AVX2_SOURCE, values.cc!, ['-O2', '-mavx2']) : null;
+if (avx2) res[AVX2] = [];
 for (let r = 0; r < runs; r++) {
   res.livemig.push(time(livemigCheck));
   res['Buffer.equals per page'].push(time(nativePerPage));
   res['Buffer.equals per packet'].push(time(nativePerChunk));
+  if (avx2) res[AVX2].push(avx2Run(avx2));
 }
 const gib = size / 1024 ** 3;
 const native = ratio === 0 ? 'Buffer.equals per packet' : 'Buffer.equals per page';
@@ -95,3 +115,8 @@ for (const [k, v] of Object.entries(res)) {
 process.stdout.write(
   `  livemig / native (${native}): ${((100 * median(res[native])) / median(res.livemig)).toFixed(0)}% of native speed\n`,
 );
+if (avx2) {
+  process.stdout.write(
+    `  livemig / ${AVX2}: ${((100 * median(res[AVX2])) / median(res.livemig)).toFixed(0)}% of its throughput\n`,
+  );
+}

@@ -2,6 +2,7 @@
 // Buffer view is limited to 4 GiB while a block can hold 16 GiB.
 
 import { PAGE_SHIFT, PAGE_SIZE } from '../migration/protocol.js';
+import { registerWasmRam } from '../zero/wasm-zero.js';
 import { allocatePageAligned } from './page-aligned.js';
 
 /** A block as passed between threads (structured-cloneable). */
@@ -12,22 +13,34 @@ export interface RamBlockDesc {
   /** holds the block's `size` bytes from byte `base` on (page 0 on an OS page boundary) */
   ram: SharedArrayBuffer;
   base: number;
+  /**
+   * The block as shared WebAssembly.Memory whose buffer is `ram` (with `base` 0), when the block
+   * fits one (4 GiB): zero checks then run in WebAssembly SIMD (src/zero/wasm-zero.ts).
+   */
+  memory?: WebAssembly.Memory;
   /** 1 bit per page, set by the vCPU with Atomics.or, taken by migration with Atomics.exchange */
   dirty: SharedArrayBuffer;
 }
 
 /** A block holds at most 16 GiB; larger guests use several. */
 export const MAX_BLOCK_SIZE = 16 * 1024 ** 3;
+/**
+ * Blocks are 4 GiB unless asked otherwise: the most a WebAssembly memory holds, so that every
+ * block of a default guest gets the WebAssembly zero check.
+ */
+export const DEFAULT_BLOCK_SIZE = 4 * 1024 ** 3;
+const WASM_PAGE = 64 * 1024;
 /** 1 GiB per Buffer segment: a power of two, so page -> segment is a shift. */
 export const SEGMENT_SHIFT = 30;
 export const SEGMENT_PAGES_SHIFT = SEGMENT_SHIFT - PAGE_SHIFT;
 export const SEGMENT_PAGE_MASK = (1 << SEGMENT_PAGES_SHIFT) - 1;
 
 /** The part of a block descriptor that says where its bytes are. */
-export type RamBytes = Pick<RamBlockDesc, 'ram' | 'base' | 'size'>;
+export type RamBytes = Pick<RamBlockDesc, 'ram' | 'base' | 'size' | 'memory'>;
 
 /** Buffer views over a block, one per 1 GiB segment (the last may be shorter). */
 export function segmentViews(b: RamBytes): Buffer[] {
+  if (b.memory !== undefined) registerWasmRam(b.ram, b.memory);
   const views: Buffer[] = [];
   const seg = 2 ** SEGMENT_SHIFT;
   for (let off = 0; off < b.size; off += seg) {
@@ -62,7 +75,7 @@ export function dirtyWords(pages: number): number {
 /** Split `totalBytes` into blocks of at most `blockSize` (page-aligned). Names follow QEMU's pc.ram. */
 export function planBlocks(
   totalBytes: number,
-  blockSize = MAX_BLOCK_SIZE,
+  blockSize = DEFAULT_BLOCK_SIZE,
 ): { name: string; size: number }[] {
   if (totalBytes % PAGE_SIZE !== 0) {
     throw new Error(`RAM size ${totalBytes} is not a multiple of the page size ${PAGE_SIZE}`);
@@ -82,16 +95,23 @@ export function planBlocks(
   return out;
 }
 
-export function allocateBlocks(totalBytes: number, blockSize = MAX_BLOCK_SIZE): RamBlockDesc[] {
-  return planBlocks(totalBytes, blockSize).map((p, id) => {
-    const { sab, base } = allocatePageAligned(p.size);
-    return {
-      id,
-      name: p.name,
-      size: p.size,
-      ram: sab,
-      base,
-      dirty: new SharedArrayBuffer(dirtyWords(pagesOf(p.size)) * 4),
-    };
-  });
+export function allocateBlocks(totalBytes: number, blockSize = DEFAULT_BLOCK_SIZE): RamBlockDesc[] {
+  return planBlocks(totalBytes, blockSize).map((p, id) => ({
+    id,
+    name: p.name,
+    size: p.size,
+    ...allocateRam(p.size),
+    dirty: new SharedArrayBuffer(dirtyWords(pagesOf(p.size)) * 4),
+  }));
+}
+
+/** A block's bytes: a shared WebAssembly.Memory (page-aligned, as mmap gives it) when it fits. */
+function allocateRam(size: number): Pick<RamBlockDesc, 'ram' | 'base' | 'memory'> {
+  if (size <= DEFAULT_BLOCK_SIZE) {
+    const pages = Math.ceil(size / WASM_PAGE);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    return { ram: memory.buffer as SharedArrayBuffer, base: 0, memory };
+  }
+  const { sab, base } = allocatePageAligned(size);
+  return { ram: sab, base };
 }

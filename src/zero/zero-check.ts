@@ -1,14 +1,31 @@
-// CPU zero-page detection. Buffer.compare with ranges is a native memcmp against a zero buffer
-// and allocates nothing; checking a contiguous run at once first is faster on mostly-zero memory.
+// CPU zero-page detection, the one zero check of the project: the engine's multifd channels, the
+// accelerator's CPU fallback and the emulated DSA's engines all call isZeroRange.
+//
+// Over guest RAM (a block allocated as shared WebAssembly.Memory, src/ram/layout.ts) it runs the
+// WebAssembly SIMD loop of wasm-zero.ts, which reads memory once. Over any other memory it falls
+// back to Buffer.compare (a native memcmp) against a 64 KiB zero buffer: small enough to stay in
+// the L1/L2 cache while the compared memory streams past, which a packet-sized one did not.
+// Neither allocates.
 
-import { MAX_PACKET_PAGES, PAGE_SHIFT, PAGE_SIZE } from '../migration/protocol.js';
+import { PAGE_SHIFT, PAGE_SIZE } from '../migration/protocol.js';
 import { SEGMENT_PAGE_MASK, SEGMENT_PAGES_SHIFT } from '../ram/layout.js';
+import { WASM_ZERO_GRAIN, wasmCheckFor } from './wasm-zero.js';
 
-const ZERO = Buffer.alloc(MAX_PACKET_PAGES * PAGE_SIZE);
+const ZERO_STEP = 64 * 1024;
+const ZERO = Buffer.alloc(ZERO_STEP);
 
-/** True if `len` bytes of `buf` at `off` are all zero (len ≤ 4 MiB). */
+/** True if `len` bytes of `buf` at `off` are all zero. */
 export function isZeroRange(buf: Buffer, off: number, len: number): boolean {
-  return ZERO.compare(buf, off, off + len, 0, len) === 0;
+  const check = wasmCheckFor(buf.buffer);
+  const at = buf.byteOffset + off;
+  if (check !== undefined && len > 0 && len % WASM_ZERO_GRAIN === 0 && at % 16 === 0) {
+    return check(at, len) === 1;
+  }
+  for (let o = off, end = off + len; o < end; o += ZERO_STEP) {
+    const n = end - o < ZERO_STEP ? end - o : ZERO_STEP;
+    if (ZERO.compare(buf, o, o + n, 0, n) !== 0) return false;
+  }
+  return true;
 }
 
 /**
@@ -49,7 +66,7 @@ export function classifyPages(
     const wi = off >>> 2;
     if ((w[wi] | w[wi + 1] | w[wi + 2] | w[wi + 3]) !== 0) {
       out[outOff + normal++] = p;
-    } else if (ZERO.compare(segs[s], off, off + PAGE_SIZE, 0, PAGE_SIZE) === 0) {
+    } else if (isZeroRange(segs[s], off, PAGE_SIZE)) {
       out[outOff + --zeroAt] = p;
     } else {
       out[outOff + normal++] = p;

@@ -4,13 +4,20 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { allocateBlocks, SEGMENT_SHIFT, segmentViews } from '../../src/ram/layout.js';
+import {
+  allocateBlocks,
+  DEFAULT_BLOCK_SIZE,
+  MAX_BLOCK_SIZE,
+  SEGMENT_SHIFT,
+  segmentViews,
+} from '../../src/ram/layout.js';
 import { fillNormalPages, isNormalPage } from '../../src/ram/fill.js';
 
 test('fillNormalPages writes pages past 4 GiB of a single block', () => {
   const size = 5 * 2 ** 30;
-  const blocks = allocateBlocks(size);
+  const blocks = allocateBlocks(size, MAX_BLOCK_SIZE);
   assert.equal(blocks.length, 1, 'one block: blocks hold up to 16 GiB');
+  assert.equal(blocks[0].memory, undefined, 'over 4 GiB, a block is a plain SharedArrayBuffer');
   // About one normal page in 100,000: ~13 pages, some of them above 4 GiB.
   const ratio = 1e-5;
   const count = fillNormalPages(blocks, ratio);
@@ -28,4 +35,20 @@ test('fillNormalPages writes pages past 4 GiB of a single block', () => {
   }
   assert.equal(count, expected);
   assert.ok(above4G >= 2, `pages above 4 GiB were filled (${above4G})`);
+});
+
+test('by default a guest is cut into 4 GiB blocks, each a shared WebAssembly memory', () => {
+  const blocks = allocateBlocks(5 * 2 ** 30);
+  assert.deepEqual(
+    blocks.map((b) => [b.name, b.size]),
+    [
+      ['pc.ram', DEFAULT_BLOCK_SIZE],
+      ['pc.ram.1', 2 ** 30],
+    ],
+  );
+  for (const b of blocks) {
+    assert.ok(b.memory, `${b.name} is a WebAssembly memory`);
+    assert.equal(b.memory.buffer, b.ram);
+    assert.equal(b.base, 0);
+  }
 });

@@ -1,0 +1,148 @@
+// The zero check in WebAssembly SIMD: one loop that ORs 128 bytes at a time and stops at the
+// first non-zero byte. It reads memory once, where `Buffer.compare` against a zero buffer reads
+// two streams; measured here over 1 GiB of zero memory: ~24-26 GiB/s against ~20 for
+// `Buffer.compare` and ~26-29 for a C AVX2 loop. WebAssembly reads only its own memory, so
+// guest RAM blocks are allocated as shared `WebAssembly.Memory` (src/ram/layout.ts) and each
+// thread instantiates this module once per block it checks.
+//
+// The module is assembled here from its bytes (it is 100-odd bytes; a toolchain would be a
+// dependency for that). Its one function, in the text format:
+//
+//   (import "m" "mem" (memory 0 65536 shared))        ;; or not shared: see below
+//   (func (export "isZero") (param $off i32) (param $len i32) (result i32)
+//     (block $nonzero
+//       (loop $next
+//         (br_if $nonzero (v128.any_true (v128.or (or4 $off 0) (or4 $off 64))))
+//         (local.set $off (i32.add (local.get $off) (i32.const 128)))
+//         (br_if $next (local.tee $len (i32.sub (local.get $len) (i32.const 128)))))
+//       (return (i32.const 1)))
+//     (i32.const 0))
+//
+// where (or4 $off k) ORs the four 16-byte loads at $off+k .. $off+k+48. The loop counts the
+// length down rather than comparing with an end address, which would wrap at 4 GiB. `len` must be
+// a positive multiple of 128: callers check pages (4096) and chunks, and fall back otherwise.
+
+/** The function each instance exports. */
+export type WasmIsZero = (off: number, len: number) => number;
+
+function leb128(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+function section(id: number, bytes: number[]): number[] {
+  return [id, ...leb128(bytes.length), ...bytes];
+}
+
+function name(s: string): number[] {
+  const b = [...Buffer.from(s, 'utf8')];
+  return [...leb128(b.length), ...b];
+}
+
+const I32 = 0x7f;
+// i32.const takes a signed LEB128; leb128() is unsigned, which encodes 128 and 1 the same way.
+const OP = {
+  localGet: 0x20,
+  localSet: 0x21,
+  localTee: 0x22,
+  i32Const: 0x41,
+  i32Add: 0x6a,
+  i32Sub: 0x6b,
+  block: 0x02,
+  loop: 0x03,
+  brIf: 0x0d,
+  ret: 0x0f,
+  end: 0x0b,
+  void: 0x40,
+  simd: 0xfd,
+} as const;
+const SIMD = { load: 0x00, or: 0x50, anyTrue: 0x53 } as const;
+
+/** v128.load at local 0 + `offset` (alignment hint 16 bytes). */
+function load(offset: number): number[] {
+  return [OP.localGet, 0, OP.simd, SIMD.load, 4, ...leb128(offset)];
+}
+const or = [OP.simd, SIMD.or];
+
+/** The OR of four loads at `k`, `k+16`, `k+32`, `k+48`: a tree, so the loads are independent. */
+function or4(k: number): number[] {
+  return [...load(k), ...load(k + 16), ...or, ...load(k + 32), ...load(k + 48), ...or, ...or];
+}
+
+function isZeroBody(): number[] {
+  const body = [
+    0, // no locals besides the parameters
+    ...[OP.block, OP.void, OP.loop, OP.void],
+    ...or4(0),
+    ...or4(64),
+    ...or,
+    ...[OP.simd, SIMD.anyTrue, OP.brIf, 1],
+    ...[OP.localGet, 0, OP.i32Const, ...leb128(128), OP.i32Add, OP.localSet, 0],
+    ...[OP.localGet, 1, OP.i32Const, ...leb128(128), OP.i32Sub, OP.localTee, 1, OP.brIf, 0],
+    ...[OP.end, OP.i32Const, 1, OP.ret, OP.end],
+    ...[OP.i32Const, 0, OP.end],
+  ];
+  return [...leb128(body.length), ...body];
+}
+
+function moduleBytes(shared: boolean): Uint8Array {
+  const memoryLimits = shared ? [0x03, 0, ...leb128(65536)] : [0x00, 0];
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, [1, 0x60, 2, I32, I32, 1, I32]), // type 0: (i32, i32) -> i32
+    ...section(2, [1, ...name('m'), ...name('mem'), 0x02, ...memoryLimits]),
+    ...section(3, [1, 0]), // function 0 has type 0
+    ...section(7, [1, ...name('isZero'), 0x00, 0]),
+    ...section(10, [1, ...isZeroBody()]),
+  ]);
+}
+
+let sharedModule: WebAssembly.Module | undefined;
+let privateModule: WebAssembly.Module | undefined;
+
+/**
+ * The zero check over `memory`, instantiated once per memory and thread by the callers. A shared
+ * memory is a guest RAM block; a private one is, for example, the emulator's own memory in the
+ * PC's vCPU thread.
+ */
+export function wasmIsZero(memory: WebAssembly.Memory): WasmIsZero {
+  const shared = memory.buffer instanceof SharedArrayBuffer;
+  const mod = shared
+    ? (sharedModule ??= new WebAssembly.Module(moduleBytes(true)))
+    : (privateModule ??= new WebAssembly.Module(moduleBytes(false)));
+  const inst = new WebAssembly.Instance(mod, { m: { mem: memory } });
+  return inst.exports.isZero as WasmIsZero;
+}
+
+/** The byte multiple a wasm check needs. */
+export const WASM_ZERO_GRAIN = 128;
+
+/** This thread's checks, by the SharedArrayBuffer that Buffer views over a block hold. */
+const checks = new WeakMap<ArrayBufferLike, WasmIsZero>();
+// The last lookup: the calls of a packet's loop all ask about the same block.
+let lastBuffer: ArrayBufferLike | undefined;
+let lastCheck: WasmIsZero | undefined;
+
+/**
+ * Lets zero checks over views of `ram` run in WebAssembly. `ram` must be `memory`'s buffer as
+ * this thread received it: a block's `ram` and `memory` travel together (RamBlockDesc), as two
+ * objects over the same bytes, and views are made from `ram`.
+ */
+export function registerWasmRam(ram: SharedArrayBuffer, memory: WebAssembly.Memory): void {
+  if (!checks.has(ram)) checks.set(ram, wasmIsZero(memory));
+}
+
+/** The wasm check over `buffer`'s bytes, if `buffer` is registered RAM. */
+export function wasmCheckFor(buffer: ArrayBufferLike): WasmIsZero | undefined {
+  if (buffer !== lastBuffer) {
+    lastBuffer = buffer;
+    lastCheck = checks.get(buffer);
+  }
+  return lastCheck;
+}
