@@ -39,14 +39,34 @@ export const JOB_CLASSIFIED = 2;
 export const MIG = {
   /** set to 1 to make every thread of the migration stop at once */
   abort: 0,
-  /** bumped (and notified) whenever a channel frees a slot */
+  /** bumped by a channel whenever it frees a slot; notified only as `wakeAt` asks */
   freed: 1,
   /** global packet counter */
   packetNum: 2,
   /** pause-before-switchover: 1 = wait in pre-switchover, 2 = migrate-continue was given */
   switchover: 3,
-  size: 4,
+  /**
+   * live_migration, finding no free slot, stores the `freed` count it wants to be woken at here
+   * before it waits on `freed` (0: it is not waiting). A channel that frees a slot notifies only
+   * once `freed` reaches it: one wake-up per few packets, not one per packet (a futex wake on
+   * every ~1 KiB all-zero packet was most of a channel's CPU besides the zero check). No wake-up
+   * is lost: live_migration waits only while `freed` still holds the value it read before
+   * storing wakeAt, and `shouldWakeProducer` is asked after the increment.
+   */
+  wakeAt: 4,
+  size: 5,
 } as const;
+
+/** Slots live_migration waits for once a channel is full: half its depth, at most 8. */
+export function wakeBatch(depth: number): number {
+  return Math.max(1, Math.min(8, depth >> 1));
+}
+
+/** For a channel that has just raised `freed` to `freed`: whether live_migration waits for it. */
+export function shouldWakeProducer(mig: Int32Array, freed: number): boolean {
+  const at = Atomics.load(mig, MIG.wakeAt);
+  return at !== 0 && ((freed - at) | 0) >= 0;
+}
 
 /** Per-channel shared counters (Float64, single writer: the channel). */
 export const CHAN_STAT = {

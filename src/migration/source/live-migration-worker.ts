@@ -20,6 +20,7 @@ import {
   SLOTS_PER_CHANNEL,
   channelDepth,
   slotBase,
+  wakeBatch,
 } from './channel-slots.js';
 import type { LiveMigrationWorkerData, SourceWorkerMessage } from './worker-data.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
@@ -43,6 +44,7 @@ function start(d: LiveMigrationWorkerData): void {
   const legacy = d.mode === 'legacy';
   const noDetect = d.mode === 'none';
   const depth = channelDepth(d.mode);
+  const wake = wakeBatch(depth);
 
   class Aborted extends Error {}
 
@@ -116,7 +118,10 @@ function start(d: LiveMigrationWorkerData): void {
         }
         if (only >= 0) break;
       }
+      // Woken once a few slots are free (MIG.wakeAt), not at every one.
+      Atomics.store(mig, MIG.wakeAt, (seq + wake) | 0 || 1);
       Atomics.wait(mig, MIG.freed, seq, 100);
+      Atomics.store(mig, MIG.wakeAt, 0);
     }
   }
 
@@ -175,7 +180,17 @@ function start(d: LiveMigrationWorkerData): void {
     for (let b = 0; b < d.blocks.length; b++) {
       const n = blockPages[b];
       if (all) {
-        for (let p = 0; p < n; p++) queuePage(b, p, pass);
+        // Whole packets of consecutive pages, without a call per page.
+        for (let p = 0; p < n;) {
+          if (b !== jobBlock || jobCount === d.packetPages) {
+            flushJob(pass);
+            jobBlock = b;
+          }
+          const take = Math.min(d.packetPages - jobCount, n - p);
+          for (let i = 0; i < take; i++) job[jobCount + i] = p + i;
+          jobCount += take;
+          p += take;
+        }
         pages += n;
         continue;
       }

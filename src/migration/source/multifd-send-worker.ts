@@ -39,6 +39,7 @@ import {
   SLOT_FREE,
   SLOT_FULL,
   SLOTS_PER_CHANNEL,
+  shouldWakeProducer,
   slotBase,
 } from './channel-slots.js';
 import type { SendWorkerData, SourceWorkerMessage } from './worker-data.js';
@@ -342,8 +343,9 @@ function start(d: SendWorkerData): void {
         if (slots[base + SLOT.flags] & JOB_SYNC) syncPass = slots[base + SLOT.pass];
         // The packet is copied out: hand the slot back before the write completes.
         Atomics.store(slots, base + SLOT.state, SLOT_FREE);
-        Atomics.add(mig, MIG.freed, 1);
-        Atomics.notify(mig, MIG.freed);
+        if (shouldWakeProducer(mig, Atomics.add(mig, MIG.freed, 1) + 1)) {
+          Atomics.notify(mig, MIG.freed);
+        }
         slot = (slot + 1) % SLOTS_PER_CHANNEL;
         base = slotBase(d.index, slot);
         // Staging has room for any packet while the write is under COALESCE_BYTES.
