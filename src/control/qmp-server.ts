@@ -45,6 +45,7 @@ const PARAMETER_TYPES: Readonly<Record<keyof MigrationParameters, ArgType>> = {
   'cpu-throttle-tailslow': 'bool',
   'throttle-trigger-threshold': 'int',
   'x-stall-timeout': 'int',
+  'x-migration-nice': 'int',
   // QEMU's StrOrNull (null = ""); parameters.ts checks the type
   'tls-creds': 'any',
   'tls-hostname': 'any',

@@ -39,6 +39,11 @@ export interface MigrationParameters {
   'throttle-trigger-threshold': number;
   /** livemig: a peer that makes no progress for this long (ms) fails the migration */
   'x-stall-timeout': number;
+  /**
+   * livemig: the nice value (0-19) of the migration's threads on both sides (Linux), so that a
+   * host without a spare core gives it to the guest's vCPU first; 0 = as the vCPU
+   */
+  'x-migration-nice': number;
   /** id of the tls-creds-x509/tls-creds-psk object; "" = plain TCP (QEMU) */
   'tls-creds': string;
   /** source: the name the destination's certificate must carry; "" = the URI's host */
@@ -72,6 +77,7 @@ export const DEFAULT_PARAMETERS: Readonly<MigrationParameters> = Object.freeze({
   'cpu-throttle-tailslow': false,
   'throttle-trigger-threshold': 50,
   'x-stall-timeout': 10_000,
+  'x-migration-nice': 0,
   'tls-creds': '',
   'tls-hostname': '',
   'tls-authz': '',
@@ -179,6 +185,9 @@ export function applyParameters(
         break;
       case 'x-stall-timeout':
         next[name] = integerIn(name, value, 100, 3_600_000);
+        break;
+      case 'x-migration-nice':
+        next[name] = integerIn(name, value, 0, 19);
         break;
       case 'cpu-throttle-tailslow':
         if (typeof value !== 'boolean') {

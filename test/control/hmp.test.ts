@@ -166,6 +166,7 @@ test('a stdio-like session: banner, prompts, output in order, quit ends it', asy
     'cpu-throttle-tailslow: off\n' +
     'throttle-trigger-threshold: 50\n' +
     'x-stall-timeout: 10000\n' +
+    'x-migration-nice: 0\n' +
     'tls-creds: \n' +
     'tls-hostname: \n' +
     'tls-authz: \n' +

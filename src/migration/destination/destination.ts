@@ -56,6 +56,8 @@ interface Incoming {
   stats: SharedArrayBuffer;
   verify: boolean;
   stallTimeoutMs: number;
+  /** x-migration-nice, from the Hello */
+  threadNice: number;
   startedAt: number;
   timer?: NodeJS.Timeout;
   names: string[];
@@ -197,6 +199,7 @@ export class MigrationDestination {
         stats: new SharedArrayBuffer(8 * 4 * h.channels),
         verify: false,
         stallTimeoutMs: 10_000,
+        threadNice: 0,
         startedAt: Date.now(),
         names: [],
         received: [],
@@ -319,6 +322,12 @@ export class MigrationDestination {
       );
     }
     cur.stallTimeoutMs = stall;
+    // Optional too: x-migration-nice, which the source's user sets for both sides.
+    const nice = p.threadNice ?? 0;
+    if (typeof nice !== 'number' || !Number.isInteger(nice) || nice < 0 || nice > 19) {
+      return this.fail(`Hello threadNice ${String(nice)} out of range 0..19`);
+    }
+    cur.threadNice = nice;
     cur.control.startHeartbeat(stall, (ms) =>
       this.fail(`source stalled: nothing heard on the main channel for ${ms} ms`),
     );
@@ -350,6 +359,7 @@ export class MigrationDestination {
         stats: cur.stats,
         transport: this.transport,
         stallTimeoutMs: cur.stallTimeoutMs,
+        threadNice: cur.threadNice,
       };
       const w = this.pool.take(RECV_WORKER, data);
       cur.workers.push(w);

@@ -19,6 +19,7 @@ import { STATIC_READ_BYTES, rewrapForStaticReads } from './static-read.js';
 import { socketFd } from '../socket-fd.js';
 import { barrierAbortIndex, type RecvWorkerData, type RecvWorkerMessage } from './worker-data.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
+import { setThreadNice } from '../../util/thread-priority.js';
 
 // Pre-spawned idle by the destination (worker start-up costs tens of ms, which would
 // otherwise be spent inside the migration's setup); bound to a migration by a 'bind' message.
@@ -26,6 +27,8 @@ parentPort!.once('message', (m: { type: 'bind'; data: RecvWorkerData }) => start
 
 function start(d: RecvWorkerData): void {
   resetThreadCpu();
+  // x-migration-nice: yield the CPU to the guest's vCPU on a host with no core to spare.
+  if (d.threadNice > 0) setThreadNice(d.threadNice);
   const post = (m: RecvWorkerMessage): void => parentPort!.postMessage(m);
   const barrier = new Int32Array(d.barrier);
   const ABORT = barrierAbortIndex(d.channels);

@@ -18,6 +18,8 @@ export interface RecvWorkerData {
   cpuSlot: number;
   /** x-stall-timeout from the source: a SYNC barrier that waits longer has a stalled peer */
   stallTimeoutMs: number;
+  /** x-migration-nice from the source: the thread's nice value (0: left as it is) */
+  threadNice: number;
   /** channel security (plain TCP when empty) */
   transport: TransportOptions;
   /** Float64 per channel: bytes, normal, zero, packets */

@@ -24,12 +24,15 @@ import {
 } from './channel-slots.js';
 import type { LiveMigrationWorkerData, SourceWorkerMessage } from './worker-data.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
+import { setThreadNice } from '../../util/thread-priority.js';
 
 // Pooled (src/util/worker-pool.ts): bound to a migration by a 'bind' message.
 parentPort!.once('message', (m: { type: 'bind'; data: LiveMigrationWorkerData }) => start(m.data));
 
 function start(d: LiveMigrationWorkerData): void {
   resetThreadCpu();
+  // x-migration-nice: yield the CPU to the guest's vCPU on a host with no core to spare.
+  if (d.threadNice > 0) setThreadNice(d.threadNice);
   const post = (m: SourceWorkerMessage): void => parentPort!.postMessage(m);
   const slots = new Int32Array(d.slots);
   const pagesView = new Uint32Array(d.slots);

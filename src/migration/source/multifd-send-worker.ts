@@ -44,6 +44,7 @@ import {
 } from './channel-slots.js';
 import type { SendWorkerData, SourceWorkerMessage } from './worker-data.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
+import { setThreadNice } from '../../util/thread-priority.js';
 import { attachAccelerator, type BatchTask } from '../../accel/driver.js';
 
 // Pooled (src/util/worker-pool.ts): bound to a migration by a 'bind' message.
@@ -51,6 +52,8 @@ parentPort!.once('message', (m: { type: 'bind'; data: SendWorkerData }) => start
 
 function start(d: SendWorkerData): void {
   resetThreadCpu();
+  // x-migration-nice: yield the CPU to the guest's vCPU on a host with no core to spare.
+  if (d.threadNice > 0) setThreadNice(d.threadNice);
   const post = (m: SourceWorkerMessage): void => parentPort!.postMessage(m);
   const slots = new Int32Array(d.slots);
   const mig = new Int32Array(d.mig);

@@ -164,6 +164,7 @@ export class MigrationSource {
         packetPages: this.params['multifd-packet-size'] / PAGE_SIZE,
         verify: this.caps['x-verify-ram'],
         stallTimeoutMs: this.params['x-stall-timeout'],
+        threadNice: this.params['x-migration-nice'],
         blocks: this.guest.blocks.map((b) => ({ id: b.id, name: b.name, size: b.size })),
         machine: this.guest.describe(),
       });
@@ -242,6 +243,7 @@ export class MigrationSource {
       channels: this.channels,
       packetPages: this.params['multifd-packet-size'] / PAGE_SIZE,
       stallTimeoutMs: this.params['x-stall-timeout'],
+      threadNice: this.params['x-migration-nice'],
       mode: this.caps.multifd ? this.params['zero-page-detection'] : 'legacy',
     } as const;
     for (let i = 0; i < this.channels; i++) {

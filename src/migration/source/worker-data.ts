@@ -21,6 +21,8 @@ export interface SourceShared {
   packetPages: number;
   /** x-stall-timeout: a channel that cannot write for this long has a stalled peer */
   stallTimeoutMs: number;
+  /** x-migration-nice: the thread's nice value (0: left as it is) */
+  threadNice: number;
   mode: ZeroPageDetection;
 }
 
