@@ -74,6 +74,7 @@ export async function runPcBench(
   let qemuZpd = '';
   if (config.peers.includes('qemu')) {
     qemu = await findQemu(config.qemuPath, QEMU_PC_BINARY);
+    if (qemu?.advice) progress.line(`bench: ${qemu.advice}`);
     if (!qemu) {
       const reason = qemuInstallHint(QEMU_PC_BINARY);
       skipped.push({ severity: 'unavailable', peer: 'qemu', mode: null, scenario: null, reason });

@@ -21,7 +21,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { QmpClient, QmpCommandError } from '../control/qmp-client.js';
@@ -59,14 +59,35 @@ export interface QemuInfo {
   path: string;
   /** First line of `--version`, e.g. "QEMU emulator version 7.2.22 (Debian ...)" shortened. */
   version: string;
+  /** Set when the peer is older than upstream's 10.2: what that means, and how to get 10.2. */
+  advice?: string;
 }
 
-/** Find QEMU: `--qemu PATH`, else `binary` (qemu-system-x86_64) on PATH. Null when absent. */
+/** The version scripts/build-qemu-peer.sh builds, and where it installs it. */
+export const MODERN_QEMU_VERSION = '10.2.2';
+export function modernQemuDir(): string {
+  const cache = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(cache, 'livemig', `qemu-${MODERN_QEMU_VERSION}`, 'bin');
+}
+
+/**
+ * Find QEMU: `--qemu PATH`; else upstream 10.2 as scripts/build-qemu-peer.sh leaves it in the
+ * cache; else `binary` (qemu-system-x86_64) on PATH. Null when absent.
+ */
 export async function findQemu(
   path?: string | null,
   binary = QEMU_BINARY,
 ): Promise<QemuInfo | null> {
   let bin = path ?? null;
+  if (!bin) {
+    const modern = join(modernQemuDir(), binary);
+    try {
+      accessSync(modern, constants.X_OK);
+      bin = modern;
+    } catch {
+      // not built here
+    }
+  }
   if (!bin) {
     for (const dir of (process.env.PATH ?? '').split(delimiter)) {
       const p = join(dir, binary);
@@ -84,7 +105,14 @@ export async function findQemu(
     const { stdout } = await promisify(execFile)(bin, ['--version'], { timeout: 10_000 });
     const first = stdout.split('\n')[0] ?? '';
     const m = /version\s+(\S+)(.*)$/.exec(first);
-    return { path: bin, version: m ? `QEMU ${m[1]}${m[2]}`.trim() : first.trim() };
+    const major = m ? Number(m[1].split('.')[0]) : NaN;
+    const advice =
+      major < 10
+        ? `QEMU ${m![1]} is older than upstream's ${MODERN_QEMU_VERSION} (7.2 has no multifd ` +
+          'zero-page detection, and its TCG dirty log loses pages with many syncs); build the ' +
+          'modern peer with scripts/build-qemu-peer.sh (~10 min), which the bench then uses'
+        : undefined;
+    return { path: bin, version: m ? `QEMU ${m[1]}${m[2]}`.trim() : first.trim(), advice };
   } catch (e) {
     if (path) throw new Error(`--qemu ${path}: cannot run it: ${(e as Error).message}`);
     return null;

@@ -91,6 +91,7 @@ export async function runBench(
   let qemuZpd = '';
   if (config.peers.includes('qemu')) {
     qemu = await findQemu(config.qemuPath);
+    if (qemu?.advice) progress.line(`bench: ${qemu.advice}`);
     if (!qemu) {
       skipped.push({
         severity: 'unavailable',
