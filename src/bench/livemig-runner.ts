@@ -2,6 +2,7 @@
 // (LocalPair), or a local source against a remote `livemig run --incoming` (--to, --to-qmp).
 // The source guest is stopped (-S) and preallocated (--mem-prealloc) unless a workload runs.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,10 +58,6 @@ export type Info = Record<string, unknown> & {
   ram?: Record<string, number>;
   livemig?: Record<string, unknown>;
 };
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 export function eventTimeMs(e: QmpEvent): number {
   return e.timestamp.seconds * 1000 + e.timestamp.microseconds / 1000;

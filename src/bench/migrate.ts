@@ -5,6 +5,7 @@
 //   node dist/src/bench/migrate.js --ram 4G --channels 2 --runs 3 [--scenario zero|half|all]
 //                                  [--mode multifd] [--json FILE] [--settle-ms 1000]
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import Table from 'cli-table3';
@@ -53,7 +54,7 @@ async function runOnce(scenario: string, ratio: number): Promise<RunResult> {
   try {
     // A guest is up for a while before it is migrated: the processes' start-up (threads spawned
     // and warmed up ahead of a migration) is not part of the migration being measured.
-    await new Promise((r) => setTimeout(r, Number(values['settle-ms'])));
+    await sleep(Number(values['settle-ms']));
     const src0 = pair.source.cpuMs();
     const dst0 = pair.dest.cpuMs();
     const { source, dest } = await pair.migrate(

@@ -1,6 +1,7 @@
 // Two `livemig run` processes on loopback, driven over QMP exactly as a QEMU user would drive
 // two QEMUs. Used by `livemig demo`, the migration benchmark and the end-to-end tests.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -224,10 +225,6 @@ export class LocalPair {
 
 export interface MigrationResult extends Record<string, unknown> {
   status: string;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 function pcArgs(pc: LocalPcOptions): string[] {

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalPair } from '../cli/local-migration.js';
+import { median } from '../bench/stats.js';
 import { createTestPki, type TestPki } from './pki.js';
 import { parseSize } from '../util/size.js';
 
@@ -105,12 +106,6 @@ async function runOnce(mode: Run['mode'], pki: TestPki): Promise<Run> {
   } finally {
     await pair.close();
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 async function main(): Promise<void> {
