@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalPair } from '../cli/local-migration.js';
+import { LocalPair } from '../harness/local-migration.js';
 import { QmpClient, QmpCommandError, type QmpEvent } from '../control/qmp-client.js';
 import { LIVEMIG_VERSION } from '../control/version.js';
 import { processCpuMs, procStatusKiB } from './proc.js';

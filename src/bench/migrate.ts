@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import Table from 'cli-table3';
-import { LocalPair } from '../cli/local-migration.js';
+import { LocalPair } from '../harness/local-migration.js';
 import { median, minMax } from './stats.js';
 import { parseSize } from '../util/size.js';
 

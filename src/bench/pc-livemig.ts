@@ -5,7 +5,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConsoleClient } from '../chardev/console-client.js';
-import { LocalPair } from '../cli/local-migration.js';
+import { LocalPair } from '../harness/local-migration.js';
 import { QmpCommandError } from '../control/qmp-client.js';
 import { LIVEMIG_VERSION } from '../control/version.js';
 import { livemigSideCpu, ModeUnavailableError, type Info } from './livemig-runner.js';

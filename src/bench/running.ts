@@ -4,7 +4,7 @@
 // after the time cap is cancelled and reported as not converged.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LocalPair } from '../cli/local-migration.js';
+import { LocalPair } from '../harness/local-migration.js';
 import { TERMINAL, type Info } from './livemig-runner.js';
 import type { RunningRecord } from './types.js';
 

@@ -5,7 +5,7 @@
 // file has the same sha256. Exits 0 only if all of that holds and RAM verified identical.
 
 import type { SingleBar } from 'cli-progress';
-import { LocalPair } from './local-migration.js';
+import { LocalPair } from '../harness/local-migration.js';
 import { ConsoleClient } from '../chardev/index.js';
 import { fetchGuestImage, findGuestImage, type GuestImage } from '../image/guest-image.js';
 import { fetchProgressPrinter } from './image.js';

@@ -4,7 +4,7 @@
 // completed and the destination's RAM verified identical.
 
 import type { SingleBar } from 'cli-progress';
-import { LocalPair } from './local-migration.js';
+import { LocalPair } from '../harness/local-migration.js';
 import { parseMachine, parseRatio } from './run.js';
 import { migrationBar, summary, updateBar, type Info } from './migration-view.js';
 import { pcDemo } from './demo-pc.js';

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalPair } from '../cli/local-migration.js';
+import { LocalPair } from '../harness/local-migration.js';
 import { median } from '../bench/stats.js';
 import { createTestPki, type TestPki } from './pki.js';
 import { parseSize } from '../util/size.js';

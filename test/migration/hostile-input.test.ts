@@ -10,7 +10,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { LocalPair, type MigrationResult } from '../../src/cli/local-migration.js';
+import { LocalPair, type MigrationResult } from '../../src/harness/local-migration.js';
 import { RECEIVED } from '../../src/migration/destination/received-map.js';
 import { PacketParser } from '../../src/migration/destination/packet-parser.js';
 import { allocateBlocks, pagesOf, segmentViews } from '../../src/ram/layout.js';

@@ -1,5 +1,6 @@
-// Two `livemig run` processes on loopback, driven over QMP exactly as a QEMU user would drive
-// two QEMUs. Used by `livemig demo`, the migration benchmark and the end-to-end tests.
+// The local-migration harness: two `livemig run` processes on loopback, driven over QMP
+// exactly as a QEMU user would drive two QEMUs. Used by `livemig demo`, the benchmarks, the
+// fuzzer and the tests.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { QmpClient } from '../control/qmp-client.js';
 import { processCpuMs, procStatusKiB } from '../util/proc.js';
 
-const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 export interface GuestProcess {
   proc: ChildProcess;
