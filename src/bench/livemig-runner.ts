@@ -45,7 +45,7 @@ export interface LivemigRunSpec {
   run: number;
   channels: number;
   accelPath: string[];
-  /** 'none': the source guest is stopped (-S), as in the seed's evaluation. */
+  /** 'none': the source guest is stopped (-S), as in the DSA evaluation. */
   workload: string;
   verify: boolean;
   /** Remote destination: the migration URI, and its QMP address. */

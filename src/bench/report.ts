@@ -1,4 +1,4 @@
-// The benchmark's outputs: the terminal text (the seed's ASCII tables), the Markdown report
+// The benchmark's outputs: the terminal text (the DSA evaluation's ASCII tables), the Markdown report
 // (the same tables, the charts, the machine), and one SVG chart per scenario.
 
 import {
@@ -94,7 +94,7 @@ function sections(r: BenchResults): ScenarioSection[] {
       }
     }
     const notes = [
-      'totaltime: live_migration + multifdsend_N (+ dsa_completion), as the seed adds them up.',
+      'totaltime: live_migration + multifdsend_N (+ dsa_completion), as the DSA evaluation adds them up.',
     ];
     if (groups.some((g) => engineTotalMs(g.threads) > 0)) notes.push(ENGINE_NOTE);
     if (groups.some((g) => g.peer === 'qemu')) {

@@ -1,11 +1,11 @@
 // From runs to per-(scenario, peer, mode) summaries: medians with min-max, per-thread medians,
-// and the seed's CPU sums.
+// and the DSA evaluation's CPU sums.
 
 import { median, stat } from './stats.js';
 import {
   MODES,
   SCENARIOS,
-  SEED_ROLES,
+  EVALUATION_ROLES,
   type GroupSummary,
   type Mode,
   type Peer,
@@ -33,9 +33,9 @@ export function compareThreads(a: ThreadCpu, b: ThreadCpu): number {
   return a.name.localeCompare(b.name, 'en', { numeric: true });
 }
 
-/** The seed's total: live_migration + multifdsend_N (+ dsa_completion), source side. */
-export function seedTotalMs(threads: ThreadCpu[]): number {
-  return threads.filter((t) => SEED_ROLES.includes(t.role)).reduce((s, t) => s + t.ms, 0);
+/** The DSA evaluation's total: live_migration + multifdsend_N (+ dsa_completion), source side. */
+export function evaluationTotalMs(threads: ThreadCpu[]): number {
+  return threads.filter((t) => EVALUATION_ROLES.includes(t.role)).reduce((s, t) => s + t.ms, 0);
 }
 
 /** The emulated device's engines (CPU that DSA hardware would not spend). */
@@ -127,10 +127,12 @@ export function summarize(
       label: groupLabel(k.peer, k.mode, accelPath, qemuVersion),
       completedRuns: rs.length,
       threads,
-      seedTotalMs: req(stat(rs.map((r) => seedTotalMs(r.cpu.source.threads)))),
+      seedTotalMs: req(stat(rs.map((r) => evaluationTotalMs(r.cpu.source.threads)))),
       totalWithEnginesMs: req(
         stat(
-          rs.map((r) => seedTotalMs(r.cpu.source.threads) + engineTotalMs(r.cpu.source.threads)),
+          rs.map(
+            (r) => evaluationTotalMs(r.cpu.source.threads) + engineTotalMs(r.cpu.source.threads),
+          ),
         ),
       ),
       totalTimeMs: req(stat(rs.map((r) => r.totalTimeMs))),

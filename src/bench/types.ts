@@ -4,7 +4,7 @@
 
 export const RESULTS_SCHEMA_ID = 'livemig-bench/1';
 
-/** A: 50% normal pages; B: 100% zero pages (the seed's two scenarios). */
+/** A: 50% normal pages; B: 100% zero pages (the DSA evaluation's two scenarios). */
 export type SyntheticScenario = 'A' | 'B';
 /**
  * --machine pc: idle (a freshly booted Linux guest, nothing running), busy (a cp loop), and
@@ -207,7 +207,7 @@ export interface GroupSummary {
   completedRuns: number;
   /** Median CPU ms per thread over the completed runs. */
   threads: ThreadCpu[];
-  /** The seed's sum: live_migration + multifdsend_N (+ dsa_completion). */
+  /** The DSA evaluation's sum (the name is the results format's): live_migration + multifdsend_N (+ dsa_completion). */
   seedTotalMs: Stat;
   /** The same plus the emulated engines. */
   totalWithEnginesMs: Stat;
@@ -315,5 +315,5 @@ export function threadRole(name: string): ThreadRole {
   return 'other';
 }
 
-/** The roles that the seed's CPU table lists (source side). */
-export const SEED_ROLES: readonly ThreadRole[] = ['migration', 'channel', 'accel-completion'];
+/** The roles that the DSA evaluation's CPU table lists (source side). */
+export const EVALUATION_ROLES: readonly ThreadRole[] = ['migration', 'channel', 'accel-completion'];

@@ -1,4 +1,4 @@
-// `livemig bench`: the seed's evaluation (scenarios A and B, baseline against DSA offload, CPU
+// `livemig bench`: the DSA evaluation's scenarios (scenarios A and B, baseline against DSA offload, CPU
 // per thread and latency) with one command, beside QEMU when asked (--peer qemu), plus a
 // running-guest convergence scenario. Tables on stdout, progress on stderr, and optionally a
 // results file (--json), a Markdown report (--report) and one SVG chart per scenario.

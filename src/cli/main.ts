@@ -107,7 +107,7 @@ accel
 program
   .command('bench')
   .description(
-    "the seed's evaluation: scenarios A (50% normal pages) and B (all zero), baseline against " +
+    "the DSA evaluation's scenarios: A (50% normal pages) and B (all zero), baseline against " +
       'DSA offload, CPU per thread and latency; --peer qemu adds QEMU to QEMU; --machine pc ' +
       'migrates a Linux guest (idle, busy, lossless) beside QEMU TCG booting the same image',
   )

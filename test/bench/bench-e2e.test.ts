@@ -95,7 +95,7 @@ test('bench: 64 MiB, 1 run, scenarios A and B, baseline and offload', async (t) 
       assert.equal(code, 0, stderr);
     }
 
-    // The seed's tables on stdout.
+    // The DSA evaluation's tables on stdout.
     assert.match(stdout, /== Scenario A: 50% normal pages ==/);
     assert.match(stdout, /== Scenario B: 100% zero pages ==/);
     assert.match(stdout, /\| +\| comm +\| runtime\(msec\) +\| totaltime\(msec\) +\|/);
