@@ -3,6 +3,7 @@
 // transferred-ram, total-ram) and "Total time N% faster and down time N% faster". One table
 // model renders both as the evaluation's ASCII boxes (terminal) and as Markdown (report).
 
+import Table from 'cli-table3';
 import { engineTotalMs } from './summary.js';
 import type { GroupSummary, RunningRecord, Stat } from './types.js';
 
@@ -90,23 +91,40 @@ export interface TableModel {
   groups: string[][][];
 }
 
-/** The evaluation's box style: |---|---| rules, cells left-aligned with one space of padding. */
+/** The evaluation's box style, drawn by cli-table3: |---|---| rules, ASCII only. */
+const ASCII_CHARS = {
+  top: '-',
+  'top-mid': '|',
+  'top-left': '|',
+  'top-right': '|',
+  bottom: '-',
+  'bottom-mid': '|',
+  'bottom-left': '|',
+  'bottom-right': '|',
+  left: '|',
+  'left-mid': '|',
+  mid: '-',
+  'mid-mid': '|',
+  right: '|',
+  'right-mid': '|',
+  middle: '|',
+};
+
+/**
+ * The evaluation's box style: cells left-aligned with one space of padding, a rule after the
+ * header and after every group. A group is one cli-table3 row whose cells hold the group's lines,
+ * so that rules fall between groups only.
+ */
 export function renderAscii(t: TableModel): string {
-  const cols = t.head.length;
-  const widths = t.head.map((h, i) =>
-    Math.max(h.length, ...t.groups.flatMap((g) => g.map((r) => (r[i] ?? '').length))),
-  );
-  const rule = '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|';
-  const line = (r: string[]): string =>
-    '|' +
-    Array.from({ length: cols }, (_, i) => ` ${(r[i] ?? '').padEnd(widths[i])} `).join('|') +
-    '|';
-  const out = [rule, line(t.head), rule];
+  const table = new Table({
+    head: t.head,
+    chars: ASCII_CHARS,
+    style: { head: [], border: [], 'padding-left': 1, 'padding-right': 1 },
+  });
   for (const g of t.groups) {
-    for (const r of g) out.push(line(r));
-    out.push(rule);
+    table.push(t.head.map((_, i) => g.map((r) => r[i] ?? '').join('\n')));
   }
-  return out.join('\n');
+  return table.toString();
 }
 
 function mdCell(s: string): string {
