@@ -2,7 +2,7 @@
 // kernel, a busybox initramfs, SeaBIOS) in the per-user cache. Progress goes to stderr (a bar
 // per download on a TTY, one line per step otherwise); the result goes to stdout.
 
-import { SingleBar, Presets } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import { join } from 'node:path';
 import { checkSuite, DEFAULT_MIRROR, DEFAULT_SUITE } from '../image/archive.js';
 import {
@@ -14,6 +14,7 @@ import {
 } from '../image/guest-image.js';
 import type { ImagePart } from '../image/manifest.js';
 import { formatBytes } from '../util/size.js';
+import { progressBar } from './progress-bar.js';
 
 export { DEFAULT_MIRROR, DEFAULT_SUITE };
 
@@ -133,7 +134,6 @@ export function fetchProgressPrinter(out: NodeJS.WriteStream = process.stderr): 
   update: (p: FetchProgress) => void;
   stop: () => void;
 } {
-  const tty = out.isTTY === true;
   let bar: SingleBar | null = null;
   let started = 0;
   const stop = () => {
@@ -152,16 +152,8 @@ export function fetchProgressPrinter(out: NodeJS.WriteStream = process.stderr): 
       if (p.phase === 'start') {
         started = performance.now();
         stop();
-        if (!tty) return;
-        bar = new SingleBar(
-          {
-            format: ' {text} |{bar}| {percentage}% | {got} / {size} | {rate}',
-            hideCursor: true,
-            stream: out,
-          },
-          Presets.shades_classic,
-        );
-        bar.start(p.total ?? 1, 0, values);
+        bar = progressBar(' {text} |{bar}| {percentage}% | {got} / {size} | {rate}', { out });
+        bar?.start(p.total ?? 1, 0, values);
         return;
       }
       bar?.setTotal(p.total ?? Math.max(p.done, 1));
