@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
+import { stripVTControlCharacters } from 'node:util';
 import { Progress } from '../../src/bench/progress.js';
 
 function sink(tty: boolean): { out: NodeJS.WriteStream; text: () => string } {
@@ -28,7 +29,7 @@ test('bench progress on a terminal: the named bar, then the result line', async 
   p.line('B baseline run 1: total 64 ms');
   p.end();
   await new Promise((r) => setImmediate(r));
-  const plain = text().replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]/g, '');
+  const plain = stripVTControlCharacters(text());
   assert.match(plain, /\[1\/2\] B baseline run 1\/1 pass 1 \|.+\| 75% \| 48\.0 MiB \/ 64\.0 MiB/);
   assert.match(plain, /B baseline run 1: total 64 ms\n$/);
 });
