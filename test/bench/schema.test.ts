@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { benchConfig, parseModes, parseScenarios, type BenchOptions } from '../../src/cli/bench.js';
 import { machineInfo } from '../../src/bench/machine-info.js';
 import { failedRun } from '../../src/bench/run-bench.js';
@@ -66,6 +66,15 @@ test('docs/bench-schema.md shows exactly the schema the code checks', () => {
 test('a results object built by the bench follows the schema', () => {
   const r = JSON.parse(JSON.stringify(sample())) as unknown;
   assert.deepEqual(validate(r), []);
+});
+
+test('the reports kept in docs/bench follow the schema', () => {
+  const dir = new URL('../../../docs/bench/', import.meta.url);
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  assert.ok(files.length > 0, 'docs/bench holds results files');
+  for (const f of files) {
+    assert.deepEqual(validate(JSON.parse(readFileSync(new URL(f, dir), 'utf8'))), [], f);
+  }
 });
 
 test('the validator rejects missing, mistyped and unknown fields', () => {
