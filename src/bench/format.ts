@@ -4,8 +4,8 @@
 // model renders both as the evaluation's ASCII boxes (terminal) and as Markdown (report).
 
 import Table from 'cli-table3';
-import { engineTotalMs } from './summary.js';
-import type { GroupSummary, RunningRecord, Stat } from './types.js';
+import { engineTotalMs, FLOOR_LABEL } from './summary.js';
+import type { GroupSummary, RunningRecord, Scenario, Stat } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Arithmetic
@@ -219,11 +219,16 @@ export function processTable(groups: GroupSummary[]): TableModel {
  * offload twice when it has emulated engines: counting their CPU (what this machine spent) and
  * without it (DSA hardware's engines spend no CPU). QEMU is compared with livemig's baseline.
  */
-export function comparisonLines(groups: GroupSummary[]): { cpu: string[]; latency: string[] } {
+export function comparisonLines(groups: GroupSummary[]): {
+  cpu: string[];
+  latency: string[];
+  floor: string[];
+} {
   const cpu: string[] = [];
   const latency: string[] = [];
+  const floor = groups.filter((g) => g.toFloor).map(floorLine);
   const base = groups.find((g) => g.peer === 'livemig' && g.mode === 'baseline');
-  if (!base) return { cpu, latency };
+  if (!base) return { cpu, latency, floor };
   for (const g of groups) {
     if (g === base) continue;
     if (g.peer === 'livemig') {
@@ -246,11 +251,33 @@ export function comparisonLines(groups: GroupSummary[]): { cpu: string[]; latenc
           g.downtimeMs?.median ?? null,
         )}`,
       );
-    } else {
+    } else if (g.peer === 'qemu') {
       latency.push(peerLine(base, g));
     }
   }
-  return { cpu, latency };
+  return { cpu, latency, floor };
+}
+
+/** issue 13's targets for livemig's baseline, as multiples of the floor's medians. */
+const FLOOR_TARGETS: Partial<Record<Scenario, { totalTime: number; bothCpu?: number }>> = {
+  A: { totalTime: 1.15 },
+  B: { totalTime: 1.5, bothCpu: 2 },
+};
+
+/** A group against the floor of its scenario: its medians as multiples of the floor's. */
+export function floorLine(g: GroupSummary): string {
+  const t = g.peer === 'livemig' && g.mode === 'baseline' ? FLOOR_TARGETS[g.scenario] : undefined;
+  const times = (r: number | null | undefined, target?: number): string => {
+    if (r === null || r === undefined) return 'n/a';
+    const within =
+      target === undefined ? '' : ` (${r <= target ? 'within' : 'outside'} the ${target}× target)`;
+    return `${r.toFixed(2)}×${within}`;
+  };
+  return (
+    `${g.label} vs ${FLOOR_LABEL}: total time ${times(g.toFloor?.totalTime, t?.totalTime)}` +
+    `, until destination done ${times(g.toFloor?.endToEnd)}` +
+    `, CPU of both processes ${times(g.toFloor?.bothCpu, t?.bothCpu)}`
+  );
 }
 
 function ratio(a: number | undefined, b: number | undefined): string {

@@ -28,7 +28,7 @@ const stat = { $ref: '#/$defs/stat' };
 const scenario = { enum: ['A', 'B', 'idle', 'busy', 'lossless'] };
 const check = { enum: ['ok', 'failed', 'not-checked'] };
 const mode = { enum: ['baseline', 'offload', 'legacy', 'none'] };
-const peer = { enum: ['livemig', 'qemu'] };
+const peer = { enum: ['livemig', 'qemu', 'floor'] };
 const verify = object({
   method: { enum: ['digest', 'x-verify-ram', 'byte-compare', 'none'] },
   result: { enum: ['ok', 'mismatch', 'not-checked'] },
@@ -130,7 +130,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
     side: object({
       processMs: nullableNum,
       threads: { type: 'array', items: { $ref: '#/$defs/thread' } },
-      threadSource: { enum: ['query-migrate', 'proc-sampled', 'none'] },
+      threadSource: { enum: ['query-migrate', 'proc-sampled', 'thread-clock', 'none'] },
     }),
     run: object(
       {
@@ -215,27 +215,31 @@ export const RESULTS_SCHEMA: JsonSchema = {
         }),
       },
     }),
-    summary: object({
-      scenario,
-      peer,
-      mode,
-      label: str,
-      completedRuns: int,
-      threads: { type: 'array', items: { $ref: '#/$defs/thread' } },
-      seedTotalMs: stat,
-      totalWithEnginesMs: stat,
-      totalTimeMs: stat,
-      endToEndMs: stat,
-      downtimeMs: { oneOf: [{ type: 'null' }, stat] },
-      throughputMbps: stat,
-      transferredBytes: stat,
-      totalRamBytes: int,
-      sourceCpuMs: { oneOf: [{ type: 'null' }, stat] },
-      destinationCpuMs: { oneOf: [{ type: 'null' }, stat] },
-      bothCpuMs: { oneOf: [{ type: 'null' }, stat] },
-      peakRssKiB: object({ source: nullableNum, destination: nullableNum }),
-      verified: str,
-    }),
+    summary: object(
+      {
+        scenario,
+        peer,
+        mode,
+        label: str,
+        completedRuns: int,
+        threads: { type: 'array', items: { $ref: '#/$defs/thread' } },
+        seedTotalMs: stat,
+        totalWithEnginesMs: stat,
+        totalTimeMs: stat,
+        endToEndMs: stat,
+        downtimeMs: { oneOf: [{ type: 'null' }, stat] },
+        throughputMbps: stat,
+        transferredBytes: stat,
+        totalRamBytes: int,
+        sourceCpuMs: { oneOf: [{ type: 'null' }, stat] },
+        destinationCpuMs: { oneOf: [{ type: 'null' }, stat] },
+        bothCpuMs: { oneOf: [{ type: 'null' }, stat] },
+        peakRssKiB: object({ source: nullableNum, destination: nullableNum }),
+        verified: str,
+        toFloor: object({ totalTime: nullableNum, endToEnd: nullableNum, bothCpu: nullableNum }),
+      },
+      ['toFloor'],
+    ),
     running: object({
       dirtyRateMBps: nonNeg,
       measuredDirtyRateMBps: nonNeg,

@@ -43,12 +43,15 @@ export function engineTotalMs(threads: ThreadCpu[]): number {
   return threads.filter((t) => t.role === 'emulated-engine').reduce((s, t) => s + t.ms, 0);
 }
 
+export const FLOOR_LABEL = 'Floor (C, bench:floor)';
+
 export function groupLabel(
   peer: Peer,
   mode: Mode,
   accelPath: string[],
   qemuVersion: string | null,
 ): string {
+  if (peer === 'floor') return FLOOR_LABEL;
   if (peer === 'qemu') {
     const v = qemuVersion ? /^QEMU (\S+)/.exec(qemuVersion)?.[1] : undefined;
     const name = `QEMU${v ? ' ' + v : ''}`;
@@ -66,6 +69,27 @@ export function groupLabel(
     case 'none':
       return 'None';
   }
+}
+
+const PEER_ORDER: Readonly<Record<Peer, number>> = { livemig: 0, qemu: 10, floor: 20 };
+
+/** a / b of two medians, or null where either is unknown. */
+function over(a: Stat | null, b: Stat | null): number | null {
+  return a && b && Number.isFinite(a.median) && b.median > 0 ? a.median / b.median : null;
+}
+
+/** Each group's medians over the floor's of its scenario, where the floor ran. */
+function addFloorRatios(groups: GroupSummary[]): GroupSummary[] {
+  for (const g of groups) {
+    const f = groups.find((x) => x.peer === 'floor' && x.scenario === g.scenario);
+    if (!f || g === f) continue;
+    g.toFloor = {
+      totalTime: over(g.totalTimeMs, f.totalTimeMs),
+      endToEnd: over(g.endToEndMs, f.endToEndMs),
+      bothCpu: over(g.bothCpuMs, f.bothCpuMs),
+    };
+  }
+  return groups;
 }
 
 function req(s: Stat | null): Stat {
@@ -152,6 +176,6 @@ export function summarize(
     });
   }
   const order = (g: GroupSummary): number =>
-    SCENARIOS.indexOf(g.scenario) * 100 + (g.peer === 'qemu' ? 10 : 0) + MODES.indexOf(g.mode);
-  return out.sort((a, b) => order(a) - order(b));
+    SCENARIOS.indexOf(g.scenario) * 100 + PEER_ORDER[g.peer] + MODES.indexOf(g.mode);
+  return addFloorRatios(out.sort((a, b) => order(a) - order(b)));
 }
