@@ -4,11 +4,10 @@
 // `livemig bench --peer floor`.
 
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { compileC } from './c-program.js';
 
 export const FLOOR_SOURCE = resolve(
   dirname(fileURLToPath(import.meta.url)),
@@ -38,26 +37,16 @@ export interface FloorBinary {
   version: string;
 }
 
-/** Build the program once per source version, in the temporary directory (not the checkout). */
+/** The floor's program, built with `cc` once per source version (in the temporary directory). */
 export function compileFloor(cc = process.env.CC ?? 'cc'): FloorBinary {
-  const dir = join(tmpdir(), 'livemig-floor');
-  mkdirSync(dir, { recursive: true });
-  const bin = join(dir, `loopback-floor-${Math.floor(statSync(FLOOR_SOURCE).mtimeMs)}`);
-  let compiler: string;
+  const path = compileC(FLOOR_SOURCE, cc, ['-O2', '-pthread']);
+  let compiler = cc;
   try {
     compiler = execFileSync(cc, ['--version'], { encoding: 'utf8' }).split('\n')[0].trim();
-    try {
-      statSync(bin);
-    } catch {
-      execFileSync(cc, ['-O2', '-pthread', '-o', bin, FLOOR_SOURCE], { stdio: 'inherit' });
-    }
-  } catch (e) {
-    throw new Error(
-      `cannot compile ${FLOOR_SOURCE} with '${cc}' (${(e as Error).message}); install a C ` +
-        'compiler (Debian: apt-get install build-essential) or name one with CC (bench:floor: --cc)',
-    );
+  } catch {
+    // built earlier by a compiler no longer there: the name is all we know
   }
-  return { path: bin, version: `loopback-floor.c, ${compiler}` };
+  return { path, version: `loopback-floor.c, ${compiler}` };
 }
 
 /** The floor needs whole MiB (its argument), as QEMU does. */

@@ -261,6 +261,6 @@ function findFloor(config: BenchConfig): FloorBinary | { reason: string } {
     floorRamMiB(config.ramBytes);
     return compileFloor();
   } catch (e) {
-    return { reason: (e as Error).message };
+    return { reason: `${(e as Error).message} (livemig bench: name the compiler with CC)` };
   }
 }
