@@ -4,6 +4,7 @@
 
 import type { SingleBar } from 'cli-progress';
 import { join } from 'node:path';
+import Table from 'cli-table3';
 import { checkSuite, DEFAULT_MIRROR, DEFAULT_SUITE } from '../image/archive.js';
 import {
   describeGuestImage,
@@ -84,6 +85,26 @@ function partPath(image: GuestImage, part: ImagePart): string {
   return part.file ? join(image.dir, part.file) : part.path!;
 }
 
+const NO_RULES = Object.fromEntries(
+  [
+    'top',
+    'top-mid',
+    'top-left',
+    'top-right',
+    'bottom',
+    'bottom-mid',
+    'bottom-left',
+    'bottom-right',
+    'left',
+    'left-mid',
+    'mid',
+    'mid-mid',
+    'right',
+    'right-mid',
+    'middle',
+  ].map((k) => [k, '']),
+);
+
 /** Where everything is, for a person. */
 export function formatImage(image: GuestImage): string {
   const m = image.manifest;
@@ -107,15 +128,21 @@ export function formatImage(image: GuestImage): string {
     ['vga bios', image.vgaBios ?? 'none', image.vgaBios ? biosLine(image.vgaBios, p.vgaBios) : ''],
     ['busybox', partPath(image, p.busybox), `${from(p.busybox)}sha256 ${p.busybox.sha256}`],
   ];
-  const lines = [
-    `Guest image in ${image.dir} (Debian ${m.suite} ${m.architecture}, kernel ${m.kernelRelease})`,
-  ];
-  for (const [name, path, detail] of rows) {
-    lines.push(`  ${name.padEnd(9)} ${path}`);
-    if (detail) lines.push(`  ${''.padEnd(9)} ${detail}`);
-  }
-  lines.push(`  ${'archive'.padEnd(9)} ${m.mirror} (${m.signature})`);
-  return lines.join('\n');
+  // A table without rules: the part's name, then its path with what it is below.
+  const t = new Table({
+    chars: { ...NO_RULES, left: '  ', middle: ' ' },
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
+  });
+  for (const [name, path, detail] of rows) t.push([name, detail ? `${path}\n${detail}` : path]);
+  t.push(['archive', `${m.mirror} (${m.signature})`]);
+  const head = `Guest image in ${image.dir} (Debian ${m.suite} ${m.architecture}, kernel ${m.kernelRelease})`;
+  return [
+    head,
+    ...t
+      .toString()
+      .split('\n')
+      .map((l) => l.trimEnd()),
+  ].join('\n');
 
   function biosLine(path: string, part: ImagePart | null): string {
     if (part && (part.file ? join(image.dir, part.file) : part.path) === path) {
