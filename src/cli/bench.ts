@@ -8,6 +8,7 @@ import { basename, dirname, extname, join, relative } from 'node:path';
 import { splitAccelPath } from '../accel/accel-path.js';
 import { MAX_MULTIFD_CHANNELS } from '../migration/parameters.js';
 import { parseSize } from '../util/size.js';
+import { checked, integer } from './options.js';
 import { Progress } from '../bench/progress.js';
 import { charts, markdownReport, terminalReport } from '../bench/report.js';
 import { runBench } from '../bench/run-bench.js';
@@ -56,12 +57,8 @@ export interface BenchOptions {
 
 export const DEFAULT_ACCEL_PATH = 'dsa-emu:dsa0/wq0.0';
 
-function int(name: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || n < min || n > max) {
-    throw new Error(`invalid ${name} '${text}': expected an integer from ${min} to ${max}`);
-  }
-  return n;
+function int(flag: string, text: string, min: number, max: number): number {
+  return checked(flag, integer(min, max), text);
 }
 
 function list(text: string): string[] {

@@ -45,3 +45,15 @@ export function size(multipleOf = 1): (text: string) => string {
     return text;
   };
 }
+
+/**
+ * One of the parsers above, for a value checked after commander parsed the command line (the
+ * subcommands that read options as text): `invalid --flag 'value': expected ...`.
+ */
+export function checked<T>(flag: string, parse: (text: string) => T, text: string): T {
+  try {
+    return parse(text);
+  } catch (e) {
+    throw new Error(`invalid ${flag} '${text}': ${(e as Error).message}`);
+  }
+}
