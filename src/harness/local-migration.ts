@@ -55,6 +55,8 @@ export interface LocalPairOptions {
   sourceNodeFlags?: string[];
   /** a file for the source's stdout, where V8's traces go (default: LIVEMIG_SOURCE_STDOUT) */
   sourceStdout?: string;
+  /** how long a process may take to open its QMP socket (default 30 s; preallocating is slow) */
+  qmpTimeoutMs?: number;
 }
 
 export class LocalPair {
@@ -237,11 +239,15 @@ function pcArgs(pc: LocalPcOptions): string[] {
   return args;
 }
 
-async function startGuest(
+/**
+ * One `livemig run` process with its QMP socket (and a PC's console) in `dir`, named `name`
+ * there. The pair's halves; also the bench's lone source for a remote destination.
+ */
+export async function startGuest(
   dir: string,
   name: string,
   args: string[],
-  o: Pick<LocalPairOptions, 'env' | 'launcher'>,
+  o: Pick<LocalPairOptions, 'env' | 'launcher' | 'qmpTimeoutMs'>,
   nodeFlags: string[] = [],
   stdoutFile?: string,
 ): Promise<GuestProcess> {
@@ -277,11 +283,17 @@ async function startGuest(
     ),
   );
   exited.catch(() => {});
-  const qmp = await Promise.race([
-    QmpClient.connect(`unix:${qmpPath}`, { timeoutMs: 30_000 }),
-    exited,
-  ]);
-  await qmp.negotiate();
+  let qmp: QmpClient;
+  try {
+    qmp = await Promise.race([
+      QmpClient.connect(`unix:${qmpPath}`, { timeoutMs: o.qmpTimeoutMs ?? 30_000 }),
+      exited,
+    ]);
+    await qmp.negotiate();
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw e;
+  }
   return {
     proc,
     qmp,
@@ -292,7 +304,8 @@ async function startGuest(
   };
 }
 
-async function stopGuest(g: GuestProcess): Promise<void> {
+/** Quit a process over QMP (killed after 5 s) and wait until it has exited. */
+export async function stopGuest(g: GuestProcess): Promise<void> {
   if (g.proc.exitCode !== null || g.proc.signalCode !== null) return;
   const exited = new Promise<void>((r) => g.proc.once('exit', () => r()));
   try {
