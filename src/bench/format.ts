@@ -1,7 +1,8 @@
-// The DSA evaluation's tables and sentences: "CPU usage" (comm, runtime(msec), totaltime(msec)), the
-// "N% total CPU usage savings" line, "Latency" (total time, down time, throughput,
-// transferred-ram, total-ram) and "Total time N% faster and down time N% faster". One table
-// model renders both as the evaluation's ASCII boxes (terminal) and as Markdown (report).
+// The DSA evaluation's tables and sentences: "CPU usage" (comm, runtime(msec),
+// totaltime(msec)), the "N% total CPU usage savings" line, "Latency" (total time, down time,
+// throughput, transferred-ram, total-ram) and "Total time N% faster and down time N% faster".
+// One table model renders both as the evaluation's ASCII boxes (terminal) and as Markdown
+// (report).
 
 import Table from 'cli-table3';
 import { engineTotalMs, FLOOR_LABEL } from './summary.js';
@@ -25,7 +26,7 @@ export function evaluationSavingsPercent(exact: number): number {
   return Math.sign(exact) * Math.ceil(tenths);
 }
 
-/** Whole-percent "faster", rounded to nearest, as the evaluation's latency lines (20%, 8%, 16%, 10%). */
+/** Whole-percent "faster", rounded to nearest, as the evaluation's lines (20%, 8%, 16%, 10%). */
 export function fasterPercent(exact: number): number {
   return Math.sign(exact) * Math.round(Math.abs(exact));
 }
@@ -149,8 +150,8 @@ export const ENGINE_SUFFIX = ' (emulated device)';
 
 /**
  * CPU usage: per group, the source's live_migration, multifdsend_N and dsa_completion rows with
- * the evaluation's total on the last of them; then the emulated engines' rows, the last carrying the
- * total with the engines counted.
+ * the evaluation's total on the last of them; then the emulated engines' rows, the last carrying
+ * the total with the engines counted.
  */
 export function cpuTable(groups: GroupSummary[]): TableModel {
   const out: string[][][] = [];
@@ -187,7 +188,7 @@ export function latencyTable(groups: GroupSummary[]): TableModel {
   };
 }
 
-/** Both processes: what a user pays end to end (not in the DSA evaluation; needed to compare peers). */
+/** Both processes: what a user pays end to end (not in the DSA evaluation; to compare peers). */
 export function processTable(groups: GroupSummary[]): TableModel {
   const mib = (k: number | null): string => (k === null ? 'n/a' : (k / 1024).toFixed(0));
   return {

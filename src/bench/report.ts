@@ -1,5 +1,5 @@
-// The benchmark's outputs: the terminal text (the DSA evaluation's ASCII tables), the Markdown report
-// (the same tables, the charts, the machine), and one SVG chart per scenario.
+// The benchmark's outputs: the terminal text (the DSA evaluation's ASCII tables), the Markdown
+// report (the same tables, the charts, the machine), and one SVG chart per scenario.
 
 import {
   comparisonLines,
