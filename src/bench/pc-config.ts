@@ -93,7 +93,8 @@ export function pcBenchConfig(
   if (o.peer !== undefined) {
     if (o.peer !== 'qemu') {
       throw new Error(
-        `invalid --peer '${o.peer}' with --machine pc: expected qemu (the floor moves the synthetic guest)`,
+        `invalid --peer '${o.peer}' with --machine pc: expected qemu ` +
+          '(the floor moves the synthetic guest)',
       );
     }
     if (ramBytes % (1024 * 1024) !== 0) {
