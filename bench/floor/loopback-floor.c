@@ -10,11 +10,13 @@
 // Zero pages cost the destination nothing: its fresh RAM already reads as zero.
 //
 // Measured: from the first send until every receiver is done; CPU of both processes over that
-// window (getrusage). The destination's RAM is compared with the source's afterwards.
+// window (getrusage), and of each sender and receiver thread (its own CPU clock). The
+// destination's RAM is compared with the source's afterwards.
 //
 //   cc -O2 -pthread -o loopback-floor loopback-floor.c
 //   ./loopback-floor RAM_MIB CHANNELS RATIO
-// prints one line: total_ms=... src_cpu_ms=... dst_cpu_ms=... verified=ok|BAD
+// prints one line: total_ms=... src_cpu_ms=... dst_cpu_ms=... send_cpu_ms=A,B,...
+// recv_cpu_ms=A,B,... normal_pages=... zero_pages=... sent_bytes=... verified=ok|BAD
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -46,6 +48,9 @@ static int channels;
 static double ratio;
 static uint8_t *src_ram, *dst_ram;
 static int listeners[MAX_CHANNELS];
+// Written by each channel's thread before it ends, read after pthread_join.
+static double thread_cpu_ms[MAX_CHANNELS];
+static size_t normal_count[MAX_CHANNELS], zero_count[MAX_CHANNELS], sent[MAX_CHANNELS];
 static const uint8_t zero_page[PAGE];
 
 static double now_s(void) {
@@ -58,6 +63,12 @@ static double cpu_s(int who) {
   struct rusage r;
   getrusage(who, &r);
   return r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 + r.ru_stime.tv_sec + r.ru_stime.tv_usec / 1e6;
+}
+
+static double thread_cpu_now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
 static void die(const char *what) {
@@ -116,11 +127,16 @@ static void *sender(void *arg) {
     iov[0].iov_base = &h;
     iov[0].iov_len = sizeof h;
     move_all(fd, iov, n + 1, 1);
+    normal_count[ch] += n;
+    zero_count[ch] += z;
+    sent[ch] += sizeof h + (size_t)n * PAGE;
   }
   h.normal = UINT32_MAX;
   struct iovec end = {&h, sizeof h};
   move_all(fd, &end, 1, 1);
+  sent[ch] += sizeof h;
   close(fd);
+  thread_cpu_ms[ch] = thread_cpu_now_ms();
   return NULL;
 }
 
@@ -143,6 +159,7 @@ static void *receiver(void *arg) {
     if (h.normal) move_all(fd, iov, h.normal, 0);
   }
   close(fd);
+  thread_cpu_ms[ch] = thread_cpu_now_ms();
   return NULL;
 }
 
@@ -194,8 +211,10 @@ int main(int argc, char **argv) {
     for (int c = 0; c < channels; c++) pthread_join(t[c], NULL);
     double done = now_s(), cpu = cpu_s(RUSAGE_SELF) - c0;
     int ok = memcmp(dst_ram, src_ram, ram_size) == 0;
-    char line[128];
+    char line[1024];
     int n = snprintf(line, sizeof line, "%.6f %.6f %d", done, cpu, ok);
+    for (int c = 0; c < channels; c++)
+      n += snprintf(line + n, sizeof line - n, " %.1f", thread_cpu_ms[c]);
     if (write(report[1], line, n) != n) die("write");
     _exit(0);
   }
@@ -208,13 +227,31 @@ int main(int argc, char **argv) {
   for (long ch = 0; ch < channels; ch++) pthread_create(&t[ch], NULL, sender, (void *)ch);
   for (int ch = 0; ch < channels; ch++) pthread_join(t[ch], NULL);
   double src_cpu = cpu_s(RUSAGE_SELF) - c0;
-  char line[128] = {0};
+  char line[1024] = {0};
   if (read(report[0], line, sizeof line - 1) <= 0) die("read report");
   waitpid(pid, NULL, 0);
   double done, dst_cpu;
-  int ok;
-  if (sscanf(line, "%lf %lf %d", &done, &dst_cpu, &ok) != 3) die("report");
-  printf("total_ms=%.1f src_cpu_ms=%.1f dst_cpu_ms=%.1f verified=%s\n", (done - t0) * 1e3,
-         src_cpu * 1e3, dst_cpu * 1e3, ok ? "ok" : "BAD");
+  int ok, at;
+  if (sscanf(line, "%lf %lf %d%n", &done, &dst_cpu, &ok, &at) != 3) die("report");
+  size_t normal = 0, zero = 0, bytes = 0;
+  printf("total_ms=%.1f src_cpu_ms=%.1f dst_cpu_ms=%.1f send_cpu_ms=", (done - t0) * 1e3,
+         src_cpu * 1e3, dst_cpu * 1e3);
+  for (int ch = 0; ch < channels; ch++) {
+    printf("%s%.1f", ch ? "," : "", thread_cpu_ms[ch]);
+    normal += normal_count[ch];
+    zero += zero_count[ch];
+    bytes += sent[ch];
+  }
+  // The receivers' CPU, as the destination reported it after its three fields.
+  printf(" recv_cpu_ms=");
+  for (int ch = 0; ch < channels; ch++) {
+    double ms;
+    int used;
+    if (sscanf(line + at, " %lf%n", &ms, &used) != 1) die("report");
+    at += used;
+    printf("%s%.1f", ch ? "," : "", ms);
+  }
+  printf(" normal_pages=%zu zero_pages=%zu sent_bytes=%zu verified=%s\n", normal, zero, bytes,
+         ok ? "ok" : "BAD");
   return ok ? 0 : 1;
 }

@@ -1,10 +1,12 @@
-// The seed's tables and sentences: "CPU usage" (comm, runtime(msec), totaltime(msec)), the
-// "N% total CPU usage savings" line, "Latency" (total time, down time, throughput,
-// transferred-ram, total-ram) and "Total time N% faster and down time N% faster". One table
-// model renders both as the seed's ASCII boxes (terminal) and as Markdown (report).
+// The DSA evaluation's tables and sentences: "CPU usage" (comm, runtime(msec),
+// totaltime(msec)), the "N% total CPU usage savings" line, "Latency" (total time, down time,
+// throughput, transferred-ram, total-ram) and "Total time N% faster and down time N% faster".
+// One table model renders both as the evaluation's ASCII boxes (terminal) and as Markdown
+// (report).
 
-import { engineTotalMs } from './summary.js';
-import type { GroupSummary, RunningRecord, Stat } from './types.js';
+import Table from 'cli-table3';
+import { engineTotalMs, FLOOR_LABEL } from './summary.js';
+import type { GroupSummary, RunningRecord, Scenario, Stat } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Arithmetic
@@ -15,16 +17,16 @@ export function relativeSaving(base: number, other: number): number {
 }
 
 /**
- * Whole-percent CPU savings as the seed prints them. The seed's figures (41922 -> 32568 ms:
+ * Whole-percent CPU savings as the DSA evaluation prints them. Its figures (41922 -> 32568 ms:
  * "23%", exactly 22.31%; 11154 -> 8700 ms: "22%", exactly 22.00%) are reproduced by rounding
  * to 0.1% and then up to a whole percent; the exact value is always printed beside it.
  */
-export function seedSavingsPercent(exact: number): number {
+export function evaluationSavingsPercent(exact: number): number {
   const tenths = Math.round(Math.abs(exact) * 10) / 10;
   return Math.sign(exact) * Math.ceil(tenths);
 }
 
-/** Whole-percent "faster", rounded to nearest, as the seed's latency lines (20%, 8%, 16%, 10%). */
+/** Whole-percent "faster", rounded to nearest, as the evaluation's lines (20%, 8%, 16%, 10%). */
 export function fasterPercent(exact: number): number {
   return Math.sign(exact) * Math.round(Math.abs(exact));
 }
@@ -33,7 +35,7 @@ export function fasterPercent(exact: number): number {
 export function savingsLine(baseMs: number, otherMs: number): string {
   const exact = relativeSaving(baseMs, otherMs);
   if (!Number.isFinite(exact)) return 'total CPU usage savings: n/a (no baseline CPU)';
-  const n = seedSavingsPercent(exact);
+  const n = evaluationSavingsPercent(exact);
   const e = `(exact ${Math.abs(exact).toFixed(1)}%)`;
   return n >= 0 ? `${n}% total CPU usage savings ${e}` : `${-n}% more total CPU usage ${e}`;
 }
@@ -45,7 +47,7 @@ function fasterWord(base: number, other: number): string {
   return n >= 0 ? `${n}% faster` : `${-n}% slower`;
 }
 
-/** "Total time 20% faster and down time 10% faster" (the seed's sentence). */
+/** "Total time 20% faster and down time 10% faster" (the evaluation's sentence). */
 export function fasterLine(
   baseTotal: number,
   otherTotal: number,
@@ -72,7 +74,7 @@ export function fmtStat(s: Stat | null, digits = 0, unit = ''): string {
   return `${m} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
 }
 
-/** KiB, as QEMU's HMP prints "kbytes" and as the seed's "kb" columns are. */
+/** KiB, as QEMU's HMP prints "kbytes" and as the evaluation's "kb" columns are. */
 export function kb(bytes: number): number {
   return bytes / 1024;
 }
@@ -86,27 +88,44 @@ function scale(s: Stat | null, f: number): Stat | null {
 
 export interface TableModel {
   head: string[];
-  /** Groups of rows; the ASCII form draws a rule between groups, as the seed does. */
+  /** Groups of rows; the ASCII form draws a rule between groups, as the evaluation's do. */
   groups: string[][][];
 }
 
-/** The seed's box style: |---|---| rules, cells left-aligned with one space of padding. */
+/** The evaluation's box style, drawn by cli-table3: |---|---| rules, ASCII only. */
+const ASCII_CHARS = {
+  top: '-',
+  'top-mid': '|',
+  'top-left': '|',
+  'top-right': '|',
+  bottom: '-',
+  'bottom-mid': '|',
+  'bottom-left': '|',
+  'bottom-right': '|',
+  left: '|',
+  'left-mid': '|',
+  mid: '-',
+  'mid-mid': '|',
+  right: '|',
+  'right-mid': '|',
+  middle: '|',
+};
+
+/**
+ * The evaluation's box style: cells left-aligned with one space of padding, a rule after the
+ * header and after every group. A group is one cli-table3 row whose cells hold the group's lines,
+ * so that rules fall between groups only.
+ */
 export function renderAscii(t: TableModel): string {
-  const cols = t.head.length;
-  const widths = t.head.map((h, i) =>
-    Math.max(h.length, ...t.groups.flatMap((g) => g.map((r) => (r[i] ?? '').length))),
-  );
-  const rule = '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|';
-  const line = (r: string[]): string =>
-    '|' +
-    Array.from({ length: cols }, (_, i) => ` ${(r[i] ?? '').padEnd(widths[i])} `).join('|') +
-    '|';
-  const out = [rule, line(t.head), rule];
+  const table = new Table({
+    head: t.head,
+    chars: ASCII_CHARS,
+    style: { head: [], border: [], 'padding-left': 1, 'padding-right': 1 },
+  });
   for (const g of t.groups) {
-    for (const r of g) out.push(line(r));
-    out.push(rule);
+    table.push(t.head.map((_, i) => g.map((r) => r[i] ?? '').join('\n')));
   }
-  return out.join('\n');
+  return table.toString();
 }
 
 function mdCell(s: string): string {
@@ -125,23 +144,23 @@ export function renderMarkdown(t: TableModel): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The seed's tables
+// The DSA evaluation's tables
 
 export const ENGINE_SUFFIX = ' (emulated device)';
 
 /**
  * CPU usage: per group, the source's live_migration, multifdsend_N and dsa_completion rows with
- * the seed's total on the last of them; then the emulated engines' rows, the last carrying the
- * total with the engines counted.
+ * the evaluation's total on the last of them; then the emulated engines' rows, the last carrying
+ * the total with the engines counted.
  */
 export function cpuTable(groups: GroupSummary[]): TableModel {
   const out: string[][][] = [];
   for (const g of groups) {
-    const seed = g.threads.filter(
+    const listed = g.threads.filter(
       (t) => t.role === 'migration' || t.role === 'channel' || t.role === 'accel-completion',
     );
     const engines = g.threads.filter((t) => t.role === 'emulated-engine');
-    const rows: string[][] = seed.map((t) => ['', t.name, fmtNum(t.ms, 1), '']);
+    const rows: string[][] = listed.map((t) => ['', t.name, fmtNum(t.ms, 1), '']);
     if (rows.length === 0) rows.push(['', '(no thread seen: see Both processes)', '', '']);
     rows[rows.length - 1][3] = fmtStat(g.seedTotalMs);
     for (const t of engines) rows.push(['', t.name + ENGINE_SUFFIX, fmtNum(t.ms, 1), '']);
@@ -169,7 +188,7 @@ export function latencyTable(groups: GroupSummary[]): TableModel {
   };
 }
 
-/** Both processes: what a user pays end to end (not in the seed; needed to compare peers). */
+/** Both processes: what a user pays end to end (not in the DSA evaluation; to compare peers). */
 export function processTable(groups: GroupSummary[]): TableModel {
   const mib = (k: number | null): string => (k === null ? 'n/a' : (k / 1024).toFixed(0));
   return {
@@ -201,11 +220,16 @@ export function processTable(groups: GroupSummary[]): TableModel {
  * offload twice when it has emulated engines: counting their CPU (what this machine spent) and
  * without it (DSA hardware's engines spend no CPU). QEMU is compared with livemig's baseline.
  */
-export function comparisonLines(groups: GroupSummary[]): { cpu: string[]; latency: string[] } {
+export function comparisonLines(groups: GroupSummary[]): {
+  cpu: string[];
+  latency: string[];
+  floor: string[];
+} {
   const cpu: string[] = [];
   const latency: string[] = [];
+  const floor = groups.filter((g) => g.toFloor).map(floorLine);
   const base = groups.find((g) => g.peer === 'livemig' && g.mode === 'baseline');
-  if (!base) return { cpu, latency };
+  if (!base) return { cpu, latency, floor };
   for (const g of groups) {
     if (g === base) continue;
     if (g.peer === 'livemig') {
@@ -228,11 +252,33 @@ export function comparisonLines(groups: GroupSummary[]): { cpu: string[]; latenc
           g.downtimeMs?.median ?? null,
         )}`,
       );
-    } else {
+    } else if (g.peer === 'qemu') {
       latency.push(peerLine(base, g));
     }
   }
-  return { cpu, latency };
+  return { cpu, latency, floor };
+}
+
+/** issue 13's targets for livemig's baseline, as multiples of the floor's medians. */
+const FLOOR_TARGETS: Partial<Record<Scenario, { totalTime: number; bothCpu?: number }>> = {
+  A: { totalTime: 1.15 },
+  B: { totalTime: 1.5, bothCpu: 2 },
+};
+
+/** A group against the floor of its scenario: its medians as multiples of the floor's. */
+export function floorLine(g: GroupSummary): string {
+  const t = g.peer === 'livemig' && g.mode === 'baseline' ? FLOOR_TARGETS[g.scenario] : undefined;
+  const times = (r: number | null | undefined, target?: number): string => {
+    if (r === null || r === undefined) return 'n/a';
+    const within =
+      target === undefined ? '' : ` (${r <= target ? 'within' : 'outside'} the ${target}× target)`;
+    return `${r.toFixed(2)}×${within}`;
+  };
+  return (
+    `${g.label} vs ${FLOOR_LABEL}: total time ${times(g.toFloor?.totalTime, t?.totalTime)}` +
+    `, until destination done ${times(g.toFloor?.endToEnd)}` +
+    `, CPU of both processes ${times(g.toFloor?.bothCpu, t?.bothCpu)}`
+  );
 }
 
 function ratio(a: number | undefined, b: number | undefined): string {

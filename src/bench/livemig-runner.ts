@@ -2,12 +2,11 @@
 // (LocalPair), or a local source against a remote `livemig run --incoming` (--to, --to-qmp).
 // The source guest is stopped (-S) and preallocated (--mem-prealloc) unless a workload runs.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { LocalPair } from '../cli/local-migration.js';
+import { LocalPair, startGuest, stopGuest, type GuestProcess } from '../harness/local-migration.js';
 import { QmpClient, QmpCommandError, type QmpEvent } from '../control/qmp-client.js';
 import { LIVEMIG_VERSION } from '../control/version.js';
 import { processCpuMs, procStatusKiB } from './proc.js';
@@ -23,7 +22,6 @@ import {
   type VerifyMethod,
 } from './types.js';
 
-const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 export const TERMINAL = ['completed', 'failed', 'cancelled'];
 
 /** The mode cannot run in this build or with this accel-path (e.g. dsa-accel not supported). */
@@ -44,7 +42,7 @@ export interface LivemigRunSpec {
   run: number;
   channels: number;
   accelPath: string[];
-  /** 'none': the source guest is stopped (-S), as in the seed's evaluation. */
+  /** 'none': the source guest is stopped (-S), as in the DSA evaluation. */
   workload: string;
   verify: boolean;
   /** Remote destination: the migration URI, and its QMP address. */
@@ -57,10 +55,6 @@ export type Info = Record<string, unknown> & {
   ram?: Record<string, number>;
   livemig?: Record<string, unknown>;
 };
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 export function eventTimeMs(e: QmpEvent): number {
   return e.timestamp.seconds * 1000 + e.timestamp.microseconds / 1000;
@@ -258,50 +252,23 @@ export async function runLivemig(spec: LivemigRunSpec): Promise<RunRecord> {
 // ---------------------------------------------------------------------------------------------
 // Remote destination
 
-interface SourceProcess {
-  proc: ChildProcess;
-  qmp: QmpClient;
+interface SourceProcess extends GuestProcess {
   dir: string;
-  stderr: string[];
 }
 
 async function startSource(args: string[]): Promise<SourceProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'livemig-bench-'));
-  const sock = join(dir, 'src.qmp');
-  const proc = spawn(process.execPath, [MAIN, 'run', ...args, '--qmp', `unix:${sock}`], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const stderr: string[] = [];
-  proc.stderr!.setEncoding('utf8');
-  proc.stderr!.on('data', (s: string) => stderr.push(s));
-  const exited = new Promise<never>((_, reject) =>
-    proc.once('exit', (code) =>
-      reject(new Error(`livemig run exited with code ${code}: ${stderr.join('')}`)),
-    ),
-  );
-  exited.catch(() => {});
   try {
-    const qmp = await Promise.race([
-      QmpClient.connect(`unix:${sock}`, { timeoutMs: 120_000 }),
-      exited,
-    ]);
-    await qmp.negotiate();
-    return { proc, qmp, dir, stderr };
+    // Preallocating a large guest comes before its QMP socket opens.
+    return { ...(await startGuest(dir, 'src', args, { qmpTimeoutMs: 120_000 })), dir };
   } catch (e) {
-    proc.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
 }
 
 async function stopSource(s: SourceProcess): Promise<void> {
-  if (s.proc.exitCode === null && s.proc.signalCode === null) {
-    const exited = new Promise<void>((r) => s.proc.once('exit', () => r()));
-    await s.qmp.execute('quit').catch(() => {});
-    const timer = setTimeout(() => s.proc.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
+  await stopGuest(s);
   await s.qmp.close().catch(() => {});
   rmSync(s.dir, { recursive: true, force: true });
 }

@@ -5,12 +5,15 @@
 //   node dist/src/bench/migrate.js --ram 4G --channels 2 --runs 3 [--scenario zero|half|all]
 //                                  [--mode multifd] [--json FILE] [--settle-ms 1000]
 
-import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Command, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import Table from 'cli-table3';
-import { LocalPair } from '../cli/local-migration.js';
+import { LocalPair } from '../harness/local-migration.js';
 import { median, minMax } from './stats.js';
 import { parseSize } from '../util/size.js';
+import { integer, size } from '../cli/options.js';
+import { MAX_MULTIFD_CHANNELS, ZERO_PAGE_DETECTION_MODES } from '../migration/parameters.js';
 
 interface RunResult {
   scenario: string;
@@ -27,24 +30,43 @@ interface RunResult {
   verified: string;
 }
 
-const { values } = parseArgs({
-  options: {
-    ram: { type: 'string', default: '4G' },
-    channels: { type: 'string', default: '2' },
-    runs: { type: 'string', default: '3' },
-    scenario: { type: 'string', default: 'all' },
-    mode: { type: 'string', default: 'multifd' },
-    verify: { type: 'boolean', default: false },
-    'settle-ms': { type: 'string', default: '1000' },
-    json: { type: 'string' },
-  },
-});
+interface MigrateBenchOptions {
+  ram: string;
+  channels: number;
+  runs: number;
+  scenario: 'zero' | 'half' | 'all';
+  mode: string;
+  verify: boolean;
+  settleMs: number;
+  json?: string;
+}
+
+const values = new Command('npm run bench:migrate --')
+  .description('the foundation benchmark: a stopped, preallocated guest between two processes')
+  .option('--ram <size>', 'guest RAM (K/M/G; bare number = MiB)', size(4096), '4G')
+  .option('--channels <n>', 'multifd channels', integer(1, MAX_MULTIFD_CHANNELS), 2)
+  .option('--runs <n>', 'runs per guest (medians, min-max)', integer(1, 1000), 3)
+  .addOption(
+    new Option('--scenario <name>', '100% zero, 50% normal, or both')
+      .choices(['zero', 'half', 'all'])
+      .default('all'),
+  )
+  .addOption(
+    new Option('--mode <zpd>', 'zero-page-detection')
+      .choices(ZERO_PAGE_DETECTION_MODES)
+      .default('multifd'),
+  )
+  .option('--verify', "check the destination's RAM (x-verify-ram, inside the measurement)", false)
+  .option('--settle-ms <ms>', 'let both processes settle after start-up', integer(0, 600_000), 1000)
+  .option('--json <file>', 'write every run')
+  .parse(process.argv)
+  .opts<MigrateBenchOptions>();
 
 const SCENARIOS: Record<string, number> = { zero: 0, half: 0.5 };
 
 async function runOnce(scenario: string, ratio: number): Promise<RunResult> {
   const pair = await LocalPair.start({
-    ram: values.ram!,
+    ram: values.ram,
     normalPageRatio: ratio,
     workload: 'none',
     sourcePaused: true,
@@ -53,12 +75,12 @@ async function runOnce(scenario: string, ratio: number): Promise<RunResult> {
   try {
     // A guest is up for a while before it is migrated: the processes' start-up (threads spawned
     // and warmed up ahead of a migration) is not part of the migration being measured.
-    await new Promise((r) => setTimeout(r, Number(values['settle-ms'])));
+    await sleep(values.settleMs);
     const src0 = pair.source.cpuMs();
     const dst0 = pair.dest.cpuMs();
     const { source, dest } = await pair.migrate(
-      { multifd: true, 'x-verify-ram': values.verify! },
-      { 'multifd-channels': Number(values.channels), 'zero-page-detection': values.mode! },
+      { multifd: true, 'x-verify-ram': values.verify },
+      { 'multifd-channels': values.channels, 'zero-page-detection': values.mode },
       undefined,
       25,
     );
@@ -70,7 +92,7 @@ async function runOnce(scenario: string, ratio: number): Promise<RunResult> {
     const dlm = dest.livemig as Record<string, unknown> | undefined;
     return {
       scenario,
-      mode: values.mode!,
+      mode: values.mode,
       totalMs: Number(source['total-time']),
       downtimeMs: Number(source.downtime),
       setupMs: Number(source['setup-time']),
@@ -96,12 +118,9 @@ async function runOnce(scenario: string, ratio: number): Promise<RunResult> {
 }
 
 async function main(): Promise<void> {
-  const runs = Number(values.runs);
-  const names = values.scenario === 'all' ? Object.keys(SCENARIOS) : [values.scenario!];
-  for (const n of names) {
-    if (!(n in SCENARIOS)) throw new Error(`unknown --scenario '${n}': expected zero, half or all`);
-  }
-  const ramBytes = parseSize(values.ram!, 'M');
+  const runs = values.runs;
+  const names = values.scenario === 'all' ? Object.keys(SCENARIOS) : [values.scenario];
+  const ramBytes = parseSize(values.ram, 'M');
   const results: RunResult[] = [];
   for (const n of names) {
     for (let i = 0; i < runs; i++) {

@@ -4,6 +4,7 @@
 // peer's guest is stopped, so that the two emulators do not share this machine's cores. A run
 // whose guest failed a check ends that chain: the next run boots again.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LIVEMIG_VERSION } from '../control/version.js';
 import { machineInfo } from './machine-info.js';
 import { ModeUnavailableError } from './livemig-runner.js';
@@ -11,7 +12,7 @@ import { startCopyLoop } from './pc-guest.js';
 import { LivemigPcSession, type PcBootSpec } from './pc-livemig.js';
 import { QEMU_PC_BINARY, qemuPcModeRefusal, QemuPcSession } from './pc-qemu.js';
 import { pcRun } from './pc-run.js';
-import { sleep, type PcSession } from './pc-session.js';
+import { type PcSession } from './pc-session.js';
 import { Progress } from './progress.js';
 import {
   findQemu,

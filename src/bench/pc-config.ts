@@ -91,7 +91,12 @@ export function pcBenchConfig(
   }
   let peers: Peer[] = ['livemig'];
   if (o.peer !== undefined) {
-    if (o.peer !== 'qemu') throw new Error(`invalid --peer '${o.peer}': expected qemu`);
+    if (o.peer !== 'qemu') {
+      throw new Error(
+        `invalid --peer '${o.peer}' with --machine pc: expected qemu ` +
+          '(the floor moves the synthetic guest)',
+      );
+    }
     if (ramBytes % (1024 * 1024) !== 0) {
       throw new Error(`invalid --ram '${c.ram}' with --peer qemu: QEMU's -m needs whole MiB`);
     }

@@ -3,8 +3,9 @@
 // before the migration starts. Driven over QMP as a QEMU user would: capabilities (multifd,
 // events, x-verify-ram), parameters (channels, zero-page-detection, downtime-limit), migrate.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConsoleClient } from '../chardev/console-client.js';
-import { LocalPair } from '../cli/local-migration.js';
+import { LocalPair } from '../harness/local-migration.js';
 import { QmpCommandError } from '../control/qmp-client.js';
 import { LIVEMIG_VERSION } from '../control/version.js';
 import { livemigSideCpu, ModeUnavailableError, type Info } from './livemig-runner.js';
@@ -14,7 +15,6 @@ import {
   EventLog,
   followSource,
   QMP_TIMEOUT_MS,
-  sleep,
   within,
   type PcMigrateSpec,
   type PcMigration,

@@ -4,6 +4,7 @@
 // contains the migration (last copy before `migrate` to the first one completed at the
 // destination), so a short migration is not diluted by seconds of normal running around it.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConsoleClient } from '../chardev/console-client.js';
 import type { ProgressInfo } from './types.js';
 
@@ -61,7 +62,7 @@ export class CopyTracker {
       const c = this.completions.find((x) => x.n > after && x.t >= since);
       if (c) return c;
       if (nowMs() > end || this.stopped) return null;
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
   }
 
@@ -83,7 +84,7 @@ export async function waitSteady(
 ): Promise<boolean> {
   const start = nowMs();
   for (;;) {
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
     const now = nowMs();
     if (now - start >= o.minMs && now - start >= 2 * o.stepMs) {
       const last = rateWithin(tracker.completions, now - o.stepMs, now);

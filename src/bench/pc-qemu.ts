@@ -5,6 +5,7 @@
 // starts with -S, so that at completion it stays paused while both RAM files are compared page
 // by page; then `cont`. The destination becomes the next source (ping-pong), like livemig's.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConsoleClient } from '../chardev/console-client.js';
@@ -16,7 +17,6 @@ import {
   EventLog,
   followSource,
   QMP_TIMEOUT_MS,
-  sleep,
   within,
   type PcMigrateSpec,
   type PcMigration,

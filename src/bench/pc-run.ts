@@ -3,6 +3,7 @@
 // the shell answers, the file has the same sha256, and (busy) the cp loop goes on; the record
 // says what the chain does next. A failed check makes a failed run with what the console showed.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type RunRecord, type GuestCheck, type Mode, type PcScenario } from './types.js';
 import { attempt, checkFileSha, shellAnswers, writeCheckFile } from './pc-guest.js';
 import {
@@ -12,7 +13,7 @@ import {
   rateWithin,
   waitSteady,
 } from './pc-progress.js';
-import { sleep, type PcMigration, type PcSession } from './pc-session.js';
+import { type PcMigration, type PcSession } from './pc-session.js';
 
 export interface PcRunSpec {
   session: PcSession;

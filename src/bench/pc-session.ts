@@ -2,6 +2,7 @@
 // fresh destination with its console already attached, one migration measured, and the chain
 // (the destination, now running the guest, becomes the next source). pc-run.ts drives it.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConsoleClient } from '../chardev/console-client.js';
 import type { QmpClient, QmpEvent } from '../control/qmp-client.js';
 import { TERMINAL, type Info } from './livemig-runner.js';
@@ -103,10 +104,6 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** How long a QMP command may take to answer, and how long a destination may take to finish. */

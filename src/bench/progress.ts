@@ -1,24 +1,19 @@
-// Progress of a benchmark. On a TTY one status line is rewritten in place (which migration of
-// how many, its pass, bytes sent, rate); elsewhere only the one-line result of each run is
-// printed, so logs stay readable.
+// Progress of a benchmark. On a terminal the migration's progress bar (the one `livemig demo`
+// shows), named after the run ("[3/12] A baseline run 2/3"); permanent lines (each run's result,
+// warnings) go above it. Elsewhere only those lines are printed, so logs stay readable.
 
-import { formatBytes } from '../util/size.js';
-
-export interface ProgressSink {
-  write(s: string): boolean;
-  isTTY?: boolean;
-}
+import type { SingleBar } from 'cli-progress';
+import { migrationBar, updateBar, type Info } from '../cli/migration-view.js';
 
 export class Progress {
   private total = 0;
   private index = 0;
   private label = '';
-  private status = false;
+  private bar: SingleBar | null = null;
+  /** A task is running, so a bar taken down for a line comes back at its next update. */
+  private running = false;
 
-  constructor(
-    private readonly out: ProgressSink = process.stderr,
-    private readonly tty: boolean = out.isTTY === true,
-  ) {}
+  constructor(private readonly out: NodeJS.WriteStream = process.stderr) {}
 
   begin(total: number): void {
     this.total = total;
@@ -29,42 +24,34 @@ export class Progress {
   task(label: string): void {
     this.index++;
     this.label = `[${this.index}/${this.total}] ${label}`;
-    this.show(`${this.label}: starting guests`);
+    this.stopBar();
+    this.running = true;
+    this.bar = this.newBar();
   }
 
   /** From the source's query-migrate while the migration runs. */
   update(info: Record<string, unknown>): void {
-    const ram = info.ram as Record<string, number> | undefined;
-    if (!ram) return this.show(`${this.label}: ${String(info.status ?? 'setup')}`);
-    const pass = (ram['dirty-sync-count'] ?? 0) + 1;
-    const pct = ram.total ? Math.min(100, Math.round(100 * (1 - ram.remaining / ram.total))) : 0;
-    const bar = '#'.repeat(Math.round(pct / 5)).padEnd(20, '-');
-    this.show(
-      `${this.label}: [${bar}] ${pct}% pass ${pass}, ${formatBytes(ram.transferred ?? 0)} sent, ` +
-        `${Math.round(ram.mbps ?? 0)} Mbps (${String(info.status)})`,
-    );
+    if (this.running && !this.bar) this.bar = this.newBar();
+    updateBar(this.bar, info as Info);
   }
 
   /** A permanent line (a run's result, a warning). */
   line(s: string): void {
-    this.clear();
+    this.stopBar();
     this.out.write(s + '\n');
   }
 
   end(): void {
-    this.clear();
+    this.stopBar();
+    this.running = false;
   }
 
-  private show(s: string): void {
-    if (!this.tty) return;
-    const c = (this.out as { columns?: number }).columns ?? 0;
-    const cols = c >= 20 ? c : 120;
-    this.out.write(`\r\x1b[K${s.length >= cols ? s.slice(0, cols - 1) : s}`);
-    this.status = true;
+  private newBar(): SingleBar | null {
+    return migrationBar(this.out.isTTY === true, this.label, { out: this.out, clear: true });
   }
 
-  private clear(): void {
-    if (this.tty && this.status) this.out.write('\r\x1b[K');
-    this.status = false;
+  private stopBar(): void {
+    this.bar?.stop();
+    this.bar = null;
   }
 }

@@ -8,6 +8,7 @@
 // QEMU does not account CPU per thread: its threads are sampled from /proc (see ThreadSampler),
 // with -name debug-threads=on so that they carry their names (live_migration, multifdsend_N).
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import {
@@ -27,7 +28,7 @@ import { promisify } from 'node:util';
 import { QmpClient, QmpCommandError } from '../control/qmp-client.js';
 import { isNormalPage } from '../ram/fill.js';
 import { PAGE_SIZE } from '../migration/protocol.js';
-import { eventTimeMs, nowMs, settle, sleep, TERMINAL, type Info } from './livemig-runner.js';
+import { eventTimeMs, nowMs, settle, TERMINAL, type Info } from './livemig-runner.js';
 import { processCpuMs, procStatusKiB, ThreadSampler } from './proc.js';
 import { firstDifference } from './ram-compare.js';
 

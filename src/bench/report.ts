@@ -1,5 +1,5 @@
-// The benchmark's outputs: the terminal text (the seed's ASCII tables), the Markdown report
-// (the same tables, the charts, the machine), and one SVG chart per scenario.
+// The benchmark's outputs: the terminal text (the DSA evaluation's ASCII tables), the Markdown
+// report (the same tables, the charts, the machine), and one SVG chart per scenario.
 
 import {
   comparisonLines,
@@ -19,7 +19,7 @@ import {
   pcSetupLine,
   pcTargetLines,
 } from './pc-report.js';
-import { engineTotalMs, groupLabel } from './summary.js';
+import { engineTotalMs, FLOOR_LABEL, groupLabel } from './summary.js';
 import { chartBars, stackedBarSvg } from './svg.js';
 import {
   isPcScenario,
@@ -62,6 +62,8 @@ interface ScenarioSection {
   latency: TableModel;
   latencyLines: string[];
   processes: TableModel;
+  /** --peer floor: every group's medians as multiples of the floor's */
+  floorLines: string[];
   notes: string[];
   /** --machine pc: every run, and what goes under that table */
   pcRuns: { table: TableModel; lines: string[] } | null;
@@ -74,6 +76,12 @@ function runLabel(r: BenchResults): (run: RunRecord) => string {
 export const ENGINE_NOTE =
   "Rows marked (emulated device) are the emulated DSA's engine threads: CPU this machine spent " +
   'emulating the device, which DSA hardware would not spend.';
+
+export const FLOOR_NOTE =
+  `${FLOOR_LABEL}: bench/floor/loopback-floor.c moves the same guest between two processes over ` +
+  'the same channels with no copy in user space and no protocol beyond page offsets: what this ' +
+  'machine needs at least. floor_send_N and floor_recv_N are its sender and receiver threads ' +
+  '(their own CPU clocks); it has no downtime and reports no RSS.';
 
 function sections(r: BenchResults): ScenarioSection[] {
   const out: ScenarioSection[] = [];
@@ -94,9 +102,10 @@ function sections(r: BenchResults): ScenarioSection[] {
       }
     }
     const notes = [
-      'totaltime: live_migration + multifdsend_N (+ dsa_completion), as the seed adds them up.',
+      'totaltime: live_migration + multifdsend_N (+ dsa_completion), as the DSA evaluation adds them up.',
     ];
     if (groups.some((g) => engineTotalMs(g.threads) > 0)) notes.push(ENGINE_NOTE);
+    if (groups.some((g) => g.peer === 'floor')) notes.push(FLOOR_NOTE);
     if (groups.some((g) => g.peer === 'qemu')) {
       notes.push(
         `QEMU's threads are sampled from /proc every 10 ms (QEMU does not account CPU per thread); ` +
@@ -111,6 +120,7 @@ function sections(r: BenchResults): ScenarioSection[] {
       latency: latencyTable(groups),
       latencyLines: lines.latency,
       processes: processTable(groups),
+      floorLines: lines.floor,
       notes,
       pcRuns,
     });
@@ -153,6 +163,7 @@ export function terminalReport(r: BenchResults): string {
     out.push(`== ${SCENARIO_TITLE[s.scenario]} ==`, '', 'CPU usage (source, ms)');
     out.push(renderAscii(s.cpu), ...s.cpuLines, '', 'Latency', renderAscii(s.latency));
     out.push(...s.latencyLines, '', 'Both processes', renderAscii(s.processes));
+    out.push(...s.floorLines);
     if (s.pcRuns) out.push('', 'Every run', renderAscii(s.pcRuns.table), ...s.pcRuns.lines);
     out.push(...s.notes.map((n) => `Note: ${n}`), '');
   }
@@ -209,6 +220,7 @@ export function markdownReport(r: BenchResults, chartPaths: Map<Scenario, string
           ['livemig', `${m.livemig}${m.gitCommit ? ` (${m.gitCommit})` : ''}`],
           ['DSA devices', m.dsaDevices.length ? m.dsaDevices.join(', ') : 'none'],
           ['QEMU', r.qemu ? `${r.qemu.version} (${r.qemu.path})` : 'not used'],
+          ['Floor', r.runs.find((x) => x.peer === 'floor')?.peerVersion ?? 'not used'],
         ],
       ],
     }),
@@ -237,6 +249,8 @@ export function markdownReport(r: BenchResults, chartPaths: Map<Scenario, string
     for (const l of s.latencyLines) out.push(`- ${l}`);
     if (s.latencyLines.length) out.push('');
     out.push('### Both processes', '', renderMarkdown(s.processes), '');
+    for (const l of s.floorLines) out.push(`- ${l}`);
+    if (s.floorLines.length) out.push('');
     if (s.pcRuns) {
       out.push('### Every run', '', renderMarkdown(s.pcRuns.table), '');
       for (const l of s.pcRuns.lines) out.push(`- ${l}`);

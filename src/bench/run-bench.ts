@@ -1,9 +1,12 @@
 // The benchmark plan: every scenario, every run, every mode, for livemig and (with --peer qemu)
-// QEMU, interleaved (run 1 of every mode, then run 2, ...) so that drifting machine load does
-// not favour one mode; then the running-guest scenario at each dirty rate.
+// QEMU, and (with --peer floor) the machine's floor once per run, interleaved (run 1 of every
+// mode and peer, then run 2, ...) so that drifting machine load does not favour one of them;
+// then the running-guest scenario at each dirty rate.
 
 import { LIVEMIG_VERSION } from '../control/version.js';
 import { machineInfo } from './machine-info.js';
+import { compileFloor, floorRamMiB, type FloorBinary } from './floor-run.js';
+import { runFloorPeer } from './floor-peer.js';
 import { ModeUnavailableError, runLivemig } from './livemig-runner.js';
 import { Progress } from './progress.js';
 import {
@@ -69,7 +72,8 @@ export function failedRun(
 }
 
 function runLine(r: RunRecord): string {
-  const head = `${r.scenario} ${r.peer === 'qemu' ? 'qemu ' : ''}${r.mode} run ${r.run}`;
+  const what = r.peer === 'floor' ? 'floor' : `${r.peer === 'qemu' ? 'qemu ' : ''}${r.mode}`;
+  const head = `${r.scenario} ${what} run ${r.run}`;
   if (r.status !== 'completed') return `${head}: ${r.status}${r.error ? `: ${r.error}` : ''}`;
   const cpu = (ms: number | null): string => (ms === null ? 'n/a' : (ms / 1000).toFixed(2));
   return (
@@ -108,8 +112,22 @@ export async function runBench(
       }
     }
   }
-  const perRun = config.modes.length * (qemu ? 2 : 1);
   const scenarios = config.scenarios.filter((s): s is SyntheticScenario => !isPcScenario(s));
+  const floor = config.peers.includes('floor') && scenarios.length > 0 ? findFloor(config) : null;
+  if (floor && 'reason' in floor) {
+    skipped.push({
+      severity: 'unavailable',
+      peer: 'floor',
+      mode: null,
+      scenario: null,
+      reason: floor.reason,
+    });
+    progress.line(`bench: the floor is skipped: ${floor.reason}`);
+  } else if (floor && config.to) {
+    progress.line('bench: the floor runs on this machine (loopback), not against --to');
+  }
+  const floorBin = floor && !('reason' in floor) ? floor : null;
+  const perRun = config.modes.length * (qemu ? 2 : 1) + (floorBin ? 1 : 0);
   progress.begin(
     scenarios.length * config.runs * perRun + (config.running ? config.dirtyRatesMBps.length : 0),
   );
@@ -175,6 +193,20 @@ export async function runBench(
           progress.line(runLine(r));
         }
       }
+      if (floorBin) {
+        progress.task(`${scenario} floor run ${run}/${config.runs}`);
+        const r = await runFloorPeer({
+          floor: floorBin,
+          ramBytes: config.ramBytes,
+          scenario,
+          run,
+          channels: config.channels,
+        }).catch((e: Error) =>
+          failedRun(scenario, 'floor', floorBin.version, 'baseline', run, e.message),
+        );
+        runs.push(r);
+        progress.line(runLine(r));
+      }
     }
   }
   const running = [];
@@ -222,4 +254,14 @@ export async function runBench(
     running,
     skipped,
   };
+}
+
+/** The floor's program, compiled, or why it cannot run here. */
+function findFloor(config: BenchConfig): FloorBinary | { reason: string } {
+  try {
+    floorRamMiB(config.ramBytes);
+    return compileFloor();
+  } catch (e) {
+    return { reason: `${(e as Error).message} (livemig bench: name the compiler with CC)` };
+  }
 }

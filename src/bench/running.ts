@@ -3,8 +3,9 @@
 // is decided by rate against bandwidth, not by the machine's load. A migration still iterating
 // after the time cap is cancelled and reported as not converged.
 
-import { LocalPair } from '../cli/local-migration.js';
-import { sleep, TERMINAL, type Info } from './livemig-runner.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LocalPair } from '../harness/local-migration.js';
+import { TERMINAL, type Info } from './livemig-runner.js';
 import type { RunningRecord } from './types.js';
 
 export interface RunningSpec {

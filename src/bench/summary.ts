@@ -1,11 +1,11 @@
 // From runs to per-(scenario, peer, mode) summaries: medians with min-max, per-thread medians,
-// and the seed's CPU sums.
+// and the DSA evaluation's CPU sums.
 
 import { median, stat } from './stats.js';
 import {
   MODES,
   SCENARIOS,
-  SEED_ROLES,
+  EVALUATION_ROLES,
   type GroupSummary,
   type Mode,
   type Peer,
@@ -33,9 +33,9 @@ export function compareThreads(a: ThreadCpu, b: ThreadCpu): number {
   return a.name.localeCompare(b.name, 'en', { numeric: true });
 }
 
-/** The seed's total: live_migration + multifdsend_N (+ dsa_completion), source side. */
-export function seedTotalMs(threads: ThreadCpu[]): number {
-  return threads.filter((t) => SEED_ROLES.includes(t.role)).reduce((s, t) => s + t.ms, 0);
+/** The DSA evaluation's total: live_migration + multifdsend_N (+ dsa_completion), source side. */
+export function evaluationTotalMs(threads: ThreadCpu[]): number {
+  return threads.filter((t) => EVALUATION_ROLES.includes(t.role)).reduce((s, t) => s + t.ms, 0);
 }
 
 /** The emulated device's engines (CPU that DSA hardware would not spend). */
@@ -43,12 +43,15 @@ export function engineTotalMs(threads: ThreadCpu[]): number {
   return threads.filter((t) => t.role === 'emulated-engine').reduce((s, t) => s + t.ms, 0);
 }
 
+export const FLOOR_LABEL = 'Floor (C, bench:floor)';
+
 export function groupLabel(
   peer: Peer,
   mode: Mode,
   accelPath: string[],
   qemuVersion: string | null,
 ): string {
+  if (peer === 'floor') return FLOOR_LABEL;
   if (peer === 'qemu') {
     const v = qemuVersion ? /^QEMU (\S+)/.exec(qemuVersion)?.[1] : undefined;
     const name = `QEMU${v ? ' ' + v : ''}`;
@@ -66,6 +69,27 @@ export function groupLabel(
     case 'none':
       return 'None';
   }
+}
+
+const PEER_ORDER: Readonly<Record<Peer, number>> = { livemig: 0, qemu: 10, floor: 20 };
+
+/** a / b of two medians, or null where either is unknown. */
+function over(a: Stat | null, b: Stat | null): number | null {
+  return a && b && Number.isFinite(a.median) && b.median > 0 ? a.median / b.median : null;
+}
+
+/** Each group's medians over the floor's of its scenario, where the floor ran. */
+function addFloorRatios(groups: GroupSummary[]): GroupSummary[] {
+  for (const g of groups) {
+    const f = groups.find((x) => x.peer === 'floor' && x.scenario === g.scenario);
+    if (!f || g === f) continue;
+    g.toFloor = {
+      totalTime: over(g.totalTimeMs, f.totalTimeMs),
+      endToEnd: over(g.endToEndMs, f.endToEndMs),
+      bothCpu: over(g.bothCpuMs, f.bothCpuMs),
+    };
+  }
+  return groups;
 }
 
 function req(s: Stat | null): Stat {
@@ -127,10 +151,12 @@ export function summarize(
       label: groupLabel(k.peer, k.mode, accelPath, qemuVersion),
       completedRuns: rs.length,
       threads,
-      seedTotalMs: req(stat(rs.map((r) => seedTotalMs(r.cpu.source.threads)))),
+      seedTotalMs: req(stat(rs.map((r) => evaluationTotalMs(r.cpu.source.threads)))),
       totalWithEnginesMs: req(
         stat(
-          rs.map((r) => seedTotalMs(r.cpu.source.threads) + engineTotalMs(r.cpu.source.threads)),
+          rs.map(
+            (r) => evaluationTotalMs(r.cpu.source.threads) + engineTotalMs(r.cpu.source.threads),
+          ),
         ),
       ),
       totalTimeMs: req(stat(rs.map((r) => r.totalTimeMs))),
@@ -150,6 +176,6 @@ export function summarize(
     });
   }
   const order = (g: GroupSummary): number =>
-    SCENARIOS.indexOf(g.scenario) * 100 + (g.peer === 'qemu' ? 10 : 0) + MODES.indexOf(g.mode);
-  return out.sort((a, b) => order(a) - order(b));
+    SCENARIOS.indexOf(g.scenario) * 100 + PEER_ORDER[g.peer] + MODES.indexOf(g.mode);
+  return addFloorRatios(out.sort((a, b) => order(a) - order(b)));
 }

@@ -4,7 +4,7 @@
 
 export const RESULTS_SCHEMA_ID = 'livemig-bench/1';
 
-/** A: 50% normal pages; B: 100% zero pages (the seed's two scenarios). */
+/** A: 50% normal pages; B: 100% zero pages (the DSA evaluation's two scenarios). */
 export type SyntheticScenario = 'A' | 'B';
 /**
  * --machine pc: idle (a freshly booted Linux guest, nothing running), busy (a cp loop), and
@@ -37,7 +37,8 @@ export const MODE_ZERO_PAGE_DETECTION: Readonly<Record<Mode, string>> = {
   none: 'none',
 };
 
-export type Peer = 'livemig' | 'qemu';
+/** floor: bench:floor's C migration (bench/floor/loopback-floor.c), the machine's yardstick. */
+export type Peer = 'livemig' | 'qemu' | 'floor';
 
 /**
  * What a thread does, so that tables and charts can group threads of either peer:
@@ -59,8 +60,8 @@ export interface SideCpu {
   processMs: number | null;
   /** Per-thread CPU ms, as the threads account for it (livemig) or as sampled (QEMU). */
   threads: ThreadCpu[];
-  /** How `threads` was measured. */
-  threadSource: 'query-migrate' | 'proc-sampled' | 'none';
+  /** How `threads` was measured (thread-clock: the floor's threads read their own CPU clock). */
+  threadSource: 'query-migrate' | 'proc-sampled' | 'thread-clock' | 'none';
 }
 
 export type VerifyMethod = 'digest' | 'x-verify-ram' | 'byte-compare' | 'none';
@@ -207,7 +208,7 @@ export interface GroupSummary {
   completedRuns: number;
   /** Median CPU ms per thread over the completed runs. */
   threads: ThreadCpu[];
-  /** The seed's sum: live_migration + multifdsend_N (+ dsa_completion). */
+  /** The DSA evaluation's sum (the name is the results format's): live_migration + multifdsend_N (+ dsa_completion). */
   seedTotalMs: Stat;
   /** The same plus the emulated engines. */
   totalWithEnginesMs: Stat;
@@ -222,6 +223,17 @@ export interface GroupSummary {
   bothCpuMs: Stat | null;
   peakRssKiB: { source: number | null; destination: number | null };
   verified: string;
+  /**
+   * With --peer floor: this group's medians over the floor's in the same scenario (null where
+   * either is unknown). Absent for the floor itself and without the floor.
+   */
+  toFloor?: FloorRatios;
+}
+
+export interface FloorRatios {
+  totalTime: number | null;
+  endToEnd: number | null;
+  bothCpu: number | null;
 }
 
 export interface MachineInfo {
@@ -315,5 +327,5 @@ export function threadRole(name: string): ThreadRole {
   return 'other';
 }
 
-/** The roles that the seed's CPU table lists (source side). */
-export const SEED_ROLES: readonly ThreadRole[] = ['migration', 'channel', 'accel-completion'];
+/** The roles that the DSA evaluation's CPU table lists (source side). */
+export const EVALUATION_ROLES: readonly ThreadRole[] = ['migration', 'channel', 'accel-completion'];

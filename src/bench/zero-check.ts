@@ -8,27 +8,31 @@
 import { execFileSync } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { Command } from 'commander';
+import Table from 'cli-table3';
 import { compileC } from './c-program.js';
 import { allocateBlocks, segmentViews, segmentWords } from '../ram/layout.js';
 import { fillNormalPages, preallocate } from '../ram/fill.js';
 import { classifyPages } from '../zero/zero-check.js';
 import { parseSize } from '../util/size.js';
+import { integer, ratio as shareOfPages, size as sizeText } from '../cli/options.js';
 import { median } from './stats.js';
 
-const { values } = parseArgs({
-  options: {
-    size: { type: 'string', default: '1G' },
-    runs: { type: 'string', default: '5' },
-    ratio: { type: 'string', default: '0' },
-    'packet-pages': { type: 'string', default: '128' },
-    cc: { type: 'string', default: process.env.CC ?? 'cc' },
-  },
-});
+const values = new Command('npm run bench:zero --')
+  .description(
+    "livemig's CPU zero check against native loops (memcmp; on zero memory, C AVX2) over the same memory",
+  )
+  .option('--size <size>', 'memory to check (K/M/G; bare number = MiB)', sizeText(4096), '1G')
+  .option('--runs <n>', 'runs (medians)', integer(1, 1000), 5)
+  .option('--ratio <r>', 'share of normal pages (0..1)', shareOfPages, 0)
+  .option('--packet-pages <n>', 'pages per packet', integer(1, 65536), 128)
+  .option('--cc <compiler>', 'C compiler for the AVX2 loop', process.env.CC ?? 'cc')
+  .parse(process.argv)
+  .opts<{ size: string; runs: number; ratio: number; packetPages: number; cc: string }>();
 
-const size = parseSize(values.size!, 'M');
-const ratio = Number(values.ratio);
-const packetPages = Number(values['packet-pages']);
+const size = parseSize(values.size, 'M');
+const ratio = values.ratio;
+const packetPages = values.packetPages;
 const blocks = allocateBlocks(size);
 preallocate(blocks);
 fillNormalPages(blocks, ratio);
@@ -88,13 +92,13 @@ function avx2Run(bin: string): number {
   return Number(execFileSync(bin, [String(size), '1'], { encoding: 'utf8' }).trim());
 }
 
-const runs = Number(values.runs);
+const runs = values.runs;
 const res: Record<string, number[]> = {
   livemig: [],
   'Buffer.equals per page': [],
   'Buffer.equals per packet': [],
 };
-const avx2 = ratio === 0 ? compileC(AVX2_SOURCE, values.cc!, ['-O2', '-mavx2']) : null;
+const avx2 = ratio === 0 ? compileC(AVX2_SOURCE, values.cc, ['-O2', '-mavx2']) : null;
 if (avx2) res[AVX2] = [];
 for (let r = 0; r < runs; r++) {
   res.livemig.push(time(livemigCheck));
@@ -107,16 +111,20 @@ const native = ratio === 0 ? 'Buffer.equals per packet' : 'Buffer.equals per pag
 process.stdout.write(
   `zero check over ${values.size} (normal page ratio ${ratio}), median of ${runs}\n`,
 );
+const t = new Table({
+  head: ['check', 'ms', 'GiB/s'],
+  colAligns: ['left', 'right', 'right'],
+  style: { head: [], border: [] },
+});
 for (const [k, v] of Object.entries(res)) {
-  process.stdout.write(
-    `  ${k.padEnd(26)} ${median(v).toFixed(1).padStart(8)} ms  ${(gib / (median(v) / 1000)).toFixed(1)} GiB/s\n`,
-  );
+  t.push([k, median(v).toFixed(1), (gib / (median(v) / 1000)).toFixed(1)]);
 }
+process.stdout.write(t.toString() + '\n');
 process.stdout.write(
-  `  livemig / native (${native}): ${((100 * median(res[native])) / median(res.livemig)).toFixed(0)}% of native speed\n`,
+  `livemig / native (${native}): ${((100 * median(res[native])) / median(res.livemig)).toFixed(0)}% of native speed\n`,
 );
 if (avx2) {
   process.stdout.write(
-    `  livemig / ${AVX2}: ${((100 * median(res[AVX2])) / median(res.livemig)).toFixed(0)}% of its throughput\n`,
+    `livemig / ${AVX2}: ${((100 * median(res[AVX2])) / median(res.livemig)).toFixed(0)}% of its throughput\n`,
   );
 }

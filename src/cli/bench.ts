@@ -1,13 +1,14 @@
-// `livemig bench`: the seed's evaluation (scenarios A and B, baseline against DSA offload, CPU
-// per thread and latency) with one command, beside QEMU when asked (--peer qemu), plus a
-// running-guest convergence scenario. Tables on stdout, progress on stderr, and optionally a
-// results file (--json), a Markdown report (--report) and one SVG chart per scenario.
-
+// `livemig bench`: the DSA evaluation's scenarios (A and B, baseline against DSA offload, CPU per
+// thread and latency) with one command, beside QEMU (--peer qemu) and the machine's floor
+// (--peer floor: bench:floor's C migration) when asked, plus a running-guest convergence
+// scenario. Tables on stdout, progress on stderr, and optionally a results file (--json), a
+// Markdown report (--report) and one SVG chart per scenario.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, relative } from 'node:path';
 import { splitAccelPath } from '../accel/accel-path.js';
 import { MAX_MULTIFD_CHANNELS } from '../migration/parameters.js';
 import { parseSize } from '../util/size.js';
+import { checked, integer } from './options.js';
 import { Progress } from '../bench/progress.js';
 import { charts, markdownReport, terminalReport } from '../bench/report.js';
 import { runBench } from '../bench/run-bench.js';
@@ -56,12 +57,8 @@ export interface BenchOptions {
 
 export const DEFAULT_ACCEL_PATH = 'dsa-emu:dsa0/wq0.0';
 
-function int(name: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || n < min || n > max) {
-    throw new Error(`invalid ${name} '${text}': expected an integer from ${min} to ${max}`);
-  }
-  return n;
+function int(flag: string, text: string, min: number, max: number): number {
+  return checked(flag, integer(min, max), text);
 }
 
 function list(text: string): string[] {
@@ -87,6 +84,18 @@ export function parseScenarios(text: string): { scenarios: Scenario[]; running: 
   }
   if (scenarios.length === 0 && !running) throw new Error('--scenario names no scenario');
   return { scenarios: [...new Set(scenarios)], running };
+}
+
+/** --peer: qemu, floor, or both (a list, or the flag given twice); livemig always runs. */
+export function parsePeers(text: string | undefined): Peer[] {
+  const peers: Peer[] = ['livemig'];
+  for (const p of list(text ?? '')) {
+    if (p !== 'qemu' && p !== 'floor') {
+      throw new Error(`invalid --peer '${p}': expected qemu or floor (or both: qemu,floor)`);
+    }
+    if (!peers.includes(p)) peers.push(p);
+  }
+  return peers;
 }
 
 export function parseModes(text: string): Mode[] {
@@ -117,11 +126,7 @@ export function benchConfig(o: BenchOptions): BenchConfig {
   const ramBytes = parseSize(ram, 'M');
   if (ramBytes % 4096 !== 0) throw new Error(`invalid --ram '${ram}': must be a multiple of 4 KiB`);
   const { scenarios, running } = parseScenarios(o.scenario ?? 'all');
-  let peers: Peer[] = ['livemig'];
-  if (o.peer !== undefined) {
-    if (o.peer !== 'qemu') throw new Error(`invalid --peer '${o.peer}': expected qemu`);
-    peers = ['livemig', 'qemu'];
-  }
+  const peers = parsePeers(o.peer);
   if (o.to !== undefined) {
     if (!/^tcp:.+:\d+$/.test(o.to))
       throw new Error(`invalid --to '${o.to}': expected tcp:HOST:PORT`);

@@ -5,7 +5,7 @@
 // file has the same sha256. Exits 0 only if all of that holds and RAM verified identical.
 
 import type { SingleBar } from 'cli-progress';
-import { LocalPair } from './local-migration.js';
+import { LocalPair } from '../harness/local-migration.js';
 import { ConsoleClient } from '../chardev/index.js';
 import { fetchGuestImage, findGuestImage, type GuestImage } from '../image/guest-image.js';
 import { fetchProgressPrinter } from './image.js';
@@ -13,6 +13,7 @@ import { DEFAULT_APPEND } from '../machine/pc/pc-config.js';
 import { guestSha256, guestShell, lastCounter } from '../machine/pc/guest-shell.js';
 import { migrationBar, summary, updateBar, type Info } from './migration-view.js';
 import { parseChannels, type DemoOptions } from './demo.js';
+import { progressBar } from './progress-bar.js';
 
 /** The guest's workload: memory written in a loop, and a counter on the console each second. */
 const WORKLOAD = 'cp:8M,counter';
@@ -137,14 +138,17 @@ async function showBoot(c: ConsoleClient, tty: boolean, say: (m: string) => void
   const t0 = performance.now();
   let shown = 0;
   let lastSaid = 0;
+  // A status line without a bar: the same display as every other progress.
+  const status = tty ? progressBar('  {secs} s  {latest}', { clear: true }) : null;
+  status?.start(1, 0, { secs: '0.0', latest: '' });
   const timer = setInterval(() => {
     const lines = c.lines().filter((l) => l.trim() !== '');
     if (lines.length === shown) return;
     shown = lines.length;
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
     const latest = lines[lines.length - 1].replace(/\s+/g, ' ').slice(0, 90);
-    if (tty) {
-      process.stderr.write(`\r\x1b[K  ${secs} s  ${latest}`);
+    if (status) {
+      status.update(0, { secs, latest });
     } else if (performance.now() - lastSaid > 2000) {
       lastSaid = performance.now();
       say(`  ${secs} s  ${latest}`);
@@ -154,7 +158,7 @@ async function showBoot(c: ConsoleClient, tty: boolean, say: (m: string) => void
     await c.waitFor(/livemig-guest: ready/, BOOT_TIMEOUT_MS);
   } finally {
     clearInterval(timer);
-    if (tty) process.stderr.write('\r\x1b[K');
+    status?.stop();
   }
   say(`  Linux booted to a shell in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }

@@ -4,10 +4,12 @@
 // completed and the destination's RAM verified identical.
 
 import type { SingleBar } from 'cli-progress';
-import { LocalPair } from './local-migration.js';
+import { LocalPair } from '../harness/local-migration.js';
 import { parseMachine, parseRatio } from './run.js';
 import { migrationBar, summary, updateBar, type Info } from './migration-view.js';
 import { pcDemo } from './demo-pc.js';
+import { checked, integer } from './options.js';
+import { MAX_MULTIFD_CHANNELS } from '../migration/parameters.js';
 
 export interface DemoOptions {
   machine: string;
@@ -21,11 +23,7 @@ export interface DemoOptions {
 }
 
 export function parseChannels(text: string): number {
-  const channels = Number(text);
-  if (!Number.isInteger(channels) || channels < 1) {
-    throw new Error(`invalid --channels '${text}': expected a positive integer`);
-  }
-  return channels;
+  return checked('--channels', integer(1, MAX_MULTIFD_CHANNELS), text);
 }
 
 export async function demoCommand(o: DemoOptions): Promise<number> {

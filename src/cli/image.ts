@@ -2,8 +2,9 @@
 // kernel, a busybox initramfs, SeaBIOS) in the per-user cache. Progress goes to stderr (a bar
 // per download on a TTY, one line per step otherwise); the result goes to stdout.
 
-import { SingleBar, Presets } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import { join } from 'node:path';
+import Table from 'cli-table3';
 import { checkSuite, DEFAULT_MIRROR, DEFAULT_SUITE } from '../image/archive.js';
 import {
   describeGuestImage,
@@ -14,6 +15,7 @@ import {
 } from '../image/guest-image.js';
 import type { ImagePart } from '../image/manifest.js';
 import { formatBytes } from '../util/size.js';
+import { progressBar } from './progress-bar.js';
 
 export { DEFAULT_MIRROR, DEFAULT_SUITE };
 
@@ -83,6 +85,26 @@ function partPath(image: GuestImage, part: ImagePart): string {
   return part.file ? join(image.dir, part.file) : part.path!;
 }
 
+const NO_RULES = Object.fromEntries(
+  [
+    'top',
+    'top-mid',
+    'top-left',
+    'top-right',
+    'bottom',
+    'bottom-mid',
+    'bottom-left',
+    'bottom-right',
+    'left',
+    'left-mid',
+    'mid',
+    'mid-mid',
+    'right',
+    'right-mid',
+    'middle',
+  ].map((k) => [k, '']),
+);
+
 /** Where everything is, for a person. */
 export function formatImage(image: GuestImage): string {
   const m = image.manifest;
@@ -106,15 +128,21 @@ export function formatImage(image: GuestImage): string {
     ['vga bios', image.vgaBios ?? 'none', image.vgaBios ? biosLine(image.vgaBios, p.vgaBios) : ''],
     ['busybox', partPath(image, p.busybox), `${from(p.busybox)}sha256 ${p.busybox.sha256}`],
   ];
-  const lines = [
-    `Guest image in ${image.dir} (Debian ${m.suite} ${m.architecture}, kernel ${m.kernelRelease})`,
-  ];
-  for (const [name, path, detail] of rows) {
-    lines.push(`  ${name.padEnd(9)} ${path}`);
-    if (detail) lines.push(`  ${''.padEnd(9)} ${detail}`);
-  }
-  lines.push(`  ${'archive'.padEnd(9)} ${m.mirror} (${m.signature})`);
-  return lines.join('\n');
+  // A table without rules: the part's name, then its path with what it is below.
+  const t = new Table({
+    chars: { ...NO_RULES, left: '  ', middle: ' ' },
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
+  });
+  for (const [name, path, detail] of rows) t.push([name, detail ? `${path}\n${detail}` : path]);
+  t.push(['archive', `${m.mirror} (${m.signature})`]);
+  const head = `Guest image in ${image.dir} (Debian ${m.suite} ${m.architecture}, kernel ${m.kernelRelease})`;
+  return [
+    head,
+    ...t
+      .toString()
+      .split('\n')
+      .map((l) => l.trimEnd()),
+  ].join('\n');
 
   function biosLine(path: string, part: ImagePart | null): string {
     if (part && (part.file ? join(image.dir, part.file) : part.path) === path) {
@@ -133,7 +161,6 @@ export function fetchProgressPrinter(out: NodeJS.WriteStream = process.stderr): 
   update: (p: FetchProgress) => void;
   stop: () => void;
 } {
-  const tty = out.isTTY === true;
   let bar: SingleBar | null = null;
   let started = 0;
   const stop = () => {
@@ -152,16 +179,8 @@ export function fetchProgressPrinter(out: NodeJS.WriteStream = process.stderr): 
       if (p.phase === 'start') {
         started = performance.now();
         stop();
-        if (!tty) return;
-        bar = new SingleBar(
-          {
-            format: ' {text} |{bar}| {percentage}% | {got} / {size} | {rate}',
-            hideCursor: true,
-            stream: out,
-          },
-          Presets.shades_classic,
-        );
-        bar.start(p.total ?? 1, 0, values);
+        bar = progressBar(' {text} |{bar}| {percentage}% | {got} / {size} | {rate}', { out });
+        bar?.start(p.total ?? 1, 0, values);
         return;
       }
       bar?.setTotal(p.total ?? Math.max(p.done, 1));

@@ -107,9 +107,10 @@ accel
 program
   .command('bench')
   .description(
-    "the seed's evaluation: scenarios A (50% normal pages) and B (all zero), baseline against " +
-      'DSA offload, CPU per thread and latency; --peer qemu adds QEMU to QEMU; --machine pc ' +
-      'migrates a Linux guest (idle, busy, lossless) beside QEMU TCG booting the same image',
+    "the DSA evaluation's scenarios: A (50% normal pages) and B (all zero), baseline against " +
+      'DSA offload, CPU per thread and latency; --peer qemu adds QEMU to QEMU, --peer floor ' +
+      "the machine's floor (a C migration); --machine pc migrates a Linux guest (idle, busy, " +
+      'lossless) beside QEMU TCG booting the same image',
   )
   .option(
     '-M, --machine <type>',
@@ -138,7 +139,12 @@ program
   )
   .option('--to <uri>', 'remote destination: tcp:HOST:PORT of a `livemig run --incoming`')
   .option('--to-qmp <addr>', "the remote destination's QMP address (tcp:HOST:PORT), with --to")
-  .option('--peer <peer>', 'also run QEMU to QEMU: qemu')
+  .option(
+    '--peer <peers>',
+    "also run QEMU to QEMU (qemu), and the machine's floor, bench:floor's C migration (floor); " +
+      'a list (qemu,floor) or the flag twice',
+    (v: string, prev?: string) => (prev ? `${prev},${v}` : v),
+  )
   .option(
     '--qemu <path>',
     'the QEMU binary for --peer qemu (qemu-system-x86_64; pc: qemu-system-i386)',

@@ -1,29 +1,33 @@
 // What `livemig demo` shows of a migration, whatever the machine: a progress bar while it runs
 // (on a terminal) and a summary table with each thread's CPU time afterwards.
 
-import { SingleBar, Presets } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import Table from 'cli-table3';
 import { formatBytes } from '../util/size.js';
+import { progressBar, type ProgressBarOptions } from './progress-bar.js';
 
 export type Info = Record<string, unknown> & {
-  status: string;
+  status?: string;
   ram?: Record<string, number>;
   livemig?: Record<string, unknown>;
 };
 
-/** A progress bar on stderr (null when not a terminal). */
-export function migrationBar(tty: boolean): SingleBar | null {
-  if (!tty) return null;
-  const bar = new SingleBar(
-    {
-      format:
-        ' pass {pass} |{bar}| {percentage}% | {done} / {total} | {rate} | remaining {remaining}',
-      hideCursor: true,
-      stream: process.stderr,
-    },
-    Presets.shades_classic,
-  );
-  bar.start(100, 0, { pass: 1, done: '0 B', total: '?', rate: '-', remaining: '?' });
+/**
+ * A migration's progress bar, started at 0 (null when not on a terminal). `task` names what
+ * migrates when a command runs many (the bench: "[3/12] A baseline run 2/3").
+ */
+export function migrationBar(
+  tty: boolean,
+  task = '',
+  o: ProgressBarOptions = {},
+): SingleBar | null {
+  const bar = tty
+    ? progressBar(
+        `${task ? `${task} ` : ' '}pass {pass} |{bar}| {percentage}% | {done} / {ram} | {rate} | remaining {remaining}`,
+        o,
+      )
+    : null;
+  bar?.start(100, 0, { pass: 1, done: '0 B', ram: '?', rate: '-', remaining: '?' });
   return bar;
 }
 
@@ -33,12 +37,12 @@ export function updateBar(bar: SingleBar | null, info: Info): void {
   const total = r.total || 1;
   // Progress never runs backwards: later passes show the remaining dirty bytes shrinking.
   const pct = Math.round(Number(info.livemig?.progress ?? 100 * (1 - r.remaining / total)));
-  bar.update(pct, {
+  bar.update(Math.max(0, Math.min(100, pct)), {
     pass: (r['dirty-sync-count'] ?? 0) + 1,
-    done: formatBytes(r.transferred),
-    total: formatBytes(total),
-    rate: `${Math.round(r.mbps)} Mbps`,
-    remaining: formatBytes(r.remaining),
+    done: formatBytes(r.transferred ?? 0),
+    ram: formatBytes(total),
+    rate: `${Math.round(r.mbps ?? 0)} Mbps`,
+    remaining: formatBytes(r.remaining ?? 0),
   });
 }
 
@@ -49,7 +53,7 @@ export function summary(src: Info, dest: Info, extra: [string, string][] = []): 
   const t = new Table({ head: ['', 'value'], style });
   const totalTime = Number(src['total-time']);
   t.push(
-    ['status', src.status],
+    ['status', String(src.status)],
     ['total time', `${totalTime} ms`],
     ['setup time', `${String(src['setup-time'])} ms`],
     ['downtime', `${String(src.downtime ?? '-')} ms`],

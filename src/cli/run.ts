@@ -4,6 +4,7 @@
 import { Vm, type PcOptions } from '../machine/vm.js';
 import { MACHINE_TYPES, type MachineType } from '../machine/guest-machine.js';
 import { parseSize } from '../util/size.js';
+import { checked, ratio } from './options.js';
 import { parseWorkload } from '../ram/vcpu-control.js';
 import { startQmpServer, type QmpServer } from '../control/qmp-server.js';
 import { startHmp } from '../control/hmp.js';
@@ -31,11 +32,7 @@ export interface RunOptions extends PcFlags {
 }
 
 export function parseRatio(text: string): number {
-  const r = Number(text);
-  if (!/^\d*\.?\d+$/.test(text.trim()) || !(r >= 0 && r <= 1)) {
-    throw new Error(`invalid --normal-page-ratio '${text}': expected a number from 0 to 1`);
-  }
-  return r;
+  return checked('--normal-page-ratio', ratio, text);
 }
 
 export function parseMachine(text: string): MachineType {

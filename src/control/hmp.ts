@@ -293,7 +293,7 @@ const COMMANDS: Readonly<Record<string, HmpCommand>> = {
 const ALIASES: Readonly<Record<string, string>> = { c: 'cont', q: 'quit', '?': 'help', h: 'help' };
 
 /**
- * `NAME VALUE` (QEMU) or `NAME=VALUE` (the seed). Everything after the name is the value, so
+ * `NAME VALUE` (QEMU) or `NAME=VALUE` (the DSA patch series). Everything after the name is the value, so
  * `accel-path=dsa:/dev/dsa/wq0.0 dsa:/dev/dsa/wq1.0` carries both paths (QEMU's `value:S`).
  */
 export function splitParameterArgs(args: string): { name: string; value: string } {

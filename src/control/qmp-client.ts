@@ -1,6 +1,7 @@
 // A small promise-based QMP client (for `livemig demo`, the benchmark and tests). It speaks to
 // livemig and to QEMU alike: greeting, qmp_capabilities, execute with ids, and events.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { JsonStream } from './json-stream.js';
@@ -93,7 +94,7 @@ export class QmpClient extends EventEmitter {
         if (!RETRYABLE.has(code) || Date.now() + retryMs > deadline) {
           throw new Error(`cannot connect to QMP at ${address}: ${(err as Error).message}`);
         }
-        await new Promise((r) => setTimeout(r, retryMs));
+        await sleep(retryMs);
       }
     }
     const client = new QmpClient(socket);

@@ -37,7 +37,7 @@ const PARAMETER_TYPES: Readonly<Record<keyof MigrationParameters, ArgType>> = {
   'max-bandwidth': 'int',
   'avail-switchover-bandwidth': 'int',
   'multifd-packet-size': 'int',
-  // the seed's `dsa:/dev/dsa/wq0.0` strings, or structured {"type": ...} objects
+  // the DSA patch series' `dsa:/dev/dsa/wq0.0` strings, or structured {"type": ...} objects
   'accel-path': { list: { alternate: ['str', 'dict'] } },
   'cpu-throttle-initial': 'int',
   'cpu-throttle-increment': 'int',

@@ -2,6 +2,7 @@
 // streams, and valid sessions whose multifd channels then carry mutated packet streams.
 // After every case the destination must still serve QMP and be ready for the next source.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { QmpClient } from '../control/qmp-client.js';
@@ -52,7 +53,7 @@ async function destIdle(qmp: QmpClient): Promise<void> {
   for (let i = 0; i < 500; i++) {
     const yank = await qmp.execute<unknown[]>('query-yank');
     if (yank.length === 0) return;
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
   throw new Error('destination stayed busy after the case ended');
 }
@@ -113,11 +114,11 @@ export async function fuzzSockets(
             ? Buffer.concat([hs, mutate(r, stream)])
             : mutate(r, Buffer.concat([hs, stream])),
         );
-        await new Promise((res) => setTimeout(res, 20));
+        await sleep(20);
         ch.destroy();
       }
     }
-    await new Promise((res) => setTimeout(res, 10));
+    await sleep(10);
     main.destroy();
     try {
       await destIdle(qmp);

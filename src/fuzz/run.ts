@@ -3,7 +3,7 @@
 
 import { fuzzFrames, fuzzPackets, type FuzzReport } from './fuzz-parser.js';
 import { fuzzSockets } from './fuzz-socket.js';
-import { LocalPair } from '../cli/local-migration.js';
+import { LocalPair } from '../harness/local-migration.js';
 
 export async function runFuzz(o: {
   packets: number;

@@ -2,6 +2,7 @@
 // aborts), a bounded number of attempts for failures that may pass (network errors, timeouts,
 // HTTP 5xx/408/429), and errors that name the URL and what failed. Bodies are streamed.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 
@@ -190,7 +191,7 @@ async function withAttempts<T>(
         const tries = attempt > 1 ? ` (${attempt} attempts)` : '';
         throw new HttpError(`cannot get ${url}: ${f.text}${tries}`, url, f.status);
       }
-      await new Promise((r) => setTimeout(r, o.retryDelayMs * 2 ** (attempt - 1)));
+      await sleep(o.retryDelayMs * 2 ** (attempt - 1));
     } finally {
       stall.clear();
     }

@@ -13,7 +13,7 @@ export const ZERO_PAGE_DETECTION_MODES: readonly ZeroPageDetection[] = [
   'dsa-accel',
 ];
 
-/** An `accel-path` entry: the string forms of the seed, or QEMU-reviewer-style structured objects. */
+/** An `accel-path` entry: the DSA series' string forms, or structured objects (QEMU reviewers'). */
 export type AccelPathEntry = string | { type: string; [key: string]: unknown };
 
 export interface MigrationParameters {

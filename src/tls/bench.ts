@@ -6,24 +6,37 @@
 //   node dist/src/tls/bench.js --ram 4G --normal-page-ratio 0.5 --channels 2 --runs 2
 //                              [--tls x509|psk] [--json FILE]
 
-import { parseArgs } from 'node:util';
+import { Command, Option } from 'commander';
+import Table from 'cli-table3';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalPair } from '../cli/local-migration.js';
+import { LocalPair } from '../harness/local-migration.js';
+import { median } from '../bench/stats.js';
+import { integer, ratio, size } from '../cli/options.js';
 import { createTestPki, type TestPki } from './pki.js';
 import { parseSize } from '../util/size.js';
+import { MAX_MULTIFD_CHANNELS } from '../migration/parameters.js';
 
-const { values } = parseArgs({
-  options: {
-    ram: { type: 'string', default: '4G' },
-    'normal-page-ratio': { type: 'string', default: '0.5' },
-    channels: { type: 'string', default: '2' },
-    runs: { type: 'string', default: '2' },
-    tls: { type: 'string', default: 'x509' },
-    json: { type: 'string' },
-  },
-});
+interface TlsBenchOptions {
+  ram: string;
+  normalPageRatio: number;
+  channels: number;
+  runs: number;
+  tls: 'x509' | 'psk';
+  json?: string;
+}
+
+const values = new Command('node dist/src/tls/bench.js')
+  .description('the same migration with and without TLS on every channel, alternated run by run')
+  .option('--ram <size>', 'guest RAM (K/M/G; bare number = MiB)', size(4096), '4G')
+  .option('--normal-page-ratio <r>', 'share of normal pages (0..1)', ratio, 0.5)
+  .option('--channels <n>', 'multifd channels', integer(1, MAX_MULTIFD_CHANNELS), 2)
+  .option('--runs <n>', 'runs of each mode', integer(1, 1000), 2)
+  .addOption(new Option('--tls <kind>', 'credentials').choices(['x509', 'psk']).default('x509'))
+  .option('--json <file>', 'write every run and the medians')
+  .parse(process.argv)
+  .opts<TlsBenchOptions>();
 
 interface Run {
   mode: 'plain' | 'tls';
@@ -66,8 +79,8 @@ async function configureTls(pair: LocalPair, pki: TestPki): Promise<void> {
 
 async function runOnce(mode: Run['mode'], pki: TestPki): Promise<Run> {
   const pair = await LocalPair.start({
-    ram: values.ram!,
-    normalPageRatio: Number(values['normal-page-ratio']),
+    ram: values.ram,
+    normalPageRatio: values.normalPageRatio,
     workload: 'none',
     sourcePaused: true,
     memPrealloc: true,
@@ -78,7 +91,7 @@ async function runOnce(mode: Run['mode'], pki: TestPki): Promise<Run> {
     const dst0 = pair.dest.cpuMs();
     const { source, dest } = await pair.migrate(
       { multifd: true },
-      { 'multifd-channels': Number(values.channels) },
+      { 'multifd-channels': values.channels },
       undefined,
       25,
     );
@@ -107,18 +120,9 @@ async function runOnce(mode: Run['mode'], pki: TestPki): Promise<Run> {
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 async function main(): Promise<void> {
-  if (values.tls !== 'x509' && values.tls !== 'psk') {
-    throw new Error(`unknown --tls '${values.tls}': expected x509 or psk`);
-  }
-  const runs = Number(values.runs);
-  const ramBytes = parseSize(values.ram!, 'M');
+  const runs = values.runs;
+  const ramBytes = parseSize(values.ram, 'M');
   const root = mkdtempSync(join(tmpdir(), 'livemig-tls-bench-'));
   const results: Run[] = [];
   try {
@@ -152,19 +156,34 @@ async function main(): Promise<void> {
   };
   const plain = summary('plain');
   const tls = summary('tls');
-  const ratio = plain.totalMs / tls.totalMs;
-  const row = (name: string, s: ReturnType<typeof summary>): string =>
-    `${name.padEnd(10)} ${s.totalMs.toFixed(0).padStart(9)} ${s.setupMs.toFixed(0).padStart(9)} ` +
-    `${s.mibPerS.toFixed(0).padStart(12)} ${s.cpuS.toFixed(2).padStart(14)}`;
+  const throughputRatio = plain.totalMs / tls.totalMs;
+  const t = new Table({
+    head: ['mode', 'total ms', 'setup ms', 'wire MiB/s', 'CPU src+dst s'],
+    colAligns: ['left', 'right', 'right', 'right', 'right'],
+    style: { head: [], border: [] },
+  });
+  for (const [name, x] of [
+    ['plain', plain],
+    ['tls', tls],
+  ] as const) {
+    t.push([
+      name,
+      x.totalMs.toFixed(0),
+      x.setupMs.toFixed(0),
+      x.mibPerS.toFixed(0),
+      x.cpuS.toFixed(2),
+    ]);
+  }
   process.stdout.write(
-    `RAM ${values.ram}, normal-page-ratio ${values['normal-page-ratio']}, ` +
+    `RAM ${values.ram}, normal-page-ratio ${values.normalPageRatio}, ` +
       `${values.channels} channels, TLS ${values.tls}, ${runs} run(s) each, medians\n` +
-      `mode        total ms  setup ms  wire MiB/s  CPU src+dst s\n` +
-      `${row('plain', plain)}\n${row(`tls`, tls)}\n` +
-      `TLS/plain throughput ratio: ${ratio.toFixed(3)}\n`,
+      `${t.toString()}\nTLS/plain throughput ratio: ${throughputRatio.toFixed(3)}\n`,
   );
   if (values.json) {
-    writeFileSync(values.json, JSON.stringify({ values, results, plain, tls, ratio }, null, 2));
+    writeFileSync(
+      values.json,
+      JSON.stringify({ values, results, plain, tls, ratio: throughputRatio }, null, 2),
+    );
   }
 }
 

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -95,7 +95,7 @@ test('bench: 64 MiB, 1 run, scenarios A and B, baseline and offload', async (t) 
       assert.equal(code, 0, stderr);
     }
 
-    // The seed's tables on stdout.
+    // The DSA evaluation's tables on stdout.
     assert.match(stdout, /== Scenario A: 50% normal pages ==/);
     assert.match(stdout, /== Scenario B: 100% zero pages ==/);
     assert.match(stdout, /\| +\| comm +\| runtime\(msec\) +\| totaltime\(msec\) +\|/);
@@ -239,3 +239,86 @@ test('bench: the running-guest scenario reports passes, downtimes, dirty rate, c
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const hasCc = spawnSync(process.env.CC ?? 'cc', ['--version']).status === 0;
+
+test(
+  "bench --peer floor: bench:floor's C migration beside livemig, run by run, with ratios",
+  { skip: hasCc ? false : 'no C compiler (cc) installed: the floor cannot be built' },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'livemig-bench-test-'));
+    try {
+      const json = join(dir, 'r.json');
+      const report = join(dir, 'r.md');
+      const { code, stdout, stderr } = await livemig([
+        'bench',
+        '--ram',
+        '64M',
+        '--runs',
+        '2',
+        '--scenario',
+        'A,B',
+        '--modes',
+        'baseline',
+        '--peer',
+        'floor',
+        '--json',
+        json,
+        '--report',
+        report,
+      ]);
+      assert.equal(code, 0, stderr);
+      const r = JSON.parse(readFileSync(json, 'utf8')) as BenchResults;
+      assert.deepEqual(validate(r), []);
+      assert.deepEqual(r.config.peers, ['livemig', 'floor']);
+      // Interleaved: each run of livemig is followed by the floor's run of the same number.
+      assert.deepEqual(
+        r.runs.map((x) => `${x.scenario} ${x.peer} ${x.run}`),
+        ['A livemig 1', 'A floor 1', 'A livemig 2', 'A floor 2'].concat([
+          'B livemig 1',
+          'B floor 1',
+          'B livemig 2',
+          'B floor 2',
+        ]),
+      );
+      for (const x of r.runs.filter((y) => y.peer === 'floor')) {
+        assert.equal(x.status, 'completed', x.error ?? '');
+        assert.deepEqual(x.verify, { method: 'byte-compare', result: 'ok' });
+        assert.equal(x.totalRamBytes, 64 * 1024 * 1024);
+        assert.equal(x.normalPages, x.scenario === 'A' ? 8192 : 0);
+        assert.equal(x.normalPages + x.zeroPages, 16384);
+        assert.deepEqual(
+          x.cpu.source.threads.map((t) => t.name),
+          ['floor_send_0', 'floor_send_1'],
+        );
+        assert.equal(x.cpu.destination.threads.length, 2);
+        assert.ok(x.cpu.source.processMs !== null && x.cpu.destination.processMs !== null);
+      }
+      // The same pages cross the wire as livemig's: only the framing differs.
+      const sent = (s: string, p: string) =>
+        r.runs.find((x) => x.scenario === s && x.peer === p)!.normalPages;
+      assert.equal(sent('A', 'floor'), sent('A', 'livemig'));
+      // Ratios to the floor in the summary, for livemig's groups only.
+      for (const s of ['A', 'B'] as const) {
+        const base = r.summary.find((g) => g.scenario === s && g.peer === 'livemig')!;
+        const floor = r.summary.find((g) => g.scenario === s && g.peer === 'floor')!;
+        assert.equal(floor.toFloor, undefined);
+        assert.ok(base.toFloor && base.toFloor.totalTime! > 0 && base.toFloor.bothCpu! > 0);
+        assert.equal(base.toFloor.totalTime, base.totalTimeMs.median / floor.totalTimeMs.median);
+      }
+      // The same tables, with the floor's rows and the ratio lines under them.
+      assert.match(stdout, /\| Floor \(C, bench:floor\) +\| floor_send_0 +\|/);
+      assert.equal(
+        stdout.match(
+          /Baseline vs Floor \(C, bench:floor\): total time [\d.]+× \(\w+ the [\d.]+× target\), until destination done [\d.]+×, CPU of both processes [\d.]+×/g,
+        )?.length,
+        2,
+      );
+      const md = readFileSync(report, 'utf8');
+      assert.match(md, /\| Floor \| loopback-floor\.c, .+ \|/);
+      assert.match(md, /- Baseline vs Floor \(C, bench:floor\): total time/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -1,4 +1,4 @@
-// The seed's arithmetic and table shapes, on the seed's own numbers
+// The DSA evaluation's arithmetic and table shapes, on its own published numbers
 // (/work/shared/reference/dsa-zero-page-detection.rst, "Performances").
 
 import { test } from 'node:test';
@@ -15,7 +15,7 @@ import {
   renderMarkdown,
   runningTable,
   savingsLine,
-  seedSavingsPercent,
+  evaluationSavingsPercent,
 } from '../../src/bench/format.js';
 import { median, stat } from '../../src/bench/stats.js';
 import type { GroupSummary, RunningRecord, Stat, ThreadCpu } from '../../src/bench/types.js';
@@ -27,8 +27,8 @@ function threads(rows: [string, number][]): ThreadCpu[] {
   return rows.map(([name, ms]) => ({ name, role: threadRole(name), ms }));
 }
 
-// Scenario A of the seed: baseline and DSA rows, and its published totals.
-const SEED_A_BASELINE = threads([
+// Scenario A of the DSA evaluation: baseline and DSA rows, and its published totals.
+const EVALUATION_A_BASELINE = threads([
   ['live_migration', 5657.58],
   ['multifdsend_0', 3931.563],
   ['multifdsend_1', 4405.273],
@@ -39,7 +39,7 @@ const SEED_A_BASELINE = threads([
   ['multifdsend_6', 5171.916],
   ['multifdsend_7', 4722.769],
 ]);
-const SEED_A_DSA = threads([
+const EVALUATION_A_DSA = threads([
   ['live_migration', 6129.168],
   ['multifdsend_0', 2954.717],
   ['multifdsend_1', 2766.359],
@@ -56,7 +56,7 @@ function group(
   label: string,
   mode: GroupSummary['mode'],
   ts: ThreadCpu[],
-  seedTotal: number,
+  evaluationTotal: number,
   withEngines: number,
   total: number,
   down: number | null,
@@ -68,7 +68,7 @@ function group(
     label,
     completedRuns: 1,
     threads: ts,
-    seedTotalMs: one(seedTotal),
+    seedTotalMs: one(evaluationTotal),
     totalWithEnginesMs: one(withEngines),
     totalTimeMs: one(total),
     endToEndMs: one(total),
@@ -84,13 +84,13 @@ function group(
   };
 }
 
-test('CPU savings: 41922 vs 32568 ms is the seed\'s "23% total CPU usage savings"', () => {
+test('CPU savings: 41922 vs 32568 ms is the evaluation\'s "23% total CPU usage savings"', () => {
   assert.match(savingsLine(41922, 32568), /^23% total CPU usage savings \(exact 22\.3%\)$/);
-  // Scenario B: 11154 vs 8700 ms, "22% CPU savings" in the seed.
+  // Scenario B: 11154 vs 8700 ms, "22% CPU savings" in the evaluation.
   assert.match(savingsLine(11154, 8700), /^22% total CPU usage savings/);
-  assert.equal(seedSavingsPercent(relativeSaving(41922, 32568)), 23);
-  assert.equal(seedSavingsPercent(relativeSaving(11154, 8700)), 22);
-  assert.equal(seedSavingsPercent(0), 0);
+  assert.equal(evaluationSavingsPercent(relativeSaving(41922, 32568)), 23);
+  assert.equal(evaluationSavingsPercent(relativeSaving(11154, 8700)), 22);
+  assert.equal(evaluationSavingsPercent(0), 0);
 });
 
 test('CPU savings: more CPU than the baseline is said so, not as a negative saving', () => {
@@ -98,7 +98,7 @@ test('CPU savings: more CPU than the baseline is said so, not as a negative savi
   assert.equal(savingsLine(0, 10), 'total CPU usage savings: n/a (no baseline CPU)');
 });
 
-test('latency: the seed\'s "Total time N% faster and down time N% faster"', () => {
+test('latency: the evaluation\'s "Total time N% faster and down time N% faster"', () => {
   // Scenario B: 4867 vs 3888 ms, 20 vs 18 ms.
   assert.equal(fasterLine(4867, 3888, 20, 18), 'Total time 20% faster and down time 10% faster');
   // Scenario A: 10343 vs 9535 ms, 161 vs 135 ms.
@@ -108,16 +108,16 @@ test('latency: the seed\'s "Total time N% faster and down time N% faster"', () =
   assert.equal(fasterPercent(relativeSaving(4867, 3888)), 20);
 });
 
-test('CPU usage table: the seed shape, totals on the last seed row, engines after', () => {
+test("CPU usage table: the evaluation's shape, totals on its last row, engines after", () => {
   const engines = threads([
     ['dsa0/engine0.0', 1000],
     ['dsa0/engine0.1', 500],
   ]);
-  const base = group('Baseline', 'baseline', SEED_A_BASELINE, 41922, 41922, 10343, 161);
+  const base = group('Baseline', 'baseline', EVALUATION_A_BASELINE, 41922, 41922, 10343, 161);
   const dsa = group(
     'DSA offload (emulated)',
     'offload',
-    [...SEED_A_DSA, ...engines],
+    [...EVALUATION_A_DSA, ...engines],
     32568,
     34068,
     9535,
@@ -152,8 +152,8 @@ test('CPU usage table: the seed shape, totals on the last seed row, engines afte
   ]);
 });
 
-test('latency table: the seed columns and units', () => {
-  const base = group('Baseline', 'baseline', SEED_A_BASELINE, 41922, 41922, 10343, 161);
+test("latency table: the evaluation's columns and units", () => {
+  const base = group('Baseline', 'baseline', EVALUATION_A_BASELINE, 41922, 41922, 10343, 161);
   const t = latencyTable([base]);
   assert.deepEqual(t.head, [
     '',

@@ -84,6 +84,10 @@ test('pc options refused with what is allowed', () => {
     assert.throws(() => benchConfig({ ...o, workload: 'stress:10' }), /use --busy-workload/);
     assert.throws(() => benchConfig({ ...o, peer: 'kvm' }), /invalid --peer 'kvm'/);
     assert.throws(
+      () => benchConfig({ ...o, peer: 'qemu,floor' }),
+      /invalid --peer 'qemu,floor' with --machine pc: expected qemu \(the floor moves the synthetic guest\)/,
+    );
+    assert.throws(
       () => benchConfig({ ...o, ram: '200832K', peer: 'qemu' }),
       /QEMU's -m needs whole MiB/,
     );

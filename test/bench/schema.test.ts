@@ -3,8 +3,14 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { benchConfig, parseModes, parseScenarios, type BenchOptions } from '../../src/cli/bench.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import {
+  benchConfig,
+  parseModes,
+  parsePeers,
+  parseScenarios,
+  type BenchOptions,
+} from '../../src/cli/bench.js';
 import { machineInfo } from '../../src/bench/machine-info.js';
 import { failedRun } from '../../src/bench/run-bench.js';
 import { RESULTS_SCHEMA, validate } from '../../src/bench/schema.js';
@@ -68,6 +74,15 @@ test('a results object built by the bench follows the schema', () => {
   assert.deepEqual(validate(r), []);
 });
 
+test('the reports kept in docs/bench follow the schema', () => {
+  const dir = new URL('../../../docs/bench/', import.meta.url);
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  assert.ok(files.length > 0, 'docs/bench holds results files');
+  for (const f of files) {
+    assert.deepEqual(validate(JSON.parse(readFileSync(new URL(f, dir), 'utf8'))), [], f);
+  }
+});
+
 test('the validator rejects missing, mistyped and unknown fields', () => {
   const r = JSON.parse(JSON.stringify(sample())) as Record<string, unknown>;
   delete r.machine;
@@ -100,6 +115,9 @@ test('options: scenarios, modes and their errors', () => {
   assert.throws(() => benchConfig({ ...DEFAULTS, to: 'h:1', toQmp: 'tcp:h:2' }), /invalid --to/);
   assert.throws(() => benchConfig({ ...DEFAULTS, channels: '0' }), /invalid --channels/);
   assert.throws(() => benchConfig({ ...DEFAULTS, peer: 'kvm' }), /invalid --peer/);
+  assert.deepEqual(parsePeers(undefined), ['livemig']);
+  assert.deepEqual(parsePeers('floor,qemu,floor'), ['livemig', 'floor', 'qemu']);
+  assert.throws(() => parsePeers('qemu,kvm'), /invalid --peer 'kvm': expected qemu or floor/);
   assert.deepEqual(
     benchConfig({ ...DEFAULTS, accelPath: ['dsa-emu:dsa0/wq0.0 dsa-emu:dsa0/wq0.1'] }).accelPath,
     ['dsa-emu:dsa0/wq0.0', 'dsa-emu:dsa0/wq0.1'],

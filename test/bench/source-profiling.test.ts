@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalPair } from '../../src/cli/local-migration.js';
+import { LocalPair } from '../../src/harness/local-migration.js';
 
 test('sourceNodeFlags reach the source process only; its stdout lands in sourceStdout', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'livemig-prof-'));

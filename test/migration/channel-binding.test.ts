@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { LocalPair } from '../../src/cli/local-migration.js';
+import { LocalPair } from '../../src/harness/local-migration.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import {
   FrameType,

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LocalPair } from '../../src/cli/local-migration.js';
+import { LocalPair } from '../../src/harness/local-migration.js';
 
 type Info = Record<string, unknown> & {
   status: string;

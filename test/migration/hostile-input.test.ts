@@ -5,11 +5,12 @@
 // kept), and keep the destination listening: at the end a real source migrates into the same
 // destination process and verifies its RAM.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { LocalPair, type MigrationResult } from '../../src/cli/local-migration.js';
+import { LocalPair, type MigrationResult } from '../../src/harness/local-migration.js';
 import { RECEIVED } from '../../src/migration/destination/received-map.js';
 import { PacketParser } from '../../src/migration/destination/packet-parser.js';
 import { allocateBlocks, pagesOf, segmentViews } from '../../src/ram/layout.js';
@@ -48,10 +49,6 @@ type Info = MigrationResult & {
 interface Frame {
   type: number;
   payload: Record<string, unknown>;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 function open(port: number): Promise<Socket> {

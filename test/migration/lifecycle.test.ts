@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LocalPair, type MigrationResult } from '../../src/cli/local-migration.js';
+import { LocalPair, type MigrationResult } from '../../src/harness/local-migration.js';
 
 type Info = MigrationResult & { ram?: Record<string, number>; livemig?: Record<string, unknown> };
 const VERIFY = { multifd: true, events: true, 'x-verify-ram': true };

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LocalPair } from '../../src/cli/local-migration.js';
+import { LocalPair } from '../../src/harness/local-migration.js';
 
 test('x-migration-nice out of range is refused, naming the range', async () => {
   const pair = await LocalPair.start({ ram: '64M' });

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { LocalPair } from '../../src/cli/local-migration.js';
+import { LocalPair } from '../../src/harness/local-migration.js';
 
 const NS = `livemig-netem-${process.pid}`;
 

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LocalPair, type MigrationResult } from '../../src/cli/local-migration.js';
+import { LocalPair, type MigrationResult } from '../../src/harness/local-migration.js';
 import { FaultProxy, type FaultPlan } from '../support/fault-proxy.js';
 
 type Info = MigrationResult & { ram?: Record<string, number>; livemig?: Record<string, unknown> };

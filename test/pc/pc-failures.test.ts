@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { LocalPair, type MigrationResult } from '../../src/cli/local-migration.js';
+import { LocalPair, type MigrationResult } from '../../src/harness/local-migration.js';
 import { ConsoleClient } from '../../src/chardev/index.js';
 import { FrameType, decodeDeviceState, encodeDeviceState } from '../../src/migration/protocol.js';
 import { FrameProxy, rewriteJson, type FrameRewrite } from '../support/frame-proxy.js';

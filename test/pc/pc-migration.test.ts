@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalPair, type MigrationResult } from '../../src/cli/local-migration.js';
+import { LocalPair, type MigrationResult } from '../../src/harness/local-migration.js';
 import { ConsoleClient } from '../../src/chardev/index.js';
 import { createTestPki } from '../../src/tls/pki.js';
 import { APPEND, guestImage, lastCounter, shell } from './helpers.js';

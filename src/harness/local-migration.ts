@@ -1,6 +1,8 @@
-// Two `livemig run` processes on loopback, driven over QMP exactly as a QEMU user would drive
-// two QEMUs. Used by `livemig demo`, the migration benchmark and the end-to-end tests.
+// The local-migration harness: two `livemig run` processes on loopback, driven over QMP
+// exactly as a QEMU user would drive two QEMUs. Used by `livemig demo`, the benchmarks, the
+// fuzzer and the tests.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { QmpClient } from '../control/qmp-client.js';
 import { processCpuMs, procStatusKiB } from '../util/proc.js';
 
-const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 export interface GuestProcess {
   proc: ChildProcess;
@@ -53,6 +55,8 @@ export interface LocalPairOptions {
   sourceNodeFlags?: string[];
   /** a file for the source's stdout, where V8's traces go (default: LIVEMIG_SOURCE_STDOUT) */
   sourceStdout?: string;
+  /** how long a process may take to open its QMP socket (default 30 s; preallocating is slow) */
+  qmpTimeoutMs?: number;
 }
 
 export class LocalPair {
@@ -226,10 +230,6 @@ export interface MigrationResult extends Record<string, unknown> {
   status: string;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 function pcArgs(pc: LocalPcOptions): string[] {
   const args: string[] = [];
   if (pc.kernel) args.push('--kernel', pc.kernel);
@@ -239,11 +239,15 @@ function pcArgs(pc: LocalPcOptions): string[] {
   return args;
 }
 
-async function startGuest(
+/**
+ * One `livemig run` process with its QMP socket (and a PC's console) in `dir`, named `name`
+ * there. The pair's halves; also the bench's lone source for a remote destination.
+ */
+export async function startGuest(
   dir: string,
   name: string,
   args: string[],
-  o: Pick<LocalPairOptions, 'env' | 'launcher'>,
+  o: Pick<LocalPairOptions, 'env' | 'launcher' | 'qmpTimeoutMs'>,
   nodeFlags: string[] = [],
   stdoutFile?: string,
 ): Promise<GuestProcess> {
@@ -279,11 +283,17 @@ async function startGuest(
     ),
   );
   exited.catch(() => {});
-  const qmp = await Promise.race([
-    QmpClient.connect(`unix:${qmpPath}`, { timeoutMs: 30_000 }),
-    exited,
-  ]);
-  await qmp.negotiate();
+  let qmp: QmpClient;
+  try {
+    qmp = await Promise.race([
+      QmpClient.connect(`unix:${qmpPath}`, { timeoutMs: o.qmpTimeoutMs ?? 30_000 }),
+      exited,
+    ]);
+    await qmp.negotiate();
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw e;
+  }
   return {
     proc,
     qmp,
@@ -294,7 +304,8 @@ async function startGuest(
   };
 }
 
-async function stopGuest(g: GuestProcess): Promise<void> {
+/** Quit a process over QMP (killed after 5 s) and wait until it has exited. */
+export async function stopGuest(g: GuestProcess): Promise<void> {
   if (g.proc.exitCode !== null || g.proc.signalCode !== null) return;
   const exited = new Promise<void>((r) => g.proc.once('exit', () => r()));
   try {
