@@ -123,8 +123,10 @@ export function wasmIsZero(memory: WebAssembly.Memory): WasmIsZero {
 /** The byte multiple a wasm check needs. */
 export const WASM_ZERO_GRAIN = 128;
 
-/** This thread's checks, by the SharedArrayBuffer that Buffer views over a block hold. */
+/** This thread's checks, by the buffer that Buffer views over a block hold. */
 const checks = new WeakMap<ArrayBufferLike, WasmIsZero>();
+/** One instance per memory: a private memory's buffer is replaced when it grows. */
+const instances = new WeakMap<WebAssembly.Memory, WasmIsZero>();
 // The last lookup: the calls of a packet's loop all ask about the same block.
 let lastBuffer: ArrayBufferLike | undefined;
 let lastCheck: WasmIsZero | undefined;
@@ -132,10 +134,17 @@ let lastCheck: WasmIsZero | undefined;
 /**
  * Lets zero checks over views of `ram` run in WebAssembly. `ram` must be `memory`'s buffer as
  * this thread received it: a block's `ram` and `memory` travel together (RamBlockDesc), as two
- * objects over the same bytes, and views are made from `ram`.
+ * objects over the same bytes, and views are made from `ram`. For a memory of this thread (the
+ * PC's emulator), `ram` is its current `buffer`: register again after the memory grew.
  */
-export function registerWasmRam(ram: SharedArrayBuffer, memory: WebAssembly.Memory): void {
-  if (!checks.has(ram)) checks.set(ram, wasmIsZero(memory));
+export function registerWasmRam(ram: ArrayBufferLike, memory: WebAssembly.Memory): void {
+  if (checks.has(ram)) return;
+  let check = instances.get(memory);
+  if (check === undefined) {
+    check = wasmIsZero(memory);
+    instances.set(memory, check);
+  }
+  checks.set(ram, check);
 }
 
 /** The wasm check over `buffer`'s bytes, if `buffer` is registered RAM. */

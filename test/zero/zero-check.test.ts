@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { allocateBlocks, segmentViews, segmentWords } from '../../src/ram/layout.js';
 import { classifyPages, isZeroRange } from '../../src/zero/zero-check.js';
-import { wasmCheckFor } from '../../src/zero/wasm-zero.js';
+import { registerWasmRam, wasmCheckFor } from '../../src/zero/wasm-zero.js';
 
 test('a RAM block gets the WebAssembly check, a plain buffer does not', () => {
   const [b] = allocateBlocks(1 << 20);
@@ -77,4 +77,22 @@ test('a worker that receives a block checks it in WebAssembly over the same byte
   assert.equal(whole, false);
   assert.equal(page, false);
   assert.equal(other, true);
+});
+
+test("a thread's own (not shared) memory, as the PC's emulator has, is checked in WebAssembly", () => {
+  const memory = new WebAssembly.Memory({ initial: 4, maximum: 64 });
+  registerWasmRam(memory.buffer, memory);
+  let view = Buffer.from(memory.buffer, 65536, 65536);
+  assert.ok(wasmCheckFor(view.buffer));
+  assert.equal(isZeroRange(view, 0, view.length), true);
+  view[40_000] = 3;
+  assert.equal(isZeroRange(view, 0, view.length), false);
+  assert.equal(isZeroRange(view, 36_864, 4096), false);
+  // Growing replaces the buffer; registering the new one reuses the instance over the memory.
+  memory.grow(4);
+  assert.equal(wasmCheckFor(memory.buffer), undefined, 'the new buffer is not registered yet');
+  registerWasmRam(memory.buffer, memory);
+  view = Buffer.from(memory.buffer, 65536, 65536);
+  assert.equal(isZeroRange(view, 36_864, 4096), false, 'the byte is still found');
+  assert.equal(isZeroRange(Buffer.from(memory.buffer), 7 * 65536, 65536), true);
 });

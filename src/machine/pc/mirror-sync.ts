@@ -3,6 +3,7 @@
 // two, each run on the vCPU thread while the emulator is between slices (or stopped).
 
 import { PAGE_SIZE } from '../../migration/protocol.js';
+import { isZeroRange } from '../../zero/zero-check.js';
 
 /**
  * How much is compared at once before looking page by page: one native memcmp per 64 KiB finds
@@ -10,9 +11,6 @@ import { PAGE_SIZE } from '../../migration/protocol.js';
  * page; docs/pc-machine.md).
  */
 export const SYNC_CHUNK_BYTES = 64 * 1024;
-
-/** A 64 KiB chunk of zeros: compared against, it stays in the CPU's cache. */
-const ZERO_CHUNK = Buffer.alloc(SYNC_CHUNK_BYTES);
 
 /** One byte per 64 KiB chunk of the mirror: 1 while the chunk is known to be all zero. */
 export function mirrorZeroChunks(size: number): Uint8Array {
@@ -27,7 +25,8 @@ export function mirrorZeroChunks(size: number): Uint8Array {
  * same bytes costs nothing to send.
  *
  * `zeroChunks` (mirrorZeroChunks) says which chunks of the mirror are known to be zero: those
- * are compared against a chunk of zeros instead, which reads half the memory. Most of a booted
+ * are checked for zero instead (zero/zero-check.ts: WebAssembly SIMD over the emulator's memory),
+ * which reads half the memory. Most of a booted
  * guest's RAM is zero, and once the guest has touched it all (a page cache that filled its RAM)
  * a comparison with the mirror would read both copies of every page.
  */
@@ -45,7 +44,7 @@ export function syncMirror(
   for (let chunk = 0, c = 0; chunk < size; chunk += SYNC_CHUNK_BYTES, c++) {
     const end = Math.min(size, chunk + SYNC_CHUNK_BYTES);
     if (zeroChunks[c] === 1) {
-      if (guest.compare(ZERO_CHUNK, 0, end - chunk, chunk, end) === 0) continue;
+      if (isZeroRange(guest, chunk, end - chunk)) continue;
       zeroChunks[c] = 0;
     } else if (guest.compare(mirror, chunk, end, chunk, end) === 0) {
       continue;

@@ -4,6 +4,7 @@
 // to the exact v86 build package.json pins; checkInternals fails clearly if a build lacks them.
 
 import type { V86 } from 'v86';
+import { registerWasmRam } from '../../zero/wasm-zero.js';
 
 /** A WebAssembly.Memory, as far as livemig uses one (the DOM typings are not loaded). */
 export interface WasmMemory {
@@ -67,5 +68,8 @@ export function checkInternals(e: Emulator): void {
 /** Guest RAM as a Buffer over the emulator's memory (no copy). Take a fresh one per use. */
 export function guestRam(cpu: V86Cpu): Buffer {
   const m = cpu.mem8;
-  return Buffer.from(cpu.wasm_memory.buffer, m.byteOffset, m.length);
+  const buffer = cpu.wasm_memory.buffer;
+  // Zero checks over guest RAM (the dirty sync's zero chunks) then run in WebAssembly SIMD.
+  registerWasmRam(buffer, cpu.wasm_memory as WebAssembly.Memory);
+  return Buffer.from(buffer, m.byteOffset, m.length);
 }
