@@ -159,6 +159,7 @@ export async function runPcBench(
                 accelPath: config.accelPath,
                 verify: config.verify,
                 downtimeLimitMs: limit,
+                migrationNice: pc.migrationNice ?? 0,
                 convergeTimeoutMs: config.convergeTimeoutMs,
                 beforeMs: scenario === 'idle' ? IDLE_BEFORE_MS : BUSY_BEFORE_MS,
                 steadyMaxMs: BUSY_STEADY_MAX_MS,

@@ -111,6 +111,10 @@ export function pcBenchConfig(
       `invalid --lossless-downtime-limit '${lossless}': expected an integer from 0 to 2000000 (ms)`,
     );
   }
+  const nice = o.migrationNice ?? '0';
+  if (!/^\d+$/.test(nice.trim()) || Number(nice) > 19) {
+    throw new Error(`invalid --migration-nice '${nice}': expected an integer from 0 to 19`);
+  }
   return {
     ...c,
     machine: 'pc',
@@ -119,6 +123,7 @@ export function pcBenchConfig(
       append: o.append ?? DEFAULT_APPEND,
       busyWorkload,
       losslessDowntimeLimitMs: losslessMs,
+      migrationNice: Number(nice),
     },
     ramBytes,
     scenarios: parsePcScenarios(o.scenario ?? DEFAULT_PC_SCENARIOS),

@@ -55,7 +55,9 @@ export function pcSetupLine(r: BenchResults): string {
     `RAM ${c.ram}, ${c.channels} multifd channels, ${c.runs} run${c.runs === 1 ? '' : 's'} ` +
     `(medians, min–max in parentheses); a PC booting ${pc.kernel} with ${pc.initrd} ` +
     `('${pc.append}'); busy: the cp loop ${pc.busyWorkload}; downtime-limit ${c.downtimeLimitMs} ms ` +
-    `(lossless: ${pc.losslessDowntimeLimitMs} ms); QEMU: qemu-system-i386 -M pc -accel tcg, ` +
+    `(lossless: ${pc.losslessDowntimeLimitMs} ms)` +
+    (pc.migrationNice ? `; livemig's x-migration-nice ${pc.migrationNice}` : '') +
+    `; QEMU: qemu-system-i386 -M pc -accel tcg, ` +
     'max-bandwidth set very high on both sides'
   );
 }

@@ -26,6 +26,7 @@ export interface PcRunSpec {
   accelPath: string[];
   verify: boolean;
   downtimeLimitMs: number;
+  migrationNice: number;
   convergeTimeoutMs: number;
   /** idle: how long the guest runs after the file is written; busy: the window of the rate before */
   beforeMs: number;
@@ -77,6 +78,7 @@ export async function pcRun(spec: PcRunSpec): Promise<{ record: RunRecord; after
       accelPath: spec.accelPath,
       verify: spec.verify,
       downtimeLimitMs: spec.downtimeLimitMs,
+      migrationNice: spec.migrationNice,
       convergeTimeoutMs: spec.convergeTimeoutMs,
       onProgress: spec.onProgress,
     });

@@ -19,6 +19,8 @@ export interface PcMigrateSpec {
   channels: number;
   accelPath: string[];
   downtimeLimitMs: number;
+  /** livemig's x-migration-nice (QEMU has none) */
+  migrationNice: number;
   /** Check RAM: livemig's x-verify-ram, QEMU's RAM files compared (--no-verify: neither). */
   verify: boolean;
   /** Cancel a migration still iterating after this long. */

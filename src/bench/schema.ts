@@ -60,13 +60,17 @@ export const RESULTS_SCHEMA: JsonSchema = {
           pc: {
             oneOf: [
               { type: 'null' },
-              object({
-                kernel: str,
-                initrd: str,
-                append: str,
-                busyWorkload: str,
-                losslessDowntimeLimitMs: int,
-              }),
+              object(
+                {
+                  kernel: str,
+                  initrd: str,
+                  append: str,
+                  busyWorkload: str,
+                  losslessDowntimeLimitMs: int,
+                  migrationNice: int,
+                },
+                ['migrationNice'],
+              ),
             ],
           },
           ram: str,

@@ -258,6 +258,8 @@ export interface PcBenchConfig {
   busyWorkload: string;
   /** lossless: the downtime-limit of its runs. */
   losslessDowntimeLimitMs: number;
+  /** livemig's x-migration-nice in every run (absent in files before it existed: 0) */
+  migrationNice?: number;
 }
 
 export interface BenchConfig {

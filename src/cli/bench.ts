@@ -53,6 +53,7 @@ export interface BenchOptions {
   append?: string;
   busyWorkload?: string;
   losslessDowntimeLimit?: string;
+  migrationNice?: string;
 }
 
 export const DEFAULT_ACCEL_PATH = 'dsa-emu:dsa0/wq0.0';
@@ -163,6 +164,7 @@ const PC_ONLY: [string, keyof BenchOptions][] = [
   ['--append', 'append'],
   ['--busy-workload', 'busyWorkload'],
   ['--lossless-downtime-limit', 'losslessDowntimeLimit'],
+  ['--migration-nice', 'migrationNice'],
 ];
 
 /** What both machines parse alike. */

@@ -52,7 +52,9 @@ program
   .option('--incoming <uri>', 'wait for an incoming migration: tcp:HOST:PORT or defer')
   .option('--qmp <addr...>', 'QMP server: unix:PATH or tcp:HOST:PORT')
   .option('--monitor <kind>', 'HMP monitor: stdio or none')
-  .addOption(new Option('--ram-block-size <size>', 'largest RAM block (default 16G)').hideHelp())
+  .addOption(
+    new Option('--ram-block-size <size>', 'largest RAM block (default 4G, at most 16G)').hideHelp(),
+  )
   .action((o) => runCommand(o));
 
 program
@@ -161,6 +163,10 @@ program
   .option('--initrd <file>', 'pc: the initramfs, with --kernel (default: the fetched image)')
   .option('--append <cmdline>', 'pc: the kernel command line of both peers')
   .option('--busy-workload <w>', 'pc busy and lossless: the cp loop, cp:SIZE (default cp:8M)')
+  .option(
+    '--migration-nice <n>',
+    "pc: livemig's x-migration-nice, 0..19 (default 0): its threads yield the CPU to the guest",
+  )
   .option(
     '--lossless-downtime-limit <ms>',
     'pc lossless: the downtime-limit that forces many dirty syncs (default 10)',
