@@ -103,3 +103,34 @@ export function addBlock(c: AccelCounters, f: Float64Array, at: number): void {
 export function mergeBlock(f: Float64Array, dst: number, src: number): void {
   for (let i = 0; i < COUNTER_FIELDS; i++) f[dst + i] += f[src + i];
 }
+
+/** One task's counter block, written only by the thread that owns the task. */
+export class TaskCounters {
+  constructor(
+    private readonly f: Float64Array,
+    /** Float64 index of the block */
+    readonly at: number,
+    /** pages each checked unit counts as (BatchTaskOptions.pagesPerUnit) */
+    private readonly unit: number,
+  ) {}
+
+  add(field: number, v: number): void {
+    this.f[this.at + field] += v;
+  }
+
+  /** A page counter: in pages, whatever the task's unit. */
+  addPages(field: number, units: number): void {
+    this.f[this.at + field] += units * this.unit;
+  }
+
+  /** `units` decided on the CPU for `reason`. */
+  fallback(reason: FallbackReason, units: number): void {
+    this.addPages(K.fallback + FALLBACK_REASONS.indexOf(reason), units);
+  }
+
+  snapshot(): AccelCounters {
+    const c = emptyCounters();
+    addBlock(c, this.f, this.at);
+    return c;
+  }
+}

@@ -102,7 +102,7 @@ describe('zeroPages agrees with the CPU', () => {
     });
   });
 
-  test('pipelined requests on one task, and the synchronous form', async () => {
+  test('pipelined requests on one task, then one more on the same slots', async () => {
     await withAccel(['dsa-emu:dsa0/wq0.0'], {}, async (accel) => {
       const block = mixedBlock(1024, 3);
       const task = accel.createBatchTask(1, 256);
@@ -110,7 +110,7 @@ describe('zeroPages agrees with the CPU', () => {
       await Promise.all(rs.map((r, k) => task.zeroPages(block, packet(k * 256, 256), 256, r)));
       rs.forEach((r, k) => assert.deepEqual(r, expectedZeros(block, packet(k * 256, 256), 256)));
       const r = new Uint8Array(256);
-      const zeros = task.zeroPagesSync(block, packet(512, 256), 256, r);
+      const zeros = await task.zeroPages(block, packet(512, 256), 256, r);
       assert.deepEqual(r, expectedZeros(block, packet(512, 256), 256));
       assert.equal(
         zeros,
@@ -279,9 +279,9 @@ describe('CPU fallback for whatever the device does not finish', () => {
         () => dev.engineStats()[0].batches >= 1 && dev.wqStats()[0].occupancy === 0,
         'late batch',
       );
-      await eventually(() => {
+      await eventually(async () => {
         const before = accel.counters().cpuFallback.noSlot;
-        task.zeroPagesSync(block, packet(0, 128), 128, r);
+        await task.zeroPages(block, packet(0, 128), 128, r);
         return accel.counters().cpuFallback.noSlot === before;
       }, 'the slot to be reclaimed');
       assert.deepEqual(r, expectedZeros(block, packet(0, 128), 128));
