@@ -35,7 +35,7 @@ import {
   type AccelCounters,
   type FallbackReason,
 } from './counters.js';
-import { blockMemory, isZeroRange } from './cpu-zero.js';
+import { blockMemory, isZeroInBlock } from './cpu-zero.js';
 import { DESCRIPTOR_WORDS, writeBatchWords, writeCompvalTemplateWords } from './dsa/descriptor.js';
 import { C_EPOCH, C_STATE, DevState } from './dsa/emu/registers.js';
 import { Flag, Status } from './dsa/opcodes.js';
@@ -399,7 +399,7 @@ export class BatchTask implements SubmittingTask {
         from = Math.min(ps, w[r0 + i * 8 + 1] >>> 0);
         reason = 'pageFault';
       } else reason = code === 0 ? missing : 'batchFailure';
-      const z = isZeroRange(mem, r.offset + pages[i] * ps + from, ps - from) ? 1 : 0;
+      const z = isZeroInBlock(mem, r.offset + pages[i] * ps + from, ps - from) ? 1 : 0;
       results[i] = z;
       zeros += z;
       tc.fallback(reason, 1);
@@ -442,7 +442,7 @@ export class BatchTask implements SubmittingTask {
           `page ${pages[i]} (entry ${i}) is outside the ${block.byteLength - offset}-byte block`,
         );
       }
-      const z = isZeroRange(mem, off, ps) ? 1 : 0;
+      const z = isZeroInBlock(mem, off, ps) ? 1 : 0;
       results[i] = z;
       zeros += z;
     }
