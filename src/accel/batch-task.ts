@@ -10,7 +10,6 @@
 
 import {
   A_COMP_IMS,
-  A_RETIRE_LOCK,
   M_COUNT,
   M_CREDITS,
   M_DEVICE,
@@ -25,16 +24,12 @@ import {
   MAX_TASKS,
   SLOT_ABANDONED,
   SLOT_FREE,
+  TASK_FREE,
+  TASK_OPEN,
+  TASK_RETIRED,
   type ArenaView,
 } from './arena.js';
-import {
-  COUNTER_FIELDS,
-  K,
-  TaskCounters,
-  mergeBlock,
-  type AccelCounters,
-  type FallbackReason,
-} from './counters.js';
+import { K, TaskCounters, type AccelCounters, type FallbackReason } from './counters.js';
 import { blockMemory, isZeroInBlock } from './cpu-zero.js';
 import { DESCRIPTOR_WORDS, writeBatchWords, writeCompvalTemplateWords } from './dsa/descriptor.js';
 import { C_EPOCH, C_STATE, DevState } from './dsa/emu/registers.js';
@@ -44,6 +39,7 @@ import type { AccelTargetHandle, DevicePort } from './handle.js';
 import { M_HW_SEQ } from './hw/completion-shared.js';
 import { PageRequest } from './page-request.js';
 import { acquireSlot, returnCredits } from './slots.js';
+import { enterGate, leaveGate } from './submit-gate.js';
 import { submitterFor, type Submitter, type SubmittingTask } from './submit.js';
 import { OUTCOME_DEADLINE, OUTCOME_DONE, OUTCOME_HALTED, waitForRecords } from './wait.js';
 import { mulWide } from '../util/wide-math.js';
@@ -116,17 +112,17 @@ export class BatchTask implements SubmittingTask {
       ? undefined
       : { ring: this.port.rings[target.wq], regs: this.port.words, group: q.group };
     this.submitter = submitterFor(this, q.mode === 'shared', hw, emu);
+    // A fresh entry, or a closed task's, whose counters this task goes on from.
     let index = -1;
-    for (let t = 0; t < MAX_TASKS; t++) {
-      if (Atomics.compareExchange(this.w, this.arena.taskState(t), 0, 1) === 0) {
-        index = t;
-        break;
-      }
+    for (let t = 0; t < 2 * MAX_TASKS && index < 0; t++) {
+      const from = t < MAX_TASKS ? TASK_FREE : TASK_RETIRED;
+      const e = t % MAX_TASKS;
+      if (Atomics.compareExchange(this.w, this.arena.taskState(e), from, TASK_OPEN) === from)
+        index = e;
     }
     if (index < 0) throw new Error(`too many batch tasks (at most ${MAX_TASKS} open at once)`);
     this.index = index;
     this.taskCounters = new TaskCounters(this.arena.f64, this.arena.taskCounters(index), unit);
-    this.arena.f64.fill(0, this.taskCounters.at, this.taskCounters.at + COUNTER_FIELDS);
     this.slotHint = (channel * 2) % h.layout.slots;
   }
 
@@ -157,7 +153,15 @@ export class BatchTask implements SubmittingTask {
     try {
       if (!this.start(r, block, pages, count, results)) return r.zeros;
       let reason: FallbackReason = 'submitFailed';
-      const nsub = await this.submitter.submit(r, count);
+      let nsub = 0;
+      // The gate: closing the accelerator waits for this before it closes WQ fds and portals.
+      if (enterGate(this.w)) {
+        try {
+          nsub = await this.submitter.submit(r, count);
+        } finally {
+          leaveGate(this.w);
+        }
+      }
       if (nsub < r.nsubTotal) reason = this.unsubmitted(r, nsub);
       const outcome = await waitForRecords(this, r, nsub);
       return this.finish(r, block, pages, count, results, nsub, outcome, reason);
@@ -167,19 +171,11 @@ export class BatchTask implements SubmittingTask {
     }
   }
 
-  /** Give the task's counters to the accelerator's total and free its table entry. */
+  /** Retire the task: its counters stay in the totals; its entry can be taken again. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    const w = this.w;
-    while (Atomics.compareExchange(w, A_RETIRE_LOCK, 0, 1) !== 0) {
-      /* another thread is retiring a task */
-    }
-    const at = this.taskCounters.at;
-    mergeBlock(this.arena.f64, this.arena.layout.retiredCounters, at);
-    this.arena.f64.fill(0, at, at + COUNTER_FIELDS);
-    Atomics.store(w, this.arena.taskState(this.index), 0);
-    Atomics.store(w, A_RETIRE_LOCK, 0);
+    Atomics.store(this.w, this.arena.taskState(this.index), TASK_RETIRED);
     this.client.forgetTask(this);
   }
 

@@ -38,6 +38,7 @@ import {
   F_COMPLETION_CPU_MS,
   MAGIC,
   MAX_TASKS,
+  TASK_FREE,
 } from './arena.js';
 import { BatchTask } from './batch-task.js';
 import { addBlock, emptyCounters, type AccelCounters } from './counters.js';
@@ -50,6 +51,10 @@ import type { AccelHandle, BatchTaskOptions, DevicePort } from './handle.js';
 import { loadAddon } from './hw/addon.js';
 import { A_HW_KICK, A_HW_SLEEPING } from './hw/completion-shared.js';
 import { closeHwWq } from './hw/wq.js';
+import { closeGate } from './submit-gate.js';
+
+/** How long close() waits for submitters beyond a request's deadline. */
+const GATE_GRACE_MS = 2000;
 
 export { BatchTask } from './batch-task.js';
 export { completionWorkerFile, openAccelerator } from './open.js';
@@ -77,6 +82,8 @@ export class AcceleratorClient {
   private readonly addresses = new WeakMap<SharedArrayBuffer, number>();
   private keepAlive: ReturnType<typeof setInterval> | undefined;
   private inFlight = 0;
+  /** stop() calls waiting for inFlight to reach 0 */
+  private idle: (() => void)[] = [];
   private defaultTask: BatchTask | undefined;
   protected closed = false;
 
@@ -191,9 +198,8 @@ export class AcceleratorClient {
     const a = this.arena;
     const c = emptyCounters();
     for (let t = 0; t < MAX_TASKS; t++) {
-      if (Atomics.load(a.i32, a.taskState(t)) !== 0) addBlock(c, a.f64, a.taskCounters(t));
+      if (Atomics.load(a.i32, a.taskState(t)) !== TASK_FREE) addBlock(c, a.f64, a.taskCounters(t));
     }
-    addBlock(c, a.f64, a.layout.retiredCounters);
     return c;
   }
 
@@ -218,6 +224,16 @@ export class AcceleratorClient {
     out.dsa_completion = this.arena.headerF64(F_COMPLETION_CPU_MS);
     for (const d of devices) Object.assign(out, d.engineCpuMs());
     return out;
+  }
+
+  /**
+   * Stop using the accelerator from this thread: wait until this thread's requests in flight
+   * have finished (each within the deadline), then closeClient(). A thread that is going to be
+   * ended calls this first, so that it is never ended in the middle of a submission.
+   */
+  async stop(): Promise<void> {
+    while (this.inFlight > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    this.closeClient();
   }
 
   /** Close this thread's tasks and unregister the RAM blocks it registered. */
@@ -249,7 +265,9 @@ export class AcceleratorClient {
 
   /** @internal */
   release(): void {
-    if (--this.inFlight === 0) this.keepAlive?.unref();
+    if (--this.inFlight !== 0) return;
+    this.keepAlive?.unref();
+    for (const resolve of this.idle.splice(0)) resolve();
   }
 }
 
@@ -258,6 +276,7 @@ export class Accelerator extends AcceleratorClient {
   private worker: Worker | undefined;
   private ownedEmu: DsaEmu | undefined;
   private claims: Int32Array[] = [];
+  private shut = false;
 
   /** @internal */
   setup(worker: Worker, ownedEmu: DsaEmu | undefined, claims: Int32Array[]): void {
@@ -272,13 +291,17 @@ export class Accelerator extends AcceleratorClient {
   }
 
   /**
-   * Stop dsa_completion, release interrupt handles and dedicated-WQ claims, unregister the
-   * arena, and stop the devices openAccelerator started. Tasks in other threads must be idle.
+   * Wait until no thread is submitting (the submit gate; later requests go to the CPU), stop
+   * dsa_completion, close the kernel WQs, release interrupt handles and dedicated-WQ claims,
+   * unregister the arena, and stop the devices openAccelerator started. Threads that used the
+   * accelerator should stop() first; close() never closes a WQ under a submitter.
    */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closeClient();
+    if (this.shut) return;
+    this.shut = true;
+    await this.stop();
     const w = this.arena.i32;
+    const drained = await closeGate(w, this.handle.deadlineMs + GATE_GRACE_MS);
     Atomics.store(w, A_SHUTDOWN, 1);
     Atomics.add(w, A_IRQ, 1);
     Atomics.notify(w, A_IRQ);
@@ -293,8 +316,15 @@ export class Accelerator extends AcceleratorClient {
         worker.ref();
       });
     }
+    if (drained) for (const h of this.handle.hw) closeHwWq(h);
+    else if (this.handle.hw.length > 0) {
+      // A thread ended in the middle of a submission: an fd number closed now could be
+      // reused under it. Leaving the WQs open costs an fd and a mapping each.
+      console.error(
+        `accelerator close: a submitter did not leave in time; ${this.handle.targets.map((t) => t.text).join(' ')} stay open`,
+      );
+    }
     const l = this.handle.layout;
-    for (const h of this.handle.hw) closeHwWq(h);
     this.ports.forEach((p, d) => {
       if (!p?.handle) return;
       freeIms(p.words, Atomics.load(w, A_COMP_IMS + d));

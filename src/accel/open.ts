@@ -28,7 +28,7 @@ import { Accelerator } from './driver.js';
 import { AddressSpace } from './dsa/emu/address-space.js';
 import { DsaEmu } from './dsa/emu/device.js';
 import type { DsaEmuHandle } from './dsa/emu/handles.js';
-import { IMS_MISC, allocIms, openRegisters } from './dsa/emu/registers.js';
+import { IMS_MISC, allocIms, freeIms, openRegisters } from './dsa/emu/registers.js';
 import { W_CLAIM } from './dsa/emu/wq.js';
 import type { AccelHandle, CompletionMode, OpenAcceleratorOptions } from './handle.js';
 import { loadAddon } from './hw/addon.js';
@@ -135,6 +135,9 @@ export async function openAccelerator(
     emu = ownedEmu.handle;
   }
   const claims: Int32Array[] = [];
+  // What a failure part-way gives back: interrupt handles (registers, handle) and the arena.
+  const imsTaken: [Int32Array, number][] = [];
+  let registered: { as: AddressSpace; owner: number } | undefined;
   try {
     if (emu.devices.length > MAX_DEVICES) throw new RangeError(`at most ${MAX_DEVICES} devices`);
     const resolved = targets.map((t) => resolveEmuTarget(t as DsaEmuTarget, emu));
@@ -163,6 +166,7 @@ export async function openAccelerator(
     const as = AddressSpace.attach(emu.addressSpace);
     const owner = randomInt(1, 2 ** 31 - 1);
     const region = as.register(sab, owner);
+    registered = { as, owner };
     const handle: AccelHandle = {
       kind: 'livemig-accel',
       arena: sab,
@@ -186,12 +190,15 @@ export async function openAccelerator(
     // and, in 'direct' mode, one per slot aimed at the slot's own word.
     for (const d of new Set(resolved.map((r) => r.device))) {
       const regs = openRegisters(emu.devices[d].registers).words;
-      w[A_COMP_IMS + d] = allocIms(regs, A_IRQ * 4, region.baseHi, IMS_MISC);
+      const take = (lo: number, flags: number): number => {
+        const h = allocIms(regs, lo, region.baseHi, flags);
+        imsTaken.push([regs, h]);
+        return h;
+      };
+      w[A_COMP_IMS + d] = take(A_IRQ * 4, IMS_MISC);
       for (let s = 0; s < slots; s++) {
         w[arena.meta(s, layout.slotImsOffset + d)] =
-          mode === 'direct'
-            ? allocIms(regs, arena.meta(s, M_IRQ) * 4, region.baseHi, 0)
-            : w[A_COMP_IMS + d];
+          mode === 'direct' ? take(arena.meta(s, M_IRQ) * 4, 0) : w[A_COMP_IMS + d];
       }
     }
     const accel = new Accelerator(handle);
@@ -203,6 +210,8 @@ export async function openAccelerator(
     accel.setup(worker, ownedEmu, claims);
     return accel;
   } catch (e) {
+    for (const [regs, h] of imsTaken) freeIms(regs, h);
+    registered?.as.unregisterOwner(registered.owner);
     for (const c of claims) Atomics.store(c, W_CLAIM, 0);
     await ownedEmu?.close();
     throw e;
