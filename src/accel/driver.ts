@@ -1,29 +1,16 @@
-// The accelerator driver's client API: what QEMU keeps in util/dsa.c, behind a high-level
-// async API.
+// The accelerator driver's client API: what QEMU keeps in util/dsa.c, behind an async API.
 //
-//   const accel = await openAccelerator(['dsa-emu:dsa0/wq0.0'], { devices: emu });
+//   const accel = await openAccelerator(['dsa-emu:dsa0/wq0.0'], { devices: emu }); // open.ts
 //   // any thread (pass accel.handle in workerData, then attachAccelerator(handle)):
-//   const task = client.createBatchTask(channelIndex, 128);
+//   const task = client.createBatchTask(channelIndex, 128); // batch-task.ts
 //   const zeros = await task.zeroPages(ramBlockSab, pageIndices, count, results);
 //
-// One batch task per multifd channel, bound to a work queue round-robin by channel index
-// (batch-task.ts). Every page the device did not decide — page fault (partial completion),
-// failed batch, deadline, halted device, submission refused too often, no free slot — is
-// checked on the CPU, so a loaded or broken device slows migration down but never fails or
-// hangs it.
-//
-// Two devices, one driver: `dsa-emu:` work queues of the emulated device, and `dsa:` kernel
-// idxd work queues (src/accel/hw/, through the native addon). Only the portal (submit.ts) and
-// the address space differ:
-//   - emulated: descriptors carry addresses of the emulated device's address space (memory is
-//     registered); ENQCMD/MOVDIR64B are the emulated WQ rings; completion interrupts (IMS) wake
-//     the channel or dsa_completion;
-//   - hardware: descriptors carry real virtual addresses (the addon gives a SharedArrayBuffer's
-//     address; SVA shares the page tables); submission is ENQCMD/MOVDIR64B on the mmapped portal
-//     or write() on the node; user space gets no completion interrupt, so dsa_completion
-//     (src/accel/hw/completion-worker.ts) waits on the records (UMWAIT, or a pause loop) and
-//     wakes the channel.
-// Opening and claiming the work queues is open.ts.
+// Two devices, one driver: `dsa-emu:` work queues of the emulated device (registered memory,
+// emulated WQ rings, completion interrupts) and `dsa:` kernel idxd work queues (real virtual
+// addresses through the native addon, the mmapped portal or write(); no completion interrupt
+// in user space, so src/accel/hw/completion-worker.ts waits on the records). Only the portal
+// (submit.ts) and the address space differ. Every page the device does not decide is checked
+// on the CPU: a loaded or broken device slows migration down but never fails or hangs it.
 
 import type { Worker } from 'node:worker_threads';
 import {

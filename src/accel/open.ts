@@ -38,8 +38,6 @@ import { closeHwWq, openHwWq, type HwWqHandle } from './hw/wq.js';
 import { genericError } from '../util/errors.js';
 import type { WorkerPool } from '../util/worker-pool.js';
 
-const DEFAULTS = { maxPages: 1024, slots: 32, deadlineMs: 1000, submitRetries: 64 };
-
 /** The dsa_completion thread's module for an accel-path of `kind` (for WorkerPool.prespawn). */
 export function completionWorkerFile(kind: 'dsa' | 'dsa-emu'): URL {
   return kind === 'dsa'
@@ -98,33 +96,9 @@ export async function openAccelerator(
       `accel-path mixes kernel work queues (dsa:) and emulated ones (dsa-emu:): ${targets.map(formatAccelTarget).join(' ')}; one migration uses one kind (they have different address spaces)`,
     );
   }
-  const maxPages = opts.maxPages ?? DEFAULTS.maxPages;
-  const slots = opts.slots ?? DEFAULTS.slots;
-  const deadlineMs = opts.deadlineMs ?? DEFAULTS.deadlineMs;
-  const submitRetries = opts.submitRetries ?? DEFAULTS.submitRetries;
-  const mode = opts.completion ?? 'direct';
-  if (!Number.isInteger(maxPages) || maxPages < 1 || maxPages > 65536) {
-    throw new RangeError(`maxPages ${maxPages} must be between 1 and 65536`);
-  }
-  if (!Number.isInteger(slots) || slots < 1 || slots > 1024) {
-    throw new RangeError(`slots ${slots} must be between 1 and 1024`);
-  }
-  if (!(deadlineMs > 0)) throw new RangeError(`deadlineMs ${deadlineMs} must be positive`);
-  if (!Number.isInteger(submitRetries) || submitRetries < 0) {
-    throw new RangeError(`submitRetries ${submitRetries} must be a non-negative integer`);
-  }
-  if (mode !== 'direct' && mode !== 'thread') {
-    throw new RangeError(`completion mode '${String(mode)}' must be 'direct' or 'thread'`);
-  }
-  if (kinds.has('dsa')) {
-    return openHwAccelerator(targets as DsaTarget[], opts, {
-      maxPages,
-      slots,
-      deadlineMs,
-      submitRetries,
-      mode,
-    });
-  }
+  const p = openParams(opts);
+  if (kinds.has('dsa')) return openHwAccelerator(targets as DsaTarget[], opts, p);
+  const { maxPages, slots, mode } = p;
 
   let ownedEmu: DsaEmu | undefined;
   let emu: DsaEmuHandle;
@@ -153,11 +127,8 @@ export async function openAccelerator(
       }
       claims.push(words);
     });
-    let maxSub = 1;
-    for (const r of resolved) {
-      const mb = emu.devices[r.device].wqs[r.wq].maxBatchSize;
-      maxSub = Math.max(maxSub, mb >= 2 ? Math.ceil(maxPages / mb) : maxPages);
-    }
+    const batchSizes = resolved.map((r) => emu.devices[r.device].wqs[r.wq].maxBatchSize);
+    const maxSub = maxSubRequests(maxPages, batchSizes);
     const layout = arenaLayout(slots, maxPages, maxSub, emu.devices.length);
     const sab = new SharedArrayBuffer(layout.totalBytes);
     const arena = new ArenaView(sab, layout);
@@ -178,8 +149,8 @@ export async function openAccelerator(
       hw: [],
       hwWait: 'pause',
       targets: resolved.map((r, i) => ({ text: formatAccelTarget(targets[i]), ...r })),
-      deadlineMs,
-      submitRetries,
+      deadlineMs: p.deadlineMs,
+      submitRetries: p.submitRetries,
       mode,
     };
     resolved.forEach((r, i) => {
@@ -216,6 +187,42 @@ export async function openAccelerator(
     await ownedEmu?.close();
     throw e;
   }
+}
+
+interface OpenParams {
+  maxPages: number;
+  slots: number;
+  deadlineMs: number;
+  submitRetries: number;
+  mode: CompletionMode;
+}
+
+function openParams(opts: OpenAcceleratorOptions): OpenParams {
+  const p = {
+    maxPages: opts.maxPages ?? 1024,
+    slots: opts.slots ?? 32,
+    deadlineMs: opts.deadlineMs ?? 1000,
+    submitRetries: opts.submitRetries ?? 64,
+    mode: opts.completion ?? 'direct',
+  };
+  if (!Number.isInteger(p.maxPages) || p.maxPages < 1 || p.maxPages > 65536)
+    throw new RangeError(`maxPages ${p.maxPages} must be between 1 and 65536`);
+  if (!Number.isInteger(p.slots) || p.slots < 1 || p.slots > 1024)
+    throw new RangeError(`slots ${p.slots} must be between 1 and 1024`);
+  if (!(p.deadlineMs > 0)) throw new RangeError(`deadlineMs ${p.deadlineMs} must be positive`);
+  if (!Number.isInteger(p.submitRetries) || p.submitRetries < 0)
+    throw new RangeError(`submitRetries ${p.submitRetries} must be a non-negative integer`);
+  if (p.mode !== 'direct' && p.mode !== 'thread')
+    throw new RangeError(`completion mode '${String(p.mode)}' must be 'direct' or 'thread'`);
+  return p;
+}
+
+/** Sub-requests a slot must hold: a request of maxPages split by the smallest batch size. */
+function maxSubRequests(maxPages: number, batchSizes: number[]): number {
+  let maxSub = 1;
+  for (const mb of batchSizes)
+    maxSub = Math.max(maxSub, mb >= 2 ? Math.ceil(maxPages / mb) : maxPages);
+  return maxSub;
 }
 
 /**
@@ -264,24 +271,17 @@ function emptyEmuHandle(): DsaEmuHandle {
 async function openHwAccelerator(
   targets: DsaTarget[],
   opts: OpenAcceleratorOptions,
-  p: {
-    maxPages: number;
-    slots: number;
-    deadlineMs: number;
-    submitRetries: number;
-    mode: CompletionMode;
-  },
+  p: OpenParams,
 ): Promise<Accelerator> {
   const wqs: HwWqHandle[] = [];
   try {
     for (const t of targets) wqs.push(await openHwWq(t, opts.sysfs, opts.hw));
     const native = loadAddon()!;
-    let maxSub = 1;
-    for (const q of wqs) {
-      // write(): every page is its own descriptor, and dsa_completion watches each record.
-      const mb = q.submit === 'write' && !q.batchOverWrite ? 1 : q.maxBatchSize;
-      maxSub = Math.max(maxSub, mb >= 2 ? Math.ceil(p.maxPages / mb) : p.maxPages);
-    }
+    // write(): every page is its own descriptor, and dsa_completion watches each record.
+    const batchSizes = wqs.map((q) =>
+      q.submit === 'write' && !q.batchOverWrite ? 1 : q.maxBatchSize,
+    );
+    const maxSub = maxSubRequests(p.maxPages, batchSizes);
     const base = arenaLayout(p.slots, p.maxPages, maxSub, wqs.length);
     const sab = new SharedArrayBuffer(base.totalBytes + 64);
     const address = native.address(new Uint8Array(sab, 0, 1));

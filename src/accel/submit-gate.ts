@@ -19,13 +19,6 @@
 
 import { G_CLOSING, G_INSIDE } from './arena.js';
 
-type WaitResult = { async: boolean; value: Promise<string> | string };
-const waitAsync = (
-  Atomics as unknown as {
-    waitAsync: (a: Int32Array, i: number, v: number, t?: number) => WaitResult;
-  }
-).waitAsync;
-
 /** Before touching a WQ: false when the accelerator is closing (then do not submit). */
 export function enterGate(w: Int32Array): boolean {
   Atomics.add(w, G_INSIDE, 1);
@@ -55,7 +48,7 @@ export async function closeGate(w: Int32Array, timeoutMs: number): Promise<boole
       if (inside === 0) return true;
       const left = end - performance.now();
       if (left <= 0) return false;
-      const r = waitAsync(w, G_INSIDE, inside, left);
+      const r = Atomics.waitAsync(w, G_INSIDE, inside, left);
       if (r.async) await r.value;
     }
   } finally {

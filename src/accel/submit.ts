@@ -43,12 +43,17 @@ const ENQCMD_TRIES = 4;
 
 /** Submitters of one descriptor per sub-request (a BATCH, or a single COMPVAL). */
 abstract class DescriptorSubmitter implements Submitter {
-  constructor(protected readonly t: SubmittingTask) {}
+  constructor(
+    protected readonly t: SubmittingTask,
+    /** where a refused submitter waits for room (a word that changes when there is some) */
+    private readonly room: Int32Array = sleepWord,
+    private readonly roomIndex = 0,
+    /** `room` is an emulated WQ ring (the submitter says it waits) */
+    private readonly ringWaiter = false,
+  ) {}
 
-  /** One attempt: true when the WQ took `bd`. */
+  /** One attempt: true when the WQ took `r.bd`. */
   protected abstract tryOnce(r: PageRequest): boolean;
-  /** Where a refused submitter waits for room, and whether it is an emulated ring. */
-  protected abstract roomWord(): [Int32Array, number, boolean];
 
   async submit(r: PageRequest, count: number): Promise<number> {
     const nsub = r.nsubTotal;
@@ -66,42 +71,33 @@ abstract class DescriptorSubmitter implements Submitter {
   }
 
   private async retry(r: PageRequest): Promise<boolean> {
-    const max = this.t.maxRetries;
-    for (let attempt = 1; attempt <= max; attempt++) {
+    for (let attempt = 1; attempt <= this.t.maxRetries; attempt++) {
       if (!this.t.deviceUsable(r.epoch)) return false;
-      if (attempt > SPIN_RETRIES) {
-        const [words, idx, ring] = this.roomWord();
-        await backoff(words, idx, attempt, ring);
-      }
+      if (attempt > SPIN_RETRIES)
+        await backoff(this.room, this.roomIndex, attempt, this.ringWaiter);
       if (this.once(r)) return true;
     }
     return false;
   }
 }
 
-/** A shared WQ of the emulated device. */
+/** A shared WQ of the emulated device: its ring, then the doorbell. */
 class EmuEnqcmdSubmitter extends DescriptorSubmitter {
   constructor(
     t: SubmittingTask,
-    private readonly ring: WqRing,
-    private readonly regs: Int32Array,
-    private readonly group: number,
+    private readonly emu: EmuWq,
   ) {
-    super(t);
+    super(t, emu.ring.words, W_DEQ_COUNT, true);
   }
 
   protected tryOnce(r: PageRequest): boolean {
-    if (!enqcmd(this.ring, r.bd, 0)) return false;
-    ringDoorbell(this.regs, this.group);
+    if (!enqcmd(this.emu.ring, r.bd, 0)) return false;
+    ringDoorbell(this.emu.regs, this.emu.group);
     return true;
-  }
-
-  protected roomWord(): [Int32Array, number, boolean] {
-    return [this.ring.words, W_DEQ_COUNT, true];
   }
 }
 
-/** A shared kernel WQ's portal. */
+/** A shared kernel WQ's portal (a hardware SWQ says nothing about room: backoff sleeps). */
 class HwEnqcmdSubmitter extends DescriptorSubmitter {
   constructor(
     t: SubmittingTask,
@@ -115,10 +111,6 @@ class HwEnqcmdSubmitter extends DescriptorSubmitter {
     const got = loadAddon()!.submit(this.hw.portal, 0, r.bd, ENQCMD_TRIES);
     this.t.taskCounters.add(K.submitRetries, got > 0 ? got - 1 : ENQCMD_TRIES - 1);
     return got > 0;
-  }
-
-  protected roomWord(): [Int32Array, number, boolean] {
-    return [sleepWord, 0, false];
   }
 }
 
@@ -134,28 +126,21 @@ class HwWriteOneSubmitter extends DescriptorSubmitter {
   protected tryOnce(r: PageRequest): boolean {
     return writeOne(this.hw, r.bd);
   }
-
-  protected roomWord(): [Int32Array, number, boolean] {
-    return [sleepWord, 0, false];
-  }
 }
 
 /** A dedicated WQ: a descriptor goes only with one of the WQ's free entries (a credit). */
 class DedicatedSubmitter extends DescriptorSubmitter {
-  private readonly creditWord: number;
-
   constructor(
     t: SubmittingTask,
     /** MOVDIR64B (or write()) of one descriptor */
     private readonly send: (bd: Int32Array) => boolean,
   ) {
-    super(t);
-    this.creditWord = A_CREDITS + t.targetIndex;
+    super(t, t.arena.i32, A_CREDITS + t.targetIndex);
   }
 
   protected tryOnce(r: PageRequest): boolean {
     const w = this.t.arena.i32;
-    const cw = this.creditWord;
+    const cw = A_CREDITS + this.t.targetIndex;
     let c = Atomics.load(w, cw);
     while (c > 0) {
       const prev = Atomics.compareExchange(w, cw, c, c - 1);
@@ -169,10 +154,14 @@ class DedicatedSubmitter extends DescriptorSubmitter {
     }
     return false;
   }
+}
 
-  protected roomWord(): [Int32Array, number, boolean] {
-    return [this.t.arena.i32, this.creditWord, false];
-  }
+/** An emulated WQ as a task sees it. */
+interface EmuWq {
+  ring: WqRing;
+  /** the device's registers (doorbells) */
+  regs: Int32Array;
+  group: number;
 }
 
 /** write() one descriptor; a failure other than "try again" halts the WQ. */
@@ -191,7 +180,7 @@ export function submitterFor(
   t: SubmittingTask,
   shared: boolean,
   hw: HwWqHandle | undefined,
-  emu: { ring: WqRing; regs: Int32Array; group: number } | undefined,
+  emu: EmuWq | undefined,
 ): Submitter {
   if (hw) {
     if (hw.submit === 'write' && !hw.batchOverWrite) return new HwWriteSubmitter(t, hw, shared);
@@ -202,11 +191,11 @@ export function submitterFor(
       hw.batchOverWrite ? writeOne(hw, bd) : native.submit(hw.portal, 1, bd, 1) > 0,
     );
   }
+  if (shared) return new EmuEnqcmdSubmitter(t, emu!);
   const { ring, regs, group } = emu!;
-  if (shared) return new EmuEnqcmdSubmitter(t, ring, regs, group);
   return new DedicatedSubmitter(t, (bd) => {
-    if (!movdir64b(ring, bd, 0)) return false;
-    ringDoorbell(regs, group);
-    return true;
+    const ok = movdir64b(ring, bd, 0);
+    if (ok) ringDoorbell(regs, group);
+    return ok;
   });
 }

@@ -5,13 +5,6 @@ import { M_IRQ, M_STATE, M_WATCH, SLOT_HALTED, SLOT_SUBMITTED, type ArenaView } 
 import { W_SPACE_WAITERS } from './dsa/emu/wq.js';
 import type { PageRequest } from './page-request.js';
 
-type WaitResult = { async: boolean; value: Promise<string> | string };
-const waitAsync = (
-  Atomics as unknown as {
-    waitAsync: (a: Int32Array, i: number, v: number, t?: number) => WaitResult;
-  }
-).waitAsync;
-
 export const OUTCOME_DONE = 0;
 export const OUTCOME_HALTED = 1;
 export const OUTCOME_DEADLINE = 2;
@@ -43,7 +36,7 @@ export async function backoff(
   const seen = Atomics.load(words, idx);
   if (ringWaiter) Atomics.add(words, W_SPACE_WAITERS, 1);
   const ms = Math.min(MAX_BACKOFF_MS, 0.02 * 2 ** (attempt - SPIN_RETRIES));
-  const r = waitAsync(words, idx, seen, ms);
+  const r = Atomics.waitAsync(words, idx, seen, ms);
   if (r.async) await r.value;
   if (ringWaiter) Atomics.sub(words, W_SPACE_WAITERS, 1);
 }
@@ -83,7 +76,7 @@ export async function waitForRecords(
     const seen = Atomics.load(w, irq);
     const o = poll(t, r, nsub);
     if (o >= 0) return o;
-    const res = waitAsync(w, irq, seen, Math.max(0, r.deadline - performance.now()));
+    const res = Atomics.waitAsync(w, irq, seen, Math.max(0, r.deadline - performance.now()));
     if (res.async) await res.value;
   }
 }
