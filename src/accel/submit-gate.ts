@@ -40,8 +40,9 @@ export function leaveGate(w: Int32Array): void {
 export async function closeGate(w: Int32Array, timeoutMs: number): Promise<boolean> {
   Atomics.store(w, G_CLOSING, 1);
   const end = performance.now() + timeoutMs;
-  // A pending Atomics.waitAsync does not keep Node's event loop alive; this timer does.
-  const keepAlive = setTimeout(() => {}, timeoutMs);
+  // A pending Atomics.waitAsync does not keep Node's event loop alive; this timer does (it
+  // must outlast the wait's own timeout, so it is not the deadline).
+  const keepAlive = setInterval(() => {}, 2 ** 30);
   try {
     for (;;) {
       const inside = Atomics.load(w, G_INSIDE);
@@ -52,6 +53,6 @@ export async function closeGate(w: Int32Array, timeoutMs: number): Promise<boole
       if (r.async) await r.value;
     }
   } finally {
-    clearTimeout(keepAlive);
+    clearInterval(keepAlive);
   }
 }
