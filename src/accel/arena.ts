@@ -1,7 +1,7 @@
 // The driver's shared memory ("DMA arena"): one SharedArrayBuffer per open accelerator,
 // registered with the devices, holding
 //
-//   - a header: the dsa_completion thread's interrupt word, shutdown and CPU-report words,
+//   - a header: the dsa_completion thread's interrupt word, shutdown word and CPU report,
 //     DWQ credit counters, IMS handles;
 //   - per batch task: a state word and a block of Float64 counters;
 //   - per descriptor slot: metadata (state, the word the owning channel waits on, what was
@@ -19,9 +19,9 @@ export const A_MAGIC = 0;
 export const A_SHUTDOWN = 1;
 /** The dsa_completion thread's interrupt word: IMS entries point here. */
 export const A_IRQ = 2;
-export const A_CPU_REQ = 3;
-export const A_CPU_ACK = 4;
 export const A_RR = 5;
+/** dsa_completion's thread-CPU report (src/util/cpu-report.ts, one thread): words 20-23. */
+export const CPU_REPORT_BYTE = 80;
 /** The submit gate (submit-gate.ts): submitters inside, and the closing flag. */
 export const G_INSIDE = 6;
 export const G_CLOSING = 16;
@@ -35,9 +35,7 @@ export const A_COMP_IMS = 128;
 export const HEADER_WORDS = 256;
 export const MAGIC = 0x4c4d4443; // "LMDC"
 
-// Header Float64 values (at byte F_BYTE).
-const F_BYTE = HEADER_WORDS * 4;
-export const F_COMPLETION_CPU_MS = 0;
+// Header Float64 values (none any more; the room keeps the layout after it unchanged).
 const F_COUNT = 8;
 
 export const MAX_TARGETS = 64;
@@ -148,14 +146,6 @@ export class ArenaView {
   ) {
     this.i32 = new Int32Array(sab);
     this.f64 = new Float64Array(sab);
-  }
-
-  headerF64(index: number): number {
-    return this.f64[F_BYTE / 8 + index];
-  }
-
-  setHeaderF64(index: number, v: number): void {
-    this.f64[F_BYTE / 8 + index] = v;
   }
 
   /** Word index of slot metadata field `field`. */

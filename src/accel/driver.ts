@@ -15,22 +15,20 @@
 import type { Worker } from 'node:worker_threads';
 import {
   A_COMP_IMS,
-  A_CPU_ACK,
-  A_CPU_REQ,
   A_IRQ,
   A_MAGIC,
   A_RR,
   A_SHUTDOWN,
   ArenaView,
-  F_COMPLETION_CPU_MS,
   MAGIC,
   MAX_TASKS,
   TASK_FREE,
 } from './arena.js';
 import { BatchTask } from './batch-task.js';
+import { completionCpuReport } from './completion-cpu.js';
 import { addBlock, emptyCounters, type AccelCounters } from './counters.js';
 import { AddressSpace, type Region } from './dsa/emu/address-space.js';
-import { EmulatedDevice, waitUntil, type DsaEmu } from './dsa/emu/device.js';
+import { EmulatedDevice, type DsaEmu } from './dsa/emu/device.js';
 import type { EmuDeviceHandle } from './dsa/emu/handles.js';
 import { freeIms, openRegisters } from './dsa/emu/registers.js';
 import { W_CLAIM, openRing } from './dsa/emu/wq.js';
@@ -196,19 +194,19 @@ export class AcceleratorClient {
    */
   async threadCpu(timeoutMs = 200): Promise<Record<string, number>> {
     const w = this.arena.i32;
-    const before = Atomics.load(w, A_CPU_ACK);
-    Atomics.add(w, A_CPU_REQ, 1);
-    Atomics.add(w, A_IRQ, 1);
+    const report = completionCpuReport(this.arena.sab);
+    const before = report.ask();
+    Atomics.add(w, A_IRQ, 1); // dsa_completion sleeps on its interrupt word
     Atomics.notify(w, A_IRQ);
     const out: Record<string, number> = {};
     const devices = this.ports
       .filter((p): p is DevicePort & { handle: EmuDeviceHandle } => !!p?.handle)
       .map((p) => new EmulatedDevice(p.handle));
     await Promise.all([
-      waitUntil(w, A_CPU_ACK, () => Atomics.load(w, A_CPU_ACK) !== before, timeoutMs),
+      report.answered(before, 1, timeoutMs),
       ...devices.map((d) => d.refreshEngineCpu(timeoutMs)),
     ]);
-    out.dsa_completion = this.arena.headerF64(F_COMPLETION_CPU_MS);
+    out.dsa_completion = report.read(0);
     for (const d of devices) Object.assign(out, d.engineCpuMs());
     return out;
   }
