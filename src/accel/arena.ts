@@ -1,7 +1,7 @@
 // The driver's shared memory ("DMA arena"): one SharedArrayBuffer per open accelerator,
 // registered with the devices, holding
 //
-//   - a header: the dsa_completion thread's interrupt word, shutdown and CPU-report words,
+//   - a header: the dsa_completion thread's interrupt word, shutdown word and CPU report,
 //     DWQ credit counters, IMS handles;
 //   - per batch task: a state word and a block of Float64 counters;
 //   - per descriptor slot: metadata (state, the word the owning channel waits on, what was
@@ -19,10 +19,12 @@ export const A_MAGIC = 0;
 export const A_SHUTDOWN = 1;
 /** The dsa_completion thread's interrupt word: IMS entries point here. */
 export const A_IRQ = 2;
-export const A_CPU_REQ = 3;
-export const A_CPU_ACK = 4;
 export const A_RR = 5;
-export const A_RETIRE_LOCK = 6;
+/** dsa_completion's thread-CPU report (src/util/cpu-report.ts, one thread): words 20-23. */
+export const CPU_REPORT_BYTE = 80;
+/** The submit gate (submit-gate.ts): submitters inside, and the closing flag. */
+export const G_INSIDE = 6;
+export const G_CLOSING = 16;
 /** Slots dsa_completion marked COMPLETED or HALTED (and woke the owner of). */
 export const A_COMPLETION_HANDLED = 7;
 export const A_COMPLETION_RUNNING = 8;
@@ -33,14 +35,19 @@ export const A_COMP_IMS = 128;
 export const HEADER_WORDS = 256;
 export const MAGIC = 0x4c4d4443; // "LMDC"
 
-// Header Float64 values (at byte F_BYTE).
-const F_BYTE = HEADER_WORDS * 4;
-export const F_COMPLETION_CPU_MS = 0;
+// Header Float64 values (none any more; the room keeps the layout after it unchanged).
 const F_COUNT = 8;
 
 export const MAX_TARGETS = 64;
 export const MAX_DEVICES = 64;
 export const MAX_TASKS = 128;
+
+// Task table states: a task's entry is claimed from FREE or RETIRED (compare-and-exchange),
+// only its owner writes its counters, and close() marks it RETIRED. No lock: a thread ended
+// in the middle leaves an entry OPEN, still counted, never a lock held.
+export const TASK_FREE = 0;
+export const TASK_OPEN = 1;
+export const TASK_RETIRED = 2;
 
 // Slot states.
 export const SLOT_FREE = 0;
@@ -80,10 +87,12 @@ export interface ArenaLayout {
   maxSub: number;
   devices: number;
   taskStateWord: number;
-  /** Float64 index of task t's counters: taskCounters + t * COUNTER_FIELDS. */
+  /**
+   * Float64 index of task t's counters: taskCounters + t * COUNTER_FIELDS. A closed task's
+   * counters stay (its state word says RETIRED) and count in the totals; the next task there
+   * goes on from them.
+   */
   taskCounters: number;
-  /** Counters of closed tasks. */
-  retiredCounters: number;
   slotMetaWord: number;
   slotMetaStride: number;
   /** Word offset (in slot meta) of the slot's IMS handle per device. */
@@ -106,8 +115,7 @@ export function arenaLayout(
   const taskStateWord = HEADER_WORDS + F_COUNT * 2;
   const countersByte = alignUp((taskStateWord + MAX_TASKS) * 4, 64);
   const taskCounters = countersByte / 8;
-  const retiredCounters = taskCounters + MAX_TASKS * COUNTER_FIELDS;
-  const slotMetaByte = alignUp((retiredCounters + COUNTER_FIELDS) * 8, 64);
+  const slotMetaByte = alignUp((taskCounters + MAX_TASKS * COUNTER_FIELDS) * 8, 64);
   const slotImsOffset = M_WATCH + maxSub;
   const slotMetaStride = alignUp(slotImsOffset + devices, 16);
   const slotMemByte = alignUp(slotMetaByte + slots * slotMetaStride * 4, 64);
@@ -119,7 +127,6 @@ export function arenaLayout(
     devices,
     taskStateWord,
     taskCounters,
-    retiredCounters,
     slotMetaWord: slotMetaByte / 4,
     slotMetaStride,
     slotImsOffset,
@@ -139,14 +146,6 @@ export class ArenaView {
   ) {
     this.i32 = new Int32Array(sab);
     this.f64 = new Float64Array(sab);
-  }
-
-  headerF64(index: number): number {
-    return this.f64[F_BYTE / 8 + index];
-  }
-
-  setHeaderF64(index: number, v: number): void {
-    this.f64[F_BYTE / 8 + index] = v;
   }
 
   /** Word index of slot metadata field `field`. */

@@ -99,7 +99,44 @@ export function addBlock(c: AccelCounters, f: Float64Array, at: number): void {
   FALLBACK_REASONS.forEach((r, i) => (c.cpuFallback[r] += f[at + K.fallback + i]));
 }
 
-/** Add block `src` into block `dst` (retiring a task's counters). */
-export function mergeBlock(f: Float64Array, dst: number, src: number): void {
-  for (let i = 0; i < COUNTER_FIELDS; i++) f[dst + i] += f[src + i];
+/**
+ * One task's counter block, written only by the thread that owns the task. The block may hold
+ * the counts of closed tasks that had the entry before (they stay in the totals): this task's
+ * own counts are those above `base`.
+ */
+export class TaskCounters {
+  private readonly base: Float64Array;
+
+  constructor(
+    private readonly f: Float64Array,
+    /** Float64 index of the block */
+    readonly at: number,
+    /** pages each checked unit counts as (BatchTaskOptions.pagesPerUnit) */
+    private readonly unit: number,
+  ) {
+    this.base = f.slice(at, at + COUNTER_FIELDS);
+  }
+
+  add(field: number, v: number): void {
+    this.f[this.at + field] += v;
+  }
+
+  /** A page counter: in pages, whatever the task's unit. */
+  addPages(field: number, units: number): void {
+    this.f[this.at + field] += units * this.unit;
+  }
+
+  /** `units` decided on the CPU for `reason`. */
+  fallback(reason: FallbackReason, units: number): void {
+    this.addPages(K.fallback + FALLBACK_REASONS.indexOf(reason), units);
+  }
+
+  /** This task's own counts. */
+  snapshot(): AccelCounters {
+    const own = this.f.slice(this.at, this.at + COUNTER_FIELDS);
+    for (let i = 0; i < COUNTER_FIELDS; i++) own[i] -= this.base[i];
+    const c = emptyCounters();
+    addBlock(c, own, 0);
+    return c;
+  }
 }

@@ -1,12 +1,14 @@
-// The CPU zero check the driver falls back to: Buffer.compare over ranges of the guest RAM
-// block against a zero buffer (a native memcmp), with no allocation per page. Views over a RAM
-// block are made once per block and thread: a Buffer can span at most 4 GiB, so blocks are
-// covered by overlapping windows (RegionMemory).
+// The CPU zero check the driver falls back to: livemig's one zero check
+// (src/zero/zero-check.ts) over windows of the guest RAM block. Views over a RAM block are
+// made once per block and thread: a Buffer can span at most 4 GiB, so blocks are covered by
+// overlapping windows (RegionMemory).
 
 import { RegionMemory, windowBase, windowOf } from './dsa/emu/address-space.js';
+import { MAX_PACKET_PAGES, PAGE_SIZE } from '../migration/protocol.js';
+import { isZeroRange } from '../zero/zero-check.js';
 
-const ZERO_SIZE = 256 * 1024;
-const ZERO = Buffer.alloc(ZERO_SIZE);
+/** The longest range zero-check's isZeroRange takes at once. */
+const CHUNK = MAX_PACKET_PAGES * PAGE_SIZE;
 
 const views = new WeakMap<SharedArrayBuffer, RegionMemory>();
 
@@ -20,16 +22,16 @@ export function blockMemory(sab: SharedArrayBuffer): RegionMemory {
   return m;
 }
 
-/** True when bytes [off, off+len) of `mem` are all zero. `len` ≤ 2 GiB. */
-export function isZeroRange(mem: RegionMemory, off: number, len: number): boolean {
+/** True when bytes [off, off+len) of the block behind `mem` are all zero. `len` ≤ 2 GiB. */
+export function isZeroInBlock(mem: RegionMemory, off: number, len: number): boolean {
   if (len <= 0) return true;
   const k = windowOf(off);
   const buf = mem.buffer(k);
   let o = off - windowBase(k);
   let left = len;
   while (left > 0) {
-    const n = left < ZERO_SIZE ? left : ZERO_SIZE;
-    if (buf.compare(ZERO, 0, n, o, o + n) !== 0) return false;
+    const n = left < CHUNK ? left : CHUNK;
+    if (!isZeroRange(buf, o, n)) return false;
     o += n;
     left -= n;
   }
@@ -55,12 +57,12 @@ export function cpuZeroPages(
     // Extend a run of consecutive pages (bounded so a range stays in one window).
     let j = i + 1;
     while (j < count && pages[j] === pages[j - 1] + 1 && (j - i) * pageSize < 2 ** 30) j++;
-    if (j - i > 1 && isZeroRange(mem, pages[i] * pageSize, (j - i) * pageSize)) {
+    if (j - i > 1 && isZeroInBlock(mem, pages[i] * pageSize, (j - i) * pageSize)) {
       for (let k = i; k < j; k++) results[k] = 1;
       zeros += j - i;
     } else {
       for (let k = i; k < j; k++) {
-        const z = isZeroRange(mem, pages[k] * pageSize, pageSize) ? 1 : 0;
+        const z = isZeroInBlock(mem, pages[k] * pageSize, pageSize) ? 1 : 0;
         results[k] = z;
         zeros += z;
       }

@@ -1,4 +1,14 @@
-// The accelerator layer's public API (see docs/accelerator.md).
+// livemig/accel: zero-page detection on an Intel DSA work queue — a kernel idxd WQ
+// ("dsa:/dev/dsa/wq0.0", through livemig's native addon) or livemig's emulated device
+// ("dsa-emu:dsa0/wq0.0", worker threads; needs nothing but Node). See docs/accelerator.md.
+//
+//   import { openAccelerator } from 'livemig/accel';
+//   const accel = await openAccelerator('dsa-emu:dsa0/wq0.0'); // starts the emulated device
+//   const zeros = await accel.zeroPages(block, pages, count, results); // results[i]: 1 = zero
+//   await accel.close();
+//
+// Other threads use the same work queues with attachAccelerator(accel.handle). Whatever the
+// device does not finish is checked on the CPU, so a zeroPages answer is always complete.
 
 export {
   openAccelerator,
@@ -7,48 +17,11 @@ export {
   AcceleratorClient,
   BatchTask,
   type AccelHandle,
-  type AccelTargetHandle,
   type BatchTaskOptions,
   type CompletionMode,
   type OpenAcceleratorOptions,
 } from './driver.js';
-export {
-  parseAccelPath,
-  formatAccelTarget,
-  splitAccelPath,
-  type AccelTarget,
-  type DsaTarget,
-  type DsaEmuTarget,
-} from './accel-path.js';
-export {
-  FALLBACK_REASONS,
-  emptyCounters,
-  type AccelCounters,
-  type FallbackReason,
-} from './counters.js';
-export { DsaEmu, EmulatedDevice, type DsaEmuOptions } from './dsa/emu/device.js';
-export type { DsaEmuHandle, EmuDeviceHandle } from './dsa/emu/handles.js';
-export {
-  defaultAccfgConfig,
-  defaultEngineCount,
-  resolveAccfgConfig,
-  type AccfgDevice,
-} from './dsa/emu/config.js';
-export { accelList, accelCheck, accelListing, formatAccelCheck } from './cli.js';
-export type { AccelListOptions, AccelCheckResult } from './cli.js';
-export { checkDsaTarget, listSysfs, openDsaTarget, type SysfsOptions } from './sysfs.js';
-// Real DSA (kernel idxd work queues) through the optional native addon. The addon's test-only
-// entry points (src/accel/hw/testing.ts) are deliberately not exported.
+export { parseAccelPath, formatAccelTarget, type AccelTarget } from './accel-path.js';
+export { FALLBACK_REASONS, type AccelCounters, type FallbackReason } from './counters.js';
+export { DsaEmu, type DsaEmuOptions } from './dsa/emu/device.js';
 export { addonStatus, type AddonStatus } from './hw/addon.js';
-export { cpuSupport, describeCpu, type CpuSupport } from './hw/cpu.js';
-export type { HwOpenOptions, HwWqHandle, SubmitMethod } from './hw/wq.js';
-export {
-  accelSelftest,
-  type SelftestOptions,
-  type SelftestResult,
-  type SelftestCheck,
-  type SelftestTiming,
-} from './hw/selftest.js';
-export { cpuZeroPages } from './cpu-zero.js';
-export { threadCpuMs } from '../util/thread-cpu.js';
-export { benchDriver, type BenchDriverOptions, type BenchDriverResult } from './bench-driver.js';

@@ -1,12 +1,22 @@
-// Per-thread CPU accounting: each thread writes its own CPU milliseconds into a slot of a
-// shared Float64Array; the main thread reads the slots when asked (query-migrate, benchmarks).
+// Per-thread CPU accounting: each migration thread publishes its own CPU milliseconds in its
+// slot of a thread-CPU report (cpu-report.ts) on its own schedule; the main thread reads the
+// slots when asked (query-migrate, benchmarks).
 
+import { CpuReport, cpuReportBytes } from './cpu-report.js';
 import { threadCpuMs } from './thread-cpu.js';
 
 export const MAX_CPU_SLOTS = 256;
 
 export function createCpuSlots(): SharedArrayBuffer {
-  return new SharedArrayBuffer(MAX_CPU_SLOTS * 8);
+  return new SharedArrayBuffer(cpuReportBytes(MAX_CPU_SLOTS));
+}
+
+/** This thread's view of each report it publishes in. */
+const reports = new WeakMap<SharedArrayBuffer, CpuReport>();
+function reportOf(slots: SharedArrayBuffer): CpuReport {
+  let r = reports.get(slots);
+  if (!r) reports.set(slots, (r = new CpuReport(slots, 0, MAX_CPU_SLOTS)));
+  return r;
 }
 
 /** CPU the calling thread had used before its current task (start-up of a pooled worker). */
@@ -17,18 +27,18 @@ export function resetThreadCpu(): void {
   base = threadCpuMs() || 0;
 }
 
-/** Record the calling thread's CPU time in `slot`. Single writer per slot, so no atomics. */
+/** Record the calling thread's CPU time in `slot` (its only writer). */
 export function publishThreadCpu(slots: SharedArrayBuffer, slot: number): void {
   // Where /proc is missing the figure is NaN; report 0 rather than a non-JSON number.
   const ms = threadCpuMs();
-  new Float64Array(slots)[slot] = Number.isNaN(ms) ? 0 : ms - base;
+  reportOf(slots).publish(slot, Number.isNaN(ms) ? 0 : ms - base);
 }
 
 /** Names slots by thread (live_migration, multifdsend_0, ...), owned by the main thread. */
 export class CpuRegistry {
   readonly slots = createCpuSlots();
   private readonly names = new Map<string, number>();
-  private readonly view = new Float64Array(this.slots);
+  private readonly report = reportOf(this.slots);
 
   slot(name: string): number {
     let s = this.names.get(name);
@@ -45,13 +55,14 @@ export class CpuRegistry {
     const out: Record<string, number> = {};
     for (const [name, s] of this.names) {
       if (names && !names.includes(name)) continue;
-      out[name] = Math.round(this.view[s] * 10) / 10;
+      out[name] = Math.round(this.report.read(s) * 10) / 10;
     }
     return out;
   }
 
+  /** Before the slot's thread (re)starts, so not while it writes. */
   reset(name: string): void {
     const s = this.names.get(name);
-    if (s !== undefined) this.view[s] = 0;
+    if (s !== undefined) this.report.publish(s, 0);
   }
 }

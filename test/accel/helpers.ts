@@ -48,12 +48,12 @@ export class Dma {
 
 /** Wait until `cond()` holds (polling; test code only). */
 export async function eventually(
-  cond: () => boolean,
+  cond: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 10_000,
 ): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(1);
   }

@@ -488,9 +488,13 @@ function start(d: SendWorkerData): void {
     if (m.type === 'connect') connect(m.port!);
     if (m.type === 'finish') {
       finished = true;
-      accel?.closeClient();
-      publishThreadCpu(d.cpuSlots, d.cpuSlot);
-      socket?.end();
+      // Requests in flight end first (within their deadline): the accelerator's WQs may be
+      // closed as soon as this channel says it stopped.
+      void (accel?.stop() ?? Promise.resolve()).then(() => {
+        publishThreadCpu(d.cpuSlots, d.cpuSlot);
+        socket?.end();
+        post({ type: 'channel-stopped', index: d.index });
+      });
     }
   });
 }

@@ -51,6 +51,36 @@ const COMPLETE_TIMEOUT_MS = 60_000;
  * that reason before it becomes the migration's.
  */
 const CHANNEL_ERROR_GRACE_MS = 500;
+/**
+ * How long a channel asked to finish may take to acknowledge (an accelerator request in flight
+ * ends within its 1 s deadline) before it is ended anyway.
+ */
+const CHANNEL_STOP_GRACE_MS = 3000;
+
+/**
+ * End a channel asked to finish: once it says it stopped (or it exits, or the grace passes),
+ * terminate it, and settle when it is gone.
+ */
+function endChannel(w: Worker): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (w.threadId < 0) return resolve(); // exited already
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(grace);
+      w.off('message', onMessage);
+      void w.terminate().then(() => resolve());
+    };
+    const onMessage = (m: SourceWorkerMessage): void => {
+      if (m.type === 'channel-stopped') end();
+    };
+    const grace = setTimeout(end, CHANNEL_STOP_GRACE_MS);
+    grace.unref();
+    w.on('message', onMessage);
+    w.once('exit', end);
+  });
+}
 
 export class MigrationSource {
   status: MigrationStatus = 'setup';
@@ -361,7 +391,11 @@ export class MigrationSource {
       .then(() => {
         this.accelStats = { ...this.accel!.counters() };
         this.accelClosed = true;
-        setTimeout(() => void this.accel!.close().catch(() => {}), 300).unref();
+        // After the channels acknowledged that they no longer submit (accel.close() also waits
+        // for any submitter still inside before it closes a WQ).
+        void (this.channelsStopped ?? Promise.resolve())
+          .then(() => this.accel!.close())
+          .catch(() => {});
       });
   }
 
@@ -431,9 +465,18 @@ export class MigrationSource {
     for (const w of this.workers) w.postMessage({ type: 'finish' });
     const ws = this.workers;
     this.workers = [];
-    // Give the channels a moment to end their sockets cleanly, then make sure they are gone.
-    setTimeout(() => ws.forEach((w) => void w.terminate()), 200).unref();
+    this.channelsStopped = Promise.all(ws.filter((w) => this.isChannel(w)).map(endChannel));
+    // Give live_migration a moment to end cleanly, then make sure it is gone.
+    const others = ws.filter((w) => !this.isChannel(w));
+    setTimeout(() => others.forEach((w) => void w.terminate()), 200).unref();
   }
+
+  private isChannel(w: Worker): boolean {
+    return this.channelWorkers.includes(w);
+  }
+
+  /** Settles once every channel has stopped submitting to the accelerator and ended. */
+  private channelsStopped: Promise<unknown> | undefined;
 
   fail(message: string): void {
     if (this.finished() || this.finishing) return;
@@ -473,7 +516,11 @@ export class MigrationSource {
     this.endedAt = Date.now();
     Atomics.store(this.migWords, MIG.abort, 1);
     Atomics.notify(this.migWords, MIG.abort);
-    for (const w of this.workers) void w.terminate();
+    // Channels may be inside an accelerator request: they stop, acknowledge, then end.
+    for (const w of this.workers) if (this.isChannel(w)) w.postMessage({ type: 'finish' });
+    const channels = this.workers.filter((w) => this.isChannel(w));
+    for (const w of this.workers) if (!this.isChannel(w)) void w.terminate();
+    this.channelsStopped = Promise.all(channels.map(endChannel));
     this.workers = [];
     this.closeAccel();
     // QEMU stops throttling when a migration ends, whichever way.

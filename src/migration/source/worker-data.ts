@@ -52,6 +52,8 @@ export interface LiveMigrationWorkerData extends SourceShared {
 /** Messages from source workers to the main thread (control only, never per packet). */
 export type SourceWorkerMessage =
   | { type: 'connected'; index: number }
+  /** a channel asked to finish no longer submits to the accelerator (it may be ended now) */
+  | { type: 'channel-stopped'; index: number }
   | { type: 'error'; message: string }
   | {
       type: 'pass';

@@ -1,7 +1,7 @@
 // A micro-benchmark of the driver over the emulated device: where the CPU goes per page.
 //
-//   import { benchDriver } from './accel/bench-driver.js';
-//   console.log(await benchDriver({ seconds: 2 }));
+//   npm run bench:driver [-- --seconds 2 --packet 128 --runs 3]
+//   or: import { benchDriver } from './bench/accel-driver.js'; await benchDriver({ seconds: 2 });
 //
 // It classifies a populated RAM block packet by packet (one channel, in the calling thread)
 // and reports CPU per page of the calling thread (the driver's submission and completion
@@ -9,9 +9,11 @@
 // cost of the same compares done on the CPU, so that the driver's overhead — everything but
 // the compare — can be read off: overheadUsPerPage.
 
-import { cpuZeroPages } from './cpu-zero.js';
-import { DsaEmu } from './dsa/emu/device.js';
-import { openAccelerator, type CompletionMode } from './driver.js';
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { cpuZeroPages } from '../accel/cpu-zero.js';
+import { DsaEmu } from '../accel/dsa/emu/device.js';
+import { openAccelerator, type CompletionMode } from '../accel/driver.js';
 import { threadCpuMs } from '../util/thread-cpu.js';
 
 export interface BenchDriverOptions {
@@ -127,5 +129,29 @@ export async function benchDriver(o: BenchDriverOptions = {}): Promise<BenchDriv
   } finally {
     await accel.close();
     await emu.close();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '2' },
+      packet: { type: 'string', default: '128' },
+      'block-mib': { type: 'string', default: '128' },
+      runs: { type: 'string', default: '3' },
+    },
+  });
+  for (let r = 0; r < Number(values.runs); r++) {
+    const res = await benchDriver({
+      seconds: Number(values.seconds),
+      packetPages: Number(values.packet),
+      blockMiB: Number(values['block-mib']),
+    });
+    const f = (v: number) => v.toFixed(3);
+    process.stdout.write(
+      `channel ${f(res.channelCpuUsPerPage)} µs/page  engines ${f(res.enginesCpuUsPerPage)}  ` +
+        `CPU compare ${f(res.cpuCompareUsPerPage)}  wall ${f(res.wallUsPerPage)}  ` +
+        `device/CPU pages ${res.pagesDevice}/${res.pagesCpu}\n`,
+    );
   }
 }

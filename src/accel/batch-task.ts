@@ -1,0 +1,458 @@
+// A batch task: one channel's handle on the accelerator. It classifies the pages of one packet
+// at a time (or a few, pipelined) as zero or normal: it takes a descriptor slot, fills one
+// COMPVAL descriptor (pattern 0) per page, hands them to its WQ's submitter as BATCHes (or
+// single descriptors), waits for the records, and checks on the CPU every page the device did
+// not decide.
+//
+// Hot path: no allocation per page, no postMessage, no JSON, no BigInt. Descriptor templates
+// are written once per slot; per page only the two source-address words and the record's
+// status word are written, and per page only the record's first word is read back.
+
+import {
+  A_COMP_IMS,
+  M_COUNT,
+  M_CREDITS,
+  M_DEVICE,
+  M_EPOCH,
+  M_NSUB,
+  M_STATE,
+  M_TARGET,
+  M_TASK,
+  M_TMPL_COUNT,
+  M_TMPL_SIZE,
+  M_WATCH,
+  MAX_TASKS,
+  SLOT_ABANDONED,
+  SLOT_FREE,
+  TASK_FREE,
+  TASK_OPEN,
+  TASK_RETIRED,
+  type ArenaView,
+} from './arena.js';
+import { K, TaskCounters, type AccelCounters, type FallbackReason } from './counters.js';
+import { blockMemory, isZeroInBlock } from './cpu-zero.js';
+import { DESCRIPTOR_WORDS, writeBatchWords, writeCompvalTemplateWords } from './dsa/descriptor.js';
+import { C_EPOCH, C_STATE, DevState } from './dsa/emu/registers.js';
+import { Flag, Status } from './dsa/opcodes.js';
+import type { AcceleratorClient } from './driver.js';
+import type { AccelTargetHandle, DevicePort } from './handle.js';
+import { M_HW_SEQ } from './hw/completion-shared.js';
+import { PageRequest } from './page-request.js';
+import { acquireSlot, returnCredits } from './slots.js';
+import { enterGate, leaveGate } from './submit-gate.js';
+import { submitterFor, type Submitter, type SubmittingTask } from './submit.js';
+import { OUTCOME_DEADLINE, OUTCOME_DONE, OUTCOME_HALTED, waitForRecords } from './wait.js';
+import { mulWide } from '../util/wide-math.js';
+
+export class BatchTask implements SubmittingTask {
+  /** @internal */
+  readonly arena: ArenaView;
+  private readonly w: Int32Array;
+  /** Task table index. */
+  readonly index: number;
+  /** @internal */
+  readonly taskCounters: TaskCounters;
+  /** @internal */
+  readonly targetIndex: number;
+  /** @internal */
+  readonly maxRetries: number;
+  private readonly port: DevicePort;
+  private readonly submitter: Submitter;
+  private readonly isHw: boolean;
+  private readonly deviceIndex: number;
+  private readonly maxBatch: number;
+  /** Device address of the arena's byte 0. */
+  private readonly arenaBase: number;
+  /** Descriptor flags: emulated completions raise interrupts (RCI); user-space hardware ones cannot. */
+  private readonly rci: number;
+  private readonly direct: boolean;
+  private slotHint: number;
+  private closed = false;
+  private readonly pool: PageRequest[] = [];
+  /** "dsa-emu:dsa0/wq0.0" */
+  readonly target: string;
+
+  constructor(
+    private readonly client: AcceleratorClient,
+    readonly channel: number,
+    target: AccelTargetHandle,
+    readonly maxPages: number,
+    readonly pageSize: number,
+    /** pages each checked unit counts as (BatchTaskOptions.pagesPerUnit) */
+    unit = 1,
+  ) {
+    const h = client.handle;
+    this.arena = client.arena;
+    this.w = this.arena.i32;
+    this.target = target.text;
+    this.targetIndex = h.targets.indexOf(target);
+    this.deviceIndex = target.device;
+    this.maxRetries = h.submitRetries;
+    this.direct = h.mode === 'direct';
+    this.port = client.ports[target.device]!;
+    const hw = this.port.hw;
+    this.isHw = !!hw;
+    const q = hw
+      ? {
+          mode: hw.mode,
+          group: 0,
+          maxBatchSize: hw.submit === 'write' && !hw.batchOverWrite ? 1 : hw.maxBatchSize,
+          maxTransferSize: hw.maxTransferSize,
+        }
+      : this.port.handle!.wqs[target.wq];
+    this.maxBatch = q.maxBatchSize;
+    this.arenaBase = h.arenaBase;
+    this.rci = hw ? 0 : Flag.RCI;
+    if (!Number.isInteger(pageSize) || pageSize < 8 || pageSize > q.maxTransferSize) {
+      throw new RangeError(
+        `page size ${pageSize} must be between 8 and ${target.text}'s max_transfer_size ${q.maxTransferSize}`,
+      );
+    }
+    const emu = hw
+      ? undefined
+      : { ring: this.port.rings[target.wq], regs: this.port.words, group: q.group };
+    this.submitter = submitterFor(this, q.mode === 'shared', hw, emu);
+    // A fresh entry, or a closed task's, whose counters this task goes on from.
+    let index = -1;
+    for (let t = 0; t < 2 * MAX_TASKS && index < 0; t++) {
+      const from = t < MAX_TASKS ? TASK_FREE : TASK_RETIRED;
+      const e = t % MAX_TASKS;
+      if (Atomics.compareExchange(this.w, this.arena.taskState(e), from, TASK_OPEN) === from)
+        index = e;
+    }
+    if (index < 0) throw new Error(`too many batch tasks (at most ${MAX_TASKS} open at once)`);
+    this.index = index;
+    this.taskCounters = new TaskCounters(this.arena.f64, this.arena.taskCounters(index), unit);
+    this.slotHint = (channel * 2) % h.layout.slots;
+  }
+
+  /** This task's counters. */
+  counters(): AccelCounters {
+    return this.taskCounters.snapshot();
+  }
+
+  /**
+   * Classify `count` pages of `block`: page i is bytes [offset + pages[i]*pageSize, +pageSize)
+   * (`offset`: where the block's page 0 starts in the buffer, see src/ram/page-aligned.ts).
+   * Sets results[i] = 1 for a zero page, 0 for a normal one; resolves to the number of zero
+   * pages. Never rejects because of the device: whatever it does not finish is checked on the
+   * CPU. Up to `slots` requests may be in flight (pipelining).
+   */
+  async zeroPages(
+    block: SharedArrayBuffer,
+    pages: Uint32Array,
+    count: number,
+    results: Uint8Array,
+    offset = 0,
+  ): Promise<number> {
+    this.validate(block, pages, count, results, offset);
+    if (count === 0) return 0;
+    const r = this.pool.pop() ?? new PageRequest();
+    r.offset = offset;
+    this.client.hold();
+    try {
+      if (!this.start(r, block, pages, count, results)) return r.zeros;
+      let reason: FallbackReason = 'submitFailed';
+      let nsub = 0;
+      // The gate: closing the accelerator waits for this before it closes WQ fds and portals.
+      if (enterGate(this.w)) {
+        try {
+          nsub = await this.submitter.submit(r, count);
+        } finally {
+          leaveGate(this.w);
+        }
+      }
+      if (nsub < r.nsubTotal) reason = this.unsubmitted(r, nsub);
+      const outcome = await waitForRecords(this, r, nsub);
+      return this.finish(r, block, pages, count, results, nsub, outcome, reason);
+    } finally {
+      this.client.release();
+      this.pool.push(r);
+    }
+  }
+
+  /** Retire the task: its counters stay in the totals; its entry can be taken again. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    Atomics.store(this.w, this.arena.taskState(this.index), TASK_RETIRED);
+    this.client.forgetTask(this);
+  }
+
+  /** @internal The device is enabled and still in `epoch`. */
+  deviceUsable(epoch: number): boolean {
+    const w = this.port.words;
+    return Atomics.load(w, C_STATE) === DevState.ENABLED && Atomics.load(w, C_EPOCH) === epoch;
+  }
+
+  /** @internal A request's slot is submitted: a hardware dsa_completion must look at it. */
+  submitted(): void {
+    if (this.isHw) this.client.kickCompletion();
+  }
+
+  /** Sub-request `s` could not be submitted: forget it, and say why. */
+  private unsubmitted(r: PageRequest, s: number): FallbackReason {
+    Atomics.store(this.w, this.arena.meta(r.slot, M_NSUB), s);
+    return this.deviceUsable(r.epoch) ? 'submitFailed' : 'deviceHalted';
+  }
+
+  private validate(
+    block: SharedArrayBuffer,
+    pages: Uint32Array,
+    count: number,
+    results: Uint8Array,
+    offset: number,
+  ): void {
+    if (this.closed) throw new Error('the batch task is closed');
+    if (!(block instanceof SharedArrayBuffer))
+      throw new TypeError('block must be a SharedArrayBuffer');
+    if (!Number.isInteger(offset) || offset < 0 || offset >= Math.max(1, block.byteLength))
+      throw new RangeError(`offset ${offset} must be a byte index inside the block`);
+    if (!Number.isInteger(count) || count < 0 || count > this.maxPages) {
+      throw new RangeError(
+        `count ${count} must be between 0 and the task's maxPages ${this.maxPages}`,
+      );
+    }
+    if (pages.length < count || results.length < count) {
+      throw new RangeError(
+        `pages (${pages.length}) and results (${results.length}) must hold count ${count} entries`,
+      );
+    }
+  }
+
+  /**
+   * Count the request, take and fill a slot. Returns false when the request was finished on
+   * the CPU instead (device halted, no free slot); then `r.zeros` holds the result.
+   */
+  private start(
+    r: PageRequest,
+    block: SharedArrayBuffer,
+    pages: Uint32Array,
+    count: number,
+    results: Uint8Array,
+  ): boolean {
+    this.taskCounters.add(K.requests, 1);
+    this.taskCounters.addPages(K.pages, count);
+    const epoch = Atomics.load(this.port.words, C_EPOCH);
+    if (!this.deviceUsable(epoch)) {
+      r.zeros = this.cpuRange(block, r.offset, pages, 0, count, results, 'deviceHalted');
+      return false;
+    }
+    const slot = acquireSlot(this.arena, this.client.ports, this.slotHint);
+    if (slot < 0) {
+      r.zeros = this.cpuRange(block, r.offset, pages, 0, count, results, 'noSlot');
+      return false;
+    }
+    this.slotHint = (slot + 1) % this.arena.layout.slots;
+    const base = this.client.blockBase(block) + r.offset;
+    this.fill(slot, base, block.byteLength - r.offset, pages, count);
+    const a = this.arena;
+    const w = this.w;
+    w[a.meta(slot, M_TASK)] = this.index;
+    w[a.meta(slot, M_TARGET)] = this.targetIndex;
+    w[a.meta(slot, M_DEVICE)] = this.deviceIndex;
+    w[a.meta(slot, M_COUNT)] = count;
+    w[a.meta(slot, M_EPOCH)] = epoch;
+    w[a.meta(slot, M_CREDITS)] = 0;
+    Atomics.store(w, a.meta(slot, M_NSUB), 0);
+    if (this.isHw) Atomics.add(w, a.meta(slot, M_HW_SEQ), 1);
+    r.slot = slot;
+    r.epoch = epoch;
+    r.nsubTotal = this.maxBatch >= 2 ? Math.ceil(count / this.maxBatch) : count;
+    r.t0 = performance.now();
+    r.deadline = r.t0 + this.client.handle.deadlineMs;
+    return true;
+  }
+
+  /** Per page: the source address words and a cleared record status. */
+  private fill(slot: number, base: number, len: number, pages: Uint32Array, count: number): void {
+    const a = this.arena;
+    const w = this.w;
+    const ps = this.pageSize;
+    const tmplSize = a.meta(slot, M_TMPL_SIZE);
+    const tmplCount = a.meta(slot, M_TMPL_COUNT);
+    if (w[tmplSize] !== ps) {
+      w[tmplSize] = ps;
+      w[tmplCount] = 0;
+    }
+    const d0 = a.descByte(slot, 0) >> 2;
+    const r0 = a.recordByte(slot, 0) >> 2;
+    if (w[tmplCount] < count) {
+      const flags = Flag.CRAV | Flag.RCR;
+      for (let i = w[tmplCount]; i < count; i++) {
+        const rec = this.arenaBase + (r0 + i * 8) * 4;
+        writeCompvalTemplateWords(w, d0 + i * DESCRIPTOR_WORDS, flags, rec | 0, hiWord(rec), ps, 0);
+      }
+      w[tmplCount] = count;
+    }
+    for (let i = 0; i < count; i++) {
+      const off = mulWide(pages[i], ps);
+      if (off + ps > len) {
+        Atomics.store(w, a.meta(slot, M_STATE), SLOT_FREE);
+        throw new RangeError(`page ${pages[i]} (entry ${i}) is outside the ${len}-byte block`);
+      }
+      const dw = d0 + i * DESCRIPTOR_WORDS;
+      const src = base + off;
+      w[dw + 4] = src | 0; // the low word's bits; `| 0` stays int32 where `>>> 0` would not
+      w[dw + 5] = (src / 4294967296) | 0;
+      w[r0 + i * 8] = 0;
+    }
+  }
+
+  /** @internal Write sub-request `s` into `r.bd` and record its watched completion record. */
+  prepareSub(r: PageRequest, s: number, count: number): void {
+    const a = this.arena;
+    const w = this.w;
+    const bd = r.bd;
+    const slot = r.slot;
+    const mb = this.maxBatch >= 2 ? this.maxBatch : 1;
+    const start = s * mb;
+    const n = Math.min(mb, count - start);
+    const ims = this.direct
+      ? w[a.meta(slot, a.layout.slotImsOffset + this.deviceIndex)]
+      : w[A_COMP_IMS + this.deviceIndex];
+    let watch: number;
+    const irq = this.rci ? ims : 0;
+    if (n >= 2) {
+      const rec = a.batchRecordByte(slot, s);
+      const recAddr = this.arenaBase + rec;
+      const list = this.arenaBase + a.descByte(slot, start);
+      writeBatchWords(
+        bd,
+        0,
+        Flag.CRAV | Flag.RCR | this.rci,
+        recAddr | 0,
+        hiWord(recAddr),
+        list | 0,
+        hiWord(list),
+        n,
+        irq,
+      );
+      watch = rec >> 2;
+      this.taskCounters.add(K.batches, 1);
+    } else {
+      const src = a.descByte(slot, start) >> 2;
+      for (let i = 0; i < DESCRIPTOR_WORDS; i++) bd[i] = w[src + i];
+      bd[1] |= this.rci;
+      bd[9] = irq;
+      watch = a.recordByte(slot, start) >> 2;
+      this.taskCounters.add(K.singleDescriptors, 1);
+    }
+    Atomics.store(w, watch, 0);
+    w[a.meta(slot, M_WATCH + s)] = watch;
+    Atomics.store(w, a.meta(slot, M_NSUB), s + 1);
+  }
+
+  /** Read the records into `results`, check the rest on the CPU, release the slot. */
+  private finish(
+    r: PageRequest,
+    block: SharedArrayBuffer,
+    pages: Uint32Array,
+    count: number,
+    results: Uint8Array,
+    nsub: number,
+    outcome: number,
+    unsubmitted: FallbackReason,
+  ): number {
+    const a = this.arena;
+    const w = this.w;
+    const tc = this.taskCounters;
+    const slot = r.slot;
+    tc.add(K.completionWaitMs, performance.now() - r.t0);
+    if (outcome === OUTCOME_DEADLINE) tc.add(K.deadlinesMissed, 1);
+    const mb = this.maxBatch >= 2 ? this.maxBatch : 1;
+    const covered = Math.min(count, nsub * mb);
+    const r0 = a.recordByte(slot, 0) >> 2;
+    const ps = this.pageSize;
+    const missing: FallbackReason =
+      outcome === OUTCOME_DEADLINE
+        ? 'deadline'
+        : outcome === OUTCOME_HALTED
+          ? 'deviceHalted'
+          : 'batchFailure';
+    let zeros = 0;
+    let device = 0;
+    let mem: ReturnType<typeof blockMemory> | undefined;
+    let tCpu = 0;
+    for (let i = 0; i < covered; i++) {
+      const rec = Atomics.load(w, r0 + i * 8);
+      const code = rec & 0x7f;
+      if (code === Status.SUCCESS) {
+        const z = (rec >>> 8) & 0xff ? 0 : 1;
+        results[i] = z;
+        zeros += z;
+        device++;
+        continue;
+      }
+      if (!mem) {
+        mem = blockMemory(block);
+        tCpu = performance.now();
+      }
+      let from = 0;
+      let reason: FallbackReason;
+      if (code === Status.PAGE_FAULT_NOBOF) {
+        // Partial completion: the first bytes_completed bytes matched the pattern.
+        from = Math.min(ps, w[r0 + i * 8 + 1] >>> 0);
+        reason = 'pageFault';
+      } else reason = code === 0 ? missing : 'batchFailure';
+      const z = isZeroInBlock(mem, r.offset + pages[i] * ps + from, ps - from) ? 1 : 0;
+      results[i] = z;
+      zeros += z;
+      tc.fallback(reason, 1);
+    }
+    if (mem) tc.add(K.cpuFallbackMs, performance.now() - tCpu);
+    tc.addPages(K.pagesDevice, device);
+    tc.addPages(K.pagesCpu, covered - device);
+    tc.addPages(K.zeroPages, zeros);
+    if (covered < count)
+      zeros += this.cpuRange(block, r.offset, pages, covered, count, results, unsubmitted);
+    // Release: a slot the device may still write to waits until it is done.
+    const st = a.meta(slot, M_STATE);
+    if (outcome === OUTCOME_DONE || nsub === 0) {
+      returnCredits(a, slot);
+      Atomics.store(w, st, SLOT_FREE);
+    } else {
+      Atomics.store(w, st, SLOT_ABANDONED);
+    }
+    return zeros;
+  }
+
+  /** Check pages [from, to) on the CPU, counted under `reason`. */
+  private cpuRange(
+    block: SharedArrayBuffer,
+    offset: number,
+    pages: Uint32Array,
+    from: number,
+    to: number,
+    results: Uint8Array,
+    reason: FallbackReason,
+  ): number {
+    const t = performance.now();
+    const mem = blockMemory(block);
+    const ps = this.pageSize;
+    let zeros = 0;
+    for (let i = from; i < to; i++) {
+      const off = offset + pages[i] * ps;
+      if (off + ps > block.byteLength) {
+        throw new RangeError(
+          `page ${pages[i]} (entry ${i}) is outside the ${block.byteLength - offset}-byte block`,
+        );
+      }
+      const z = isZeroInBlock(mem, off, ps) ? 1 : 0;
+      results[i] = z;
+      zeros += z;
+    }
+    const n = to - from;
+    const tc = this.taskCounters;
+    tc.fallback(reason, n);
+    tc.addPages(K.pagesCpu, n);
+    tc.addPages(K.zeroPages, zeros);
+    tc.add(K.cpuFallbackMs, performance.now() - t);
+    return zeros;
+  }
+}
+
+/** High u32 word of an address below 2^53. */
+function hiWord(a: number): number {
+  return (a / 4294967296) | 0;
+}

@@ -1,0 +1,58 @@
+// The submit gate: how closing an accelerator knows that no thread is submitting any more, so
+// that a WQ fd is never closed, nor a portal unmapped, under a submitter (a late write() could
+// otherwise land on a reused fd number, a late ENQCMD fault on an unmapped portal).
+//
+// Two words of the arena header:
+//   G_INSIDE   submitters between enter() and leave(), over all threads
+//   G_CLOSING  1 once the accelerator is closing
+// Who writes what, in which order:
+//   - a submitting thread: enter() adds 1 to INSIDE, then reads CLOSING; when it is set, it
+//     takes its 1 back and does not submit (the request goes to the CPU). leave() subtracts 1
+//     and, when closing, notifies INSIDE.
+//   - the closing thread: stores CLOSING = 1, then waits until it reads INSIDE = 0. Only then
+//     does it close fds and unmap portals.
+// Every access is sequentially consistent, so a submitter and the closer cannot both miss each
+// other: either the submitter sees CLOSING, or the closer sees the submitter inside.
+// A thread terminated between enter() and leave() leaves INSIDE above 0: close() then waits
+// until its time runs out and keeps the fds open (closeGate returns false) rather than risk
+// reuse. Migration's channels stop cooperatively (they acknowledge before they are ended).
+
+import { G_CLOSING, G_INSIDE } from './arena.js';
+
+/** Before touching a WQ: false when the accelerator is closing (then do not submit). */
+export function enterGate(w: Int32Array): boolean {
+  Atomics.add(w, G_INSIDE, 1);
+  if (Atomics.load(w, G_CLOSING) === 0) return true;
+  leaveGate(w);
+  return false;
+}
+
+/** After the last submission of a request (only after enterGate returned true). */
+export function leaveGate(w: Int32Array): void {
+  Atomics.sub(w, G_INSIDE, 1);
+  if (Atomics.load(w, G_CLOSING) !== 0) Atomics.notify(w, G_INSIDE);
+}
+
+/**
+ * Close the gate and wait until no submitter is inside: true once none is, false when
+ * `timeoutMs` passed first (a submitter is stuck or was terminated inside).
+ */
+export async function closeGate(w: Int32Array, timeoutMs: number): Promise<boolean> {
+  Atomics.store(w, G_CLOSING, 1);
+  const end = performance.now() + timeoutMs;
+  // A pending Atomics.waitAsync does not keep Node's event loop alive; this timer does (it
+  // must outlast the wait's own timeout, so it is not the deadline).
+  const keepAlive = setInterval(() => {}, 2 ** 30);
+  try {
+    for (;;) {
+      const inside = Atomics.load(w, G_INSIDE);
+      if (inside === 0) return true;
+      const left = end - performance.now();
+      if (left <= 0) return false;
+      const r = Atomics.waitAsync(w, G_INSIDE, inside, left);
+      if (r.async) await r.value;
+    }
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
