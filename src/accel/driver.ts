@@ -114,7 +114,14 @@ import type { SysfsOptions } from './sysfs.js';
 import { genericError } from '../util/errors.js';
 import { loadAddon } from './hw/addon.js';
 import { cpuSupport } from './hw/cpu.js';
-import { closeHwWq, haltHwWq, openHwWq, type HwOpenOptions, type HwWqHandle } from './hw/wq.js';
+import {
+  closeHwWq,
+  haltHwWq,
+  openHwWq,
+  writeWq,
+  type HwOpenOptions,
+  type HwWqHandle,
+} from './hw/wq.js';
 import {
   A_HW_KICK,
   A_HW_SLEEPING,
@@ -122,7 +129,6 @@ import {
   type HwCompletionWorkerData,
 } from './hw/completion-shared.js';
 import type { DsaTarget } from './accel-path.js';
-import { writeSync } from 'node:fs';
 import type { WorkerPool } from '../util/worker-pool.js';
 import { mulWide } from '../util/wide-math.js';
 
@@ -1290,7 +1296,7 @@ export class BatchTask {
     const off = this.a.descByte(slot, from);
     let written: number;
     try {
-      written = writeSync(hw.fd, this.u8, off, n * 64);
+      written = writeWq(hw, this.u8, off, n * 64); // [accel-hw] through the addon's handle
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN' || code === 'EINTR') return 0;
@@ -1300,7 +1306,7 @@ export class BatchTask {
     // The kernel takes whole descriptors; a pipe standing in for it may not: finish the last.
     while (written % 64 !== 0) {
       try {
-        written += writeSync(hw.fd, this.u8, off + written, 64 - (written % 64));
+        written += writeWq(hw, this.u8, off + written, 64 - (written % 64)); // [accel-hw]
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code !== 'EAGAIN' && code !== 'EINTR') {
@@ -1369,7 +1375,7 @@ export class BatchTask {
   /** write() one descriptor from `bd` (test only: BATCH over write(), see HwOpenOptions). */
   private writeOne(bd: Int32Array): boolean {
     try {
-      return writeSync(this.hw!.fd, bd, 0, 64) === 64;
+      return writeWq(this.hw!, bd, 0, 64) === 64; // [accel-hw]
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'EAGAIN' && code !== 'EINTR') haltHwWq(this.hw!, code);

@@ -68,7 +68,10 @@ export interface HwWqHandle {
   size: number;
   maxBatchSize: number;
   maxTransferSize: number;
+  /** The node's fd number (informative: every use goes through `fdHandle`). */
   fd: number;
+  /** The addon's handle on the fd (it owns and closes it; see writeWq). */
+  fdHandle: number;
   /** Native portal handle, or -1 with write(). */
   portal: number;
   submit: SubmitMethod;
@@ -297,6 +300,12 @@ export async function openHwWq(
     if (d.method !== 'write') portal = map!;
     const state = new SharedArrayBuffer(H_WORDS * 4);
     new Int32Array(state)[H_STATE] = DevState.ENABLED;
+    // From here the addon owns the fd: writes and polls are checked against close under its lock.
+    const fdHandle = native.adoptFd(fd);
+    if (fdHandle < 0) {
+      if (portal >= 0) native.unmapPortal(portal);
+      throw fail(`the native addon cannot take another work queue (${errnoName(fdHandle)})`);
+    }
     return {
       kind: 'dsa-hw',
       text,
@@ -308,6 +317,7 @@ export async function openHwWq(
       maxBatchSize: check.wq?.max_batch_size ?? 32,
       maxTransferSize: check.wq?.max_transfer_size ?? 2 * 1024 * 1024,
       fd,
+      fdHandle,
       portal,
       submit: d.method,
       batchOverWrite: d.method === 'write' && !!o.batchOverWrite,
@@ -321,14 +331,26 @@ export async function openHwWq(
   }
 }
 
-/** Unmap the portal and close the node (the opener, once every thread is done with it). */
+/**
+ * Unmap the portal and close the node. A thread still submitting is waited for (inside the
+ * addon's lock) or refused with EBADF afterwards; closing twice does nothing.
+ */
 export function closeHwWq(h: HwWqHandle): void {
-  if (h.portal >= 0) loadAddon()?.unmapPortal(h.portal);
-  try {
-    closeSync(h.fd);
-  } catch {
-    /* already closed */
-  }
+  const native = loadAddon();
+  if (h.portal >= 0) native?.unmapPortal(h.portal);
+  native?.closeFd(h.fdHandle);
+}
+
+/**
+ * write(2) `length` bytes of `view` from `offset` to the WQ node, through the addon's handle:
+ * bytes written. Throws like fs.writeSync (err.code 'EAGAIN', 'ENXIO', ...), and EBADF once
+ * the WQ was closed, whichever fd number the process has reused since.
+ */
+export function writeWq(h: HwWqHandle, view: ArrayBufferView, offset: number, length: number) {
+  const r = (loadAddon() as NativeDsa).writeFd(h.fdHandle, view, offset, length);
+  if (r >= 0) return r;
+  const code = errnoName(r);
+  throw Object.assign(new Error(`write to ${h.node} failed: ${code}`), { code, errno: r });
 }
 
 /** Mark a WQ unusable after a submission failed for good; its pages then go to the CPU. */
