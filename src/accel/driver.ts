@@ -128,6 +128,7 @@ import {
   M_HW_SEQ,
   type HwCompletionWorkerData,
 } from './hw/completion-shared.js';
+import { noteTrouble } from './hw/wq-state.js';
 import type { DsaTarget } from './accel-path.js';
 import type { WorkerPool } from '../util/worker-pool.js';
 import { mulWide } from '../util/wide-math.js';
@@ -768,7 +769,7 @@ async function openHwAccelerator(
     const data: HwCompletionWorkerData = {
       arena: sab,
       layout,
-      states: wqs.map((q) => q.state),
+      wqs, // [accel-hw] dsa_completion watches them for halts
       wait: hwWait,
     };
     const worker = await startCompletionWorker(completionWorkerFile('dsa'), data, opts.threads);
@@ -976,6 +977,7 @@ export class BatchTask {
   /** Sub-request `s` could not be submitted: forget it, and say why. */
   private unsubmitted(r: PageRequest, s: number): FallbackReason {
     Atomics.store(this.w, this.a.meta(r.slot, M_NSUB), s);
+    if (this.hw) this.hwTrouble(); // [accel-hw]
     return this.deviceUsable(r.epoch) ? 'submitFailed' : 'deviceHalted';
   }
 
@@ -1010,6 +1012,12 @@ export class BatchTask {
   /** A page counter: in pages, whatever this task's unit. */
   private addPages(field: number, units: number): void {
     this.f[this.c + field] += units * this.unit;
+  }
+
+  /** [accel-hw] Ask dsa_completion to look at the kernel WQ's sysfs state (wq-state.ts). */
+  private hwTrouble(): void {
+    noteTrouble(this.port.words);
+    this.client.kickCompletion();
   }
 
   private deviceUsable(epoch: number): boolean {
@@ -1503,7 +1511,10 @@ export class BatchTask {
     const w = this.w;
     const slot = r.slot;
     this.add(K.completionWaitMs, performance.now() - r.t0);
-    if (outcome === OUTCOME_DEADLINE) this.add(K.deadlinesMissed, 1);
+    if (outcome === OUTCOME_DEADLINE) {
+      this.add(K.deadlinesMissed, 1);
+      if (this.hw) this.hwTrouble(); // [accel-hw]
+    }
     const mb = this.maxBatch >= 2 ? this.maxBatch : 1;
     const covered = Math.min(count, nsub * mb);
     const r0 = a.recordByte(slot, 0) >> 2;
@@ -1552,7 +1563,8 @@ export class BatchTask {
       zeros += this.cpuRange(block, r.offset, pages, covered, count, results, unsubmitted);
     // Release: a slot the device may still write to waits until it is done.
     const st = a.meta(slot, M_STATE);
-    if (outcome === OUTCOME_DONE || nsub === 0) {
+    // [accel-hw] a stopped kernel WQ (epoch moved on) writes nothing more: free at once.
+    if (outcome === OUTCOME_DONE || nsub === 0 || (this.hw && this.reclaimable(slot))) {
       this.returnCredits(slot);
       Atomics.store(w, st, SLOT_FREE);
     } else {

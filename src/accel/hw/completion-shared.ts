@@ -3,6 +3,7 @@
 // (arena.ts uses 0–8, then 64+) and slot metadata words 11–15 (it uses 0–10, then 16+).
 
 import type { ArenaLayout } from '../arena.js';
+import type { HwWqHandle } from './wq.js';
 
 /** Header: 1 while dsa_completion sleeps in Atomics.wait (a submitter must notify it). */
 export const A_HW_SLEEPING = 9;
@@ -14,8 +15,8 @@ export const M_HW_SEQ = 11;
 export interface HwCompletionWorkerData {
   arena: SharedArrayBuffer;
   layout: ArenaLayout;
-  /** State words of each kernel WQ (H_STATE/H_EPOCH of src/accel/hw/wq.ts), by device index. */
-  states: SharedArrayBuffer[];
+  /** The kernel WQs, by device index (their state words: src/accel/hw/wq-state.ts). */
+  wqs: HwWqHandle[];
   /** UMONITOR/UMWAIT where WAITPKG exists, otherwise a pause loop with backoff. */
   wait: 'umwait' | 'pause';
 }

@@ -6,7 +6,9 @@
 // sleeps. When every record a slot watches is written, it marks the slot COMPLETED and wakes the
 // owning channel (Atomics.notify on the slot's word), as the emulated device's 'thread' mode
 // does; when a WQ failed for good (src/accel/hw/wq.ts haltHwWq), it marks that WQ's in-flight
-// slots HALTED so their channels fall back to the CPU at once.
+// slots HALTED so their channels fall back to the CPU at once. Each round it also looks for
+// halts the portal path cannot see (src/accel/hw/wq-monitor.ts: poll() on the WQ fds, sysfs
+// `state` on trouble) and gives back the slots and credits of a WQ that stopped for good.
 //
 // It runs only while requests are in flight: with none, it sleeps in Atomics.wait and a
 // submitter wakes it (A_HW_SLEEPING). The CPU it burns while waiting is measured like every
@@ -37,6 +39,8 @@ import {
   M_HW_SEQ,
   type HwCompletionWorkerData,
 } from './completion-shared.js';
+import { reclaimStoppedSlots } from './reclaim.js';
+import { WqMonitor } from './wq-monitor.js';
 
 /** Longest native wait before looking at shutdown and CPU-report requests again. */
 const SLICE_US = 1000;
@@ -46,7 +50,8 @@ function run(data: HwCompletionWorkerData): void {
   if (!native) throw new Error('dsa_completion: the native addon is not available');
   const a = new ArenaView(data.arena, data.layout);
   const w = a.i32;
-  const states = data.states.map((s) => new Int32Array(s));
+  const states = data.wqs.map((q) => new Int32Array(q.state));
+  const monitor = new WqMonitor(data.wqs, native);
   const slots = data.layout.slots;
   const cursor = new Int32Array(slots);
   const seqSeen = new Int32Array(slots).fill(-1);
@@ -109,6 +114,8 @@ function run(data: HwCompletionWorkerData): void {
     const seen = Atomics.load(w, A_IRQ);
     if (Atomics.load(w, A_SHUTDOWN)) break;
     cpu.serve();
+    monitor.check(performance.now());
+    if (monitor.anyStopped) reclaimStoppedSlots(a, states);
     Atomics.store(w, A_HW_KICK, 0);
     const pending = scan();
     if (pending > 0) {

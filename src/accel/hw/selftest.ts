@@ -26,7 +26,8 @@ import { checkDsaTarget, type SysfsOptions } from '../sysfs.js';
 import { formatBytes } from '../../util/size.js';
 import { addonStatus, loadAddon } from './addon.js';
 import { cpuSupport, describeCpu } from './cpu.js';
-import { explainWriteError, H_ERRNO, hwStateWords, writeWq, type HwOpenOptions } from './wq.js';
+import { explainWriteError, hwStateWords, writeWq, type HwOpenOptions } from './wq.js';
+import { H_ERRNO } from './wq-state.js';
 import { constants as osConstants } from 'node:os';
 
 export interface SelftestOptions {
