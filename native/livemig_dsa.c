@@ -22,10 +22,13 @@
 //                               Returns 1 + refusals when accepted, 0 when refused `tries` times.
 //                               Handles are checked and used under a lock that release takes:
 //                               a closed or stale handle throws EBADF, never touches memory.
-//   waitAny(view, offsets, n, timeoutUs, umwait)
+//   waitAny(view, offsets, n, timeoutUs, method, firstSleepUs)
 //                               wait until one of the status bytes view[offsets[i]] is non-zero:
-//                               UMONITOR/UMWAIT (C0.2) where WAITPKG exists, otherwise a pause
-//                               loop that backs off to short sleeps. Returns i, or -1 on timeout.
+//                               method 2 (sleep): nanosleep through firstSleepUs (the expected
+//                               wait), then look in growing steps (5 µs .. 1 ms); 1 (UMWAIT):
+//                               UMONITOR/UMWAIT (C0.2) in ~10 µs slices; 0 (pause): a pause loop
+//                               that backs off to short sleeps. (true/false: 1/0, as in ABI 1.)
+//                               Returns i, or -1 on timeout.
 //                               Called by the dsa_completion worker thread, never the main thread.
 //   faultAddress()              the address of a reserved PROT_NONE page: any access faults (the
 //                               selftest's deliberately faulting descriptor)
@@ -479,7 +482,7 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
   return num(env, result);
 }
 
-// ---- waitAny(view, offsets, n, timeoutUs, umwait) ----
+// ---- waitAny(view, offsets, n, timeoutUs, method, firstSleepUs) ----
 
 static int64_t now_ns(void) {
   struct timespec t;
@@ -489,9 +492,28 @@ static int64_t now_ns(void) {
 
 static __thread int slack_set;
 
+/** Sleep `ns` (a short timer slack, set once per thread). */
+static void sleep_ns(int64_t ns) {
+  if (!slack_set) {
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+    slack_set = 1;
+  }
+  struct timespec ts = {ns / 1000000000, ns % 1000000000};
+  nanosleep(&ts, NULL);
+}
+
+enum { WAIT_PAUSE = 0, WAIT_UMWAIT = 1, WAIT_SLEEP = 2 };
+#define SLEEP_STEP_MIN_NS 5000
+#define SLEEP_STEP_MAX_NS 1000000
+
 static napi_value js_wait_any(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!get_args(env, info, 5, argv)) return NULL;
+  napi_value argv[6];
+  size_t argc = 6;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 5) {
+    napi_throw_type_error(env, NULL, "missing arguments");
+    return NULL;
+  }
   uint8_t *data;
   size_t bytes;
   if (!get_view(env, argv[0], &data, &bytes)) return NULL;
@@ -500,9 +522,18 @@ static napi_value js_wait_any(napi_env env, napi_callback_info info) {
   if (!get_view(env, argv[1], &offp, &offbytes)) return NULL;
   int64_t n;
   double timeout_us;
-  bool use_umwait = false;
   if (!get_int(env, argv[2], &n) || !get_double(env, argv[3], &timeout_us)) return NULL;
-  napi_get_value_bool(env, argv[4], &use_umwait);
+  // The method: a number (WAIT_*), or the older boolean (true: UMWAIT, false: pause).
+  int64_t method = WAIT_PAUSE;
+  bool as_bool = false;
+  if (napi_get_value_bool(env, argv[4], &as_bool) == napi_ok) method = as_bool ? WAIT_UMWAIT : 0;
+  else if (!get_int(env, argv[4], &method)) return NULL;
+  if (method < WAIT_PAUSE || method > WAIT_SLEEP) {
+    napi_throw_range_error(env, NULL, "the wait method is 0 (pause), 1 (UMWAIT) or 2 (sleep)");
+    return NULL;
+  }
+  double first_us = 0;
+  if (argc >= 6 && !get_double(env, argv[5], &first_us)) return NULL;
   const int32_t *off = (const int32_t *)offp;
   if (n < 1 || (size_t)n * 4 > offbytes) {
     napi_throw_range_error(env, NULL, "n must be between 1 and the number of offsets");
@@ -515,7 +546,7 @@ static napi_value js_wait_any(napi_env env, napi_callback_info info) {
     }
   }
   pthread_once(&cpu_once, cpu_init);
-  if (use_umwait && !cpu.waitpkg) {
+  if (method == WAIT_UMWAIT && !cpu.waitpkg) {
     napi_throw_error(env, "ENOTSUP", "this CPU does not support UMONITOR/UMWAIT (WAITPKG)");
     return NULL;
   }
@@ -523,13 +554,25 @@ static napi_value js_wait_any(napi_env env, napi_callback_info info) {
   const int64_t start = now_ns();
   const int64_t deadline = start + (int64_t)(timeout_us * 1000);
   uint32_t spins = 1;
-  int64_t sleep_ns = 2000;
+  int64_t backoff_ns = 2000;
+  // WAIT_SLEEP: first sleep through the expected wait, then look in steps of a quarter of it
+  // (5 µs .. 1 ms), growing by half each time: a late record costs few wake-ups.
+  int64_t first_ns = first_us > 0 ? (int64_t)(first_us * 1000) : 0;
+  int64_t step_ns = first_ns / 4;
+  if (step_ns < SLEEP_STEP_MIN_NS) step_ns = SLEEP_STEP_MIN_NS;
+  if (step_ns > SLEEP_STEP_MAX_NS) step_ns = SLEEP_STEP_MAX_NS;
   for (;;) {
     for (int64_t i = 0; i < n; i++)
       if (base[off[i]]) return num(env, (double)i);
     const int64_t t = now_ns();
     if (t >= deadline) return num(env, -1);
-    if (use_umwait) {
+    const int64_t left = deadline - t;
+    if (method == WAIT_SLEEP) {
+      int64_t ns = first_ns > 0 ? first_ns : step_ns;
+      if (first_ns > 0) first_ns = 0;
+      else if (step_ns < SLEEP_STEP_MAX_NS) step_ns += step_ns / 2;
+      sleep_ns(ns < left ? ns : left);
+    } else if (method == WAIT_UMWAIT) {
       // Arm the monitor on the first record, look again (a store before the arm would be
       // missed), then sleep in C0.2 until it is written or ~10 µs pass (then check the others).
       umonitor(base + off[0]);
@@ -541,14 +584,8 @@ static napi_value js_wait_any(napi_env env, napi_callback_info info) {
       if (spins < 256) spins <<= 1;
     } else {
       // Backoff: short sleeps, 2 µs doubling to 50 µs (timer slack lowered for this thread).
-      if (!slack_set) {
-        prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-        slack_set = 1;
-      }
-      int64_t left = deadline - t;
-      struct timespec ts = {0, (long)(sleep_ns < left ? sleep_ns : left)};
-      nanosleep(&ts, NULL);
-      if (sleep_ns < 50000) sleep_ns <<= 1;
+      sleep_ns(backoff_ns < left ? backoff_ns : left);
+      if (backoff_ns < 50000) backoff_ns <<= 1;
     }
   }
 }

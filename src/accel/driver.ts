@@ -126,7 +126,9 @@ import {
   A_HW_KICK,
   A_HW_SLEEPING,
   M_HW_SEQ,
+  chooseHwWait,
   type HwCompletionWorkerData,
+  type HwWait,
 } from './hw/completion-shared.js';
 import { noteTrouble } from './hw/wq-state.js';
 import type { DsaTarget } from './accel-path.js';
@@ -206,8 +208,8 @@ export interface AccelHandle {
   emu: DsaEmuHandle;
   /** The kernel WQs of a 'hw' accelerator (device index = index here). */
   hw: HwWqHandle[];
-  /** How dsa_completion waits for hardware records: UMWAIT, or a pause loop with backoff. */
-  hwWait: 'umwait' | 'pause';
+  /** How dsa_completion waits for hardware records (src/accel/hw/completion-shared.ts). */
+  hwWait: HwWait;
   targets: AccelTargetHandle[];
   deadlineMs: number;
   submitRetries: number;
@@ -749,7 +751,7 @@ async function openHwAccelerator(
     const w = arena.i32;
     w[A_MAGIC] = MAGIC;
     wqs.forEach((q, i) => (w[A_CREDITS + i] = q.mode === 'dedicated' ? q.size : 0));
-    const hwWait = cpuSupport().usable.waitpkg ? 'umwait' : 'pause';
+    const hwWait = chooseHwWait(undefined, cpuSupport().usable.waitpkg); // [accel-hw]
     const handle: AccelHandle = {
       kind: 'livemig-accel',
       arena: sab,

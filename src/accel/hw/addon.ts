@@ -52,13 +52,18 @@ export interface NativeDsa {
    * throws EBADF (checked under the lock unmapPortal takes).
    */
   submit(handle: number, op: 0 | 1, desc: ArrayBufferView, tries: number): number;
-  /** Index of the first non-zero status byte view[offsets[i]] (i < n), or -1 after timeoutUs. */
+  /**
+   * Index of the first non-zero status byte view[offsets[i]] (i < n), or -1 after timeoutUs.
+   * method: 2 sleep (through firstSleepUs, then growing steps), 1 UMWAIT, 0 pause loop (or
+   * true/false for UMWAIT/pause).
+   */
   waitAny(
     view: ArrayBufferView,
     offsets: Int32Array,
     n: number,
     timeoutUs: number,
-    umwait: boolean,
+    method: boolean | number,
+    firstSleepUs?: number,
   ): number;
   /** A reserved PROT_NONE page: every access to it faults. */
   faultAddress(): number;
