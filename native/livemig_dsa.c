@@ -325,11 +325,15 @@ static int handle_release(int64_t h, int portal) {
   return base || fd >= 0 ? 0 : -EBADF;
 }
 
-static napi_value js_map_portal(napi_env env, napi_callback_info info) {
+/** The one integer argument of a call. */
+static int get_one_int(napi_env env, napi_callback_info info, int64_t *out) {
   napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
+  return get_args(env, info, 1, argv) && get_int(env, argv[0], out);
+}
+
+static napi_value js_map_portal(napi_env env, napi_callback_info info) {
   int64_t fd;
-  if (!get_int(env, argv[0], &fd)) return NULL;
+  if (!get_one_int(env, info, &fd)) return NULL;
   void *p = mmap(NULL, PORTAL_SIZE, PROT_WRITE, MAP_SHARED | MAP_POPULATE, (int)fd, 0);
   if (p == MAP_FAILED) return num(env, -errno);
   int64_t h = handle_take(p, -1);
@@ -338,18 +342,13 @@ static napi_value js_map_portal(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_unmap_portal(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
   int64_t h;
-  if (!get_int(env, argv[0], &h)) return NULL;
-  return num(env, handle_release(h, 1));
+  return get_one_int(env, info, &h) ? num(env, handle_release(h, 1)) : NULL;
 }
 
 static napi_value js_adopt_fd(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
   int64_t fd;
-  if (!get_int(env, argv[0], &fd)) return NULL;
+  if (!get_one_int(env, info, &fd)) return NULL;
   if (fd < 0 || fd > INT32_MAX) {
     napi_throw_range_error(env, NULL, "an fd is a non-negative integer");
     return NULL;
@@ -358,11 +357,8 @@ static napi_value js_adopt_fd(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_close_fd(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
   int64_t h;
-  if (!get_int(env, argv[0], &h)) return NULL;
-  return num(env, handle_release(h, 0));
+  return get_one_int(env, info, &h) ? num(env, handle_release(h, 0)) : NULL;
 }
 
 static napi_value js_write_fd(napi_env env, napi_callback_info info) {
