@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { CompletionLatency } from '../../src/accel/hw/completion-latency.js';
 import { chooseHwWait } from '../../src/accel/hw/completion-shared.js';
 
-test('no sample: look at once; then sleep through 3/4 of what the mean request has left, and back off when late', () => {
+test('no sample: look soon, backing off; then sleep through 3/4 of what the mean request has left, and back off when late', () => {
   const l = new CompletionLatency(4);
   l.start(0, 100);
-  assert.equal(l.sleepUs(0, 100), 0, 'nothing learnt yet');
+  assert.equal(l.sleepUs(0, 100), 5, 'nothing learnt yet: look soon');
+  assert.equal(l.sleepUs(0, 101), 500, 'then back off as it waits');
   l.done(0, 102); // 2 ms
   assert.equal(l.meanMs, 2);
   l.start(1, 200);

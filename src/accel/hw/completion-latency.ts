@@ -41,13 +41,14 @@ export class CompletionLatency {
     this.since[s] = NaN;
   }
 
-  /** µs slot `s` may still sleep through at `now` (0: look soon). */
+  /** µs slot `s` may still sleep through at `now` (0: a slot not in flight). */
   sleepUs(s: number, now: number): number {
     const t0 = this.since[s];
-    if (this.meanMs === 0 || Number.isNaN(t0)) return 0;
+    if (Number.isNaN(t0)) return 0;
+    // Before the first sample the expected time is 0: every wait counts as late.
     const leftMs = this.meanMs - (now - t0);
     if (leftMs > 0) return leftMs * SHARE * 1000;
-    // Overdue (a record late, or lost until the deadline): sleep half as long as it has been
+    // Late (a record slow, or lost until the deadline): sleep half as long as it has been
     // late, 5 µs to 1 ms, so a lost record costs ~1,000 wake-ups a second, not one per step.
     return Math.min(OVERDUE_MAX_US, Math.max(OVERDUE_MIN_US, (-leftMs * 1000) / 2));
   }
