@@ -118,6 +118,7 @@ import {
   closeHwWq,
   haltHwWq,
   openHwWq,
+  submitPortal,
   writeWq,
   type HwOpenOptions,
   type HwWqHandle,
@@ -1201,7 +1202,7 @@ export class BatchTask {
       ok = this.writeOne(r.bd);
     } else if (this.hw && this.shared) {
       // The addon retries ENQCMD a few times while ZF says "not accepted".
-      const got = loadAddon()!.submit(this.hw.portal, 0, r.bd, ENQCMD_TRIES);
+      const got = submitPortal(this.hw, 0, r.bd, ENQCMD_TRIES); // [accel-hw]
       ok = got > 0;
       this.add(K.submitRetries, ok ? got - 1 : ENQCMD_TRIES - 1);
     } else if (this.shared) ok = enqcmd(this.ring!, r.bd, 0);
@@ -1217,7 +1218,7 @@ export class BatchTask {
             ? movdir64b(this.ring!, r.bd, 0)
             : this.hw.batchOverWrite
               ? this.writeOne(r.bd)
-              : loadAddon()!.submit(this.hw.portal, 1, r.bd, 1) > 0;
+              : submitPortal(this.hw, 1, r.bd, 1) > 0; // [accel-hw]
           if (ok) Atomics.add(w, this.a.meta(r.slot, M_CREDITS), 1);
           else {
             Atomics.add(w, cw, 1);

@@ -21,7 +21,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { addonStatus, loadAddon } from '../../src/accel/hw/addon.js';
-import { addonSkip } from './hw-helpers.js';
+import { addonSkip, captureStderr } from './hw-helpers.js';
+import { submitPortal, type HwWqHandle } from '../../src/accel/hw/wq.js';
+import { haltReason, newWqState } from '../../src/accel/hw/wq-state.js';
 
 const skip = addonSkip();
 const EBADF = -osConstants.errno.EBADF;
@@ -172,3 +174,34 @@ test('pollFds: readable when data waits, POLLNVAL once closed', { skip }, () => 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test(
+  "the driver's portal submission: a closed portal halts the WQ (EBADF) instead of throwing",
+  { skip },
+  () => {
+    const native = loadAddon()!;
+    const dir = tempDir();
+    const stderr = captureStderr();
+    try {
+      const file = join(dir, 'portal');
+      writeFileSync(file, Buffer.alloc(4096));
+      const fd = openSync(file, 'r+');
+      const portal = native.mapPortal(fd);
+      assert.equal(native.unmapPortal(portal), 0);
+      closeSync(fd);
+      const h = {
+        text: 'dsa:/dev/dsa/wq0.0',
+        device: 'dsa0',
+        wq: 'wq0.0',
+        portal,
+        state: newWqState(),
+      } as unknown as HwWqHandle;
+      assert.equal(submitPortal(h, 1, new Uint8Array(64), 1), 0);
+      assert.match(haltReason(new Int32Array(h.state), h)!, /refused its descriptors \(EBADF\)/);
+    } finally {
+      stderr.restore();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.match(stderr.text(), /stopped taking descriptors \(EBADF\)/);
+  },
+);

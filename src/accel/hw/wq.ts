@@ -337,6 +337,21 @@ export function closeHwWq(h: HwWqHandle): void {
 }
 
 /**
+ * ENQCMD (op 0, up to `tries` times) or MOVDIR64B (op 1) of `desc` on the portal: 1 + refusals
+ * when accepted, 0 when refused. A portal closed under a late thread halts the WQ (EBADF)
+ * instead of throwing into the channel.
+ */
+export function submitPortal(h: HwWqHandle, op: 0 | 1, desc: ArrayBufferView, tries: number) {
+  try {
+    return (loadAddon() as NativeDsa).submit(h.portal, op, desc, tries);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EBADF') throw e;
+    haltHwWq(h, 'EBADF');
+    return 0;
+  }
+}
+
+/**
  * write(2) `length` bytes of `view` from `offset` to the WQ node, through the addon's handle:
  * bytes written. Throws like fs.writeSync (err.code 'EAGAIN', 'ENXIO', ...), and EBADF once
  * the WQ was closed, whichever fd number the process has reused since.
