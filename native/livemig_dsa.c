@@ -5,17 +5,30 @@
 //                               SharedArrayBuffer: its memory never moves)
 //   mapPortal(fd)               mmap the 4 KiB submission portal of an opened /dev/dsa/wqX.Y
 //                               (PROT_WRITE, MAP_SHARED | MAP_POPULATE); a handle, or -errno
-//   unmapPortal(handle)
+//   unmapPortal(handle)         0, or -EBADF when it is not a live portal handle
+//   adoptFd(fd)                 the addon owns an opened WQ node from now on: a handle
+//   closeFd(handle)             close it (0, or -EBADF)
+//   writeFd(handle, view, off, len)
+//                               write(2) of view[off, off+len) on the adopted fd: bytes, or -errno
+//   pollFds(handles, n, timeoutUs, revents)
+//                               ppoll(2) for POLLIN|POLLPRI on adopted fds (the kernel reports a
+//                               WQ's software error as readable); revents[i] per handle (POLLNVAL
+//                               for a closed one); the number with events
 //   submit(handle, op, desc, tries)
 //                               op 0: ENQCMD (shared WQ), retried while ZF says "not accepted",
 //                               up to `tries` times; op 1: MOVDIR64B (dedicated WQ, posted).
 //                               sfence before each; the portal offset rotates by 64 bytes per
 //                               submission within the page, as Intel's libraries do.
 //                               Returns 1 + refusals when accepted, 0 when refused `tries` times.
-//   waitAny(view, offsets, n, timeoutUs, umwait)
+//                               Handles are checked and used under a lock that release takes:
+//                               a closed or stale handle throws EBADF, never touches memory.
+//   waitAny(view, offsets, n, timeoutUs, method, firstSleepUs)
 //                               wait until one of the status bytes view[offsets[i]] is non-zero:
-//                               UMONITOR/UMWAIT (C0.2) where WAITPKG exists, otherwise a pause
-//                               loop that backs off to short sleeps. Returns i, or -1 on timeout.
+//                               method 2 (sleep): nanosleep through firstSleepUs (the expected
+//                               wait), then look in growing steps (5 µs .. 1 ms); 1 (UMWAIT):
+//                               UMONITOR/UMWAIT (C0.2) in ~10 µs slices; 0 (pause): a pause loop
+//                               that backs off to short sleeps. (true/false: 1/0, as in ABI 1.)
+//                               Returns i, or -1 on timeout.
 //                               Called by the dsa_completion worker thread, never the main thread.
 //   faultAddress()              the address of a reserved PROT_NONE page: any access faults (the
 //                               selftest's deliberately faulting descriptor)
@@ -35,6 +48,9 @@
 
 #include <cpuid.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -215,56 +231,196 @@ static napi_value js_address(napi_env env, napi_callback_info info) {
   return num(env, (double)(uintptr_t)data);
 }
 
-// ---- Portals ----
+// ---- Handles: portals and WQ file descriptors ----
+//
+// Every use of a portal mapping or of a WQ fd goes through a handle and happens under
+// `handle_lock` (read side), and releasing one takes the write side: a thread that still
+// submits when the work queue is closed either finishes before the portal is unmapped or the fd
+// closed, or is refused with EBADF. It never stores into an unmapped page or writes descriptors
+// into an fd number the process has since reused. A handle carries a generation, so a stale one
+// stays refused after its table entry is reused.
 
-#define MAX_PORTALS 64
+#define MAX_HANDLES 64
 #define PORTAL_SIZE 4096
 #define PORTAL_STRIDE 64
 
-struct portal {
-  uint8_t *volatile base;
-  uint32_t next;  // rotated with __atomic_fetch_add
+struct entry {
+  uint32_t gen;    // bumped each time the entry is taken
+  int fd;          // an adopted WQ fd (closed on release), or -1
+  uint8_t *base;   // a mapped portal, or NULL
+  uint32_t next;   // portal offset rotation, __atomic_fetch_add under the read lock
 };
-static struct portal portals[MAX_PORTALS];
-static pthread_mutex_t portal_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct entry entries[MAX_HANDLES];
+static pthread_rwlock_t handle_lock;
+static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
+
+static void handle_init(void) {
+  pthread_rwlockattr_t a;
+  pthread_rwlockattr_init(&a);
+  // A release waits for the submitters inside, but new ones queue behind it.
+  pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&handle_lock, &a);
+  pthread_rwlockattr_destroy(&a);
+  for (int i = 0; i < MAX_HANDLES; i++) entries[i].fd = -1;
+}
+
+static int entry_free(const struct entry *e) { return !e->base && e->fd < 0; }
+
+/** Take a free entry for `base` or `fd`: a handle (gen * MAX_HANDLES + index), or -EMFILE. */
+static int64_t handle_take(uint8_t *base, int fd) {
+  pthread_once(&handle_once, handle_init);
+  int64_t h = -EMFILE;
+  pthread_rwlock_wrlock(&handle_lock);
+  for (int i = 0; i < MAX_HANDLES; i++) {
+    struct entry *e = &entries[i];
+    if (!entry_free(e)) continue;
+    e->gen = e->gen >= (1u << 23) ? 1 : e->gen + 1;
+    e->base = base;
+    e->fd = fd;
+    e->next = 0;
+    h = (int64_t)e->gen * MAX_HANDLES + i;
+    break;
+  }
+  pthread_rwlock_unlock(&handle_lock);
+  return h;
+}
+
+/** The live entry of `h`, or NULL. Called with the lock held. */
+static struct entry *handle_entry(int64_t h) {
+  if (h < MAX_HANDLES || h >= (int64_t)(1u << 23) * MAX_HANDLES + MAX_HANDLES) return NULL;
+  struct entry *e = &entries[h % MAX_HANDLES];
+  if (e->gen != (uint32_t)(h / MAX_HANDLES) || entry_free(e)) return NULL;
+  return e;
+}
+
+/** Throw EBADF for a handle that is not (or no longer) live, saying which. */
+static void throw_closed(napi_env env, const char *kind, int64_t h) {
+  char msg[200];
+  if (h < MAX_HANDLES)
+    snprintf(msg, sizeof msg, "%" PRId64 " is not a %s handle of the livemig addon", h, kind);
+  else
+    snprintf(msg, sizeof msg,
+             "%s handle %" PRId64
+             " is closed: its work queue was closed while this thread still used it",
+             kind, h);
+  napi_throw_error(env, "EBADF", msg);
+}
+
+/** Release `h` (wanting a portal or an fd): waits for every user inside, then unmaps/closes. */
+static int handle_release(int64_t h, int portal) {
+  pthread_once(&handle_once, handle_init);
+  pthread_rwlock_wrlock(&handle_lock);
+  struct entry *e = handle_entry(h);
+  uint8_t *base = NULL;
+  int fd = -1;
+  if (e && (portal ? e->base != NULL : e->fd >= 0)) {
+    base = e->base;
+    fd = e->fd;
+    e->base = NULL;
+    e->fd = -1;
+  }
+  pthread_rwlock_unlock(&handle_lock);
+  if (base) munmap(base, PORTAL_SIZE);
+  if (fd >= 0) close(fd);
+  return base || fd >= 0 ? 0 : -EBADF;
+}
+
+/** The one integer argument of a call. */
+static int get_one_int(napi_env env, napi_callback_info info, int64_t *out) {
+  napi_value argv[1];
+  return get_args(env, info, 1, argv) && get_int(env, argv[0], out);
+}
 
 static napi_value js_map_portal(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
   int64_t fd;
-  if (!get_int(env, argv[0], &fd)) return NULL;
+  if (!get_one_int(env, info, &fd)) return NULL;
   void *p = mmap(NULL, PORTAL_SIZE, PROT_WRITE, MAP_SHARED | MAP_POPULATE, (int)fd, 0);
   if (p == MAP_FAILED) return num(env, -errno);
-  pthread_mutex_lock(&portal_lock);
-  int h = -1;
-  for (int i = 0; i < MAX_PORTALS; i++) {
-    if (!portals[i].base) {
-      portals[i].next = 0;
-      portals[i].base = p;
-      h = i;
-      break;
-    }
-  }
-  pthread_mutex_unlock(&portal_lock);
-  if (h < 0) {
-    munmap(p, PORTAL_SIZE);
-    return num(env, -EMFILE);
-  }
-  return num(env, h);
+  int64_t h = handle_take(p, -1);
+  if (h < 0) munmap(p, PORTAL_SIZE);
+  return num(env, (double)h);
 }
 
 static napi_value js_unmap_portal(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
   int64_t h;
-  if (!get_int(env, argv[0], &h)) return NULL;
-  if (h < 0 || h >= MAX_PORTALS) return num(env, -EINVAL);
-  pthread_mutex_lock(&portal_lock);
-  uint8_t *p = portals[h].base;
-  portals[h].base = NULL;
-  pthread_mutex_unlock(&portal_lock);
-  if (p) munmap(p, PORTAL_SIZE);
-  return num(env, p ? 0 : -EINVAL);
+  return get_one_int(env, info, &h) ? num(env, handle_release(h, 1)) : NULL;
+}
+
+static napi_value js_adopt_fd(napi_env env, napi_callback_info info) {
+  int64_t fd;
+  if (!get_one_int(env, info, &fd)) return NULL;
+  if (fd < 0 || fd > INT32_MAX) {
+    napi_throw_range_error(env, NULL, "an fd is a non-negative integer");
+    return NULL;
+  }
+  return num(env, (double)handle_take(NULL, (int)fd));
+}
+
+static napi_value js_close_fd(napi_env env, napi_callback_info info) {
+  int64_t h;
+  return get_one_int(env, info, &h) ? num(env, handle_release(h, 0)) : NULL;
+}
+
+static napi_value js_write_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv)) return NULL;
+  int64_t h, off, len;
+  uint8_t *src;
+  size_t bytes;
+  if (!get_int(env, argv[0], &h) || !get_view(env, argv[1], &src, &bytes) ||
+      !get_int(env, argv[2], &off) || !get_int(env, argv[3], &len))
+    return NULL;
+  if (off < 0 || len < 0 || (uint64_t)off + (uint64_t)len > bytes) {
+    napi_throw_range_error(env, NULL, "offset and length must lie inside the view");
+    return NULL;
+  }
+  pthread_once(&handle_once, handle_init);
+  pthread_rwlock_rdlock(&handle_lock);
+  struct entry *e = handle_entry(h);
+  if (!e || e->fd < 0) {
+    pthread_rwlock_unlock(&handle_lock);
+    throw_closed(env, "work queue fd", h);
+    return NULL;
+  }
+  ssize_t r = write(e->fd, src + off, (size_t)len);
+  int err = errno;
+  pthread_rwlock_unlock(&handle_lock);
+  return num(env, r < 0 ? -(double)err : (double)r);
+}
+
+static napi_value js_poll_fds(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv)) return NULL;
+  uint8_t *hp, *rp;
+  size_t hbytes, rbytes;
+  int64_t n;
+  double timeout_us;
+  if (!get_view(env, argv[0], &hp, &hbytes) || !get_int(env, argv[1], &n) ||
+      !get_double(env, argv[2], &timeout_us) || !get_view(env, argv[3], &rp, &rbytes))
+    return NULL;
+  if (n < 0 || n > MAX_HANDLES || (size_t)n * 4 > hbytes || (size_t)n * 4 > rbytes) {
+    napi_throw_range_error(env, NULL, "n must fit the handles and revents arrays (at most 64)");
+    return NULL;
+  }
+  const int32_t *hs = (const int32_t *)hp;
+  int32_t *rev = (int32_t *)rp;
+  struct pollfd fds[MAX_HANDLES];
+  pthread_once(&handle_once, handle_init);
+  pthread_rwlock_rdlock(&handle_lock);
+  for (int64_t i = 0; i < n; i++) {
+    struct entry *e = handle_entry(hs[i]);
+    fds[i].fd = e && e->fd >= 0 ? e->fd : -1;
+    fds[i].events = POLLIN | POLLPRI;
+    fds[i].revents = 0;
+  }
+  int64_t ns = timeout_us > 0 ? (int64_t)(timeout_us * 1000) : 0;
+  struct timespec ts = {ns / 1000000000, ns % 1000000000};
+  int r = ppoll(fds, (nfds_t)n, &ts, NULL);
+  for (int64_t i = 0; i < n; i++) rev[i] = fds[i].fd < 0 ? POLLNVAL : fds[i].revents;
+  pthread_rwlock_unlock(&handle_lock);
+  int ready = 0;
+  for (int64_t i = 0; i < n; i++) ready += rev[i] != 0;
+  return num(env, r < 0 && ready == 0 ? -(double)errno : ready);
 }
 
 static napi_value js_submit(napi_env env, napi_callback_info info) {
@@ -280,39 +436,49 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "a descriptor is 64 bytes");
     return NULL;
   }
-  if (h < 0 || h >= MAX_PORTALS || !portals[h].base) {
-    napi_throw_error(env, "EBADF", "not an open portal");
+  pthread_once(&cpu_once, cpu_init);
+  pthread_once(&handle_once, handle_init);
+  uint8_t desc[64] __attribute__((aligned(64)));
+  memcpy(desc, src, 64);
+  if (tries < 1) tries = 1;
+  // Under the read lock from the check to the last store: the portal stays mapped meanwhile.
+  pthread_rwlock_rdlock(&handle_lock);
+  struct entry *pt = handle_entry(h);
+  if (!pt || !pt->base) {
+    pthread_rwlock_unlock(&handle_lock);
+    throw_closed(env, "portal", h);
     return NULL;
   }
-  pthread_once(&cpu_once, cpu_init);
   if ((op == 0 && !cpu.enqcmd) || (op == 1 && !cpu.movdir64b) || op < 0 || op > 1) {
+    pthread_rwlock_unlock(&handle_lock);
     napi_throw_error(env, "ENOTSUP",
                      op == 0   ? "this CPU does not support ENQCMD"
                      : op == 1 ? "this CPU does not support MOVDIR64B"
                                : "unknown submission instruction");
     return NULL;
   }
-  uint8_t desc[64] __attribute__((aligned(64)));
-  memcpy(desc, src, 64);
-  struct portal *pt = &portals[h];
+  double result = 0;
   if (op == 1) {
     uint32_t k = __atomic_fetch_add(&pt->next, 1, __ATOMIC_RELAXED);
     sfence();
     movdir64b(pt->base + (k % (PORTAL_SIZE / PORTAL_STRIDE)) * PORTAL_STRIDE, desc);
-    return num(env, 1);
+    result = 1;
+  } else {
+    for (int64_t i = 0; i < tries; i++) {
+      uint32_t k = __atomic_fetch_add(&pt->next, 1, __ATOMIC_RELAXED);
+      sfence();
+      if (!enqcmd(pt->base + (k % (PORTAL_SIZE / PORTAL_STRIDE)) * PORTAL_STRIDE, desc)) {
+        result = 1 + (double)i;
+        break;
+      }
+      cpu_pause();
+    }
   }
-  if (tries < 1) tries = 1;
-  for (int64_t i = 0; i < tries; i++) {
-    uint32_t k = __atomic_fetch_add(&pt->next, 1, __ATOMIC_RELAXED);
-    sfence();
-    if (!enqcmd(pt->base + (k % (PORTAL_SIZE / PORTAL_STRIDE)) * PORTAL_STRIDE, desc))
-      return num(env, 1 + (double)i);
-    cpu_pause();
-  }
-  return num(env, 0);
+  pthread_rwlock_unlock(&handle_lock);
+  return num(env, result);
 }
 
-// ---- waitAny(view, offsets, n, timeoutUs, umwait) ----
+// ---- waitAny(view, offsets, n, timeoutUs, method, firstSleepUs) ----
 
 static int64_t now_ns(void) {
   struct timespec t;
@@ -322,9 +488,28 @@ static int64_t now_ns(void) {
 
 static __thread int slack_set;
 
+/** Sleep `ns` (a short timer slack, set once per thread). */
+static void sleep_ns(int64_t ns) {
+  if (!slack_set) {
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+    slack_set = 1;
+  }
+  struct timespec ts = {ns / 1000000000, ns % 1000000000};
+  nanosleep(&ts, NULL);
+}
+
+enum { WAIT_PAUSE = 0, WAIT_UMWAIT = 1, WAIT_SLEEP = 2 };
+#define SLEEP_STEP_MIN_NS 5000
+#define SLEEP_STEP_MAX_NS 1000000
+
 static napi_value js_wait_any(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!get_args(env, info, 5, argv)) return NULL;
+  napi_value argv[6];
+  size_t argc = 6;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 5) {
+    napi_throw_type_error(env, NULL, "missing arguments");
+    return NULL;
+  }
   uint8_t *data;
   size_t bytes;
   if (!get_view(env, argv[0], &data, &bytes)) return NULL;
@@ -333,9 +518,18 @@ static napi_value js_wait_any(napi_env env, napi_callback_info info) {
   if (!get_view(env, argv[1], &offp, &offbytes)) return NULL;
   int64_t n;
   double timeout_us;
-  bool use_umwait = false;
   if (!get_int(env, argv[2], &n) || !get_double(env, argv[3], &timeout_us)) return NULL;
-  napi_get_value_bool(env, argv[4], &use_umwait);
+  // The method: a number (WAIT_*), or the older boolean (true: UMWAIT, false: pause).
+  int64_t method = WAIT_PAUSE;
+  bool as_bool = false;
+  if (napi_get_value_bool(env, argv[4], &as_bool) == napi_ok) method = as_bool ? WAIT_UMWAIT : 0;
+  else if (!get_int(env, argv[4], &method)) return NULL;
+  if (method < WAIT_PAUSE || method > WAIT_SLEEP) {
+    napi_throw_range_error(env, NULL, "the wait method is 0 (pause), 1 (UMWAIT) or 2 (sleep)");
+    return NULL;
+  }
+  double first_us = 0;
+  if (argc >= 6 && !get_double(env, argv[5], &first_us)) return NULL;
   const int32_t *off = (const int32_t *)offp;
   if (n < 1 || (size_t)n * 4 > offbytes) {
     napi_throw_range_error(env, NULL, "n must be between 1 and the number of offsets");
@@ -348,7 +542,7 @@ static napi_value js_wait_any(napi_env env, napi_callback_info info) {
     }
   }
   pthread_once(&cpu_once, cpu_init);
-  if (use_umwait && !cpu.waitpkg) {
+  if (method == WAIT_UMWAIT && !cpu.waitpkg) {
     napi_throw_error(env, "ENOTSUP", "this CPU does not support UMONITOR/UMWAIT (WAITPKG)");
     return NULL;
   }
@@ -356,13 +550,25 @@ static napi_value js_wait_any(napi_env env, napi_callback_info info) {
   const int64_t start = now_ns();
   const int64_t deadline = start + (int64_t)(timeout_us * 1000);
   uint32_t spins = 1;
-  int64_t sleep_ns = 2000;
+  int64_t backoff_ns = 2000;
+  // WAIT_SLEEP: first sleep through the expected wait, then look in steps of a quarter of it
+  // (5 µs .. 1 ms), growing by half each time: a late record costs few wake-ups.
+  int64_t first_ns = first_us > 0 ? (int64_t)(first_us * 1000) : 0;
+  int64_t step_ns = first_ns / 4;
+  if (step_ns < SLEEP_STEP_MIN_NS) step_ns = SLEEP_STEP_MIN_NS;
+  if (step_ns > SLEEP_STEP_MAX_NS) step_ns = SLEEP_STEP_MAX_NS;
   for (;;) {
     for (int64_t i = 0; i < n; i++)
       if (base[off[i]]) return num(env, (double)i);
     const int64_t t = now_ns();
     if (t >= deadline) return num(env, -1);
-    if (use_umwait) {
+    const int64_t left = deadline - t;
+    if (method == WAIT_SLEEP) {
+      int64_t ns = first_ns > 0 ? first_ns : step_ns;
+      if (first_ns > 0) first_ns = 0;
+      else if (step_ns < SLEEP_STEP_MAX_NS) step_ns += step_ns / 2;
+      sleep_ns(ns < left ? ns : left);
+    } else if (method == WAIT_UMWAIT) {
       // Arm the monitor on the first record, look again (a store before the arm would be
       // missed), then sleep in C0.2 until it is written or ~10 µs pass (then check the others).
       umonitor(base + off[0]);
@@ -374,14 +580,8 @@ static napi_value js_wait_any(napi_env env, napi_callback_info info) {
       if (spins < 256) spins <<= 1;
     } else {
       // Backoff: short sleeps, 2 µs doubling to 50 µs (timer slack lowered for this thread).
-      if (!slack_set) {
-        prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-        slack_set = 1;
-      }
-      int64_t left = deadline - t;
-      struct timespec ts = {0, (long)(sleep_ns < left ? sleep_ns : left)};
-      nanosleep(&ts, NULL);
-      if (sleep_ns < 50000) sleep_ns <<= 1;
+      sleep_ns(backoff_ns < left ? backoff_ns : left);
+      if (backoff_ns < 50000) backoff_ns <<= 1;
     }
   }
 }
@@ -518,6 +718,10 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "mapPortal", fn(env, js_map_portal, "mapPortal"));
   napi_set_named_property(env, exports, "unmapPortal", fn(env, js_unmap_portal, "unmapPortal"));
   napi_set_named_property(env, exports, "submit", fn(env, js_submit, "submit"));
+  napi_set_named_property(env, exports, "adoptFd", fn(env, js_adopt_fd, "adoptFd"));
+  napi_set_named_property(env, exports, "closeFd", fn(env, js_close_fd, "closeFd"));
+  napi_set_named_property(env, exports, "writeFd", fn(env, js_write_fd, "writeFd"));
+  napi_set_named_property(env, exports, "pollFds", fn(env, js_poll_fds, "pollFds"));
   napi_set_named_property(env, exports, "waitAny", fn(env, js_wait_any, "waitAny"));
   napi_set_named_property(env, exports, "faultAddress",
                           fn(env, js_fault_address, "faultAddress"));
@@ -528,7 +732,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, testing, "movdir64b", fn(env, js_test_movdir64b, "movdir64b"));
   napi_set_named_property(env, exports, "testing", testing);
   napi_value version;
-  napi_create_uint32(env, 1, &version);
+  napi_create_uint32(env, 2, &version);
   napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }

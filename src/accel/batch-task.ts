@@ -37,8 +37,9 @@ import { Flag, Status } from './dsa/opcodes.js';
 import type { AcceleratorClient } from './driver.js';
 import type { AccelTargetHandle, DevicePort } from './handle.js';
 import { M_HW_SEQ } from './hw/completion-shared.js';
+import { noteTrouble } from './hw/wq-state.js';
 import { PageRequest } from './page-request.js';
-import { acquireSlot, returnCredits } from './slots.js';
+import { acquireSlot, returnCredits, slotReclaimable } from './slots.js';
 import { enterGate, leaveGate } from './submit-gate.js';
 import { submitterFor, type Submitter, type SubmittingTask } from './submit.js';
 import { OUTCOME_DEADLINE, OUTCOME_DONE, OUTCOME_HALTED, waitForRecords } from './wait.js';
@@ -185,6 +186,12 @@ export class BatchTask implements SubmittingTask {
     return Atomics.load(w, C_STATE) === DevState.ENABLED && Atomics.load(w, C_EPOCH) === epoch;
   }
 
+  /** Ask dsa_completion to look at the kernel WQ's sysfs state (hw/wq-state.ts). */
+  private hwTrouble(): void {
+    noteTrouble(this.port.words);
+    this.client.kickCompletion();
+  }
+
   /** @internal A request's slot is submitted: a hardware dsa_completion must look at it. */
   submitted(): void {
     if (this.isHw) this.client.kickCompletion();
@@ -193,6 +200,7 @@ export class BatchTask implements SubmittingTask {
   /** Sub-request `s` could not be submitted: forget it, and say why. */
   private unsubmitted(r: PageRequest, s: number): FallbackReason {
     Atomics.store(this.w, this.arena.meta(r.slot, M_NSUB), s);
+    if (this.isHw) this.hwTrouble();
     return this.deviceUsable(r.epoch) ? 'submitFailed' : 'deviceHalted';
   }
 
@@ -359,7 +367,10 @@ export class BatchTask implements SubmittingTask {
     const tc = this.taskCounters;
     const slot = r.slot;
     tc.add(K.completionWaitMs, performance.now() - r.t0);
-    if (outcome === OUTCOME_DEADLINE) tc.add(K.deadlinesMissed, 1);
+    if (outcome === OUTCOME_DEADLINE) {
+      tc.add(K.deadlinesMissed, 1);
+      if (this.isHw) this.hwTrouble();
+    }
     const mb = this.maxBatch >= 2 ? this.maxBatch : 1;
     const covered = Math.min(count, nsub * mb);
     const r0 = a.recordByte(slot, 0) >> 2;
@@ -408,7 +419,12 @@ export class BatchTask implements SubmittingTask {
       zeros += this.cpuRange(block, r.offset, pages, covered, count, results, unsubmitted);
     // Release: a slot the device may still write to waits until it is done.
     const st = a.meta(slot, M_STATE);
-    if (outcome === OUTCOME_DONE || nsub === 0) {
+    // A stopped kernel WQ (its epoch moved on) writes nothing more: free the slot at once.
+    if (
+      outcome === OUTCOME_DONE ||
+      nsub === 0 ||
+      (this.isHw && slotReclaimable(a, this.client.ports, slot))
+    ) {
       returnCredits(a, slot);
       Atomics.store(w, st, SLOT_FREE);
     } else {

@@ -5,6 +5,7 @@ import type { ArenaLayout } from './arena.js';
 import type { DsaEmu } from './dsa/emu/device.js';
 import type { DsaEmuHandle, EmuDeviceHandle } from './dsa/emu/handles.js';
 import type { WqRing } from './dsa/emu/wq.js';
+import type { HwWait } from './hw/completion-shared.js';
 import type { HwOpenOptions, HwWqHandle } from './hw/wq.js';
 import type { SysfsOptions } from './sysfs.js';
 import type { WorkerPool } from '../util/worker-pool.js';
@@ -68,8 +69,8 @@ export interface AccelHandle {
   emu: DsaEmuHandle;
   /** The kernel WQs of a 'hw' accelerator (device index = index here). */
   hw: HwWqHandle[];
-  /** How dsa_completion waits for hardware records: UMWAIT, or a pause loop with backoff. */
-  hwWait: 'umwait' | 'pause';
+  /** How dsa_completion waits for hardware records (src/accel/hw/completion-shared.ts). */
+  hwWait: HwWait;
   targets: AccelTargetHandle[];
   deadlineMs: number;
   submitRetries: number;

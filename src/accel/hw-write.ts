@@ -3,10 +3,9 @@
 // write(). A dedicated WQ gives no feedback (the kernel submits with MOVDIR64B), so at most its
 // free entries (credits) go, and a request returns its credits as its records come in.
 
-import { writeSync } from 'node:fs';
 import { A_CREDITS, M_CREDITS, M_NSUB, M_WATCH } from './arena.js';
 import { K } from './counters.js';
-import { haltHwWq, type HwWqHandle } from './hw/wq.js';
+import { haltHwWq, writeWq, type HwWqHandle } from './hw/wq.js';
 import type { PageRequest } from './page-request.js';
 import type { Submitter, SubmittingTask } from './submit.js';
 import { backoff, sleepWord, SPIN_RETRIES } from './wait.js';
@@ -91,7 +90,7 @@ export class HwWriteSubmitter implements Submitter {
     const off = this.t.arena.descByte(slot, from);
     let written: number;
     try {
-      written = writeSync(hw.fd, this.u8, off, n * 64);
+      written = writeWq(hw, this.u8, off, n * 64); // through the addon's handle
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN' || code === 'EINTR') return 0;
@@ -101,7 +100,7 @@ export class HwWriteSubmitter implements Submitter {
     // The kernel takes whole descriptors; a pipe standing in for it may not: finish the last.
     while (written % 64 !== 0) {
       try {
-        written += writeSync(hw.fd, this.u8, off + written, 64 - (written % 64));
+        written += writeWq(hw, this.u8, off + written, 64 - (written % 64));
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code !== 'EAGAIN' && code !== 'EINTR') {

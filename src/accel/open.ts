@@ -32,7 +32,7 @@ import { IMS_MISC, allocIms, freeIms, openRegisters } from './dsa/emu/registers.
 import { W_CLAIM } from './dsa/emu/wq.js';
 import type { AccelHandle, CompletionMode, OpenAcceleratorOptions } from './handle.js';
 import { loadAddon } from './hw/addon.js';
-import type { HwCompletionWorkerData } from './hw/completion-shared.js';
+import { chooseHwWait, type HwCompletionWorkerData } from './hw/completion-shared.js';
 import { cpuSupport } from './hw/cpu.js';
 import { closeHwWq, openHwWq, type HwWqHandle } from './hw/wq.js';
 import { genericError } from '../util/errors.js';
@@ -301,7 +301,7 @@ async function openHwAccelerator(
     const w = arena.i32;
     w[A_MAGIC] = MAGIC;
     wqs.forEach((q, i) => (w[A_CREDITS + i] = q.mode === 'dedicated' ? q.size : 0));
-    const hwWait = cpuSupport().usable.waitpkg ? 'umwait' : 'pause';
+    const hwWait = chooseHwWait(undefined, cpuSupport().usable.waitpkg);
     const handle: AccelHandle = {
       kind: 'livemig-accel',
       arena: sab,
@@ -321,7 +321,7 @@ async function openHwAccelerator(
     const data: HwCompletionWorkerData = {
       arena: sab,
       layout,
-      states: wqs.map((q) => q.state),
+      wqs, // dsa_completion watches them for halts
       wait: hwWait,
     };
     const worker = await startCompletionWorker(completionWorkerFile('dsa'), data, opts.threads);

@@ -32,7 +32,7 @@ export function acquireSlot(
     const v = Atomics.load(w, st);
     if (v === SLOT_FREE) {
       if (Atomics.compareExchange(w, st, SLOT_FREE, SLOT_BUSY) !== SLOT_FREE) continue;
-    } else if (v === SLOT_ABANDONED && reclaimable(a, ports, s)) {
+    } else if (v === SLOT_ABANDONED && slotReclaimable(a, ports, s)) {
       if (Atomics.compareExchange(w, st, SLOT_ABANDONED, SLOT_BUSY) !== SLOT_ABANDONED) continue;
       returnCredits(a, s);
     } else continue;
@@ -42,7 +42,11 @@ export function acquireSlot(
 }
 
 /** An abandoned slot is safe to reuse once the device wrote all it will write. */
-function reclaimable(a: ArenaView, ports: readonly (DevicePort | undefined)[], s: number): boolean {
+export function slotReclaimable(
+  a: ArenaView,
+  ports: readonly (DevicePort | undefined)[],
+  s: number,
+): boolean {
   const w = a.i32;
   const port = ports[Atomics.load(w, a.meta(s, M_DEVICE))];
   if (port && Atomics.load(port.words, C_EPOCH) !== Atomics.load(w, a.meta(s, M_EPOCH)))

@@ -11,12 +11,10 @@ import { A_CREDITS, M_CREDITS } from './arena.js';
 import { K } from './counters.js';
 import { enqcmd, movdir64b, W_DEQ_COUNT, type WqRing } from './dsa/emu/wq.js';
 import { ringDoorbell } from './dsa/emu/registers.js';
-import { loadAddon } from './hw/addon.js';
-import { haltHwWq, type HwWqHandle } from './hw/wq.js';
+import { haltHwWq, submitPortal, writeWq, type HwWqHandle } from './hw/wq.js';
 import type { PageRequest } from './page-request.js';
 import type { TaskCounters } from './counters.js';
 import { backoff, sleepWord, SPIN_RETRIES, type WaitingTask } from './wait.js';
-import { writeSync } from 'node:fs';
 import { HwWriteSubmitter } from './hw-write.js';
 
 export interface Submitter {
@@ -108,7 +106,7 @@ class HwEnqcmdSubmitter extends DescriptorSubmitter {
 
   protected tryOnce(r: PageRequest): boolean {
     // The addon retries ENQCMD a few times while ZF says "not accepted".
-    const got = loadAddon()!.submit(this.hw.portal, 0, r.bd, ENQCMD_TRIES);
+    const got = submitPortal(this.hw, 0, r.bd, ENQCMD_TRIES);
     this.t.taskCounters.add(K.submitRetries, got > 0 ? got - 1 : ENQCMD_TRIES - 1);
     return got > 0;
   }
@@ -167,7 +165,7 @@ interface EmuWq {
 /** write() one descriptor; a failure other than "try again" halts the WQ. */
 export function writeOne(hw: HwWqHandle, bd: Int32Array): boolean {
   try {
-    return writeSync(hw.fd, bd, 0, 64) === 64;
+    return writeWq(hw, bd, 0, 64) === 64;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'EAGAIN' && code !== 'EINTR') haltHwWq(hw, code);
@@ -186,9 +184,8 @@ export function submitterFor(
     if (hw.submit === 'write' && !hw.batchOverWrite) return new HwWriteSubmitter(t, hw, shared);
     if (shared)
       return hw.batchOverWrite ? new HwWriteOneSubmitter(t, hw) : new HwEnqcmdSubmitter(t, hw);
-    const native = loadAddon()!;
     return new DedicatedSubmitter(t, (bd) =>
-      hw.batchOverWrite ? writeOne(hw, bd) : native.submit(hw.portal, 1, bd, 1) > 0,
+      hw.batchOverWrite ? writeOne(hw, bd) : submitPortal(hw, 1, bd, 1) > 0,
     );
   }
   if (shared) return new EmuEnqcmdSubmitter(t, emu!);

@@ -13,9 +13,15 @@
 //     batch record (SUCCESS, or BATCH_FAIL with result 1);
 //   - NOOP; anything else gets BAD_OPCODE.
 // It writes each completion record at completion_addr with the status byte last. The test can
-// make it drop descriptors (no record: the driver's deadline) and slow it down.
+// make it drop descriptors (no record: the driver's deadline) and slow it down, and halt it once
+// it has received D_HALT_AFTER descriptors, as a WQ disabled under the driver:
+//   - HALT_SWERR: the WQ's sysfs state becomes `disabled`, the node turns readable (two marker
+//     descriptors left in the FIFO: the kernel makes a WQ fd readable on a software error) and
+//     nothing is read or completed any more;
+//   - HALT_SILENT: sysfs `disabled`, and every descriptor is read and dropped, as a disabled
+//     dedicated WQ drops MOVDIR64B, with no poll() signal.
 
-import { openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { isMainThread, workerData } from 'node:worker_threads';
 import { peek, poke } from '../../src/accel/hw/testing.js';
@@ -34,6 +40,15 @@ export const D_DELAY_US = 6;
 export const D_RUNNING = 7;
 export const D_RECORDS = 8;
 export const D_BAD = 9;
+/** HALT_SWERR or HALT_SILENT, applied once D_RECEIVED reaches D_HALT_AFTER. */
+export const D_HALT_MODE = 10;
+export const D_HALT_AFTER = 11;
+/** 1 once halted. */
+export const D_HALTED = 12;
+/** Set by stop(): a halted device that no longer reads ends too. */
+export const D_STOP = 13;
+export const HALT_SWERR = 1;
+export const HALT_SILENT = 2;
 export const D_FAULT_COUNT = 15;
 /** Fault pages: (lo, hi) of 4 KiB-aligned addresses, from word 16. */
 export const D_FAULT_WORD = 16;
@@ -47,6 +62,8 @@ const TWO_32 = 4294967296;
 export interface FifoDeviceData {
   node: string;
   ctrl: SharedArrayBuffer;
+  /** The WQ's sysfs `state` file (written `disabled` on a halt). */
+  stateFile?: string;
 }
 
 function run(d: FifoDeviceData): void {
@@ -135,11 +152,42 @@ function run(d: FifoDeviceData): void {
     return record(Status.BAD_OPCODE, 0, 0, 0);
   };
 
+  /** Halt as the test asked: true when the device reads nothing more. */
+  const halt = (mode: number): boolean => {
+    if (Atomics.load(ctrl, D_HALTED) === 0) {
+      if (d.stateFile) writeFileSync(d.stateFile, 'disabled\n');
+      if (mode === HALT_SWERR) {
+        // Non-blocking: a FIFO the driver has filled is readable already.
+        const marker = Buffer.alloc(128);
+        marker[7] = marker[71] = Opcode.NOOP;
+        const w = openSync(d.node, constants.O_WRONLY | constants.O_NONBLOCK);
+        try {
+          writeSync(w, marker);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+        } finally {
+          closeSync(w);
+        }
+      }
+      Atomics.store(ctrl, D_HALTED, 1);
+    }
+    return mode === HALT_SWERR;
+  };
+
   for (;;) {
     let got = 0;
     while (got < 64) got += readSync(fd, desc, got, 64 - got, null);
-    if (desc[7] === STOP_OPCODE) break;
-    Atomics.add(ctrl, D_RECEIVED, 1);
+    if (desc[7] === STOP_OPCODE || Atomics.load(ctrl, D_STOP)) break;
+    const received = Atomics.add(ctrl, D_RECEIVED, 1) + 1;
+    const mode = Atomics.load(ctrl, D_HALT_MODE);
+    if (mode && received >= Atomics.load(ctrl, D_HALT_AFTER)) {
+      if (halt(mode)) {
+        while (!Atomics.load(ctrl, D_STOP)) Atomics.wait(ctrl, D_STOP, 0, 50);
+        break;
+      }
+      Atomics.add(ctrl, D_DROPPED, 1);
+      continue;
+    }
     const delay = Atomics.load(ctrl, D_DELAY_US);
     if (delay > 0) Atomics.wait(sleeper, 0, 0, delay / 1000);
     const drop = Atomics.load(ctrl, D_DROP_NEXT);

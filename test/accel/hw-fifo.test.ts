@@ -8,10 +8,10 @@
 // docs/hardware.md for the commands that verify them on a DSA host).
 
 import { after, before, describe, test } from 'node:test';
-import { closeSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { openAccelerator, type Accelerator } from '../../src/accel/driver.js';
+import { loadAddon } from '../../src/accel/hw/addon.js';
 import { cpuSupport } from '../../src/accel/hw/cpu.js';
 import { addressOf } from '../../src/accel/hw/testing.js';
 import { A_CREDITS } from '../../src/accel/arena.js';
@@ -66,7 +66,7 @@ describe('the write() path through the whole driver, a FIFO as the device node',
       h.why,
       /BATCH is refused there, so each page's COMPVAL goes as its own descriptor/,
     );
-    assert.equal(accel.handle.hwWait, cpu.waitpkg ? 'umwait' : 'pause');
+    assert.equal(accel.handle.hwWait, 'sleep', 'the default wait sleeps');
     console.log(`submission: ${h.submit} (${h.why}); completion wait: ${accel.handle.hwWait}`);
   });
 
@@ -199,14 +199,14 @@ describe('a WQ whose write() fails for good', { skip }, () => {
     const write = process.stderr.write.bind(process.stderr);
     process.stderr.write = ((s: string) => (messages.push(String(s)), true)) as typeof write;
     try {
-      // The node goes away under the driver: its next write() fails with EBADF.
-      closeSync(h.fd);
+      // The node goes away under the driver (closed through the addon's handle, as close()
+      // does): its next write() is refused with EBADF, never sent to a reused fd number.
+      assert.equal(loadAddon()!.closeFd(h.fdHandle), 0);
       const block = mixedBlock(256, 3);
       const task = accel.createBatchTask(0, 128);
       const pages = Uint32Array.from({ length: 128 }, (_, i) => i);
       const results = new Uint8Array(128);
       await task.zeroPages(block, pages, 128, results);
-      h.fd = -1; // closed already: close() must not close a reused number
       assert.deepEqual(results, expectedZeros(block, pages, 128));
       const r2 = new Uint8Array(128);
       await task.zeroPages(block, pages, 128, r2);
@@ -217,7 +217,6 @@ describe('a WQ whose write() fails for good', { skip }, () => {
       task.close();
     } finally {
       process.stderr.write = write;
-      h.fd = -1;
       await accel.close();
       await device.stop();
       idxd.cleanup();

@@ -22,7 +22,10 @@ import {
   D_FAULT_COUNT,
   D_FAULT_WORD,
   D_MAX_FAULTS,
+  D_HALT_AFTER,
+  D_HALT_MODE,
   D_RUNNING,
+  D_STOP,
   D_WORDS,
   STOP_OPCODE,
   type FifoDeviceData,
@@ -45,6 +48,8 @@ export interface FakeIdxd {
   dir: string;
   sysfs: SysfsOptions;
   node: string;
+  /** The WQ's sysfs state file. */
+  wqState: string;
   cleanup(): void;
 }
 
@@ -89,6 +94,7 @@ export function fakeIdxd(o: FakeIdxdOptions = {}): FakeIdxd {
     dir,
     sysfs: { sysfsRoot: devices, devRoot: dev },
     node,
+    wqState: join(devices, 'wq0.0', 'state'),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -102,9 +108,10 @@ export class FifoDevice {
   private constructor(
     readonly node: string,
     sab: SharedArrayBuffer,
+    stateFile?: string,
   ) {
     this.ctrl = new Int32Array(sab);
-    const data: FifoDeviceData = { node, ctrl: sab };
+    const data: FifoDeviceData = { node, ctrl: sab, stateFile };
     this.worker = new Worker(new URL('./hw-fifo-device.js', import.meta.url), {
       workerData: data,
       name: 'fifo-dsa',
@@ -112,8 +119,9 @@ export class FifoDevice {
     this.worker.on('error', (e) => console.error(`fifo device: ${e.message}`));
   }
 
-  static async start(node: string): Promise<FifoDevice> {
-    const d = new FifoDevice(node, new SharedArrayBuffer(D_WORDS * 4));
+  /** The device behind `node`; `stateFile`: the WQ's sysfs state, written on a halt. */
+  static async start(node: string, stateFile?: string): Promise<FifoDevice> {
+    const d = new FifoDevice(node, new SharedArrayBuffer(D_WORDS * 4), stateFile);
     const end = Date.now() + 10_000;
     while (Atomics.load(d.ctrl, D_RUNNING) !== 1) {
       if (Date.now() > end) throw new Error('the FIFO device did not start');
@@ -144,16 +152,40 @@ export class FifoDevice {
     Atomics.store(this.ctrl, D_FAULT_COUNT, 0);
   }
 
+  /** Halt (HALT_SWERR or HALT_SILENT) once `after` descriptors in all were received. */
+  haltAfter(mode: number, after: number): void {
+    Atomics.store(this.ctrl, D_HALT_AFTER, after);
+    Atomics.store(this.ctrl, D_HALT_MODE, mode);
+  }
+
   /** Write the stop descriptor into the FIFO and wait for the thread to end. */
   async stop(): Promise<void> {
+    Atomics.store(this.ctrl, D_STOP, 1);
+    Atomics.notify(this.ctrl, D_STOP);
     const fd = openSync(this.node, constants.O_RDWR | constants.O_NONBLOCK);
     const stop = Buffer.alloc(64);
     stop[7] = STOP_OPCODE;
     try {
       writeSync(fd, stop);
+    } catch (e) {
+      // A halted device left the FIFO full; it ends on D_STOP.
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
     } finally {
       closeSync(fd);
     }
     await new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
   }
+}
+
+/** Collect what this process writes to stderr until restore() (write callbacks still run). */
+export function captureStderr(): { text(): string; restore(): void } {
+  const original = process.stderr.write.bind(process.stderr);
+  const said: string[] = [];
+  process.stderr.write = ((chunk: unknown, enc?: unknown, cb?: unknown) => {
+    said.push(String(chunk));
+    const done = typeof enc === 'function' ? enc : cb;
+    if (typeof done === 'function') queueMicrotask(() => (done as () => void)());
+    return true;
+  }) as typeof process.stderr.write;
+  return { text: () => said.join(''), restore: () => (process.stderr.write = original) };
 }

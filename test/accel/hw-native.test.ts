@@ -142,7 +142,12 @@ test(
     assert.equal(native.waitAny(w, offsets, 3, 1000, false), 1);
     Atomics.store(w, 32, 0);
     assert.throws(() => native.waitAny(w, Int32Array.of(4096), 1, 10, false), /outside the view/);
-    const modes: [string, boolean][] = [['pause loop', false]];
+    assert.equal(native.waitAny(w, offsets, 3, 2000, 2, 500), -1, 'sleep: times out too');
+    assert.throws(() => native.waitAny(w, offsets, 3, 10, 7), /the wait method is 0/);
+    const modes: [string, boolean | number][] = [
+      ['pause loop', false],
+      ['sleep (method 2)', 2],
+    ];
     if (cpuSupport().usable.waitpkg) modes.push(['UMONITOR/UMWAIT', true]);
     else
       console.log('UMWAIT wait not run: this CPU does not offer WAITPKG (the pause loop is used)');
@@ -156,7 +161,7 @@ test(
         { eval: true, workerData: sab },
       );
       t = performance.now();
-      const i = native.waitAny(w, offsets, 3, 5_000_000, umwait);
+      const i = native.waitAny(w, offsets, 3, 5_000_000, umwait, 5000);
       const ms = performance.now() - t;
       assert.equal(i, 2, `${name}: the record at byte 256`);
       assert.ok(ms < 2000, `${name}: woken after ${ms.toFixed(1)} ms`);

@@ -33,19 +33,37 @@ export interface NativeDsa {
   address(view: ArrayBufferView): number;
   /** mmap the 4 KiB portal of an open WQ node: a portal handle (≥ 0), or -errno. */
   mapPortal(fd: number): number;
+  /** 0, or -EBADF when `handle` is not a live portal handle. Waits for submitters inside. */
   unmapPortal(handle: number): number;
+  /** The addon owns the opened WQ node `fd` from now on: a handle (≥ 0), or -EMFILE. */
+  adoptFd(fd: number): number;
+  /** Close an adopted fd: 0, or -EBADF. Waits for writers and pollers inside. */
+  closeFd(handle: number): number;
+  /** write(2) of view[offset, offset+length) on an adopted fd: bytes written, or -errno. */
+  writeFd(handle: number, view: ArrayBufferView, offset: number, length: number): number;
+  /**
+   * ppoll(2) for POLLIN|POLLPRI on adopted fds handles[0..n): revents per handle (POLLNVAL for
+   * a closed one), returns how many have events (or -errno).
+   */
+  pollFds(handles: Int32Array, n: number, timeoutUs: number, revents: Int32Array): number;
   /**
    * op 0: ENQCMD (tried up to `tries` times), op 1: MOVDIR64B. The first 64 bytes of `desc`.
-   * Returns 1 + refusals when accepted, 0 when refused every time.
+   * Returns 1 + refusals when accepted, 0 when refused every time. A closed or stale handle
+   * throws EBADF (checked under the lock unmapPortal takes).
    */
   submit(handle: number, op: 0 | 1, desc: ArrayBufferView, tries: number): number;
-  /** Index of the first non-zero status byte view[offsets[i]] (i < n), or -1 after timeoutUs. */
+  /**
+   * Index of the first non-zero status byte view[offsets[i]] (i < n), or -1 after timeoutUs.
+   * method: 2 sleep (through firstSleepUs, then growing steps), 1 UMWAIT, 0 pause loop (or
+   * true/false for UMWAIT/pause).
+   */
   waitAny(
     view: ArrayBufferView,
     offsets: Int32Array,
     n: number,
     timeoutUs: number,
-    umwait: boolean,
+    method: boolean | number,
+    firstSleepUs?: number,
   ): number;
   /** A reserved PROT_NONE page: every access to it faults. */
   faultAddress(): number;
@@ -57,7 +75,7 @@ export interface NativeDsa {
   };
 }
 
-export const ADDON_ABI = 1;
+export const ADDON_ABI = 2;
 
 export type AddonStatus =
   | { available: true; native: NativeDsa; path: string }

@@ -1,12 +1,16 @@
 // The `dsa_completion` thread of a hardware accelerator (kernel idxd work queues).
 //
 // User space gets no completion interrupt from DSA, so this thread waits on the completion
-// records themselves, in native code (src/accel/hw/addon.ts `waitAny`): UMONITOR/UMWAIT on the
-// first pending record where the CPU has WAITPKG, otherwise a pause loop that backs off to short
-// sleeps. When every record a slot watches is written, it marks the slot COMPLETED and wakes the
+// records themselves, in native code (src/accel/hw/addon.ts `waitAny`). By default ('sleep') it
+// sleeps through most of the time a request is expected to take (completion-latency.ts), then
+// looks in growing steps; 'umwait' (UMONITOR/UMWAIT in ~10 µs slices) and 'pause' (a pause loop
+// backing off to short sleeps) answer sooner but keep the thread on a core while anything is in
+// flight (LIVEMIG_DSA_WAIT, completion-shared.ts). When every record a slot watches is written, it marks the slot COMPLETED and wakes the
 // owning channel (Atomics.notify on the slot's word), as the emulated device's 'thread' mode
 // does; when a WQ failed for good (src/accel/hw/wq.ts haltHwWq), it marks that WQ's in-flight
-// slots HALTED so their channels fall back to the CPU at once.
+// slots HALTED so their channels fall back to the CPU at once. Each round it also looks for
+// halts the portal path cannot see (src/accel/hw/wq-monitor.ts: poll() on the WQ fds, sysfs
+// `state` on trouble) and gives back the slots and credits of a WQ that stopped for good.
 //
 // It runs only while requests are in flight: with none, it sleeps in Atomics.wait and a
 // submitter wakes it (A_HW_SLEEPING). The CPU it burns while waiting is measured like every
@@ -35,8 +39,12 @@ import {
   A_HW_KICK,
   A_HW_SLEEPING,
   M_HW_SEQ,
+  WAIT_METHOD,
   type HwCompletionWorkerData,
 } from './completion-shared.js';
+import { CompletionLatency } from './completion-latency.js';
+import { reclaimStoppedSlots } from './reclaim.js';
+import { WqMonitor } from './wq-monitor.js';
 
 /** Longest native wait before looking at shutdown and CPU-report requests again. */
 const SLICE_US = 1000;
@@ -46,13 +54,17 @@ function run(data: HwCompletionWorkerData): void {
   if (!native) throw new Error('dsa_completion: the native addon is not available');
   const a = new ArenaView(data.arena, data.layout);
   const w = a.i32;
-  const states = data.states.map((s) => new Int32Array(s));
+  const states = data.wqs.map((q) => new Int32Array(q.state));
+  const monitor = new WqMonitor(data.wqs, native);
   const slots = data.layout.slots;
   const cursor = new Int32Array(slots);
   const seqSeen = new Int32Array(slots).fill(-1);
   // Status-byte offsets to wait on: the first pending record of each slot, then the kick word.
   const offsets = new Int32Array(slots + 1);
-  const umwait = data.wait === 'umwait';
+  const method = WAIT_METHOD[data.wait];
+  const latency = new CompletionLatency(slots);
+  /** The shortest expected sleep over the slots the last scan found pending (µs). */
+  let sleepUs = Infinity;
 
   const wake = (slot: number): void => {
     Atomics.add(w, A_COMPLETION_HANDLED, 1);
@@ -64,6 +76,8 @@ function run(data: HwCompletionWorkerData): void {
   /** Finish what is done; put the first pending record of each in-flight slot in `offsets`. */
   const scan = (): number => {
     let n = 0;
+    const now = performance.now();
+    sleepUs = Infinity;
     for (let s = 0; s < slots; s++) {
       const st = a.meta(s, M_STATE);
       if (Atomics.load(w, st) !== SLOT_SUBMITTED) continue;
@@ -71,6 +85,7 @@ function run(data: HwCompletionWorkerData): void {
       if (seq !== seqSeen[s]) {
         seqSeen[s] = seq;
         cursor[s] = 0;
+        latency.start(s, now);
       }
       const dw = states[Atomics.load(w, a.meta(s, M_DEVICE))];
       if (
@@ -79,6 +94,7 @@ function run(data: HwCompletionWorkerData): void {
           Atomics.load(dw, C_EPOCH) !== Atomics.load(w, a.meta(s, M_EPOCH)))
       ) {
         if (Atomics.compareExchange(w, st, SLOT_SUBMITTED, SLOT_HALTED) === SLOT_SUBMITTED) wake(s);
+        latency.forget(s);
         continue;
       }
       const nsub = Atomics.load(w, a.meta(s, M_NSUB));
@@ -91,6 +107,7 @@ function run(data: HwCompletionWorkerData): void {
         if (Atomics.compareExchange(w, st, SLOT_SUBMITTED, SLOT_COMPLETED) === SLOT_SUBMITTED) {
           wake(s);
         }
+        latency.done(s, now);
         continue;
       }
       // Records complete about in order: wait for the last one (one wake-up per request
@@ -99,6 +116,7 @@ function run(data: HwCompletionWorkerData): void {
       const target =
         (Atomics.load(w, lastRec) & 0xff) === 0 ? lastRec : Atomics.load(w, a.meta(s, M_WATCH + k));
       offsets[n++] = target * 4;
+      sleepUs = Math.min(sleepUs, latency.sleepUs(s, now));
     }
     return n;
   };
@@ -109,12 +127,14 @@ function run(data: HwCompletionWorkerData): void {
     const seen = Atomics.load(w, A_IRQ);
     if (Atomics.load(w, A_SHUTDOWN)) break;
     cpu.serve();
+    monitor.check(performance.now());
+    if (monitor.anyStopped) reclaimStoppedSlots(a, states);
     Atomics.store(w, A_HW_KICK, 0);
     const pending = scan();
     if (pending > 0) {
       // A new submission sets the kick word: wait on it too, so its slot joins the list.
       offsets[pending] = A_HW_KICK * 4;
-      native.waitAny(w, offsets, pending + 1, SLICE_US, umwait);
+      native.waitAny(w, offsets, pending + 1, SLICE_US, method, Math.min(sleepUs, SLICE_US));
       continue;
     }
     Atomics.store(w, A_HW_SLEEPING, 1);

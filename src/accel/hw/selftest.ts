@@ -11,7 +11,7 @@
 //    migration uses (and the raw descriptor codec for the faulting one).
 // 3. Latency and throughput per batch size, and the CPU dsa_completion used meanwhile.
 
-import { readFileSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { parseAccelPath, type AccelTarget, type DsaTarget } from '../accel-path.js';
 import { cpuZeroPages } from '../cpu-zero.js';
@@ -26,7 +26,8 @@ import { checkDsaTarget, type SysfsOptions } from '../sysfs.js';
 import { formatBytes } from '../../util/size.js';
 import { addonStatus, loadAddon } from './addon.js';
 import { cpuSupport, describeCpu } from './cpu.js';
-import { explainWriteError, H_ERRNO, hwStateWords, type HwOpenOptions } from './wq.js';
+import { explainWriteError, hwStateWords, writeWq, type HwOpenOptions } from './wq.js';
+import { H_ERRNO } from './wq-state.js';
 import { constants as osConstants } from 'node:os';
 
 export interface SelftestOptions {
@@ -247,7 +248,7 @@ async function faultCheck(c: Ctx, emu: DsaEmu | undefined, target: AccelTarget):
     }
     if (h.submit === 'write') {
       try {
-        return writeSync(h.fd, u8, off, 64) === 64;
+        return writeWq(h, u8, off, 64) === 64;
       } catch {
         return false;
       }

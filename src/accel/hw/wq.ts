@@ -19,10 +19,10 @@ import { closeSync, constants as fsConstants, fstatSync, openSync, writeSync } f
 import { constants as osConstants } from 'node:os';
 import { genericError } from '../../util/errors.js';
 import type { DsaTarget } from '../accel-path.js';
-import { DevState } from '../dsa/emu/registers.js';
 import { devRoot, openDsaTarget, sysfsRoot, type SysfsOptions } from '../sysfs.js';
 import { loadAddon, type NativeDsa } from './addon.js';
 import { cpuSupport, type FeatureSet } from './cpu.js';
+import { H_REPORTED, HaltCause, markHalted, newWqState } from './wq-state.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -34,7 +34,8 @@ export interface HwOpenOptions {
   submit?: SubmitChoice;
   /**
    * Test only: accept a FIFO standing in for the device node (it cannot be mapped, so the
-   * write() path is used, and a test thread plays the device).
+   * write() path is used, and a test thread plays the device). The environment's
+   * LIVEMIG_DSA_TEST_FIFO=1 does the same for accelerators a migration opens.
    */
   allowFifo?: boolean;
   /**
@@ -44,17 +45,6 @@ export interface HwOpenOptions {
    */
   batchOverWrite?: boolean;
 }
-
-// Words of a hardware WQ's state (Int32, shared by every thread). The first two have the
-// positions of the emulated device's C_STATE and C_EPOCH, so the driver and dsa_completion treat
-// both alike: a WQ whose submissions fail for good is marked HALTED and its pages go to the CPU.
-export const H_STATE = 0;
-export const H_EPOCH = 1;
-/** errno of the failure that halted it. */
-export const H_ERRNO = 2;
-/** 1 once the failure was reported on stderr. */
-export const H_REPORTED = 3;
-const H_WORDS = 16;
 
 /** A kernel idxd WQ opened for the driver (structured-cloneable). */
 export interface HwWqHandle {
@@ -68,7 +58,10 @@ export interface HwWqHandle {
   size: number;
   maxBatchSize: number;
   maxTransferSize: number;
+  /** The node's fd number (informative: every use goes through `fdHandle`). */
   fd: number;
+  /** The addon's handle on the fd (it owns and closes it; see writeWq). */
+  fdHandle: number;
   /** Native portal handle, or -1 with write(). */
   portal: number;
   submit: SubmitMethod;
@@ -78,7 +71,10 @@ export interface HwWqHandle {
   why: string;
   /** The node is a FIFO standing in for the device (tests). */
   fifo: boolean;
+  /** The WQ's shared words (src/accel/hw/wq-state.ts). */
   state: SharedArrayBuffer;
+  /** The sysfs `state` files dsa_completion re-reads to tell a halt. */
+  sysfsState: { wq: string; device: string };
 }
 
 export function hwStateWords(h: HwWqHandle): Int32Array {
@@ -255,7 +251,8 @@ export async function openHwWq(
   try {
     const st = fstatSync(fd);
     const fifo = st.isFIFO();
-    if (fifo && !o.allowFifo) {
+    // LIVEMIG_DSA_TEST_FIFO=1: the same for a migration a test runs in its own process.
+    if (fifo && !o.allowFifo && process.env.LIVEMIG_DSA_TEST_FIFO !== '1') {
       throw fail(`${check.node} is a FIFO, not the character device of a work queue`);
     }
     if (!fifo && !st.isCharacterDevice()) {
@@ -295,8 +292,14 @@ export async function openHwWq(
     if (d.unmap && map !== undefined && map >= 0) native.unmapPortal(map);
     if (!d.ok) throw fail(d.why);
     if (d.method !== 'write') portal = map!;
-    const state = new SharedArrayBuffer(H_WORDS * 4);
-    new Int32Array(state)[H_STATE] = DevState.ENABLED;
+    const state = newWqState();
+    const sysRoot = sysfsRoot(sysfs);
+    // From here the addon owns the fd: writes and polls are checked against close under its lock.
+    const fdHandle = native.adoptFd(fd);
+    if (fdHandle < 0) {
+      if (portal >= 0) native.unmapPortal(portal);
+      throw fail(`the native addon cannot take another work queue (${errnoName(fdHandle)})`);
+    }
     return {
       kind: 'dsa-hw',
       text,
@@ -308,12 +311,14 @@ export async function openHwWq(
       maxBatchSize: check.wq?.max_batch_size ?? 32,
       maxTransferSize: check.wq?.max_transfer_size ?? 2 * 1024 * 1024,
       fd,
+      fdHandle,
       portal,
       submit: d.method,
       batchOverWrite: d.method === 'write' && !!o.batchOverWrite,
       why: d.method === 'write' && o.batchOverWrite ? `${d.why} [test: BATCH over write()]` : d.why,
       fifo,
       state,
+      sysfsState: { wq: join(sysRoot, t.wq, 'state'), device: join(sysRoot, t.device, 'state') },
     };
   } catch (e) {
     closeSync(fd);
@@ -321,22 +326,48 @@ export async function openHwWq(
   }
 }
 
-/** Unmap the portal and close the node (the opener, once every thread is done with it). */
+/**
+ * Unmap the portal and close the node. A thread still submitting is waited for (inside the
+ * addon's lock) or refused with EBADF afterwards; closing twice does nothing.
+ */
 export function closeHwWq(h: HwWqHandle): void {
-  if (h.portal >= 0) loadAddon()?.unmapPortal(h.portal);
+  const native = loadAddon();
+  if (h.portal >= 0) native?.unmapPortal(h.portal);
+  native?.closeFd(h.fdHandle);
+}
+
+/**
+ * ENQCMD (op 0, up to `tries` times) or MOVDIR64B (op 1) of `desc` on the portal: 1 + refusals
+ * when accepted, 0 when refused. A portal closed under a late thread halts the WQ (EBADF)
+ * instead of throwing into the channel.
+ */
+export function submitPortal(h: HwWqHandle, op: 0 | 1, desc: ArrayBufferView, tries: number) {
   try {
-    closeSync(h.fd);
-  } catch {
-    /* already closed */
+    return (loadAddon() as NativeDsa).submit(h.portal, op, desc, tries);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EBADF') throw e;
+    haltHwWq(h, 'EBADF');
+    return 0;
   }
+}
+
+/**
+ * write(2) `length` bytes of `view` from `offset` to the WQ node, through the addon's handle:
+ * bytes written. Throws like fs.writeSync (err.code 'EAGAIN', 'ENXIO', ...), and EBADF once
+ * the WQ was closed, whichever fd number the process has reused since.
+ */
+export function writeWq(h: HwWqHandle, view: ArrayBufferView, offset: number, length: number) {
+  const r = (loadAddon() as NativeDsa).writeFd(h.fdHandle, view, offset, length);
+  if (r >= 0) return r;
+  const code = errnoName(r);
+  throw Object.assign(new Error(`write to ${h.node} failed: ${code}`), { code, errno: r });
 }
 
 /** Mark a WQ unusable after a submission failed for good; its pages then go to the CPU. */
 export function haltHwWq(h: HwWqHandle, code: string | undefined): void {
   const w = hwStateWords(h);
   const errno = code ? ((osConstants.errno as Record<string, number>)[code] ?? -1) : -1;
-  Atomics.store(w, H_ERRNO, errno);
-  Atomics.store(w, H_STATE, DevState.HALTED);
+  markHalted(w, HaltCause.SUBMISSION, 0, errno);
   if (Atomics.exchange(w, H_REPORTED, 1) === 0) {
     process.stderr.write(
       `livemig: ${h.text}: ${explainWriteError(code, h)}; its pages are checked on the CPU from now on\n`,

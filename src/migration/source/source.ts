@@ -33,6 +33,7 @@ import { pagesOf } from '../../ram/layout.js';
 import { genericError } from '../../util/errors.js';
 import type { MigrationStatus } from '../status.js';
 import { parseTcpUri } from '../uri.js';
+import { haltedWorkQueues } from '../../accel/hw/wq-state.js';
 
 export interface SourceEvents {
   status(s: MigrationStatus): void;
@@ -612,6 +613,7 @@ export class MigrationSource {
       lm.accelerator = {
         'accel-path': this.accel.handle.targets.map((t) => t.text),
         ...(this.accelStats ?? (this.accelClosed ? {} : this.accel.counters())),
+        ...haltedWorkQueues(this.accel.handle.hw), // [accel-hw] why a kernel WQ stopped
       };
     }
     return out;
