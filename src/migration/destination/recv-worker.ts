@@ -17,7 +17,8 @@ import {
 import { FEED_DONE, PacketParser } from './packet-parser.js';
 import { STATIC_READ_BYTES, rewrapForStaticReads } from './static-read.js';
 import { socketFd } from '../socket-fd.js';
-import { barrierAbortIndex, type RecvWorkerData, type RecvWorkerMessage } from './worker-data.js';
+import type { RecvWorkerData, RecvWorkerMessage } from './worker-data.js';
+import { ChannelBarrier, RECV_STAT, channelStats } from './recv-words.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
 
 // Pre-spawned idle by the destination (worker start-up costs tens of ms, which would
@@ -27,9 +28,8 @@ parentPort!.once('message', (m: { type: 'bind'; data: RecvWorkerData }) => start
 function start(d: RecvWorkerData): void {
   resetThreadCpu();
   const post = (m: RecvWorkerMessage): void => parentPort!.postMessage(m);
-  const barrier = new Int32Array(d.barrier);
-  const ABORT = barrierAbortIndex(d.channels);
-  const stats = new Float64Array(d.stats, d.index * 4 * 8, 4);
+  const barrier = new ChannelBarrier(d.barrier, d.index, d.channels);
+  const stats = channelStats(d.stats, d.index);
   const session = Buffer.from(d.session);
   const parser = new PacketParser(d.blocks, d.received, d.packetPages);
   /** An idle connection that has not sent its handshake in this time is dropped. */
@@ -46,31 +46,18 @@ function start(d: RecvWorkerData): void {
   }
 
   /** Wait until every channel has applied pass `pass` (or the migration is aborted). */
-  async function barrierWait(pass: number): Promise<boolean> {
-    Atomics.store(barrier, d.index, pass);
-    Atomics.notify(barrier, d.index);
-    const deadline = performance.now() + d.stallTimeoutMs;
-    for (let c = 0; c < d.channels; c++) {
-      for (;;) {
-        if (Atomics.load(barrier, ABORT) !== 0) return false;
-        const v = Atomics.load(barrier, c);
-        if (v >= pass) break;
-        if (performance.now() > deadline) {
-          fail(`channel ${c} did not reach the end of pass ${pass} within ${d.stallTimeoutMs} ms`);
-          return false;
-        }
-        const r = Atomics.waitAsync(barrier, c, v, 200);
-        if (r.async) await r.value;
-      }
-    }
-    return true;
+  function barrierWait(pass: number): Promise<boolean> {
+    barrier.reached(pass);
+    return barrier.waitAll(pass, performance.now() + d.stallTimeoutMs, (c) =>
+      fail(`channel ${c} did not reach the end of pass ${pass} within ${d.stallTimeoutMs} ms`),
+    );
   }
 
   function publish(): void {
-    stats[0] = parser.stats.bytes + HANDSHAKE_SIZE;
-    stats[1] = parser.stats.normal;
-    stats[2] = parser.stats.zero;
-    stats[3] = parser.stats.packets;
+    stats[RECV_STAT.bytes] = parser.stats.bytes + HANDSHAKE_SIZE;
+    stats[RECV_STAT.normal] = parser.stats.normal;
+    stats[RECV_STAT.zero] = parser.stats.zero;
+    stats[RECV_STAT.packets] = parser.stats.packets;
   }
 
   /** Process a chunk, pausing the socket across SYNC barriers; false when it paused. */
@@ -106,7 +93,7 @@ function start(d: RecvWorkerData): void {
     server.close();
     post({ type: 'connected', index: d.index });
     socket.on('close', () => {
-      if (Atomics.load(barrier, ABORT) === 0 && !done) {
+      if (!barrier.aborted && !done) {
         fail(
           parser.atBoundary
             ? 'connection closed by the source'

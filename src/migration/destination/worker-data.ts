@@ -11,7 +11,7 @@ export interface RecvWorkerData {
   blocks: RamBlockDesc[];
   /** the received map of each block (received-map.ts) */
   received: SharedArrayBuffer[];
-  /** Int32 per channel: last pass whose SYNC this channel has applied; plus a wake word */
+  /** RECV_BARRIER words (recv-words.ts) */
   barrier: SharedArrayBuffer;
   packetPages: number;
   cpuSlots: SharedArrayBuffer;
@@ -20,7 +20,7 @@ export interface RecvWorkerData {
   stallTimeoutMs: number;
   /** channel security (plain TCP when empty) */
   transport: TransportOptions;
-  /** Float64 per channel: bytes, normal, zero, packets */
+  /** RECV_STAT per channel (recv-words.ts) */
   stats: SharedArrayBuffer;
 }
 
@@ -29,8 +29,3 @@ export type RecvWorkerMessage =
   | { type: 'connected'; index: number }
   | { type: 'rejected'; index: number; reason: string }
   | { type: 'error'; index: number; message: string };
-
-/** barrier words: [0..channels) synced pass per channel, then ABORT, then WAKE */
-export function barrierAbortIndex(channels: number): number {
-  return channels;
-}

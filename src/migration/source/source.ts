@@ -210,6 +210,8 @@ export class MigrationSource {
         return this.onCompleteAck();
       case FrameType.Digest:
         return this.onDigest(String(f.payload.digest ?? ''));
+      case FrameType.Ready:
+        return this.onReady();
       case FrameType.Error:
         return this.fail(`destination: ${String(f.payload.message ?? 'unknown error')}`);
       default:
@@ -368,9 +370,14 @@ export class MigrationSource {
   private accelFinal: Promise<void> | undefined;
   /** The destination has everything; only the last figures are being read. */
   private finishing = false;
+  /** CompleteAck arrived */
+  private acked = false;
+  /** CompleteAck (and, with x-verify-ram, a matching Digest) are in: Ready may come */
+  private readyDue = false;
 
   private onCompleteAck(): void {
-    if (this.status !== 'device') return this.fail('unexpected CompleteAck');
+    if (this.status !== 'device' || this.acked) return this.fail('unexpected CompleteAck');
+    this.acked = true;
     this.downtimeMs = performance.timeOrigin + performance.now() - this.stoppedAt;
     this.endedAt = Date.now();
     clearTimeout(this.completeTimer);
@@ -382,7 +389,7 @@ export class MigrationSource {
       this.sourceDigest.catch((e: Error) => this.fail(`RAM digest: ${e.message}`));
       return;
     }
-    this.finish();
+    this.awaitReady();
   }
 
   private onDigest(digest: string): void {
@@ -399,10 +406,32 @@ export class MigrationSource {
           );
           return;
         }
-        this.finish();
+        this.awaitReady();
       },
       () => {},
     );
+  }
+
+  /**
+   * The destination has everything (and the verdict) and says Ready next. Until then the guest
+   * is still this side's: a link that drops now fails the migration and resumes it here.
+   */
+  private awaitReady(): void {
+    this.readyDue = true;
+    const limit = this.params['x-stall-timeout'];
+    this.completeTimer = setTimeout(
+      () => this.fail(`destination did not say Ready within ${limit} ms (x-stall-timeout)`),
+      limit,
+    );
+    this.completeTimer.unref();
+  }
+
+  /** The handover: from Release on, the destination runs the guest and this side never does. */
+  private onReady(): void {
+    if (!this.readyDue || this.finishing) return this.fail('unexpected Ready');
+    clearTimeout(this.completeTimer);
+    this.control!.send(FrameType.Release, {});
+    this.finish();
   }
 
   private finish(): void {
