@@ -164,6 +164,19 @@ function writeFrameHeader(b: Buffer, type: FrameType, length: number): void {
 }
 
 // ---- Multifd packets --------------------------------------------------------------------------
+/**
+ * A page's entry in a packet's offset table: its u64 byte offset in the block, as the low and
+ * high u32 words (pages < 2^32, so the high word is page >>> 20). Numbers, not PAGE_SHIFT, for
+ * speed on the per-page path (see segmentOf in src/ram/layout.ts).
+ */
+export function offsetLo(page: number): number {
+  return ((page & 0xfffff) << 12) >>> 0;
+}
+
+export function offsetHi(page: number): number {
+  return page >>> 20;
+}
+
 export const PACKET_MAGIC = 0x4c4d5041; // 'LMPA'
 export const PACKET_HEADER_SIZE = 32;
 export const OFFSET_ENTRY_SIZE = 8;

@@ -3,8 +3,8 @@
 // the measured bandwidth and downtime-limit; stops the vCPU and sends the final pass.
 
 import { parentPort } from 'node:worker_threads';
-import { PAGE_SHIFT, PAGE_SIZE } from '../protocol.js';
-import { SEGMENT_PAGE_MASK, SEGMENT_PAGES_SHIFT, pagesOf, segmentViews } from '../../ram/layout.js';
+import { PAGE_SIZE } from '../protocol.js';
+import { offsetInSegment, pagesOf, segmentOf, segmentViews } from '../../ram/layout.js';
 import { isZeroRange } from '../../zero/zero-check.js';
 import { REQ_SWITCHOVER, VcpuControl } from '../../ram/vcpu-control.js';
 import {
@@ -144,8 +144,7 @@ function start(d: LiveMigrationWorkerData): void {
       let zeroAt = jobCount;
       for (let i = 0; i < jobCount; i++) {
         const p = job[i];
-        const off = (p & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
-        if (isZeroRange(bsegs[p >>> SEGMENT_PAGES_SHIFT], off, PAGE_SIZE)) {
+        if (isZeroRange(bsegs[segmentOf(p)], offsetInSegment(p), PAGE_SIZE)) {
           pagesView[pagesOff + --zeroAt] = p;
         } else {
           pagesView[pagesOff + normal++] = p;

@@ -14,17 +14,18 @@ import {
   MULTIFD_MAGIC,
   PACKET_HEADER_SIZE,
   PACKET_MAGIC,
-  PAGE_SHIFT,
   PAGE_SIZE,
   PROTOCOL_VERSION,
   PH,
   encodeHandshake,
+  offsetHi,
+  offsetLo,
   packetHeaderBytes,
 } from '../protocol.js';
 import {
-  SEGMENT_PAGE_MASK,
-  SEGMENT_PAGES_SHIFT,
+  offsetInSegment,
   segmentBytes,
+  segmentOf,
   segmentViews,
   segmentWords,
 } from '../../ram/layout.js';
@@ -449,8 +450,8 @@ function start(d: SendWorkerData): void {
     let w = h + (PACKET_HEADER_SIZE >>> 2);
     for (let i = 0; i < count; i++) {
       const page = list[listOff + i];
-      hdr[w++] = ((page & 0xfffff) << PAGE_SHIFT) >>> 0;
-      hdr[w++] = page >>> 20;
+      hdr[w++] = offsetLo(page);
+      hdr[w++] = offsetHi(page);
     }
     let out = at + packetHeaderBytes(count);
     if (vec) {
@@ -461,8 +462,8 @@ function start(d: SendWorkerData): void {
       const bytes = segBytes[block];
       for (let i = 0; i < normal; i++) {
         const page = list[listOff + i];
-        const off = (page & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
-        vec.push(bytes[page >>> SEGMENT_PAGES_SHIFT].subarray(off, off + PAGE_SIZE));
+        const off = offsetInSegment(page);
+        vec.push(bytes[segmentOf(page)].subarray(off, off + PAGE_SIZE));
       }
       vecPageBytes += normal * PAGE_SIZE;
       return out;
@@ -470,8 +471,8 @@ function start(d: SendWorkerData): void {
     const bsegs = segs[block];
     for (let i = 0; i < normal; i++) {
       const page = list[listOff + i];
-      const off = (page & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
-      bsegs[page >>> SEGMENT_PAGES_SHIFT].copy(buf, out, off, off + PAGE_SIZE);
+      const off = offsetInSegment(page);
+      bsegs[segmentOf(page)].copy(buf, out, off, off + PAGE_SIZE);
       out += PAGE_SIZE;
     }
     stats[CHAN_STAT.normal] += normal;
