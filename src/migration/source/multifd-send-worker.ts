@@ -37,12 +37,11 @@ import {
   JOB_SYNC,
   MIG,
   SLOT,
-  SLOT_FREE,
-  SLOT_FULL,
   SLOTS_PER_CHANNEL,
   slotBase,
 } from './channel-slots.js';
 import type { SendWorkerData, SourceWorkerMessage } from './worker-data.js';
+import { SlotConsumer } from './slot-ring.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
 import { attachAccelerator, type BatchTask } from '../../accel/driver.js';
 
@@ -54,6 +53,7 @@ function start(d: SendWorkerData): void {
   const post = (m: SourceWorkerMessage): void => parentPort!.postMessage(m);
   const slots = new Int32Array(d.slots);
   const mig = new Int32Array(d.mig);
+  const ring = new SlotConsumer(d.slots, d.mig, d.index);
   const stats = new Float64Array(d.chanStats, d.index * CHAN_STAT.size * 8, CHAN_STAT.size);
   const words = new Int32Array(d.chanWords, d.index * CHAN_WORD.size * 4, CHAN_WORD.size);
   const segs = d.blocks.map((b) => segmentViews(b));
@@ -88,7 +88,7 @@ function start(d: SendWorkerData): void {
   function needsCheck(slot: number): boolean {
     if (!task || checking[slot]) return false;
     const base = slotBase(d.index, slot);
-    if (Atomics.load(slots, base + SLOT.state) !== SLOT_FULL) return false;
+    if (!ring.isFull(slot)) return false;
     return (slots[base + SLOT.flags] & (JOB_SYNC | JOB_CLASSIFIED)) === 0;
   }
 
@@ -198,7 +198,7 @@ function start(d: SendWorkerData): void {
     let block = -1;
     for (let i = 0; i < SLOTS_PER_CHANNEL; i++) {
       const s = (slot + i) % SLOTS_PER_CHANNEL;
-      if (Atomics.load(slots, slotBase(d.index, s) + SLOT.state) !== SLOT_FULL) break;
+      if (!ring.isFull(s)) break;
       if (!needsCheck(s)) continue;
       const u = tryRun() ? runUnits(s) : 0;
       const b = slots[slotBase(d.index, s) + SLOT.block];
@@ -279,24 +279,8 @@ function start(d: SendWorkerData): void {
     });
   }
 
-  async function waitFull(base: number): Promise<boolean> {
-    for (;;) {
-      if (Atomics.load(mig, MIG.abort) !== 0) return false;
-      if (Atomics.load(slots, base + SLOT.state) === SLOT_FULL) return true;
-      const r = Atomics.waitAsync(slots, base + SLOT.state, SLOT_FREE, 200);
-      if (r.async) await r.value;
-    }
-  }
-
   /** Coalescing waits for the next packet only this long (ms): data built must not wait long. */
   const COALESCE_WAIT_MS = 1;
-
-  /** Whether the slot at `base` fills within COALESCE_WAIT_MS. */
-  async function nextFull(base: number): Promise<boolean> {
-    const r = Atomics.waitAsync(slots, base + SLOT.state, SLOT_FREE, COALESCE_WAIT_MS);
-    if (r.async) await r.value;
-    return Atomics.load(slots, base + SLOT.state) === SLOT_FULL;
-  }
 
   /** Wait for the socket to take more, or fail once the peer has not read for the timeout. */
   function drained(): Promise<void> {
@@ -321,8 +305,8 @@ function start(d: SendWorkerData): void {
     let slot = 0;
     let k = 0;
     for (;;) {
-      let base = slotBase(d.index, slot);
-      if (!(await waitFull(base))) return;
+      let base = ring.base(slot);
+      if (!(await ring.waitFull(slot))) return;
       if (task) {
         // The device checks the following packets while this one is built and written.
         submitAhead(slot);
@@ -342,17 +326,15 @@ function start(d: SendWorkerData): void {
         checked[slot] = 0;
         if (slots[base + SLOT.flags] & JOB_SYNC) syncPass = slots[base + SLOT.pass];
         // The packet is copied out: hand the slot back before the write completes.
-        Atomics.store(slots, base + SLOT.state, SLOT_FREE);
-        Atomics.add(mig, MIG.freed, 1);
-        Atomics.notify(mig, MIG.freed);
+        ring.release(slot);
         slot = (slot + 1) % SLOTS_PER_CHANNEL;
-        base = slotBase(d.index, slot);
+        base = ring.base(slot);
         // Staging has room for any packet while the write is under COALESCE_BYTES.
         if (len + vecPageBytes >= COALESCE_BYTES) break;
-        if (Atomics.load(slots, base + SLOT.state) !== SLOT_FULL) {
+        if (!ring.isFull(slot)) {
           // Caught up with live_migration. A write of a few small (mostly zero-page) packets
           // costs a syscall here and a read on the destination each: wait briefly for more.
-          if (syncPass >= 0 || !(await nextFull(base))) break;
+          if (syncPass >= 0 || !(await ring.fillsWithin(slot, COALESCE_WAIT_MS))) break;
         }
         // A packet whose verdicts are not in yet ends the batch of writes.
         if (task && !(slots[base + SLOT.flags] & (JOB_SYNC | JOB_CLASSIFIED)) && !checked[slot]) {

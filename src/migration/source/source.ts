@@ -25,6 +25,7 @@ import type { CpuRegistry } from '../../util/cpu-slots.js';
 import { CHAN_STAT, LIVE, MIG, createSlots } from './channel-slots.js';
 import { CHAN_WORD } from './channel-slots.js';
 import type {
+  LiveMigrationCommand,
   LiveMigrationWorkerData,
   SendWorkerData,
   SourceWorkerMessage,
@@ -280,7 +281,8 @@ export class MigrationSource {
     if (++this.connected < this.channels) return;
     this.setupMs = Date.now() - this.startedAt;
     this.setStatus('active');
-    this.lmWorker!.postMessage({ type: 'start' });
+    const start: LiveMigrationCommand = { type: 'start' };
+    this.lmWorker!.postMessage(start);
   }
 
   private onWorkerMessage(m: SourceWorkerMessage): void {
@@ -455,7 +457,8 @@ export class MigrationSource {
   private stopWorkers(): void {
     Atomics.store(this.migWords, MIG.abort, 1);
     Atomics.notify(this.migWords, MIG.abort);
-    for (const w of this.workers) w.postMessage({ type: 'finish' });
+    // live_migration has ended on its own after the final pass; the channels end their sockets.
+    for (const w of this.channelWorkers) w.postMessage({ type: 'finish' });
     const ws = this.workers;
     this.workers = [];
     // Give the channels a moment to end their sockets cleanly, then make sure they are gone.

@@ -47,6 +47,12 @@ export interface LiveMigrationWorkerData extends SourceShared {
   liveParams: SharedArrayBuffer;
 }
 
+/** The main thread's messages to live_migration, in this order. */
+export type LiveMigrationCommand =
+  | { type: 'bind'; data: LiveMigrationWorkerData }
+  /** every channel is connected: walk RAM */
+  | { type: 'start' };
+
 /** Messages from source workers to the main thread (control only, never per packet). */
 export type SourceWorkerMessage =
   | { type: 'connected'; index: number }
