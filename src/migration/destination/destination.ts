@@ -23,7 +23,7 @@ import type { CpuRegistry } from '../../util/cpu-slots.js';
 import { MAX_MULTIFD_CHANNELS } from '../parameters.js';
 import type { MigrationStatus } from '../status.js';
 import { pagesOf } from '../../ram/layout.js';
-import type { RecvWorkerData, RecvWorkerMessage } from './worker-data.js';
+import type { RecvWorkerCommand, RecvWorkerData, RecvWorkerMessage } from './worker-data.js';
 import { RecvProgress, createRecvBarrier, createRecvStats } from './recv-words.js';
 import { parseTcpUri } from '../uri.js';
 
@@ -427,7 +427,8 @@ export class MigrationDestination {
   ): Promise<void> {
     if (!(await this.awaitChannels(cur, finalPass)) || this.current !== cur) return;
     // All RAM is in: the channels may now close without that being an error.
-    for (const w of cur.workers) w.postMessage({ type: 'finish' });
+    const finish: RecvWorkerCommand = { type: 'finish' };
+    for (const w of cur.workers) w.postMessage(finish);
     try {
       await (cur.deviceLoading ?? this.guest.loadDeviceState({ json }));
     } catch (e) {

@@ -24,6 +24,12 @@ export interface RecvWorkerData {
   stats: SharedArrayBuffer;
 }
 
+/** The destination's messages to a multifdrecv_N thread, in this order. */
+export type RecvWorkerCommand =
+  | { type: 'bind'; data: RecvWorkerData }
+  /** every channel has applied the final pass: the connection may close now */
+  | { type: 'finish' };
+
 export type RecvWorkerMessage =
   | { type: 'listening'; index: number; port: number }
   | { type: 'connected'; index: number }
