@@ -10,7 +10,7 @@ import { LocalPair, type MigrationResult } from '../../src/cli/local-migration.j
 
 type Info = MigrationResult & { 'error-desc'?: string; livemig?: Record<string, unknown> };
 
-test('x-verify-ram on a 256 MiB guest with x-stall-timeout 100 completes', async () => {
+test('x-verify-ram on a 256 MiB guest with x-stall-timeout 200 completes', async () => {
   const pair = await LocalPair.start({
     ram: '256M',
     workload: 'none',
@@ -21,7 +21,7 @@ test('x-verify-ram on a 256 MiB guest with x-stall-timeout 100 completes', async
     const before = await pair.source.qmp.execute<{ digest: string }>('x-query-ram-digest');
     const { source, dest } = await pair.migrate(
       { multifd: true, 'x-verify-ram': true },
-      { 'multifd-channels': 2, 'x-stall-timeout': 100, 'max-bandwidth': 128 * 1024 * 1024 },
+      { 'multifd-channels': 2, 'x-stall-timeout': 200, 'max-bandwidth': 128 * 1024 * 1024 },
       undefined,
       20,
     );
