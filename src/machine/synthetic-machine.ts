@@ -3,11 +3,11 @@
 // position, so that the destination's vCPU goes on where the source's stopped.
 
 import { Worker } from 'node:worker_threads';
-import { allocateBlocks, segmentViews, type RamBlockDesc } from '../ram/layout.js';
+import { allocateBlocks, type RamBlockDesc } from '../ram/layout.js';
 import { REQ_QUIT, REQ_RUN, REQ_STOP, VCPU, VcpuControl } from '../ram/vcpu-control.js';
 import type { VcpuState, WorkloadSpec } from '../ram/vcpu-control.js';
 import type { CpuRegistry } from '../util/cpu-slots.js';
-import { ramDigest } from '../ram/digest.js';
+import { ramDigestInWorker } from '../ram/digest.js';
 import { PAGE_SIZE } from '../migration/protocol.js';
 import {
   describeMismatch,
@@ -115,10 +115,9 @@ export class SyntheticMachine implements GuestMachine {
     return Promise.resolve();
   }
 
+  /** On a thread of its own: the main thread keeps up heartbeats and QMP meanwhile. */
   digest(): Promise<string> {
-    return Promise.resolve(
-      ramDigest(this.blocks.map((b) => ({ id: b.id, segments: segmentViews(b) }))),
-    );
+    return ramDigestInWorker(this.blocks);
   }
 
   async quit(): Promise<void> {

@@ -9,7 +9,7 @@ export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
 /** 4 MiB packets at most: the DSA batch limit, and QEMU's largest multifd-packet-size. */
 export const MAX_PACKET_PAGES = 1024;
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 // ---- Handshake (both channel kinds) -------------------------------------------------------
 export const HANDSHAKE_SIZE = 64;
@@ -67,8 +67,16 @@ export const enum FrameType {
   Heartbeat = 9,
   /** source to destination, after the vCPU stopped: the machine's binary device state */
   DeviceState = 10,
+  /**
+   * destination to source: it has every page, the device state and (x-verify-ram) the source's
+   * verdict, and runs the guest once released. Until the source has it, the source's guest is
+   * the one that runs if anything fails (docs/reliability.md, "Who runs the guest").
+   */
+  Ready = 11,
+  /** source to destination, on Ready: the source gives the guest up; the destination runs it */
+  Release = 12,
 }
-export const FRAME_TYPE_MAX = 10;
+export const FRAME_TYPE_MAX = 12;
 /** Frames whose payload is raw bytes rather than a JSON object. */
 export const BINARY_FRAMES: ReadonlySet<number> = new Set([FrameType.DeviceState]);
 /**
@@ -156,6 +164,19 @@ function writeFrameHeader(b: Buffer, type: FrameType, length: number): void {
 }
 
 // ---- Multifd packets --------------------------------------------------------------------------
+/**
+ * A page's entry in a packet's offset table: its u64 byte offset in the block, as the low and
+ * high u32 words (pages < 2^32, so the high word is page >>> 20). Numbers, not PAGE_SHIFT, for
+ * speed on the per-page path (see segmentOf in src/ram/layout.ts).
+ */
+export function offsetLo(page: number): number {
+  return ((page & 0xfffff) << 12) >>> 0;
+}
+
+export function offsetHi(page: number): number {
+  return page >>> 20;
+}
+
 export const PACKET_MAGIC = 0x4c4d5041; // 'LMPA'
 export const PACKET_HEADER_SIZE = 32;
 export const OFFSET_ENTRY_SIZE = 8;

@@ -4,6 +4,8 @@
 // same contents whatever their block allocation.
 
 import { createHash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import type { RamBytes } from './layout.js';
 
 const CHUNK = 1024 * 1024;
 const ZERO_CHUNK = Buffer.alloc(CHUNK);
@@ -33,4 +35,22 @@ export function ramDigest(blocks: DigestBlock[]): string {
     }
   }
   return h.digest('hex');
+}
+
+/**
+ * ramDigest of RAM blocks, computed on a worker thread (digest-worker.ts): the caller's event
+ * loop goes on (a large guest takes about a second per GiB here).
+ */
+export function ramDigestInWorker(blocks: (RamBytes & { id: number })[]): Promise<string> {
+  const worker = new Worker(new URL('./digest-worker.js', import.meta.url), {
+    workerData: {
+      blocks: blocks.map((b) => ({ id: b.id, ram: b.ram, base: b.base, size: b.size })),
+    },
+    name: 'ram_digest',
+  });
+  return new Promise<string>((resolve, reject) => {
+    worker.once('message', (digest: string) => resolve(digest));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`RAM digest thread exited with code ${code}`)));
+  });
 }

@@ -4,7 +4,7 @@
 import { randomFillSync } from 'node:crypto';
 import { PAGE_SIZE } from '../migration/protocol.js';
 import type { RamBlockDesc } from './layout.js';
-import { SEGMENT_PAGE_MASK, SEGMENT_PAGES_SHIFT, pagesOf, segmentViews } from './layout.js';
+import { offsetInSegment, pagesOf, segmentOf, segmentViews } from './layout.js';
 
 const POOL_SIZE = 4 * 1024 * 1024;
 
@@ -34,8 +34,8 @@ export function fillNormalPages(blocks: RamBlockDesc[], ratio: number): number {
     const pages = pagesOf(b.size);
     for (let p = 0; p < pages; p++, global++) {
       if (!isNormalPage(global, ratio)) continue;
-      const seg = segs[p >>> SEGMENT_PAGES_SHIFT];
-      const off = (p & SEGMENT_PAGE_MASK) * PAGE_SIZE;
+      const seg = segs[segmentOf(p)];
+      const off = offsetInSegment(p);
       const src = ((global * 7919) % poolPages) * PAGE_SIZE + (global % 61) * 8;
       pool.copy(seg, off, src, src + PAGE_SIZE);
       seg.writeUInt32LE(global + 1, off + 8);

@@ -2,10 +2,9 @@
 // page of a range, forever, and marks each page dirty in its block's bitmap.
 
 import { workerData } from 'node:worker_threads';
-import { PAGE_SHIFT } from '../migration/protocol.js';
 import type { RamBlockDesc } from './layout.js';
 import { REQ_QUIT, REQ_RUN, VCPU, type WorkloadSpec } from './vcpu-control.js';
-import { SEGMENT_PAGE_MASK, SEGMENT_PAGES_SHIFT, pagesOf, segmentViews } from './layout.js';
+import { offsetInSegment, pagesOf, segmentOf, segmentViews } from './layout.js';
 import { publishThreadCpu } from '../util/cpu-slots.js';
 
 interface VcpuWorkerData {
@@ -81,8 +80,8 @@ for (;;) {
   for (let i = 0; i < BATCH; i++) {
     const b = rangeBlock[pos];
     const p = rangePage[pos];
-    const seg = segs[b][p >>> SEGMENT_PAGES_SHIFT];
-    const off = (p & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
+    const seg = segs[b][segmentOf(p)];
+    const off = offsetInSegment(p);
     seg[off] = (seg[off] + 1) & 0xff;
     Atomics.or(dirty[b], p >>> 5, 1 << (p & 31));
     written++;

@@ -380,7 +380,7 @@ describe('a destination fed malformed input', () => {
     const frame = encodeFrame(FrameType.Hello, {});
     frame.writeUInt16LE(99, 4);
     main.socket.write(frame);
-    await expectFailed(main, /main channel: invalid frame type 99: expected 1\.\.10/);
+    await expectFailed(main, /main channel: invalid frame type 99: expected 1\.\.12/);
   });
 
   test('a frame of a known type the source must not send', async () => {
@@ -519,7 +519,7 @@ describe('a destination fed malformed input', () => {
     const before = await query();
     for (const [over, reason] of [
       [{ magic: 0x11223344 }, /bad main channel magic 287454020/],
-      [{ version: 1 }, /unsupported protocol version 1, this destination speaks 2/],
+      [{ version: 1 }, /unsupported protocol version 1, this destination speaks 3/],
       [{ channels: 0 }, /invalid channel count 0: expected 1\.\.64/],
       [{ channels: 65 }, /invalid channel count 65: expected 1\.\.64/],
     ] as const) {

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { allocateBlocks, segmentViews } from '../../src/ram/layout.js';
+import { allocateBlocks, MAX_BLOCK_SIZE, segmentViews } from '../../src/ram/layout.js';
 import { allocatePageAligned, probePageBoundary } from '../../src/ram/page-aligned.js';
 
 const PAGE = 4096;
@@ -15,14 +15,23 @@ function minorFaults(): number {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
 }
 
-test('a block is one page larger than asked, and its page 0 starts inside the first page', () => {
+test('a block of a WebAssembly memory starts at its byte 0, which mmap aligns', () => {
   const [b] = allocateBlocks(1024 * 1024);
-  assert.equal(b.ram.byteLength, 1024 * 1024 + PAGE);
+  assert.ok(b.memory, 'a block up to 4 GiB is a WebAssembly memory');
+  assert.equal(b.base, 0);
+  assert.equal(b.ram.byteLength, 1024 * 1024);
+  assert.equal(segmentViews(b)[0].byteOffset, 0);
+});
+
+test('a block over 4 GiB is one page larger than asked, its page 0 inside the first page', () => {
+  const [b] = allocateBlocks(5 * 2 ** 30, MAX_BLOCK_SIZE);
+  assert.equal(b.memory, undefined);
+  assert.equal(b.ram.byteLength, 5 * 2 ** 30 + PAGE);
   assert.ok(b.base >= 0 && b.base < PAGE, `base ${b.base}`);
   const segs = segmentViews(b);
-  assert.equal(segs.length, 1);
+  assert.equal(segs.length, 5);
   assert.equal(segs[0].byteOffset, b.base);
-  assert.equal(segs[0].length, 1024 * 1024);
+  assert.equal(segs[0].length, 2 ** 30);
 });
 
 test(

@@ -6,13 +6,18 @@
 import net from 'node:net';
 import { FRAME_HEADER_SIZE, HANDSHAKE_SIZE } from '../../src/migration/protocol.js';
 
-/** Returns the frame's new payload (or the same one). */
-export type FrameRewrite = (type: number, payload: Buffer) => Buffer;
+/**
+ * Returns the frame's new payload (or the same one); null drops the link there: the frame is
+ * not forwarded and both connections are closed, as a link that fails would close them.
+ */
+export type FrameRewrite = (type: number, payload: Buffer) => Buffer | null;
 
 export class FrameProxy {
   readonly server: net.Server;
   /** frame types seen going to the destination, in order */
   readonly seen: number[] = [];
+  /** a rewrite dropped the link */
+  dropped = false;
   private readonly sockets = new Set<net.Socket>();
 
   private constructor(target: number, rewrite: FrameRewrite) {
@@ -46,6 +51,12 @@ export class FrameProxy {
           const type = buf.readUInt16LE(4);
           this.seen.push(type);
           const payload = rewrite(type, buf.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + len));
+          if (payload === null) {
+            this.dropped = true;
+            client.destroy();
+            upstream.destroy();
+            return;
+          }
           const header = Buffer.from(buf.subarray(0, FRAME_HEADER_SIZE));
           header.writeUInt32LE(payload.length, 8);
           upstream.write(Buffer.concat([header, payload]));
@@ -69,6 +80,11 @@ export class FrameProxy {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((r) => this.server.close(() => r()));
   }
+}
+
+/** Drop the link when the source sends a frame of `type` (that frame is lost). */
+export function dropAt(type: number): FrameRewrite {
+  return (t, payload) => (t === type ? null : payload);
 }
 
 /** A rewrite of one frame type's JSON payload. */

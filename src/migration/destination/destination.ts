@@ -23,7 +23,8 @@ import type { CpuRegistry } from '../../util/cpu-slots.js';
 import { MAX_MULTIFD_CHANNELS } from '../parameters.js';
 import type { MigrationStatus } from '../status.js';
 import { pagesOf } from '../../ram/layout.js';
-import { barrierAbortIndex, type RecvWorkerData, type RecvWorkerMessage } from './worker-data.js';
+import type { RecvWorkerCommand, RecvWorkerData, RecvWorkerMessage } from './worker-data.js';
+import { RecvProgress, createRecvBarrier, createRecvStats } from './recv-words.js';
 import { parseTcpUri } from '../uri.js';
 
 export interface DestinationEvents {
@@ -43,8 +44,11 @@ const POOL_SIZE = 2;
 const MAX_UNBOUND_CONNECTIONS = 16;
 const RECV_WORKER = new URL('./recv-worker.js', import.meta.url);
 
-/** Where an incoming migration is; each frame is accepted only in the phase that expects it. */
-type Phase = 'hello' | 'streaming' | 'completing' | 'verifying';
+/**
+ * Where an incoming migration is; each frame is accepted only in the phase that expects it.
+ * 'ready': Ready is sent; the guest runs on the source's Release, and on nothing else.
+ */
+type Phase = 'hello' | 'streaming' | 'completing' | 'verifying' | 'ready';
 
 interface Incoming {
   phase: Phase;
@@ -54,6 +58,8 @@ interface Incoming {
   workers: Worker[];
   barrier: SharedArrayBuffer;
   stats: SharedArrayBuffer;
+  /** the main thread's view of barrier and stats */
+  progress: RecvProgress;
   verify: boolean;
   stallTimeoutMs: number;
   /** x-migration-nice, from the Hello */
@@ -189,14 +195,17 @@ export class MigrationDestination {
         return;
       }
       mine = true;
+      const barrier = createRecvBarrier(h.channels);
+      const stats = createRecvStats(h.channels);
       this.current = {
         phase: 'hello',
         control: ctl,
         session: h.session,
         channels: h.channels,
         workers: [],
-        barrier: new SharedArrayBuffer(4 * (h.channels + 2)),
-        stats: new SharedArrayBuffer(8 * 4 * h.channels),
+        barrier,
+        stats,
+        progress: new RecvProgress(barrier, stats, h.channels),
         verify: false,
         stallTimeoutMs: 10_000,
         threadNice: 0,
@@ -255,8 +264,10 @@ export class MigrationDestination {
         return expect('streaming', 'Complete') ? this.onComplete(cur, f.payload) : undefined;
       case FrameType.VerifyResult:
         if (!expect('verifying', 'VerifyResult')) return;
-        if (f.payload.ok === true) return this.finish(cur);
+        if (f.payload.ok === true) return this.ready(cur);
         return this.fail('source reported a RAM digest mismatch');
+      case FrameType.Release:
+        return expect('ready', 'Release') ? this.finish(cur) : undefined;
       case FrameType.Error:
         return this.fail(`source: ${String(f.payload.message ?? 'unknown error')}`);
       case FrameType.Cancel:
@@ -426,7 +437,8 @@ export class MigrationDestination {
   ): Promise<void> {
     if (!(await this.awaitChannels(cur, finalPass)) || this.current !== cur) return;
     // All RAM is in: the channels may now close without that being an error.
-    for (const w of cur.workers) w.postMessage({ type: 'finish' });
+    const finish: RecvWorkerCommand = { type: 'finish' };
+    for (const w of cur.workers) w.postMessage(finish);
     try {
       await (cur.deviceLoading ?? this.guest.loadDeviceState({ json }));
     } catch (e) {
@@ -441,7 +453,7 @@ export class MigrationDestination {
     if (this.current !== cur) return;
     cur.control.send(FrameType.CompleteAck, {});
     this.lastInfo = this.snapshot(cur);
-    if (!cur.verify) return this.finish(cur);
+    if (!cur.verify) return this.ready(cur);
     // Before the guest runs, so that its RAM is exactly what was migrated.
     cur.phase = 'verifying';
     try {
@@ -452,23 +464,56 @@ export class MigrationDestination {
     }
   }
 
-  /** Every channel has applied the final pass (their SYNC barrier for it). */
+  /**
+   * Every channel has applied the final pass (their SYNC barrier for it). The source said it
+   * was sent: a wait in which no channel receives anything for x-stall-timeout fails, whatever
+   * the heartbeats say (a source that announces a pass it never sends).
+   */
   private async awaitChannels(cur: Incoming, pass: number): Promise<boolean> {
-    const b = new Int32Array(cur.barrier);
-    const abort = barrierAbortIndex(cur.channels);
+    const p = cur.progress;
+    let bytes = p.total('bytes');
+    let movedAt = performance.now();
     for (let c = 0; c < cur.channels; c++) {
       for (;;) {
-        if (Atomics.load(b, abort) !== 0 || this.current !== cur) return false;
-        const v = Atomics.load(b, c);
+        if (p.aborted || this.current !== cur) return false;
+        const v = p.syncedPass(c);
         if (v >= pass) break;
-        const r = Atomics.waitAsync(b, c, v, 200);
-        if (r.async) await r.value;
+        const now = performance.now();
+        const b = p.total('bytes');
+        if (b !== bytes) {
+          bytes = b;
+          movedAt = now;
+        } else if (now - movedAt > cur.stallTimeoutMs) {
+          this.fail(
+            `final pass ${pass} announced, but multifd channel ${c} has applied only pass ${v} ` +
+              `and no channel received anything for ${cur.stallTimeoutMs} ms (x-stall-timeout)`,
+          );
+          return false;
+        }
+        await p.waitSynced(c, v, Math.min(200, cur.stallTimeoutMs / 2));
       }
     }
     return true;
   }
 
+  /**
+   * Everything is in (and verified): say so, and run the guest only on the source's Release. A
+   * link that drops before Release fails here, and the source, which has not had Ready or has
+   * not answered it, resumes its own guest: exactly one side runs it.
+   */
+  private ready(cur: Incoming): void {
+    cur.phase = 'ready';
+    cur.control.send(FrameType.Ready, {});
+    // The source answers at once; heartbeats alone must not keep the guest waiting here.
+    cur.timer = setTimeout(
+      () => this.fail(`no Release within ${cur.stallTimeoutMs} ms of Ready (x-stall-timeout)`),
+      cur.stallTimeoutMs,
+    );
+    cur.timer.unref();
+  }
+
   private finish(cur: Incoming): void {
+    clearTimeout(cur.timer);
     this.lastInfo = this.snapshot(cur);
     this.current = null;
     cur.control.stopHeartbeat();
@@ -500,8 +545,7 @@ export class MigrationDestination {
     if (!cur) return;
     this.current = null;
     clearTimeout(cur.timer);
-    Atomics.store(new Int32Array(cur.barrier), barrierAbortIndex(cur.channels), 1);
-    for (let i = 0; i < cur.channels + 2; i++) Atomics.notify(new Int32Array(cur.barrier), i);
+    cur.progress.abort();
     cur.control.send(FrameType.Error, { message });
     cur.control.close();
     for (const w of cur.workers) void w.terminate();
@@ -512,15 +556,9 @@ export class MigrationDestination {
   }
 
   private snapshot(cur: Incoming): Record<string, unknown> {
-    const s = new Float64Array(cur.stats);
-    let bytes = 0;
-    let normal = 0;
-    let zero = 0;
-    for (let c = 0; c < cur.channels; c++) {
-      bytes += s[c * 4];
-      normal += s[c * 4 + 1];
-      zero += s[c * 4 + 2];
-    }
+    const bytes = cur.progress.total('bytes');
+    const normal = cur.progress.total('normal');
+    const zero = cur.progress.total('zero');
     return {
       status: this.status,
       'total-time': Date.now() - cur.startedAt,

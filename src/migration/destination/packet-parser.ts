@@ -16,8 +16,8 @@ import {
 } from '../protocol.js';
 import { readvSync } from 'node:fs';
 import {
-  SEGMENT_PAGE_MASK,
-  SEGMENT_PAGES_SHIFT,
+  offsetInSegment,
+  segmentOf,
   pagesOf,
   segmentBytes,
   segmentViews,
@@ -103,8 +103,8 @@ export class PacketParser {
     let k = 0;
     for (let i = this.payloadPage, o = this.payloadByte; i < this.normal; i++, o = 0) {
       const p = this.pages[i];
-      const off = (p & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
-      iov[k++] = bytes[p >>> SEGMENT_PAGES_SHIFT].subarray(off + o, off + PAGE_SIZE);
+      const off = offsetInSegment(p);
+      iov[k++] = bytes[segmentOf(p)].subarray(off + o, off + PAGE_SIZE);
     }
     iov.length = k;
     let n: number;
@@ -258,8 +258,8 @@ export class PacketParser {
     for (let i = this.normal; i < count; i++) {
       const p = this.pages[i];
       if (recv[p] >= RECEIVED.data) {
-        const off = (p & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
-        segs[p >>> SEGMENT_PAGES_SHIFT].fill(0, off, off + PAGE_SIZE);
+        const off = offsetInSegment(p);
+        segs[segmentOf(p)].fill(0, off, off + PAGE_SIZE);
         Atomics.store(recv, p, RECEIVED.data);
       } else {
         recv[p] = RECEIVED.zero;
@@ -272,8 +272,8 @@ export class PacketParser {
     for (let i = 0; i < this.normal && this.prefault; i++) {
       const p = this.pages[i];
       if (recv[p] < RECEIVED.data) {
-        const seg = segs[p >>> SEGMENT_PAGES_SHIFT];
-        const off = (p & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
+        const seg = segs[segmentOf(p)];
+        const off = offsetInSegment(p);
         seg[off] = 0;
       }
     }
@@ -295,8 +295,8 @@ export class PacketParser {
     while (pos < end) {
       const p = this.pages[this.payloadPage];
       const n = Math.min(PAGE_SIZE - this.payloadByte, end - pos);
-      const off = ((p & SEGMENT_PAGE_MASK) << PAGE_SHIFT) + this.payloadByte;
-      buf.copy(segs[p >>> SEGMENT_PAGES_SHIFT], off, pos, pos + n);
+      const off = offsetInSegment(p) + this.payloadByte;
+      buf.copy(segs[segmentOf(p)], off, pos, pos + n);
       pos += n;
       this.stats.bytes += n;
       this.payloadByte += n;

@@ -1,235 +1,32 @@
-// multifdrecv_N: listens on its own port (Node cannot hand an accepted socket to a worker
-// thread, so each channel thread accepts its own connection; the ports travel in HelloReply),
-// binds the connection by handshake, then parses packets from a reused read buffer and reads
-// their pages straight into guest RAM (readv; TLS: copied from the chunks it decrypts). At each
-// SYNC it waits until every channel has reached the same pass.
+// The multifdrecv_N thread (recv-channel.ts does the work). Pre-spawned idle by the destination
+// (worker start-up costs tens of ms, which would otherwise be spent inside the migration's
+// setup): 'bind' gives it a channel of a migration, 'finish' says the final pass is in. Any
+// other message, or these out of order, is reported as the channel's error.
 
-import type net from 'node:net';
-import { listenChannels } from '../transport.js';
 import { parentPort } from 'node:worker_threads';
-import {
-  HANDSHAKE_SIZE,
-  MULTIFD_MAGIC,
-  PROTOCOL_VERSION,
-  decodeHandshake,
-  packetHeaderBytes,
-} from '../protocol.js';
-import { FEED_DONE, PacketParser } from './packet-parser.js';
-import { STATIC_READ_BYTES, rewrapForStaticReads } from './static-read.js';
-import { socketFd } from '../socket-fd.js';
-import { barrierAbortIndex, type RecvWorkerData, type RecvWorkerMessage } from './worker-data.js';
-import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
+import { RecvChannel } from './recv-channel.js';
+import type { RecvWorkerCommand, RecvWorkerMessage } from './worker-data.js';
+import { resetThreadCpu } from '../../util/cpu-slots.js';
 import { setThreadNice } from '../../util/thread-priority.js';
 
-// Pre-spawned idle by the destination (worker start-up costs tens of ms, which would
-// otherwise be spent inside the migration's setup); bound to a migration by a 'bind' message.
-parentPort!.once('message', (m: { type: 'bind'; data: RecvWorkerData }) => start(m.data));
+const post = (m: RecvWorkerMessage): void => parentPort!.postMessage(m);
+let channel: RecvChannel | null = null;
+let index = -1;
 
-function start(d: RecvWorkerData): void {
-  resetThreadCpu();
-  // x-migration-nice: yield the CPU to the guest's vCPU on a host with no core to spare.
-  if (d.threadNice > 0) setThreadNice(d.threadNice);
-  const post = (m: RecvWorkerMessage): void => parentPort!.postMessage(m);
-  const barrier = new Int32Array(d.barrier);
-  const ABORT = barrierAbortIndex(d.channels);
-  const stats = new Float64Array(d.stats, d.index * 4 * 8, 4);
-  const session = Buffer.from(d.session);
-  const parser = new PacketParser(d.blocks, d.received, d.packetPages);
-  /** An idle connection that has not sent its handshake in this time is dropped. */
-  const HANDSHAKE_TIMEOUT_MS = 10_000;
-
-  let bound: net.Socket | null = null;
-  let failed = false;
-
-  function fail(message: string): void {
-    if (failed) return;
-    failed = true;
-    post({ type: 'error', index: d.index, message: `multifd channel ${d.index}: ${message}` });
-    bound?.destroy();
+parentPort!.on('message', (m: RecvWorkerCommand) => {
+  if (m?.type === 'bind' && !channel && typeof m.data === 'object' && m.data !== null) {
+    resetThreadCpu();
+    // x-migration-nice: yield the CPU to the guest's vCPU on a host with no core to spare.
+    if (m.data.threadNice > 0) setThreadNice(m.data.threadNice);
+    index = m.data.index;
+    channel = new RecvChannel(m.data, post);
+    return;
   }
-
-  /** Wait until every channel has applied pass `pass` (or the migration is aborted). */
-  async function barrierWait(pass: number): Promise<boolean> {
-    Atomics.store(barrier, d.index, pass);
-    Atomics.notify(barrier, d.index);
-    const deadline = performance.now() + d.stallTimeoutMs;
-    for (let c = 0; c < d.channels; c++) {
-      for (;;) {
-        if (Atomics.load(barrier, ABORT) !== 0) return false;
-        const v = Atomics.load(barrier, c);
-        if (v >= pass) break;
-        if (performance.now() > deadline) {
-          fail(`channel ${c} did not reach the end of pass ${pass} within ${d.stallTimeoutMs} ms`);
-          return false;
-        }
-        const r = Atomics.waitAsync(barrier, c, v, 200);
-        if (r.async) await r.value;
-      }
-    }
-    return true;
-  }
-
-  function publish(): void {
-    stats[0] = parser.stats.bytes + HANDSHAKE_SIZE;
-    stats[1] = parser.stats.normal;
-    stats[2] = parser.stats.zero;
-    stats[3] = parser.stats.packets;
-  }
-
-  /** Process a chunk, pausing the socket across SYNC barriers; false when it paused. */
-  function consume(socket: net.Socket, buf: Buffer, start: number, end: number): boolean {
-    let pos: number;
-    try {
-      pos = parser.feed(buf, start, end);
-    } catch (e) {
-      fail((e as Error).message);
-      return false;
-    }
-    publish();
-    if (pos === FEED_DONE) return true;
-    // A SYNC: hold the rest of this chunk (the read buffer is not reused while paused).
-    socket.pause();
-    paused = true;
-    const pass = parser.syncPass;
-    barrierWait(pass)
-      .then((ok) => {
-        publishThreadCpu(d.cpuSlots, d.cpuSlot);
-        if (!ok || failed) return;
-        paused = false;
-        consume(socket, buf, pos, end);
-        if (!paused) socket.resume();
-      })
-      .catch((e: Error) => fail(e.message));
-    return false;
-  }
-  let paused = false;
-
-  function startStreaming(socket: net.Socket, rest: Buffer): void {
-    bound = socket;
-    server.close();
-    post({ type: 'connected', index: d.index });
-    socket.on('close', () => {
-      if (Atomics.load(barrier, ABORT) === 0 && !done) {
-        fail(
-          parser.atBoundary
-            ? 'connection closed by the source'
-            : 'connection closed by the source in the middle of a packet (truncated stream)',
-        );
-      }
-    });
-    if (rest.length > 0) {
-      const copy = Buffer.from(rest);
-      consume(socket, copy, 0, copy.length);
-    }
-  }
-  let done = false;
-
-  let pendingHandshakes = 0;
-  const MAX_PENDING_HANDSHAKES = 8;
-  const server = listenChannels(
-    (socket) => {
-      // One connection binds; a few may be in their handshake; any more are dropped.
-      if (bound || pendingHandshakes >= MAX_PENDING_HANDSHAKES) {
-        socket.destroy();
-        return;
-      }
-      pendingHandshakes++;
-      let pending = true;
-      const settle = (): void => {
-        if (pending) pendingHandshakes--;
-        pending = false;
-      };
-      socket.once('close', settle);
-      let head = Buffer.alloc(0);
-      const timer = setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS);
-      const onData = (chunk: Buffer): void => {
-        head = Buffer.concat([head, chunk]);
-        if (head.length < HANDSHAKE_SIZE) return;
-        clearTimeout(timer);
-        settle();
-        socket.off('data', onData);
-        socket.pause();
-        const h = decodeHandshake(head.subarray(0, HANDSHAKE_SIZE));
-        let reason = '';
-        if (h.magic !== MULTIFD_MAGIC) reason = `bad magic ${h.magic}`;
-        else if (h.version !== PROTOCOL_VERSION) reason = `unsupported version ${h.version}`;
-        else if (!h.session.equals(session))
-          reason = `wrong session id ${h.session.toString('hex')}`;
-        else if (h.channel !== d.index)
-          reason = `channel id ${h.channel} does not belong on channel ${d.index}`;
-        else if (bound) reason = 'channel already bound';
-        if (reason) {
-          // A stray or hostile connection: drop it, keep waiting for the real one.
-          post({ type: 'rejected', index: d.index, reason });
-          socket.destroy();
-          return;
-        }
-        // From now on, read into one reused buffer where the socket allows (static-read.ts).
-        const moved = rewrapForStaticReads(socket, nextReadBuffer, onChunk);
-        const s = moved ?? socket;
-        if (moved) directFd = socketFd(moved);
-        parser.prefault = directFd < 0;
-        if (moved) s.on('error', (e) => fail(e.message));
-        startStreaming(s, head.subarray(HANDSHAKE_SIZE));
-        if (!moved) streamInto(s);
-        if (!paused) s.resume();
-      };
-      socket.on('data', onData);
-      socket.on('error', (e) => {
-        if (socket === bound) fail(e.message);
-      });
-    },
-    d.transport,
-    (r) => post({ type: 'rejected', index: d.index, reason: r.reason }),
-  );
-
-  /** Feed what the socket read to the parser; false (paused) keeps `buf` until resume(). */
-  function onChunk(socket: net.Socket, n: number, buf: Buffer): boolean {
-    // Once the final pass is in, nothing more may reach guest RAM (the guest may be running).
-    if (done) {
-      fail('data after the final pass');
-      return false;
-    }
-    if (!consume(socket, buf, 0, n)) return false;
-    if (directFd >= 0 && !failed && parser.payloadLeft > 0) {
-      try {
-        parser.readPayload(directFd);
-      } catch (e) {
-        fail((e as Error).message);
-        return false;
-      }
-      publish();
-    }
-    return true;
-  }
-
-  /** The 'data' path (TLS): every chunk is a new Buffer. */
-  function streamInto(socket: net.Socket): void {
-    socket.on('data', (chunk: Buffer) => onChunk(socket, chunk.length, chunk));
-  }
-
-  const readBuf = Buffer.allocUnsafeSlow(STATIC_READ_BYTES);
-  // While packets carry normal pages, a read takes no more than a header and its offsets, and
-  // the pages are read in place (parser.readPayload); a big read would copy them through here.
-  const headerBuf = Buffer.allocUnsafeSlow(packetHeaderBytes(d.packetPages));
-  /** the socket's descriptor once it reads into our buffers (-1: the 'data' path, TLS) */
-  let directFd = -1;
-  function nextReadBuffer(): Buffer {
-    return directFd >= 0 && parser.expectPayload ? headerBuf : readBuf;
-  }
-
-  server.on('error', (e) => fail(`listener: ${e.message}`));
-  server.listen({ host: d.host, port: 0 }, () => {
-    const addr = server.address() as net.AddressInfo;
-    post({ type: 'listening', index: d.index, port: addr.port });
+  if (m?.type === 'finish' && channel) return channel.finish();
+  const what = typeof m?.type === 'string' ? `'${m.type}'` : JSON.stringify(m);
+  post({
+    type: 'error',
+    index,
+    message: `multifdrecv: unexpected message ${what} ${channel ? "after 'bind'" : "before 'bind'"} (expected 'bind', then 'finish')`,
   });
-
-  parentPort!.on('message', (m: { type: string }) => {
-    if (m.type === 'finish') {
-      done = true;
-      publishThreadCpu(d.cpuSlots, d.cpuSlot);
-      // The source closes the channels once it has the acknowledgement; closing first would race it.
-      server.close();
-    }
-  });
-}
+});

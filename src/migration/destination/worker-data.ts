@@ -11,7 +11,7 @@ export interface RecvWorkerData {
   blocks: RamBlockDesc[];
   /** the received map of each block (received-map.ts) */
   received: SharedArrayBuffer[];
-  /** Int32 per channel: last pass whose SYNC this channel has applied; plus a wake word */
+  /** RECV_BARRIER words (recv-words.ts) */
   barrier: SharedArrayBuffer;
   packetPages: number;
   cpuSlots: SharedArrayBuffer;
@@ -22,17 +22,18 @@ export interface RecvWorkerData {
   threadNice: number;
   /** channel security (plain TCP when empty) */
   transport: TransportOptions;
-  /** Float64 per channel: bytes, normal, zero, packets */
+  /** RECV_STAT per channel (recv-words.ts) */
   stats: SharedArrayBuffer;
 }
+
+/** The destination's messages to a multifdrecv_N thread, in this order. */
+export type RecvWorkerCommand =
+  | { type: 'bind'; data: RecvWorkerData }
+  /** every channel has applied the final pass: the connection may close now */
+  | { type: 'finish' };
 
 export type RecvWorkerMessage =
   | { type: 'listening'; index: number; port: number }
   | { type: 'connected'; index: number }
   | { type: 'rejected'; index: number; reason: string }
   | { type: 'error'; index: number; message: string };
-
-/** barrier words: [0..channels) synced pass per channel, then ABORT, then WAKE */
-export function barrierAbortIndex(channels: number): number {
-  return channels;
-}

@@ -5,7 +5,6 @@
 import type net from 'node:net';
 import { socketFd } from '../socket-fd.js';
 import { VectorWriter } from './vector-writer.js';
-import { mulWide } from '../../util/wide-math.js';
 import { connectChannel, readyEvent } from '../transport.js';
 import { parentPort } from 'node:worker_threads';
 import {
@@ -14,17 +13,18 @@ import {
   MULTIFD_MAGIC,
   PACKET_HEADER_SIZE,
   PACKET_MAGIC,
-  PAGE_SHIFT,
   PAGE_SIZE,
   PROTOCOL_VERSION,
   PH,
   encodeHandshake,
+  offsetHi,
+  offsetLo,
   packetHeaderBytes,
 } from '../protocol.js';
 import {
-  SEGMENT_PAGE_MASK,
-  SEGMENT_PAGES_SHIFT,
+  offsetInSegment,
   segmentBytes,
+  segmentOf,
   segmentViews,
   segmentWords,
 } from '../../ram/layout.js';
@@ -36,19 +36,24 @@ import {
   JOB_SYNC,
   MIG,
   SLOT,
-  SLOT_FREE,
-  SLOT_FULL,
   SLOTS_PER_CHANNEL,
-  shouldWakeProducer,
-  slotBase,
 } from './channel-slots.js';
-import type { SendWorkerData, SourceWorkerMessage } from './worker-data.js';
+import type { SendWorkerCommand, SendWorkerData, SourceWorkerMessage } from './worker-data.js';
+import { SlotConsumer } from './slot-ring.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
 import { setThreadNice } from '../../util/thread-priority.js';
-import { attachAccelerator, type BatchTask } from '../../accel/driver.js';
+import { DsaZeroCheck } from './dsa-check.js';
 
-// Pooled (src/util/worker-pool.ts): bound to a migration by a 'bind' message.
-parentPort!.once('message', (m: { type: 'bind'; data: SendWorkerData }) => start(m.data));
+// Pooled (src/util/worker-pool.ts): bound to a migration by a 'bind' message; then 'connect'
+// (the destination's port for this channel, from HelloReply) and 'finish' (SendWorkerCommand).
+parentPort!.once('message', (m: SendWorkerCommand) => {
+  if (m?.type === 'bind' && typeof m.data === 'object' && m.data !== null) return start(m.data);
+  const error: SourceWorkerMessage = {
+    type: 'error',
+    message: `multifdsend: unexpected message ${JSON.stringify(m)} before 'bind'`,
+  };
+  parentPort!.postMessage(error);
+});
 
 function start(d: SendWorkerData): void {
   resetThreadCpu();
@@ -57,6 +62,7 @@ function start(d: SendWorkerData): void {
   const post = (m: SourceWorkerMessage): void => parentPort!.postMessage(m);
   const slots = new Int32Array(d.slots);
   const mig = new Int32Array(d.mig);
+  const ring = new SlotConsumer(d.slots, d.mig, d.index);
   const stats = new Float64Array(d.chanStats, d.index * CHAN_STAT.size * 8, CHAN_STAT.size);
   const words = new Int32Array(d.chanWords, d.index * CHAN_WORD.size * 4, CHAN_WORD.size);
   const segs = d.blocks.map((b) => segmentViews(b));
@@ -65,160 +71,8 @@ function start(d: SendWorkerData): void {
   const pagesView = new Uint32Array(d.slots);
   const classified = new Uint32Array(d.packetPages);
 
-  // zero-page-detection=dsa-accel: each slot's pages go to the device as one batch. The page
-  // list is the slot's own memory (no copy); results land in the slot's result array.
-  const accel = d.accel ? attachAccelerator(d.accel) : null;
-  const task = accel?.createBatchTask(d.index, d.packetPages) ?? null;
-  // A packet of contiguous pages is first checked whole: one descriptor per run of up to the
-  // WQ's max_transfer_size, as the CPU path checks a contiguous packet with one compare, and the
-  // runs of every packet that is ready go to the device in one batch. Only a packet that is not
-  // all zero is then checked page by page. (QEMU's DSA series sends every page as its own
-  // descriptor; on a mostly-zero guest that is 128 times the descriptors.)
-  const runCheck = task ? createRunTask() : null;
-  const slotPages: Uint32Array[] = [];
-  const slotResults: Uint8Array[] = [];
-  const checking: (Promise<number> | null)[] = [];
-  /** the device's verdicts for the slot are in */
-  const checked = new Uint8Array(SLOTS_PER_CHANNEL);
-  for (let s = 0; s < SLOTS_PER_CHANNEL; s++) {
-    const at = slotBase(d.index, s) + SLOT.header;
-    slotPages.push(pagesView.subarray(at, at + d.packetPages));
-    slotResults.push(new Uint8Array(d.packetPages));
-    checking.push(null);
-  }
-
-  /** A full slot whose pages the device has not been asked about yet (and should be). */
-  function needsCheck(slot: number): boolean {
-    if (!task || checking[slot]) return false;
-    const base = slotBase(d.index, slot);
-    if (Atomics.load(slots, base + SLOT.state) !== SLOT_FULL) return false;
-    return (slots[base + SLOT.flags] & (JOB_SYNC | JOB_CLASSIFIED)) === 0;
-  }
-
-  /** Page by page: the slot's own page list, results in the slot's result array. */
-  function checkPages(slot: number): Promise<number> {
-    const base = slotBase(d.index, slot);
-    const block = d.blocks[slots[base + SLOT.block]];
-    const count = slots[base + SLOT.count];
-    return task!.zeroPages(block.ram, slotPages[slot], count, slotResults[slot], block.base);
-  }
-
-  /** Runs per slot for a whole-packet check of it, or 0 when its pages are not such a run. */
-  function runUnits(slot: number): number {
-    if (!runCheck) return 0;
-    const base = slotBase(d.index, slot);
-    const count = slots[base + SLOT.count];
-    const pages = slotPages[slot];
-    const first = pages[0];
-    if (pages[count - 1] !== first + count - 1) return 0;
-    const bytes = count * PAGE_SIZE;
-    // Units are addressed as multiples of the run size from the block's start.
-    if (bytes % runCheck.bytes !== 0 || mulWide(first, PAGE_SIZE) % runCheck.bytes !== 0) return 0;
-    return bytes / runCheck.bytes;
-  }
-
-  function settle(slot: number, check: Promise<number>): void {
-    checking[slot] = check.then((zeros) => {
-      checked[slot] = 1;
-      return zeros;
-    });
-  }
-
-  /** One batch of whole-packet runs for `n` slots of one block; then per page where needed. */
-  function submitRuns(batch: Int32Array, n: number, units: number): void {
-    const base0 = slotBase(d.index, batch[0]);
-    const block = d.blocks[slots[base0 + SLOT.block]];
-    const per = runCheck!.bytes / PAGE_SIZE;
-    // Per request, not per page: the device fills these while later packets are built.
-    const index = new Uint32Array(n * units);
-    const verdict = new Uint8Array(n * units);
-    for (let j = 0; j < n; j++) {
-      const first = slotPages[batch[j]][0] / per;
-      for (let u = 0; u < units; u++) index[j * units + u] = first + u;
-    }
-    const all = runCheck!.task.zeroPages(block.ram, index, n * units, verdict, block.base);
-    for (let j = 0; j < n; j++) {
-      const slot = batch[j];
-      settle(
-        slot,
-        all.then(() => {
-          for (let u = 0; u < units; u++) {
-            if (verdict[j * units + u] === 0) {
-              runMisses++;
-              return checkPages(slot);
-            }
-          }
-          runMisses = 0;
-          const count = slots[slotBase(d.index, slot) + SLOT.count];
-          slotResults[slot].fill(1, 0, count);
-          return count;
-        }),
-      );
-    }
-  }
-
-  /**
-   * The run task: the largest power-of-two size up to a packet that the WQ accepts. One request
-   * carries the runs of up to `slots` packets (a request holds at most a packet's page count).
-   */
-  function createRunTask(): { task: BatchTask; bytes: number; slots: number } | null {
-    for (let bytes = d.packetPages * PAGE_SIZE; bytes >= 16 * PAGE_SIZE; bytes /= 2) {
-      if (!Number.isInteger(bytes / PAGE_SIZE)) break;
-      const units = (d.packetPages * PAGE_SIZE) / bytes;
-      const slots = Math.min(SLOTS_PER_CHANNEL, Math.floor(d.packetPages / units));
-      if (slots < 1) break;
-      try {
-        const t = accel!.createBatchTask(d.index, units * slots, {
-          pageSize: bytes,
-          pagesPerUnit: bytes / PAGE_SIZE,
-        });
-        return { task: t, bytes, slots };
-      } catch (e) {
-        if (!(e instanceof RangeError)) throw e;
-      }
-    }
-    return null;
-  }
-
-  const runBatch = new Int32Array(SLOTS_PER_CHANNEL);
-  // Where packets keep holding normal pages (a guest that uses its memory), a whole-packet
-  // check only adds a round trip: after a few misses in a row, only every 16th packet tries.
-  let runMisses = 0;
-  let runProbe = 0;
-  const RUN_MISS_LIMIT = 4;
-  const RUN_PROBE_EVERY = 16;
-  function tryRun(): boolean {
-    return runMisses < RUN_MISS_LIMIT || ++runProbe % RUN_PROBE_EVERY === 0;
-  }
-
-  /**
-   * Pipelining: every full slot from `slot` on goes to the device as soon as it is filled;
-   * the whole-packet runs of those that qualify go together.
-   */
-  function submitAhead(slot: number): void {
-    let n = 0;
-    let units = 0;
-    let block = -1;
-    for (let i = 0; i < SLOTS_PER_CHANNEL; i++) {
-      const s = (slot + i) % SLOTS_PER_CHANNEL;
-      if (Atomics.load(slots, slotBase(d.index, s) + SLOT.state) !== SLOT_FULL) break;
-      if (!needsCheck(s)) continue;
-      const u = tryRun() ? runUnits(s) : 0;
-      const b = slots[slotBase(d.index, s) + SLOT.block];
-      if (u === 0) {
-        settle(s, checkPages(s));
-        continue;
-      }
-      if (n > 0 && (u !== units || b !== block || n === runCheck!.slots)) {
-        submitRuns(runBatch, n, units);
-        n = 0;
-      }
-      units = u;
-      block = b;
-      runBatch[n++] = s;
-    }
-    if (n > 0) submitRuns(runBatch, n, units);
-  }
+  // zero-page-detection=dsa-accel: the device checks packets ahead of the one being built.
+  const dsa = d.accel ? new DsaZeroCheck({ ...d, accel: d.accel }, ring) : null;
 
   /** Packets are coalesced into one write while it is smaller than this (see run()). */
   const COALESCE_BYTES = 64 * 1024;
@@ -235,6 +89,7 @@ function start(d: SendWorkerData): void {
 
   // Spawned while the main channel is still being set up; connects once the port is known.
   let socket: net.Socket;
+  let connecting = false;
   let finished = false;
 
   function connect(port: number): void {
@@ -282,24 +137,8 @@ function start(d: SendWorkerData): void {
     });
   }
 
-  async function waitFull(base: number): Promise<boolean> {
-    for (;;) {
-      if (Atomics.load(mig, MIG.abort) !== 0) return false;
-      if (Atomics.load(slots, base + SLOT.state) === SLOT_FULL) return true;
-      const r = Atomics.waitAsync(slots, base + SLOT.state, SLOT_FREE, 200);
-      if (r.async) await r.value;
-    }
-  }
-
   /** Coalescing waits for the next packet only this long (ms): data built must not wait long. */
   const COALESCE_WAIT_MS = 1;
-
-  /** Whether the slot at `base` fills within COALESCE_WAIT_MS. */
-  async function nextFull(base: number): Promise<boolean> {
-    const r = Atomics.waitAsync(slots, base + SLOT.state, SLOT_FREE, COALESCE_WAIT_MS);
-    if (r.async) await r.value;
-    return Atomics.load(slots, base + SLOT.state) === SLOT_FULL;
-  }
 
   /** Wait for the socket to take more, or fail once the peer has not read for the timeout. */
   function drained(): Promise<void> {
@@ -324,12 +163,12 @@ function start(d: SendWorkerData): void {
     let slot = 0;
     let k = 0;
     for (;;) {
-      let base = slotBase(d.index, slot);
-      if (!(await waitFull(base))) return;
-      if (task) {
+      let base = ring.base(slot);
+      if (!(await ring.waitFull(slot))) return;
+      if (dsa) {
         // The device checks the following packets while this one is built and written.
-        submitAhead(slot);
-        await checking[slot];
+        dsa.submitAhead(slot);
+        await dsa.pending(slot);
       }
       const p = pending[k];
       if (p) await p;
@@ -341,26 +180,22 @@ function start(d: SendWorkerData): void {
       let syncPass = -1;
       for (;;) {
         len = buildPacket(base, slot, k, len);
-        checking[slot] = null;
-        checked[slot] = 0;
+        dsa?.forget(slot);
         if (slots[base + SLOT.flags] & JOB_SYNC) syncPass = slots[base + SLOT.pass];
         // The packet is copied out: hand the slot back before the write completes.
-        Atomics.store(slots, base + SLOT.state, SLOT_FREE);
-        if (shouldWakeProducer(mig, Atomics.add(mig, MIG.freed, 1) + 1)) {
-          Atomics.notify(mig, MIG.freed);
-        }
+        ring.release(slot);
         slot = (slot + 1) % SLOTS_PER_CHANNEL;
-        base = slotBase(d.index, slot);
+        base = ring.base(slot);
         // Staging has room for any packet while the write is under COALESCE_BYTES.
         if (len + vecPageBytes >= COALESCE_BYTES) break;
-        if (Atomics.load(slots, base + SLOT.state) !== SLOT_FULL) {
+        if (!ring.isFull(slot)) {
           // Caught up with live_migration. A write of a few small (mostly zero-page) packets
           // costs a syscall here and a read on the destination each: wait briefly for more.
-          if (syncPass >= 0 || !(await nextFull(base))) break;
+          if (syncPass >= 0 || !(await ring.fillsWithin(slot, COALESCE_WAIT_MS))) break;
         }
         // A packet whose verdicts are not in yet ends the batch of writes.
-        if (task && !(slots[base + SLOT.flags] & (JOB_SYNC | JOB_CLASSIFIED)) && !checked[slot]) {
-          submitAhead(slot);
+        if (dsa?.notReady(slot)) {
+          dsa.submitAhead(slot);
           break;
         }
       }
@@ -423,9 +258,9 @@ function start(d: SendWorkerData): void {
       normal = slots[base + SLOT.normal];
       list = pagesView;
       listOff = pagesOff;
-    } else if (task) {
+    } else if (dsa) {
       // The device's verdicts: normal pages to the front, zero pages to the back.
-      const res = slotResults[slot];
+      const res = dsa.results(slot);
       normal = 0;
       let zeroAt = count;
       for (let i = 0; i < count; i++) {
@@ -454,8 +289,8 @@ function start(d: SendWorkerData): void {
     let w = h + (PACKET_HEADER_SIZE >>> 2);
     for (let i = 0; i < count; i++) {
       const page = list[listOff + i];
-      hdr[w++] = ((page & 0xfffff) << PAGE_SHIFT) >>> 0;
-      hdr[w++] = page >>> 20;
+      hdr[w++] = offsetLo(page);
+      hdr[w++] = offsetHi(page);
     }
     let out = at + packetHeaderBytes(count);
     if (vec) {
@@ -466,8 +301,8 @@ function start(d: SendWorkerData): void {
       const bytes = segBytes[block];
       for (let i = 0; i < normal; i++) {
         const page = list[listOff + i];
-        const off = (page & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
-        vec.push(bytes[page >>> SEGMENT_PAGES_SHIFT].subarray(off, off + PAGE_SIZE));
+        const off = offsetInSegment(page);
+        vec.push(bytes[segmentOf(page)].subarray(off, off + PAGE_SIZE));
       }
       vecPageBytes += normal * PAGE_SIZE;
       return out;
@@ -475,8 +310,8 @@ function start(d: SendWorkerData): void {
     const bsegs = segs[block];
     for (let i = 0; i < normal; i++) {
       const page = list[listOff + i];
-      const off = (page & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
-      bsegs[page >>> SEGMENT_PAGES_SHIFT].copy(buf, out, off, off + PAGE_SIZE);
+      const off = offsetInSegment(page);
+      bsegs[segmentOf(page)].copy(buf, out, off, off + PAGE_SIZE);
       out += PAGE_SIZE;
     }
     stats[CHAN_STAT.normal] += normal;
@@ -484,17 +319,18 @@ function start(d: SendWorkerData): void {
     return out;
   }
 
-  parentPort!.on('message', (m: { type: string; port?: number }) => {
-    if (m.type === 'connect') connect(m.port!);
-    if (m.type === 'finish') {
-      finished = true;
-      // Requests in flight end first (within their deadline): the accelerator's WQs may be
-      // closed as soon as this channel says it stopped.
-      void (accel?.stop() ?? Promise.resolve()).then(() => {
-        publishThreadCpu(d.cpuSlots, d.cpuSlot);
-        socket?.end();
-        post({ type: 'channel-stopped', index: d.index });
-      });
+  parentPort!.on('message', (m: SendWorkerCommand) => {
+    if (m?.type === 'connect' && !connecting && Number.isInteger(m.port)) {
+      connecting = true;
+      return connect(m.port);
     }
+    if (m?.type === 'finish') {
+      finished = true;
+      dsa?.close();
+      publishThreadCpu(d.cpuSlots, d.cpuSlot);
+      socket?.end();
+      return;
+    }
+    fail(`unexpected message ${JSON.stringify(m)} (expected 'connect' once, then 'finish')`);
   });
 }

@@ -25,6 +25,7 @@ import type { CpuRegistry } from '../../util/cpu-slots.js';
 import { CHAN_STAT, LIVE, MIG, createSlots } from './channel-slots.js';
 import { CHAN_WORD } from './channel-slots.js';
 import type {
+  LiveMigrationCommand,
   LiveMigrationWorkerData,
   SendWorkerData,
   SourceWorkerMessage,
@@ -242,6 +243,8 @@ export class MigrationSource {
         return this.onCompleteAck();
       case FrameType.Digest:
         return this.onDigest(String(f.payload.digest ?? ''));
+      case FrameType.Ready:
+        return this.onReady();
       case FrameType.Error:
         return this.fail(`destination: ${String(f.payload.message ?? 'unknown error')}`);
       default:
@@ -311,7 +314,8 @@ export class MigrationSource {
     if (++this.connected < this.channels) return;
     this.setupMs = Date.now() - this.startedAt;
     this.setStatus('active');
-    this.lmWorker!.postMessage({ type: 'start' });
+    const start: LiveMigrationCommand = { type: 'start' };
+    this.lmWorker!.postMessage(start);
   }
 
   private onWorkerMessage(m: SourceWorkerMessage): void {
@@ -405,9 +409,14 @@ export class MigrationSource {
   private accelFinal: Promise<void> | undefined;
   /** The destination has everything; only the last figures are being read. */
   private finishing = false;
+  /** CompleteAck arrived */
+  private acked = false;
+  /** CompleteAck (and, with x-verify-ram, a matching Digest) are in: Ready may come */
+  private readyDue = false;
 
   private onCompleteAck(): void {
-    if (this.status !== 'device') return this.fail('unexpected CompleteAck');
+    if (this.status !== 'device' || this.acked) return this.fail('unexpected CompleteAck');
+    this.acked = true;
     this.downtimeMs = performance.timeOrigin + performance.now() - this.stoppedAt;
     this.endedAt = Date.now();
     clearTimeout(this.completeTimer);
@@ -419,7 +428,7 @@ export class MigrationSource {
       this.sourceDigest.catch((e: Error) => this.fail(`RAM digest: ${e.message}`));
       return;
     }
-    this.finish();
+    this.awaitReady();
   }
 
   private onDigest(digest: string): void {
@@ -436,10 +445,32 @@ export class MigrationSource {
           );
           return;
         }
-        this.finish();
+        this.awaitReady();
       },
       () => {},
     );
+  }
+
+  /**
+   * The destination has everything (and the verdict) and says Ready next. Until then the guest
+   * is still this side's: a link that drops now fails the migration and resumes it here.
+   */
+  private awaitReady(): void {
+    this.readyDue = true;
+    const limit = this.params['x-stall-timeout'];
+    this.completeTimer = setTimeout(
+      () => this.fail(`destination did not say Ready within ${limit} ms (x-stall-timeout)`),
+      limit,
+    );
+    this.completeTimer.unref();
+  }
+
+  /** The handover: from Release on, the destination runs the guest and this side never does. */
+  private onReady(): void {
+    if (!this.readyDue || this.finishing) return this.fail('unexpected Ready');
+    clearTimeout(this.completeTimer);
+    this.control!.send(FrameType.Release, {});
+    this.finish();
   }
 
   private finish(): void {
@@ -463,7 +494,8 @@ export class MigrationSource {
   private stopWorkers(): void {
     Atomics.store(this.migWords, MIG.abort, 1);
     Atomics.notify(this.migWords, MIG.abort);
-    for (const w of this.workers) w.postMessage({ type: 'finish' });
+    // live_migration has ended on its own after the final pass; the channels end their sockets.
+    for (const w of this.channelWorkers) w.postMessage({ type: 'finish' });
     const ws = this.workers;
     this.workers = [];
     this.channelsStopped = Promise.all(ws.filter((w) => this.isChannel(w)).map(endChannel));

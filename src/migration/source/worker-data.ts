@@ -49,6 +49,20 @@ export interface LiveMigrationWorkerData extends SourceShared {
   liveParams: SharedArrayBuffer;
 }
 
+/** The main thread's messages to a multifdsend_N thread, in this order. */
+export type SendWorkerCommand =
+  | { type: 'bind'; data: SendWorkerData }
+  /** the destination's port for this channel (HelloReply) */
+  | { type: 'connect'; port: number }
+  /** the destination has everything: end the connection */
+  | { type: 'finish' };
+
+/** The main thread's messages to live_migration, in this order. */
+export type LiveMigrationCommand =
+  | { type: 'bind'; data: LiveMigrationWorkerData }
+  /** every channel is connected: walk RAM */
+  | { type: 'start' };
+
 /** Messages from source workers to the main thread (control only, never per packet). */
 export type SourceWorkerMessage =
   | { type: 'connected'; index: number }

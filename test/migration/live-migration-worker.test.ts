@@ -1,0 +1,187 @@
+// The live_migration thread on its own: a real worker, with this test in the channels' place
+// (it takes the packets from the slots, frees them, and says when a SYNC is written). It must
+// send every page once in pass 1, then exactly the pages dirtied meanwhile, end each pass with
+// a SYNC per channel, and take only the messages it expects.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { LM_WORKER } from '../../src/migration/source/source.js';
+import {
+  CHAN_STAT,
+  CHAN_WORD,
+  JOB_SYNC,
+  LIVE,
+  MIG,
+  SLOT,
+  SLOTS_PER_CHANNEL,
+  createSlots,
+} from '../../src/migration/source/channel-slots.js';
+import { SlotConsumer } from '../../src/migration/source/slot-ring.js';
+import type {
+  LiveMigrationWorkerData,
+  SourceWorkerMessage,
+} from '../../src/migration/source/worker-data.js';
+import { allocateBlocks, pagesOf } from '../../src/ram/layout.js';
+import { VcpuControl } from '../../src/ram/vcpu-control.js';
+import { createCpuSlots } from '../../src/util/cpu-slots.js';
+import { PAGE_SIZE } from '../../src/migration/protocol.js';
+
+const CHANNELS = 2;
+const PACKET_PAGES = 16;
+
+function migrationData(ramBytes: number): LiveMigrationWorkerData {
+  const live = new SharedArrayBuffer(8 * LIVE.size);
+  // Converge once nothing is left to send; no rate limit, no auto-converge.
+  new Float64Array(live)[LIVE.downtimeLimitMs] = 0;
+  return {
+    blocks: allocateBlocks(ramBytes, 512 * 1024),
+    slots: createSlots(CHANNELS),
+    mig: new SharedArrayBuffer(4 * MIG.size),
+    chanStats: new SharedArrayBuffer(8 * CHAN_STAT.size * CHANNELS),
+    chanWords: new SharedArrayBuffer(4 * CHAN_WORD.size * CHANNELS),
+    cpuSlots: createCpuSlots(),
+    channels: CHANNELS,
+    packetPages: PACKET_PAGES,
+    stallTimeoutMs: 10_000,
+    threadNice: 0,
+    mode: 'multifd',
+    vcpuControl: new VcpuControl().buffer,
+    dirtyTracking: 'vcpu-writes',
+    cpuSlot: 0,
+    liveParams: live,
+  };
+}
+
+/** What one channel took from its ring: per pass, the (block, page) pairs and the SYNCs. */
+interface Taken {
+  pages: Map<number, string[]>;
+  syncs: number[];
+}
+
+/** Play channel `ch`: take packets until the migration's `done` resolves. */
+async function channel(
+  d: LiveMigrationWorkerData,
+  ch: number,
+  taken: Taken,
+  onPacket: (pass: number) => void,
+  done: Promise<unknown>,
+): Promise<void> {
+  const ring = new SlotConsumer(d.slots, d.mig, ch);
+  const slots = new Int32Array(d.slots);
+  const pages = new Uint32Array(d.slots);
+  const stats = new Float64Array(d.chanStats);
+  const words = new Int32Array(d.chanWords);
+  let finished = false;
+  void done.then(() => (finished = true));
+  for (let slot = 0; ; slot = (slot + 1) % SLOTS_PER_CHANNEL) {
+    while (!(await ring.fillsWithin(slot, 20))) if (finished) return;
+    const base = ring.base(slot);
+    const pass = slots[base + SLOT.pass];
+    if (slots[base + SLOT.flags] & JOB_SYNC) {
+      taken.syncs.push(pass);
+      ring.release(slot);
+      Atomics.store(words, ch * CHAN_WORD.size + CHAN_WORD.flushedPass, pass);
+      Atomics.notify(words, ch * CHAN_WORD.size + CHAN_WORD.flushedPass);
+      continue;
+    }
+    const block = slots[base + SLOT.block];
+    const count = slots[base + SLOT.count];
+    const list = taken.pages.get(pass) ?? [];
+    taken.pages.set(pass, list);
+    for (let i = 0; i < count; i++) list.push(`${block}:${pages[base + SLOT.header + i]}`);
+    stats[ch * CHAN_STAT.size + CHAN_STAT.bytes] += count * PAGE_SIZE;
+    onPacket(pass);
+    ring.release(slot);
+  }
+}
+
+function startWorker(): { worker: Worker; messages: SourceWorkerMessage[]; ended: Promise<void> } {
+  const worker = new Worker(LM_WORKER);
+  const messages: SourceWorkerMessage[] = [];
+  worker.on('message', (m: SourceWorkerMessage) => messages.push(m));
+  const ended = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  return { worker, messages, ended };
+}
+
+test('live_migration sends every page in pass 1, then what was dirtied, a SYNC per channel per pass', async () => {
+  const d = migrationData(1024 * 1024); // two blocks of 128 pages
+  const { worker, messages, ended } = startWorker();
+  const taken: Taken[] = [0, 1].map(() => ({ pages: new Map(), syncs: [] }));
+  // While pass 1 is under way the "guest" writes page 5 of block 0 and page 100 of block 1.
+  let dirtied = false;
+  const dirty = (pass: number): void => {
+    if (pass !== 1 || dirtied) return;
+    dirtied = true;
+    Atomics.or(new Int32Array(d.blocks[0].dirty), 0, 1 << 5);
+    Atomics.or(new Int32Array(d.blocks[1].dirty), 3, 1 << 4);
+  };
+  const finalSent = new Promise<void>((resolve) =>
+    worker.on('message', (m: SourceWorkerMessage) => m.type === 'final-sent' && resolve()),
+  );
+  // An Atomics.waitAsync timeout does not hold Node's event loop open; this does, meanwhile.
+  const keepAlive = setInterval(() => {}, 100);
+  const channels = [0, 1].map((ch) => channel(d, ch, taken[ch], dirty, finalSent));
+  worker.postMessage({ type: 'bind', data: d });
+  worker.postMessage({ type: 'start' });
+  await Promise.race([finalSent, ended]);
+  assert.deepEqual(
+    messages.filter((m) => m.type === 'error'),
+    [],
+    'no error',
+  );
+  await Promise.all(channels);
+  await ended;
+  clearInterval(keepAlive);
+
+  const errors = messages.filter((m) => m.type === 'error');
+  assert.deepEqual(errors, []);
+  const passes = messages.filter((m) => m.type === 'pass');
+  assert.deepEqual(
+    passes.map((p) => p.pass),
+    [1, 2],
+    'pass 2 sends the dirtied pages, and then nothing is left',
+  );
+  const stopped = messages.find((m) => m.type === 'stopped');
+  const final = messages.find((m) => m.type === 'final-sent');
+  assert.equal(stopped?.type === 'stopped' && stopped.pass, 3);
+  assert.equal(final?.type === 'final-sent' && final.pass, 3);
+
+  const pass = (n: number): string[] => taken.flatMap((t) => t.pages.get(n) ?? []).sort();
+  const all = d.blocks.flatMap((b) =>
+    Array.from({ length: pagesOf(b.size) }, (_, p) => `${b.id}:${p}`),
+  );
+  assert.deepEqual(pass(1), all.sort(), 'pass 1: every page exactly once');
+  assert.deepEqual(pass(2), ['0:5', '1:100'], 'pass 2: exactly the dirtied pages');
+  assert.deepEqual(pass(3), [], 'final pass: nothing was dirtied since');
+  for (const t of taken) assert.deepEqual(t.syncs, [1, 2, 3], 'one SYNC per pass per channel');
+  assert.ok(
+    taken.every((t) => (t.pages.get(1)?.length ?? 0) > 0),
+    'pass 1 used both channels',
+  );
+});
+
+test('live_migration takes only bind, then start', async () => {
+  const data = migrationData(64 * 1024);
+  for (const [sequence, expected] of [
+    [[{ type: 'start' }], /unexpected message 'start' before 'bind'/],
+    [[{ type: 'go' }], /unexpected message 'go' before 'bind'/],
+    [
+      [
+        { type: 'bind', data },
+        { type: 'bind', data },
+      ],
+      /unexpected message 'bind' after 'bind'/,
+    ],
+    [[{ type: 'bind', data }, { hello: 1 }], /unexpected message \{"hello":1\} after 'bind'/],
+  ] as const) {
+    const { worker, messages } = startWorker();
+    const got = new Promise<SourceWorkerMessage>((resolve) => worker.once('message', resolve));
+    for (const m of sequence) worker.postMessage(m);
+    const m = await got;
+    assert.equal(m.type, 'error');
+    assert.match(m.type === 'error' ? m.message : '', expected);
+    assert.equal(messages.length, 1, 'and it did not start');
+    await worker.terminate();
+  }
+});
