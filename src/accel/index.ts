@@ -28,12 +28,8 @@ export {
 } from './counters.js';
 export { DsaEmu, EmulatedDevice, type DsaEmuOptions } from './dsa/emu/device.js';
 export type { DsaEmuHandle, EmuDeviceHandle } from './dsa/emu/handles.js';
-export {
-  defaultAccfgConfig,
-  defaultEngineCount,
-  resolveAccfgConfig,
-  type AccfgDevice,
-} from './dsa/emu/config.js';
+export { defaultAccfgConfig, defaultEngineCount, type AccfgDevice } from './dsa/emu/config.js';
+export { resolveAccfgConfig } from './dsa/emu/config-validate.js';
 export { accelList, accelCheck, accelListing, formatAccelCheck } from './cli.js';
 export type { AccelListOptions, AccelCheckResult } from './cli.js';
 export { checkDsaTarget, listSysfs, openDsaTarget, type SysfsOptions } from './sysfs.js';

@@ -34,8 +34,6 @@ export const RecWord = {
   OP_SPECIFIC: 4,
 } as const;
 
-export const RECORD_WORDS = COMPLETION_RECORD_SIZE / 4;
-
 export interface CompletionRecordFields {
   /** Full status byte, including bit 7 (write fault). */
   status: number;
@@ -140,9 +138,4 @@ export function storeRecordWords(
   w[word + 6] = 0;
   w[word + 7] = 0;
   Atomics.store(w, word + RecWord.STATUS_RESULT, (status & 0xff) | ((result & 0xff) << 8));
-}
-
-/** Status byte of the record at `word` (unmasked), read atomically. */
-export function loadStatus(w: Int32Array, word: number): number {
-  return Atomics.load(w, word) & 0xff;
 }

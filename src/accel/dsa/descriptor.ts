@@ -14,7 +14,7 @@
 // byte offset `b` is index `b/4 + w` of a Uint32Array/Int32Array over the same memory.
 
 import { addrHi, addrLo, joinAddr, type Address } from './address.js';
-import { DESCRIPTOR_SIZE, FLAGS_MASK, Flag, Opcode } from './opcodes.js';
+import { DESCRIPTOR_SIZE, FLAGS_MASK, Opcode } from './opcodes.js';
 
 /** Byte offsets of the fields. */
 export const DescOff = {
@@ -234,9 +234,6 @@ export function compval(
 }
 
 // ---- Hot path: word views ----
-
-/** Flags QEMU's series (and this driver) put on every descriptor that wants a record. */
-export const RECORD_FLAGS = Flag.CRAV | Flag.RCR;
 
 /**
  * Write the fields of a COMPVAL descriptor with pattern 0 that do not depend on the page:

@@ -26,8 +26,6 @@ export const REGION_SLOTS = 256;
 /** Bytes of address space per region: 1 TiB, far more than a RAM block can be. */
 export const REGION_SPAN = 2 ** 40;
 export const REGION_HI_BASE = 0x1000;
-/** Device address of region slot 0, offset 0. */
-export const ADDRESS_BASE = REGION_HI_BASE * TWO_32;
 /** Fault-injection granularity (the device's page size). */
 export const FAULT_PAGE = 4096;
 export const MAX_FAULTS = 64;

@@ -8,7 +8,8 @@
 
 import { Worker } from 'node:worker_threads';
 import { AddressSpace, type Region } from './address-space.js';
-import { defaultAccfgConfig, resolveAccfgConfig, type EmuDeviceConfig } from './config.js';
+import { defaultAccfgConfig, type EmuDeviceConfig } from './config.js';
+import { resolveAccfgConfig } from './config-validate.js';
 import type { DsaEmuHandle, EmuDeviceHandle, EmuEngineHandle, EmuWqHandle } from './handles.js';
 import {
   C_CPU_ACKS,

@@ -9,7 +9,16 @@
 
 import { storeRecordWords } from '../completion.js';
 import { DESCRIPTOR_WORDS, DescWord } from '../descriptor.js';
-import { FLAGS_MASK, Flag, Opcode, STATUS_MASK, Status } from '../opcodes.js';
+import {
+  COMPLETION_RECORD_ALIGN,
+  DESCRIPTOR_LIST_ALIGN,
+  FLAGS_MASK,
+  Flag,
+  MIN_BATCH_SIZE,
+  Opcode,
+  STATUS_MASK,
+  Status,
+} from '../opcodes.js';
 import { Translation, type AddressSpace } from './address-space.js';
 import { Operations } from './operations.js';
 import {
@@ -135,7 +144,7 @@ export class Executor {
     if (flags & Flag.CRAV) {
       const lo = d[at + DescWord.COMPLETION_LO];
       const hi = d[at + DescWord.COMPLETION_HI];
-      if (lo & 31) {
+      if (lo & (COMPLETION_RECORD_ALIGN - 1)) {
         recordSwerr(this.w, Status.CRA_ALIGN, op, this.wq.index, lo, hi);
         return Status.CRA_ALIGN;
       }
@@ -189,11 +198,11 @@ export class Executor {
     }
     const count = d[at + DescWord.SIZE] >>> 0;
     const listLo = d[at + DescWord.ADDR16_LO];
-    if (count < 2 || count > this.wq.maxBatchSize) {
+    if (count < MIN_BATCH_SIZE || count > this.wq.maxBatchSize) {
       this.complete(d, at, Status.DESC_CNT_ERANGE, 0, 0, 0, 0);
       return;
     }
-    if (listLo & 63) {
+    if (listLo & (DESCRIPTOR_LIST_ALIGN - 1)) {
       this.complete(d, at, Status.DESCLIST_ALIGN, 0, 0, 0, 0);
       return;
     }

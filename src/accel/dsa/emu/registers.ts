@@ -190,17 +190,6 @@ export function freeIms(w: Int32Array, handle: number): void {
   Atomics.store(w, ims(handle), IMS_FREE);
 }
 
-/** The target of a valid IMS entry, or undefined. */
-export function imsTarget(
-  w: Int32Array,
-  handle: number,
-): { lo: number; hi: number; flags: number } | undefined {
-  if (handle <= 0 || handle >= IMS_ENTRIES) return undefined;
-  const e = ims(handle);
-  if (Atomics.load(w, e) !== IMS_VALID) return undefined;
-  return { lo: Atomics.load(w, e + 1), hi: Atomics.load(w, e + 2), flags: Atomics.load(w, e + 3) };
-}
-
 export function imsValid(w: Int32Array, handle: number): boolean {
   return handle > 0 && handle < IMS_ENTRIES && Atomics.load(w, ims(handle)) === IMS_VALID;
 }

@@ -4,7 +4,7 @@
 // of 64 KiB, then members, so each byte is compared about once. Every member still gets the
 // record per-member execution would write: only the emulator's speed differs.
 
-import { TWO_32, uint32 } from '../address.js';
+import { joinAddrNumber } from '../address.js';
 import { DESCRIPTOR_WORDS, DescWord } from '../descriptor.js';
 import { FLAGS_MASK, Flag, Opcode } from '../opcodes.js';
 import { Translation, type AddressSpace } from './address-space.js';
@@ -93,8 +93,8 @@ export class ZeroRuns {
     const size = list[m + DescWord.SIZE] >>> 0;
     if (size === 0 || size > maxTransfer) return;
     if (fo & Flag.CRAV && list[m + DescWord.COMPLETION_LO] & 31) return;
-    const src0 = addressAt(list, m + DescWord.ADDR16_LO);
-    const rec0 = addressAt(list, m + DescWord.COMPLETION_LO);
+    const src0 = joinAddrNumber(list[m + DescWord.ADDR16_LO], list[m + DescWord.ADDR16_HI]);
+    const rec0 = joinAddrNumber(list[m + DescWord.COMPLETION_LO], list[m + DescWord.COMPLETION_HI]);
     let n = 1;
     let recContig = true;
     const maxRun = Math.min(fetched - i, Math.floor(2 ** 30 / size));
@@ -103,17 +103,20 @@ export class ZeroRuns {
       if (list[k + DescWord.FLAGS_OPCODE] !== fo) break;
       if (list[k + DescWord.ADDR24_LO] !== 0 || list[k + DescWord.ADDR24_HI] !== 0) break;
       if (list[k + DescWord.SIZE] >>> 0 !== size) break;
-      if (addressAt(list, k + DescWord.ADDR16_LO) !== src0 + n * size) break;
+      if (
+        joinAddrNumber(list[k + DescWord.ADDR16_LO], list[k + DescWord.ADDR16_HI]) !==
+        src0 + n * size
+      )
+        break;
       if (list[k + DescWord.COMPLETION_LO] & 31) break;
-      if (addressAt(list, k + DescWord.COMPLETION_LO) !== rec0 + n * 32) recContig = false;
+      if (
+        joinAddrNumber(list[k + DescWord.COMPLETION_LO], list[k + DescWord.COMPLETION_HI]) !==
+        rec0 + n * 32
+      )
+        recContig = false;
       n++;
     }
     this.end = i + n;
     this.recordsContiguous = recContig;
   }
-}
-
-/** The 64-bit address in words (lo, hi) at `w`, as a number. */
-function addressAt(list: Int32Array, w: number): number {
-  return uint32(list[w + 1]) * TWO_32 + uint32(list[w]);
 }
