@@ -2,7 +2,7 @@
 //
 //   0  status (volatile; software clears it to 0 before submitting, polls it, masks 0x7f)
 //   1  result (COMPARE/COMPVAL: 0 equal, 1 different; MEMMOVE: direction)
-//   2  rsvd (u16)
+//   2  fault_info (u8)   3  rsvd (u8)
 //   4  bytes_completed | descs_completed (BATCH) (u32)
 //   8  fault_addr (u64)
 //  16  op-specific: invalid_flags:24 (INVALID_FLAGS), delta_rec_size, crc_val, ...
@@ -17,7 +17,8 @@ import { COMPLETION_RECORD_SIZE, STATUS_MASK, STATUS_WRITE_FAULT } from './opcod
 export const RecOff = {
   STATUS: 0,
   RESULT: 1,
-  RSVD: 2,
+  FAULT_INFO: 2,
+  RSVD: 3,
   BYTES_COMPLETED: 4,
   FAULT_ADDR: 8,
   OP_SPECIFIC: 16,
@@ -26,7 +27,7 @@ export const RecOff = {
 
 /** u32 word indices. */
 export const RecWord = {
-  /** status (bits 0–7) | result << 8 | rsvd << 16 */
+  /** status (bits 0–7) | result << 8 | fault_info << 16 | rsvd << 24 */
   STATUS_RESULT: 0,
   BYTES_COMPLETED: 1,
   FAULT_LO: 2,
@@ -38,6 +39,8 @@ export interface CompletionRecordFields {
   /** Full status byte, including bit 7 (write fault). */
   status: number;
   result?: number;
+  /** Byte 2: details of a page fault (the emulator leaves it 0; status bit 7 says write). */
+  faultInfo?: number;
   /** bytes_completed, or descs_completed for BATCH. */
   bytesCompleted?: number;
   faultAddr?: Address;
@@ -53,6 +56,7 @@ export interface CompletionRecord {
   /** Bit 7: the page fault happened on a write. */
   writeFault: boolean;
   result: number;
+  faultInfo: number;
   bytesCompleted: number;
   faultAddr: bigint;
   invalidFlags: number;
@@ -82,6 +86,7 @@ export function encodeCompletionRecord(
   checkRange(v, offset);
   for (let i = 1; i < COMPLETION_RECORD_SIZE; i++) v.setUint8(offset + i, 0);
   v.setUint8(offset + RecOff.RESULT, r.result ?? 0);
+  v.setUint8(offset + RecOff.FAULT_INFO, r.faultInfo ?? 0);
   v.setUint32(offset + RecOff.BYTES_COMPLETED, (r.bytesCompleted ?? 0) >>> 0, true);
   const fa = r.faultAddr ?? 0;
   v.setUint32(offset + RecOff.FAULT_ADDR, addrLo(fa), true);
@@ -105,6 +110,7 @@ export function decodeCompletionRecord(
     code: status & STATUS_MASK,
     writeFault: (status & STATUS_WRITE_FAULT) !== 0,
     result: v.getUint8(offset + RecOff.RESULT),
+    faultInfo: v.getUint8(offset + RecOff.FAULT_INFO),
     bytesCompleted: v.getUint32(offset + RecOff.BYTES_COMPLETED, true),
     faultAddr: joinAddr(
       v.getUint32(offset + RecOff.FAULT_ADDR, true),

@@ -362,9 +362,10 @@ export class AddressSpace {
   /**
    * Translate the `len`-byte range at device address (lo, hi). `len` must be ≤ 2^31. Fills
    * `t` and returns true when the whole range is accessible; otherwise `t.ok` bytes are, and
-   * the access faults at (t.faultLo, t.faultHi).
+   * the access faults at (t.faultLo, t.faultHi). `present`: injected not-present pages are
+   * taken as present (block-on-fault resolved them).
    */
-  translate(lo: number, hi: number, len: number, t: Translation): boolean {
+  translate(lo: number, hi: number, len: number, t: Translation, present = false): boolean {
     hi = uint32(hi);
     lo = uint32(lo);
     t.faultEntry = -1;
@@ -381,7 +382,9 @@ export class AddressSpace {
     const off = (rel & 0xff) * TWO_32 + lo;
     const size = mem.sab.byteLength;
     let ok = off >= size ? 0 : Math.min(len, size - off);
-    if (Atomics.load(this.words, H_FAULTS) > 0) ok = this.injectedFaultLimit(slot, off, ok, t);
+    if (!present && Atomics.load(this.words, H_FAULTS) > 0) {
+      ok = this.injectedFaultLimit(slot, off, ok, t);
+    }
     t.region = mem;
     const k = windowOf(Math.min(off, size - 1));
     t.window = k;

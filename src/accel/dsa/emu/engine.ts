@@ -67,7 +67,7 @@ export class Engine {
     this.group = eng.group;
     this.exec = new Executor(this.regs, this.as, eng.index);
     this.wqs = device.wqs.filter((q) => q.group === eng.group && q.enabled);
-    this.rings = this.wqs.map((q) => openRing(q.ring));
+    this.rings = this.wqs.map((q) => openRing(q.ring, device.registers));
     this.wrr = this.wqs.map(() => 0);
     this.cpuReqSeen = Atomics.load(this.w, C_CPU_REQ);
   }

@@ -95,11 +95,10 @@ export class Executor {
 
   /** Validation; returns the error status or 0, and the invalid_flags field in `extra`. */
   private check(d: Int32Array, at: number, inBatch: boolean): number {
-    const bad = checkDescriptor(d, at, inBatch, this.w);
-    this.extra =
-      bad === Status.INVALID_FLAGS
-        ? invalidFlagBits(d[at + DescWord.FLAGS_OPCODE] & FLAGS_MASK)
-        : 0;
+    const bad = checkDescriptor(d, at, inBatch, this.wq, this.w);
+    const flags = d[at + DescWord.FLAGS_OPCODE] & FLAGS_MASK;
+    this.extra = bad === Status.INVALID_FLAGS ? invalidFlagBits(flags, this.wq) : 0;
+    this.ops.blockOnFault = (flags & Flag.BOF) !== 0;
     return bad;
   }
 
@@ -252,7 +251,7 @@ export class Executor {
   private zeroRun(list: Int32Array, base: number, i: number, fetched: number): number {
     if (Atomics.load(this.w, C_HALT_AFTER) > 0) return 0;
     const runs = this.runs;
-    const count = runs.classify(list, base, i, fetched, this.wq.maxTransferSize);
+    const count = runs.classify(list, base, i, fetched, this.wq);
     if (count === 0) return 0;
     if (this.halted()) return -1;
     const m = base + i * DESCRIPTOR_WORDS;

@@ -19,6 +19,8 @@ export class Operations {
   faultHi = 0;
   /** max_transfer_size of the WQ the descriptor came from. */
   maxTransfer = 0;
+  /** The descriptor has BOF (and its WQ allows it). */
+  blockOnFault = false;
   readonly patterns = new PatternMemory();
   private readonly t = new Translation();
   private readonly t2 = new Translation();
@@ -62,8 +64,21 @@ export class Operations {
     return this.status === Status.SUCCESS;
   }
 
+  /**
+   * Translate a range. With block-on-fault the device waits until the OS has made an injected
+   * not-present page present (one report of the fault) and goes on; memory that is not mapped
+   * at all still faults (PAGE_FAULT_IR: the page request got an Invalid Request response).
+   */
+  private translate(lo: number, hi: number, len: number, t: Translation): boolean {
+    if (this.as.translate(lo, hi, len, t)) return true;
+    if (!this.blockOnFault || t.faultEntry < 0) return false;
+    this.as.consumeFault(t.faultEntry);
+    return this.as.translate(lo, hi, len, t, true);
+  }
+
   private fault(t: Translation, write: boolean): void {
-    this.status = Status.PAGE_FAULT_NOBOF | (write ? STATUS_WRITE_FAULT : 0);
+    const code = this.blockOnFault ? Status.PAGE_FAULT_IR : Status.PAGE_FAULT_NOBOF;
+    this.status = code | (write ? STATUS_WRITE_FAULT : 0);
     this.faultLo = t.faultLo;
     this.faultHi = t.faultHi;
     this.as.consumeFault(t.faultEntry);
@@ -83,7 +98,7 @@ export class Operations {
     const size = d[at + DescWord.SIZE] >>> 0;
     if (!this.sizeOk(size) || size === 0) return;
     const t = this.t;
-    const full = this.as.translate(d[at + DescWord.ADDR16_LO], d[at + DescWord.ADDR16_HI], size, t);
+    const full = this.translate(d[at + DescWord.ADDR16_LO], d[at + DescWord.ADDR16_HI], size, t);
     const ok = t.ok;
     const pLo = d[at + DescWord.ADDR24_LO];
     const pHi = d[at + DescWord.ADDR24_HI];
@@ -107,8 +122,8 @@ export class Operations {
     if (!this.sizeOk(size) || size === 0) return;
     const a = this.t;
     const b = this.t2;
-    const fa = this.as.translate(d[at + DescWord.ADDR16_LO], d[at + DescWord.ADDR16_HI], size, a);
-    const fb = this.as.translate(d[at + DescWord.ADDR24_LO], d[at + DescWord.ADDR24_HI], size, b);
+    const fa = this.translate(d[at + DescWord.ADDR16_LO], d[at + DescWord.ADDR16_HI], size, a);
+    const fb = this.translate(d[at + DescWord.ADDR24_LO], d[at + DescWord.ADDR24_HI], size, b);
     const ok = Math.min(a.ok, b.ok);
     const mism = ok > 0 ? firstDifference(a.buf, a.off, b.buf, b.off, ok) : -1;
     if (mism >= 0) {
@@ -136,8 +151,8 @@ export class Operations {
     this.result = descending ? 1 : 0;
     const s = this.t;
     const t = this.t2;
-    const fs = this.as.translate(srcLo, srcHi, size, s);
-    const ft = this.as.translate(dstLo, dstHi, size, t);
+    const fs = this.translate(srcLo, srcHi, size, s);
+    const ft = this.translate(dstLo, dstHi, size, t);
     if (fs && ft) {
       s.buf.copy(t.buf, t.off, s.off, s.off + size);
       addEngineStat(this.regs, this.engine, E_BYTES, size);
@@ -156,7 +171,7 @@ export class Operations {
     const size = d[at + DescWord.SIZE] >>> 0;
     if (!this.sizeOk(size) || size === 0) return;
     const t = this.t;
-    const full = this.as.translate(d[at + DescWord.ADDR24_LO], d[at + DescWord.ADDR24_HI], size, t);
+    const full = this.translate(d[at + DescWord.ADDR24_LO], d[at + DescWord.ADDR24_HI], size, t);
     const p = this.patterns.bytes(d[at + DescWord.ADDR16_LO], d[at + DescWord.ADDR16_HI]);
     if (t.ok > 0) t.buf.fill(p, t.off, t.off + t.ok);
     addEngineStat(this.regs, this.engine, E_BYTES, t.ok);

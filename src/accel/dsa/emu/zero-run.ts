@@ -9,6 +9,8 @@ import { DESCRIPTOR_WORDS, DescWord } from '../descriptor.js';
 import { FLAGS_MASK, Flag, Opcode } from '../opcodes.js';
 import { Translation, type AddressSpace } from './address-space.js';
 import { isZero, type PatternMemory } from './memory-compare.js';
+import { invalidFlagBits, reservedFieldsZero } from './validation.js';
+import type { EmuWqHandle } from './handles.js';
 
 /** Flags a member may carry and still be part of a run. */
 const RUN_FLAGS_OK = Flag.CRAV | Flag.RCR | Flag.CC | Flag.BOF;
@@ -40,14 +42,8 @@ export class ZeroRuns {
    * fills `results` and returns how many members it covered; 0 when member `i` is to run alone
    * (no run of 2 or more, or a fault in reach: those members run one by one).
    */
-  classify(
-    list: Int32Array,
-    base: number,
-    i: number,
-    fetched: number,
-    maxTransfer: number,
-  ): number {
-    if (i < this.start || i >= this.end) this.scan(list, base, i, fetched, maxTransfer);
+  classify(list: Int32Array, base: number, i: number, fetched: number, wq: EmuWqHandle): number {
+    if (i < this.start || i >= this.end) this.scan(list, base, i, fetched, wq);
     const n = this.end - i;
     if (n < 2) return 0;
     const m = base + i * DESCRIPTOR_WORDS;
@@ -83,15 +79,17 @@ export class ZeroRuns {
   }
 
   /** Find how far from member `i` the members form a run. */
-  private scan(list: Int32Array, base: number, i: number, fetched: number, maxTransfer: number) {
+  private scan(list: Int32Array, base: number, i: number, fetched: number, wq: EmuWqHandle) {
     this.start = i;
     this.end = i;
     const m = base + i * DESCRIPTOR_WORDS;
     const fo = list[m + DescWord.FLAGS_OPCODE];
-    if (fo >>> 24 !== Opcode.COMPVAL || (fo & FLAGS_MASK & ~RUN_FLAGS_OK) !== 0) return;
+    const flags = fo & FLAGS_MASK;
+    if (fo >>> 24 !== Opcode.COMPVAL || flags & ~RUN_FLAGS_OK || invalidFlagBits(flags, wq)) return;
+    if (!reservedFieldsZero(list, m, Opcode.COMPVAL)) return;
     if (list[m + DescWord.ADDR24_LO] !== 0 || list[m + DescWord.ADDR24_HI] !== 0) return;
     const size = list[m + DescWord.SIZE] >>> 0;
-    if (size === 0 || size > maxTransfer) return;
+    if (size === 0 || size > wq.maxTransferSize) return;
     if (fo & Flag.CRAV && list[m + DescWord.COMPLETION_LO] & 31) return;
     const src0 = joinAddrNumber(list[m + DescWord.ADDR16_LO], list[m + DescWord.ADDR16_HI]);
     const rec0 = joinAddrNumber(list[m + DescWord.COMPLETION_LO], list[m + DescWord.COMPLETION_HI]);
@@ -108,7 +106,8 @@ export class ZeroRuns {
         src0 + n * size
       )
         break;
-      if (list[k + DescWord.COMPLETION_LO] & 31) break;
+      if (list[k + DescWord.COMPLETION_LO] & 31 || !reservedFieldsZero(list, k, Opcode.COMPVAL))
+        break;
       if (
         joinAddrNumber(list[k + DescWord.COMPLETION_LO], list[k + DescWord.COMPLETION_HI]) !==
         rec0 + n * 32
