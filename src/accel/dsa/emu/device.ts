@@ -285,13 +285,14 @@ export class DsaEmu {
       devices: r.devices.map((c) => buildDevice(c, as)),
     };
     const emu = new DsaEmu(handle, as);
-    try {
-      for (const dev of emu.devices) {
-        for (const eng of dev.handle.engines) await emu.startEngine(dev, eng);
-      }
-    } catch (e) {
+    // Engine threads start together: a device is usable sooner (a migration may be waiting).
+    const started = await Promise.allSettled(
+      emu.devices.flatMap((dev) => dev.handle.engines.map((eng) => emu.startEngine(dev, eng))),
+    );
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) {
       await emu.close();
-      throw e;
+      throw failed.reason;
     }
     return emu;
   }
