@@ -11,6 +11,7 @@
 // first u32 word (status | result << 8) is written with one Atomics.store on an Int32Array, so a
 // reader that sees a non-zero status with Atomics.load also sees the rest of the record.
 
+import { asView, checkFits } from './byte-view.js';
 import { joinAddr, addrHi, addrLo, type Address } from './address.js';
 import { COMPLETION_RECORD_SIZE, STATUS_MASK, STATUS_WRITE_FAULT } from './opcodes.js';
 
@@ -63,19 +64,6 @@ export interface CompletionRecord {
   opSpecific: Uint8Array;
 }
 
-function asView(target: DataView | Uint8Array): DataView {
-  if (target instanceof DataView) return target;
-  return new DataView(target.buffer, target.byteOffset, target.byteLength);
-}
-
-function checkRange(v: DataView, offset: number): void {
-  if (!Number.isInteger(offset) || offset < 0 || offset + COMPLETION_RECORD_SIZE > v.byteLength) {
-    throw new RangeError(
-      `completion record at byte ${offset} does not fit in a ${v.byteLength}-byte buffer`,
-    );
-  }
-}
-
 /** Write a whole record (status byte last) into `target` at byte `offset`. */
 export function encodeCompletionRecord(
   target: DataView | Uint8Array,
@@ -83,7 +71,7 @@ export function encodeCompletionRecord(
   r: CompletionRecordFields,
 ): void {
   const v = asView(target);
-  checkRange(v, offset);
+  checkFits(v, offset, COMPLETION_RECORD_SIZE, 'completion record');
   for (let i = 1; i < COMPLETION_RECORD_SIZE; i++) v.setUint8(offset + i, 0);
   v.setUint8(offset + RecOff.RESULT, r.result ?? 0);
   v.setUint8(offset + RecOff.FAULT_INFO, r.faultInfo ?? 0);
@@ -101,7 +89,7 @@ export function decodeCompletionRecord(
   offset: number,
 ): CompletionRecord {
   const v = asView(source);
-  checkRange(v, offset);
+  checkFits(v, offset, COMPLETION_RECORD_SIZE, 'completion record');
   const status = v.getUint8(offset);
   const opSpecific = new Uint8Array(16);
   for (let i = 0; i < 16; i++) opSpecific[i] = v.getUint8(offset + RecOff.OP_SPECIFIC + i);

@@ -56,3 +56,11 @@ export function unknownAttrs(
     if (!known.has(k)) warnings.push(`${where}: unknown attribute '${k}' ignored`);
   }
 }
+
+/** A size attribute the kernel keeps as a power of two: rounded up, with a warning. */
+export function pow2Attr(value: number, key: string, where: string, warnings: string[]): number {
+  if (isPow2(value)) return value;
+  const p = nextPow2(value);
+  warnings.push(`${where}: ${key} ${value} rounded up to ${p} (the kernel keeps powers of two)`);
+  return p;
+}

@@ -10,14 +10,7 @@ import {
   type WqMode,
   type WqType,
 } from './config.js';
-import {
-  attributeNames,
-  intAttr,
-  isObject,
-  isPow2,
-  nextPow2,
-  unknownAttrs,
-} from './config-attributes.js';
+import { attributeNames, intAttr, isObject, pow2Attr, unknownAttrs } from './config-attributes.js';
 
 const WQ_ATTRS = attributeNames(`
   dev mode size group_id priority block_on_fault max_batch_size max_transfer_size cdev_minor
@@ -82,26 +75,20 @@ export function resolveWq(
   const size = intAttr(w, 'size', where, errors, 0, dev.maxWorkQueuesSize) ?? WQ_DEFAULTS.size;
   const priority = intAttr(w, 'priority', where, errors, 1, 15) ?? WQ_DEFAULTS.priority;
   const bof = intAttr(w, 'block_on_fault', where, errors, 0, 1) ?? 0;
-  let maxBatchSize =
+  const maxBatchSize = pow2Attr(
     intAttr(w, 'max_batch_size', where, errors, 1, HW_LIMITS.maxBatchSize) ??
-    WQ_DEFAULTS.maxBatchSize;
-  if (!isPow2(maxBatchSize)) {
-    const p = nextPow2(maxBatchSize);
-    warnings.push(
-      `${where}: max_batch_size ${maxBatchSize} rounded up to ${p} (the kernel keeps powers of two)`,
-    );
-    maxBatchSize = p;
-  }
-  let maxTransferSize =
+      WQ_DEFAULTS.maxBatchSize,
+    'max_batch_size',
+    where,
+    warnings,
+  );
+  const maxTransferSize = pow2Attr(
     intAttr(w, 'max_transfer_size', where, errors, 1, HW_LIMITS.maxTransferSize) ??
-    WQ_DEFAULTS.maxTransferSize;
-  if (!isPow2(maxTransferSize)) {
-    const p = nextPow2(maxTransferSize);
-    warnings.push(
-      `${where}: max_transfer_size ${maxTransferSize} rounded up to ${p} (the kernel keeps powers of two)`,
-    );
-    maxTransferSize = p;
-  }
+      WQ_DEFAULTS.maxTransferSize,
+    'max_transfer_size',
+    where,
+    warnings,
+  );
   let type: WqType = 'none';
   if (w.type !== undefined) {
     if (w.type === 'user' || w.type === 'kernel' || w.type === 'none') type = w.type;
