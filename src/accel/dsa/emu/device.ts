@@ -285,14 +285,13 @@ export class DsaEmu {
       devices: r.devices.map((c) => buildDevice(c, as)),
     };
     const emu = new DsaEmu(handle, as);
-    // Engine threads start together: a device is usable sooner (a migration may be waiting).
-    const started = await Promise.allSettled(
-      emu.devices.flatMap((dev) => dev.handle.engines.map((eng) => emu.startEngine(dev, eng))),
-    );
-    const failed = started.find((r) => r.status === 'rejected');
-    if (failed) {
+    try {
+      for (const dev of emu.devices) {
+        for (const eng of dev.handle.engines) await emu.startEngine(dev, eng);
+      }
+    } catch (e) {
       await emu.close();
-      throw failed.reason;
+      throw e;
     }
     return emu;
   }
