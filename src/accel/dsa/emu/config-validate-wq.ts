@@ -75,20 +75,11 @@ export function resolveWq(
   const size = intAttr(w, 'size', where, errors, 0, dev.maxWorkQueuesSize) ?? WQ_DEFAULTS.size;
   const priority = intAttr(w, 'priority', where, errors, 1, 15) ?? WQ_DEFAULTS.priority;
   const bof = intAttr(w, 'block_on_fault', where, errors, 0, 1) ?? 0;
-  const maxBatchSize = pow2Attr(
-    intAttr(w, 'max_batch_size', where, errors, 1, HW_LIMITS.maxBatchSize) ??
-      WQ_DEFAULTS.maxBatchSize,
-    'max_batch_size',
-    where,
-    warnings,
-  );
-  const maxTransferSize = pow2Attr(
-    intAttr(w, 'max_transfer_size', where, errors, 1, HW_LIMITS.maxTransferSize) ??
-      WQ_DEFAULTS.maxTransferSize,
-    'max_transfer_size',
-    where,
-    warnings,
-  );
+  const limit = (key: string, max: number, fallback: number) =>
+    pow2Attr(intAttr(w, key, where, errors, 1, max) ?? fallback, key, where, warnings);
+  const maxBatchSize = limit('max_batch_size', HW_LIMITS.maxBatchSize, WQ_DEFAULTS.maxBatchSize);
+  const { maxTransferSize: maxXfer } = HW_LIMITS;
+  const maxTransferSize = limit('max_transfer_size', maxXfer, WQ_DEFAULTS.maxTransferSize);
   let type: WqType = 'none';
   if (w.type !== undefined) {
     if (w.type === 'user' || w.type === 'kernel' || w.type === 'none') type = w.type;
