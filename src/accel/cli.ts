@@ -4,13 +4,9 @@
 
 import { readFile } from 'node:fs/promises';
 import { formatBytes } from '../util/size.js';
-import {
-  defaultAccfgConfig,
-  resolveAccfgConfig,
-  toAccfgList,
-  type AccfgDevice,
-  type EmuDeviceConfig,
-} from './dsa/emu/config.js';
+import { defaultAccfgConfig, type AccfgDevice, type EmuDeviceConfig } from './dsa/emu/config.js';
+import { toAccfgList } from './dsa/emu/config-list.js';
+import { resolveAccfgConfig } from './dsa/emu/config-validate.js';
 import { DsaEmu, EmulatedDevice } from './dsa/emu/device.js';
 import type { DsaEmuHandle } from './dsa/emu/handles.js';
 import { listSysfs, type SysfsDevice, type SysfsListing, type SysfsOptions } from './sysfs.js';

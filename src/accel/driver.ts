@@ -87,7 +87,7 @@ export class AcceleratorClient {
               ? {
                   handle: d,
                   words: openRegisters(d.registers).words,
-                  rings: d.wqs.map((q) => openRing(q.ring)),
+                  rings: d.wqs.map((q) => openRing(q.ring, d.registers)),
                 }
               : undefined,
           );

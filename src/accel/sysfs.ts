@@ -229,7 +229,7 @@ export interface DsaCheck {
 }
 
 const CONFIG_HINT = (dev: string, wq: string) =>
-  `accel-config config-wq ${dev}/${wq} -g 0 -s 128 -p 10 -b 1 -t 128 -m shared -y user -n livemig -d user`;
+  `accel-config config-wq ${dev}/${wq} -g 0 -s 128 -p 10 -t 128 -m shared -y user -n livemig -d user`;
 
 /**
  * Check a `dsa:` target against sysfs and the device node: the WQ exists and is enabled, has
@@ -318,13 +318,16 @@ export async function checkDsaTarget(t: DsaTarget, o: SysfsOptions = {}): Promis
       `work queue ${device}/${wq} has size 0: give it entries with accel-config config-wq ${device}/${wq} -s 128 (the device's WQ sizes must add up to at most max_work_queues_size)`,
     );
   }
+  // A WQ's max_batch_size may not exceed the device's (1024 on some parts, 512 on others).
+  const deviceBatch = await intAttr(devDir, 'max_batch_size');
+  const batchHint = `accel-config config-wq ${device}/${wq} -c ${deviceBatch !== undefined ? `${deviceBatch}, ${device}'s max_batch_size` : `N, N at most cat ${devDir}/max_batch_size`}`;
   if (info.max_batch_size !== undefined && info.max_batch_size < 2) {
     errors.push(
-      `work queue ${device}/${wq} has max_batch_size ${info.max_batch_size}; batches need at least 2: accel-config config-wq ${device}/${wq} -c 1024`,
+      `work queue ${device}/${wq} has max_batch_size ${info.max_batch_size}; batches need at least 2: ${batchHint}`,
     );
   } else if (info.max_batch_size !== undefined && info.max_batch_size < 128) {
     warnings.push(
-      `work queue ${device}/${wq} has max_batch_size ${info.max_batch_size}, below a 128-page packet; packets will be split into several batches (accel-config config-wq ${device}/${wq} -c 1024)`,
+      `work queue ${device}/${wq} has max_batch_size ${info.max_batch_size}, below a 128-page packet; packets will be split into several batches (${batchHint})`,
     );
   }
   const openNode = o.openNode ?? defaultOpenNode;

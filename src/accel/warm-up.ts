@@ -1,5 +1,6 @@
 // Warm-up of the emulated devices: requests of the shapes a migration sends, run once when
-// the devices start.
+// the devices start, behind their users' backs: it stops at the next round when a migration
+// starts using the devices (`signal`), so it never competes with one.
 //
 // Engines are Node worker threads, and V8 compiles their hot path (the batch and COMPVAL code,
 // address translation, records) only after it has run a while: ~25 ms of TurboFan per engine,
@@ -22,10 +23,15 @@ const PACKET_PAGES = 128;
 export const WARM_UP_ROUNDS = 300;
 
 /**
- * Send warm-up requests to one user WQ of every group of every device. Failures are ignored:
- * a device that cannot take them now reports its error to the migration that uses it.
+ * Send warm-up requests to one user WQ of every group of every device, until `rounds` are done
+ * or `stop` is aborted. Failures are ignored: a device that cannot take them now reports its
+ * error to the migration that uses it.
  */
-export async function warmUpEmulatedDevices(emu: DsaEmu, rounds = WARM_UP_ROUNDS): Promise<void> {
+export async function warmUpEmulatedDevices(
+  emu: DsaEmu,
+  rounds = WARM_UP_ROUNDS,
+  stop?: AbortSignal,
+): Promise<void> {
   const path: string[] = [];
   for (const d of emu.handle.devices) {
     const groups = new Set<number>();
@@ -51,7 +57,7 @@ export async function warmUpEmulatedDevices(emu: DsaEmu, rounds = WARM_UP_ROUNDS
       const list = new Uint32Array(PACKET_PAGES);
       const units = Uint32Array.of(0, 1);
       const results = [0, 1, 2].map(() => new Uint8Array(PACKET_PAGES));
-      for (let r = 0; r < rounds; r++) {
+      for (let r = 0; r < rounds && !stop?.aborted; r++) {
         const first = (r & 1) * PACKET_PAGES;
         for (let i = 0; i < PACKET_PAGES; i++) list[i] = first + i;
         await Promise.all([

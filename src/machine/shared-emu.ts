@@ -7,13 +7,17 @@ import { warmUpEmulatedDevices } from '../accel/warm-up.js';
 
 let emu: Promise<DsaEmu> | null = null;
 let users = 0;
+/** The devices' warm-up while it runs: stopped by the first migration that uses them. */
+let warmUp: { stop: AbortController; done: Promise<void> } | null = null;
 
 export async function acquireSharedEmu(): Promise<DsaEmu> {
   users++;
-  // Warmed up before anyone uses them (src/accel/warm-up.ts): the engines' JIT belongs to
-  // starting the device, not to the first migration.
-  emu ??= DsaEmu.start().then(async (e) => {
-    await warmUpEmulatedDevices(e).catch(() => {});
+  // Usable once their engines run. The warm-up (src/accel/warm-up.ts) runs behind: the engines'
+  // JIT belongs to starting the device, not to the first migration, unless that migration
+  // starts at once, and then it stops the warm-up (endWarmUp) instead of waiting for it.
+  emu ??= DsaEmu.start().then((e) => {
+    const stop = new AbortController();
+    warmUp = { stop, done: warmUpEmulatedDevices(e, undefined, stop.signal).catch(() => {}) };
     return e;
   });
   try {
@@ -25,9 +29,18 @@ export async function acquireSharedEmu(): Promise<DsaEmu> {
   }
 }
 
+/** A migration is about to use the devices: the warm-up stops after its current round. */
+export function endWarmUp(): void {
+  warmUp?.stop.abort();
+}
+
 export async function releaseSharedEmu(): Promise<void> {
   if (users === 0 || --users > 0 || !emu) return;
   const e = emu;
   emu = null;
+  const w = warmUp;
+  warmUp = null;
+  w?.stop.abort();
+  await w?.done;
   await (await e).close();
 }

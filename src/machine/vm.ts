@@ -19,7 +19,7 @@ import {
 import { LM_WORKER, MigrationSource, SEND_WORKER } from '../migration/source/source.js';
 import { WorkerPool } from '../util/worker-pool.js';
 import type { DsaEmu } from '../accel/dsa/emu/device.js';
-import { acquireSharedEmu, releaseSharedEmu } from './shared-emu.js';
+import { acquireSharedEmu, endWarmUp, releaseSharedEmu } from './shared-emu.js';
 import { channelDepth } from '../migration/source/channel-slots.js';
 import { completionWorkerFile, openAccelerator, type Accelerator } from '../accel/driver.js';
 import { parseAccelPath } from '../accel/accel-path.js';
@@ -286,7 +286,10 @@ export class Vm extends EventEmitter implements MigrationHost {
       );
     }
     const needsEmu = parseAccelPath(path).some((t) => t.type === 'dsa-emu');
-    if (needsEmu) this.emu ??= await this.startEmu();
+    if (needsEmu) {
+      this.emu ??= await this.startEmu();
+      endWarmUp();
+    }
     return openAccelerator(path, {
       devices: this.emu ?? undefined,
       maxPages: this.params['multifd-packet-size'] / 4096,

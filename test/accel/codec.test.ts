@@ -189,6 +189,13 @@ test('completion record: status at 0, result at 1, bytes_completed at 4, fault_a
   assert.equal(r.faultAddr, 0x1000_0000_2000n);
   assert.equal(statusName(r.status), 'PAGE_FAULT_NOBOF|WRITE');
 
+  // Byte 2 is fault_info (u8), byte 3 rsvd (u8): not one reserved u16.
+  buf[3] = 0xee;
+  assert.equal(decodeCompletionRecord(buf, 0).faultInfo, 0);
+  encodeCompletionRecord(buf, 0, { status: Status.PAGE_FAULT_NOBOF, faultInfo: 0x5a });
+  assert.deepEqual(buf.subarray(0, 4), hex(`03 00 5a 00`, 4));
+  assert.equal(decodeCompletionRecord(buf, 0).faultInfo, 0x5a);
+
   encodeCompletionRecord(buf, 0, { status: Status.INVALID_FLAGS, invalidFlags: 0x010000 });
   assert.deepEqual(buf, hex(`11 00 00 00  00 00 00 00  00 00 00 00 00 00 00 00  00 00 01 00`, 32));
   assert.equal(decodeCompletionRecord(buf, 0).invalidFlags, 0x010000);

@@ -6,11 +6,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  defaultAccfgConfig,
-  defaultEngineCount,
-  resolveAccfgConfig,
-} from '../../src/accel/dsa/emu/config.js';
+import { defaultAccfgConfig, defaultEngineCount } from '../../src/accel/dsa/emu/config.js';
+import { resolveAccfgConfig } from '../../src/accel/dsa/emu/config-validate.js';
 import { accelCheck, accelList, formatAccelCheck } from '../../src/accel/cli.js';
 import { DsaEmu } from '../../src/accel/dsa/emu/device.js';
 

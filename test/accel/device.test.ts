@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DsaEmu, type EmulatedDevice } from '../../src/accel/dsa/emu/device.js';
 import { WqPortal } from '../../src/accel/dsa/emu/portal.js';
+import { SWERR_DWQ_FULL } from '../../src/accel/dsa/emu/wq.js';
 import {
   batch,
   compare,
@@ -486,8 +487,9 @@ describe('work queues', () => {
     assert.equal(wq00.enqcmd(d), true);
   });
 
-  test('a dedicated WQ gives no feedback: past its size a descriptor is dropped', async () => {
+  test('a dedicated WQ gives no feedback: past its size a descriptor is dropped, in SWERR', async () => {
     dsa0.pause();
+    dsa0.takeSoftwareError();
     const before = dsa0.wqStats()[2].dropped;
     for (let i = 0; i < 4; i++) {
       dma.clearRecord(RECS + i * 32);
@@ -499,6 +501,10 @@ describe('work queues', () => {
     }
     assert.equal(wq02.movdir64b(dma.desc(DESCS + 4 * 64, noop({ flags: 0 }))), false);
     assert.equal(dsa0.wqStats()[2].dropped, before + 1);
+    assert.deepEqual(dsa0.takeSoftwareError(), {
+      ...{ status: SWERR_DWQ_FULL, opcode: Opcode.NOOP, wq: 2 },
+      ...{ addrLo: 0, addrHi: 0, overflow: 0 },
+    });
     dsa0.resume();
     for (let i = 0; i < 4; i++)
       assert.equal((await dma.record(RECS + i * 32)).code, Status.SUCCESS);

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { DsaEmu } from '../../src/accel/dsa/emu/device.js';
-import { IMS_ENTRIES, imsTarget, openRegisters } from '../../src/accel/dsa/emu/registers.js';
+import { IMS_ENTRIES, imsValid, openRegisters } from '../../src/accel/dsa/emu/registers.js';
 import { openAccelerator } from '../../src/accel/driver.js';
 import { devConf, expectedZeros, mixedBlock, wqConf } from './helpers.js';
 
@@ -24,7 +24,7 @@ after(async () => {
 function imsInUse(): number {
   const regs = openRegisters(emu.handle.devices[0].registers).words;
   let n = 0;
-  for (let h = 1; h < IMS_ENTRIES; h++) if (imsTarget(regs, h)) n++;
+  for (let h = 1; h < IMS_ENTRIES; h++) if (imsValid(regs, h)) n++;
   return n;
 }
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { DsaEmu } from '../../src/accel/dsa/emu/device.js';
 import { openAccelerator } from '../../src/accel/driver.js';
 import { warmUpEmulatedDevices } from '../../src/accel/warm-up.js';
-import { devConf, expectedZeros, mixedBlock, wqConf } from './helpers.js';
+import { devConf, eventually, expectedZeros, mixedBlock, wqConf } from './helpers.js';
 
 function device(id: number, mode: 'shared' | 'dedicated') {
   const extra = mode === 'shared' ? {} : { mode, threshold: 0 };
@@ -49,6 +49,23 @@ test('warm-up: shared WQs get requests through their engines; dedicated ones are
         await accel.close();
       }
     }
+  } finally {
+    await emu.close();
+  }
+});
+
+test('warm-up: stopped, it ends after its current round and leaves the queues empty', async () => {
+  const emu = await DsaEmu.start({ config: [device(0, 'shared')] });
+  try {
+    const dev = emu.device('dsa0');
+    const batches = () => dev.engineStats().reduce((n, e) => n + e.batches, 0);
+    const stop = new AbortController();
+    // Far more rounds than a test could wait for: only the stop ends it.
+    const done = warmUpEmulatedDevices(emu, 10_000_000, stop.signal);
+    await eventually(() => batches() > 0, 'the first warm-up requests');
+    stop.abort();
+    await done;
+    assert.equal(dev.wqStats()[0].occupancy, 0, 'every request it sent was taken');
   } finally {
     await emu.close();
   }

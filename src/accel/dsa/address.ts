@@ -51,8 +51,3 @@ export function toBigAddr(a: Address): bigint {
   }
   return BigInt(a);
 }
-
-/** "0x100000001000" for logs and error messages. */
-export function formatAddr(a: Address): string {
-  return `0x${toBigAddr(a).toString(16)}`;
-}

@@ -2,7 +2,7 @@
 //
 //   0  status (volatile; software clears it to 0 before submitting, polls it, masks 0x7f)
 //   1  result (COMPARE/COMPVAL: 0 equal, 1 different; MEMMOVE: direction)
-//   2  rsvd (u16)
+//   2  fault_info (u8)   3  rsvd (u8)
 //   4  bytes_completed | descs_completed (BATCH) (u32)
 //   8  fault_addr (u64)
 //  16  op-specific: invalid_flags:24 (INVALID_FLAGS), delta_rec_size, crc_val, ...
@@ -11,13 +11,15 @@
 // first u32 word (status | result << 8) is written with one Atomics.store on an Int32Array, so a
 // reader that sees a non-zero status with Atomics.load also sees the rest of the record.
 
+import { asView, checkFits } from './byte-view.js';
 import { joinAddr, addrHi, addrLo, type Address } from './address.js';
 import { COMPLETION_RECORD_SIZE, STATUS_MASK, STATUS_WRITE_FAULT } from './opcodes.js';
 
 export const RecOff = {
   STATUS: 0,
   RESULT: 1,
-  RSVD: 2,
+  FAULT_INFO: 2,
+  RSVD: 3,
   BYTES_COMPLETED: 4,
   FAULT_ADDR: 8,
   OP_SPECIFIC: 16,
@@ -26,7 +28,7 @@ export const RecOff = {
 
 /** u32 word indices. */
 export const RecWord = {
-  /** status (bits 0–7) | result << 8 | rsvd << 16 */
+  /** status (bits 0–7) | result << 8 | fault_info << 16 | rsvd << 24 */
   STATUS_RESULT: 0,
   BYTES_COMPLETED: 1,
   FAULT_LO: 2,
@@ -34,12 +36,12 @@ export const RecWord = {
   OP_SPECIFIC: 4,
 } as const;
 
-export const RECORD_WORDS = COMPLETION_RECORD_SIZE / 4;
-
 export interface CompletionRecordFields {
   /** Full status byte, including bit 7 (write fault). */
   status: number;
   result?: number;
+  /** Byte 2: details of a page fault (the emulator leaves it 0; status bit 7 says write). */
+  faultInfo?: number;
   /** bytes_completed, or descs_completed for BATCH. */
   bytesCompleted?: number;
   faultAddr?: Address;
@@ -55,23 +57,11 @@ export interface CompletionRecord {
   /** Bit 7: the page fault happened on a write. */
   writeFault: boolean;
   result: number;
+  faultInfo: number;
   bytesCompleted: number;
   faultAddr: bigint;
   invalidFlags: number;
   opSpecific: Uint8Array;
-}
-
-function asView(target: DataView | Uint8Array): DataView {
-  if (target instanceof DataView) return target;
-  return new DataView(target.buffer, target.byteOffset, target.byteLength);
-}
-
-function checkRange(v: DataView, offset: number): void {
-  if (!Number.isInteger(offset) || offset < 0 || offset + COMPLETION_RECORD_SIZE > v.byteLength) {
-    throw new RangeError(
-      `completion record at byte ${offset} does not fit in a ${v.byteLength}-byte buffer`,
-    );
-  }
 }
 
 /** Write a whole record (status byte last) into `target` at byte `offset`. */
@@ -81,9 +71,10 @@ export function encodeCompletionRecord(
   r: CompletionRecordFields,
 ): void {
   const v = asView(target);
-  checkRange(v, offset);
+  checkFits(v, offset, COMPLETION_RECORD_SIZE, 'completion record');
   for (let i = 1; i < COMPLETION_RECORD_SIZE; i++) v.setUint8(offset + i, 0);
   v.setUint8(offset + RecOff.RESULT, r.result ?? 0);
+  v.setUint8(offset + RecOff.FAULT_INFO, r.faultInfo ?? 0);
   v.setUint32(offset + RecOff.BYTES_COMPLETED, (r.bytesCompleted ?? 0) >>> 0, true);
   const fa = r.faultAddr ?? 0;
   v.setUint32(offset + RecOff.FAULT_ADDR, addrLo(fa), true);
@@ -98,7 +89,7 @@ export function decodeCompletionRecord(
   offset: number,
 ): CompletionRecord {
   const v = asView(source);
-  checkRange(v, offset);
+  checkFits(v, offset, COMPLETION_RECORD_SIZE, 'completion record');
   const status = v.getUint8(offset);
   const opSpecific = new Uint8Array(16);
   for (let i = 0; i < 16; i++) opSpecific[i] = v.getUint8(offset + RecOff.OP_SPECIFIC + i);
@@ -107,6 +98,7 @@ export function decodeCompletionRecord(
     code: status & STATUS_MASK,
     writeFault: (status & STATUS_WRITE_FAULT) !== 0,
     result: v.getUint8(offset + RecOff.RESULT),
+    faultInfo: v.getUint8(offset + RecOff.FAULT_INFO),
     bytesCompleted: v.getUint32(offset + RecOff.BYTES_COMPLETED, true),
     faultAddr: joinAddr(
       v.getUint32(offset + RecOff.FAULT_ADDR, true),
@@ -140,9 +132,4 @@ export function storeRecordWords(
   w[word + 6] = 0;
   w[word + 7] = 0;
   Atomics.store(w, word + RecWord.STATUS_RESULT, (status & 0xff) | ((result & 0xff) << 8));
-}
-
-/** Status byte of the record at `word` (unmasked), read atomically. */
-export function loadStatus(w: Int32Array, word: number): number {
-  return Atomics.load(w, word) & 0xff;
 }

@@ -13,8 +13,9 @@
 // working on u32 word views (`*Words`) are the hot-path form; word `w` of a descriptor at
 // byte offset `b` is index `b/4 + w` of a Uint32Array/Int32Array over the same memory.
 
+import { asView, checkFits } from './byte-view.js';
 import { addrHi, addrLo, joinAddr, type Address } from './address.js';
-import { DESCRIPTOR_SIZE, FLAGS_MASK, Flag, Opcode } from './opcodes.js';
+import { DESCRIPTOR_SIZE, FLAGS_MASK, Opcode } from './opcodes.js';
 
 /** Byte offsets of the fields. */
 export const DescOff = {
@@ -91,19 +92,6 @@ export interface Descriptor {
   opSpecific: Uint8Array;
 }
 
-function asView(target: DataView | Uint8Array): DataView {
-  if (target instanceof DataView) return target;
-  return new DataView(target.buffer, target.byteOffset, target.byteLength);
-}
-
-function checkRange(view: DataView, offset: number): void {
-  if (!Number.isInteger(offset) || offset < 0 || offset + DESCRIPTOR_SIZE > view.byteLength) {
-    throw new RangeError(
-      `descriptor at byte ${offset} does not fit in a ${view.byteLength}-byte buffer`,
-    );
-  }
-}
-
 /**
  * Write a descriptor into `target` at byte `offset` (all 64 bytes, reserved ones zeroed).
  * Off the hot path only: a DataView is made when given a Uint8Array.
@@ -114,7 +102,7 @@ export function encodeDescriptor(
   d: DescriptorFields,
 ): void {
   const v = asView(target);
-  checkRange(v, offset);
+  checkFits(v, offset, DESCRIPTOR_SIZE, 'descriptor');
   const flags = d.flags ?? 0;
   if (flags & ~FLAGS_MASK) throw new RangeError(`flags 0x${flags.toString(16)} exceed 24 bits`);
   if (!Number.isInteger(d.opcode) || d.opcode < 0 || d.opcode > 0xff) {
@@ -149,7 +137,7 @@ function setAddr(v: DataView, at: number, a: Address): void {
 /** Read a descriptor from `source` at byte `offset`. */
 export function decodeDescriptor(source: DataView | Uint8Array, offset: number): Descriptor {
   const v = asView(source);
-  checkRange(v, offset);
+  checkFits(v, offset, DESCRIPTOR_SIZE, 'descriptor');
   const w0 = v.getUint32(offset, true);
   const w1 = v.getUint32(offset + 4, true);
   const opSpecific = new Uint8Array(24);
@@ -234,9 +222,6 @@ export function compval(
 }
 
 // ---- Hot path: word views ----
-
-/** Flags QEMU's series (and this driver) put on every descriptor that wants a record. */
-export const RECORD_FLAGS = Flag.CRAV | Flag.RCR;
 
 /**
  * Write the fields of a COMPVAL descriptor with pattern 0 that do not depend on the page:

@@ -25,7 +25,6 @@ export const Opcode = {
   CFLUSH: 0x20,
   UPDATE_WIN: 0x21,
 } as const;
-export type OpcodeValue = (typeof Opcode)[keyof typeof Opcode];
 
 /** `IDXD_OP_FLAG_*` (descriptor bytes 4–6). */
 export const Flag = {
@@ -52,8 +51,7 @@ export const Flag = {
   DSTS: 0x8000,
 } as const;
 
-/** The 16 generic flag bits; bits 16–23 are operation-specific. */
-export const GENERIC_FLAGS_MASK = 0xffff;
+/** The 24 flag bits; bits 16–23 are operation-specific. */
 export const FLAGS_MASK = 0xffffff;
 
 /** Completion record status codes (`DSA_COMP_*`), byte 0 of the record, masked with 0x7f. */
@@ -90,7 +88,6 @@ export const Status = {
   DRAIN_EVL: 0x26,
   BATCH_EVL_ERR: 0x27,
 } as const;
-export type StatusValue = (typeof Status)[keyof typeof Status];
 
 /** `DSA_COMP_STATUS_MASK`: the code without bit 7. */
 export const STATUS_MASK = 0x7f;
@@ -106,13 +103,7 @@ export const DESCRIPTOR_LIST_ALIGN = 64;
 export const MIN_BATCH_SIZE = 2;
 export const MAX_BATCH_SIZE = 1024;
 
-const opcodeNames = new Map<number, string>(Object.entries(Opcode).map(([k, v]) => [v, k]));
 const statusNames = new Map<number, string>(Object.entries(Status).map(([k, v]) => [v, k]));
-
-/** "COMPVAL" for 0x06, "0x7e" for an unknown opcode. */
-export function opcodeName(op: number): string {
-  return opcodeNames.get(op) ?? `0x${op.toString(16).padStart(2, '0')}`;
-}
 
 /** "PAGE_FAULT_NOBOF" for 0x03 (and 0x83, a write fault), "0x2f" for an unknown code. */
 export function statusName(status: number): string {

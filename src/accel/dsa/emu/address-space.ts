@@ -26,8 +26,6 @@ export const REGION_SLOTS = 256;
 /** Bytes of address space per region: 1 TiB, far more than a RAM block can be. */
 export const REGION_SPAN = 2 ** 40;
 export const REGION_HI_BASE = 0x1000;
-/** Device address of region slot 0, offset 0. */
-export const ADDRESS_BASE = REGION_HI_BASE * TWO_32;
 /** Fault-injection granularity (the device's page size). */
 export const FAULT_PAGE = 4096;
 export const MAX_FAULTS = 64;
@@ -364,9 +362,10 @@ export class AddressSpace {
   /**
    * Translate the `len`-byte range at device address (lo, hi). `len` must be ≤ 2^31. Fills
    * `t` and returns true when the whole range is accessible; otherwise `t.ok` bytes are, and
-   * the access faults at (t.faultLo, t.faultHi).
+   * the access faults at (t.faultLo, t.faultHi). `present`: injected not-present pages are
+   * taken as present (block-on-fault resolved them).
    */
-  translate(lo: number, hi: number, len: number, t: Translation): boolean {
+  translate(lo: number, hi: number, len: number, t: Translation, present = false): boolean {
     hi = uint32(hi);
     lo = uint32(lo);
     t.faultEntry = -1;
@@ -383,7 +382,9 @@ export class AddressSpace {
     const off = (rel & 0xff) * TWO_32 + lo;
     const size = mem.sab.byteLength;
     let ok = off >= size ? 0 : Math.min(len, size - off);
-    if (Atomics.load(this.words, H_FAULTS) > 0) ok = this.injectedFaultLimit(slot, off, ok, t);
+    if (!present && Atomics.load(this.words, H_FAULTS) > 0) {
+      ok = this.injectedFaultLimit(slot, off, ok, t);
+    }
     t.region = mem;
     const k = windowOf(Math.min(off, size - 1));
     t.window = k;

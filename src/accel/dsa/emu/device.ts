@@ -8,7 +8,8 @@
 
 import { Worker } from 'node:worker_threads';
 import { AddressSpace, type Region } from './address-space.js';
-import { defaultAccfgConfig, resolveAccfgConfig, type EmuDeviceConfig } from './config.js';
+import { defaultAccfgConfig, type EmuDeviceConfig } from './config.js';
+import { resolveAccfgConfig } from './config-validate.js';
 import type { DsaEmuHandle, EmuDeviceHandle, EmuEngineHandle, EmuWqHandle } from './handles.js';
 import {
   C_CPU_ACKS,
@@ -116,7 +117,7 @@ export class EmulatedDevice {
     this.name = handle.name;
     this.config = handle.config;
     this.regs = openRegisters(handle.registers);
-    this.rings = handle.wqs.map((w) => openRing(w.ring));
+    this.rings = handle.wqs.map((w) => openRing(w.ring, handle.registers));
   }
 
   get state(): 'disabled' | 'enabled' | 'drain' | 'halted' {
@@ -386,7 +387,7 @@ function buildDevice(c: EmuDeviceConfig, as: AddressSpace): EmuDeviceHandle {
   Atomics.store(regs.words, C_STATE, c.enabled ? DevState.ENABLED : DevState.DISABLED);
   const wqs: EmuWqHandle[] = c.wqs.map((q, index) => {
     const limit = q.mode === 'shared' ? q.threshold : q.size;
-    const ring = createRingBuffer(Math.max(1, q.size), limit);
+    const ring = createRingBuffer(Math.max(1, q.size), limit, index);
     const usable = c.enabled && q.enabled && q.group >= 0 && q.type !== 'none' && q.size > 0;
     new Int32Array(ring)[W_ENABLED] = usable ? 1 : 0;
     return {

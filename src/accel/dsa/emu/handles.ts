@@ -54,7 +54,3 @@ export interface DsaEmuHandle {
   addressSpace: AddressSpaceHandle;
   devices: EmuDeviceHandle[];
 }
-
-export function isDsaEmuHandle(v: unknown): v is DsaEmuHandle {
-  return typeof v === 'object' && v !== null && (v as { kind?: unknown }).kind === 'dsa-emu-system';
-}

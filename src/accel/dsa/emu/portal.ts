@@ -5,7 +5,7 @@
 import { DESCRIPTOR_WORDS } from '../descriptor.js';
 import { DESCRIPTOR_SIZE } from '../opcodes.js';
 import type { EmuDeviceHandle, EmuWqHandle } from './handles.js';
-import { C_STATE, DevState, openRegisters, ringDoorbell } from './registers.js';
+import { openRegisters, ringDoorbell } from './registers.js';
 import { enqcmd, movdir64b, openRing, type WqRing } from './wq.js';
 
 export class WqPortal {
@@ -18,7 +18,7 @@ export class WqPortal {
     const q = device.wqs.find((x) => x.name === wq);
     if (!q) throw new Error(`${device.name} has no work queue '${wq}'`);
     this.wq = q;
-    this.ring = openRing(q.ring);
+    this.ring = openRing(q.ring, device.registers);
     this.regs = openRegisters(device.registers).words;
   }
 
@@ -32,14 +32,8 @@ export class WqPortal {
     return s;
   }
 
-  /** The device takes no descriptors unless enabled (a halted device answers "retry"). */
-  private enabled(): boolean {
-    return Atomics.load(this.regs, C_STATE) === DevState.ENABLED;
-  }
-
   /** ENQCMD: true when the WQ accepted the descriptor, false for "retry". */
   enqcmd(desc: Uint8Array, offset = 0): boolean {
-    if (!this.enabled()) return false;
     const ok = enqcmd(this.ring, this.load(desc, offset), 0);
     if (ok) ringDoorbell(this.regs, this.wq.group);
     return ok;
@@ -47,7 +41,6 @@ export class WqPortal {
 
   /** MOVDIR64B: posted; returns false when the device dropped it (a real CPU cannot tell). */
   movdir64b(desc: Uint8Array, offset = 0): boolean {
-    if (!this.enabled()) return false;
     const ok = movdir64b(this.ring, this.load(desc, offset), 0);
     if (ok) ringDoorbell(this.regs, this.wq.group);
     return ok;

@@ -2,6 +2,23 @@
 // state (GENSTS), the software error register (SWERR), the interrupt message storage (IMS),
 // per-group doorbells the engines sleep on, fault-injection knobs, and per-engine statistics
 // (including the CPU time each engine thread measures for itself).
+//
+// Who writes what, in which order:
+// - C_STATE: the device's owner (EmulatedDevice: halt, reset) and an engine halting by
+//   injection. haltDevice adds C_HALT_GEN first, then stores HALTED, then rings the doorbells.
+//   Engines and submitters only read it.
+// - A halt's acknowledgement: an engine that has stopped touching memory stores
+//   C_ENGINE_ACK + its index = the generation, then adds C_HALT_ACKS and notifies it; reset()
+//   waits for every engine's acknowledgement before it empties the WQs and stores ENABLED.
+// - SWERR: a recorder CASes C_SWERR_VALID 0 → 2 (being written), writes the fields, then
+//   stores 1; while VALID is not 0 a further error only adds C_SWERR_OVERFLOW. The reader
+//   (takeSwerr) reads the fields once VALID is 1, then stores 0.
+// - IMS entries: the driver allocates one (CAS FREE → RESERVED, address and flags, then VALID)
+//   and frees it (FREE); engines use VALID entries only.
+// - Doorbells: a submitter adds to its group's doorbell and notifies only when C_SLEEPERS says
+//   an engine sleeps; an engine adds to C_SLEEPERS, re-checks its WQs, then waits.
+// - CPU reports: a reader adds C_CPU_REQ and rings the doorbells; each engine stores its
+//   E_CPU_MS, then adds C_CPU_ACKS. Each engine's statistics are written by that engine only.
 
 export const DevState = {
   DISABLED: 0,
@@ -188,17 +205,6 @@ export function allocIms(w: Int32Array, lo: number, hi: number, flags: number): 
 export function freeIms(w: Int32Array, handle: number): void {
   if (handle <= 0 || handle >= IMS_ENTRIES) return;
   Atomics.store(w, ims(handle), IMS_FREE);
-}
-
-/** The target of a valid IMS entry, or undefined. */
-export function imsTarget(
-  w: Int32Array,
-  handle: number,
-): { lo: number; hi: number; flags: number } | undefined {
-  if (handle <= 0 || handle >= IMS_ENTRIES) return undefined;
-  const e = ims(handle);
-  if (Atomics.load(w, e) !== IMS_VALID) return undefined;
-  return { lo: Atomics.load(w, e + 1), hi: Atomics.load(w, e + 2), flags: Atomics.load(w, e + 3) };
 }
 
 export function imsValid(w: Int32Array, handle: number): boolean {

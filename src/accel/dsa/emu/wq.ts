@@ -5,15 +5,29 @@
 // Submission follows the two x86 instructions:
 // - ENQCMD (shared WQ, `enqcmd`): non-posted; the device refuses the descriptor ("retry",
 //   ZF=1) when the WQ's occupancy has reached its threshold (the limited portal's limit),
-//   when the WQ or device is not enabled, or when a refusal was injected.
+//   when the WQ is not enabled or the device not enabled (halted), or when a refusal was
+//   injected.
 // - MOVDIR64B (dedicated WQ, `movdir64b`): posted; no feedback. Software must hold a credit per
 //   outstanding descriptor; a descriptor sent to a full DWQ is dropped and the device records a
-//   software error, as hardware does.
+//   software error (SWERR, code SWERR_DWQ_FULL), as hardware does.
+//
+// Who writes what, in which order:
+// - A submitter reserves an occupancy unit (CAS on W_OCC below W_LIMIT), takes a position
+//   (add on W_ENQ), waits for its slot's sequence number to equal the position (the slot is
+//   free), copies the descriptor into the slot, then stores sequence = position + 1 (published).
+// - An engine reads sequence == W_DEQ + 1 (ringReady), takes the position by CAS on W_DEQ,
+//   copies the descriptor out, stores sequence = position + capacity (free for the next lap),
+//   then releases the occupancy unit (sub on W_OCC) and counts the dispatch (W_DISPATCHED,
+//   W_DEQ_COUNT, which refused submitters wait on). W_COMPLETED is added after the descriptor
+//   has run (DRAIN waits on it).
+// - The device (device.ts) writes W_ENABLED, W_LIMIT and resets the ring only while no
+//   submitter or engine uses it; the statistics words are counters anyone may read.
 //
 // The occupancy counts descriptors waiting in the WQ: an engine frees the entry when it takes
 // the descriptor (dispatch), not when it completes it.
 
 import { DESCRIPTOR_WORDS } from '../descriptor.js';
+import { C_STATE, DevState, openRegisters, recordSwerr } from './registers.js';
 
 export const W_ENQ = 0;
 export const W_DEQ = 1;
@@ -36,10 +50,21 @@ export const W_REFUSE = 12;
 export const W_DROPPED = 13;
 export const W_ACCEPTED = 14;
 export const W_REFUSED = 15;
-const HEADER_WORDS = 16;
+/** The WQ's index in its device (for SWERR). */
+export const W_INDEX = 16;
+const HEADER_WORDS = 17;
+
+/**
+ * The SWERR error code of a descriptor dropped by a full dedicated WQ. The DSA specification's
+ * table of SWERR codes is not among our references, so this value is the emulator's own; no
+ * completion status uses it.
+ */
+export const SWERR_DWQ_FULL = 0x7f;
 
 export interface WqRing {
   words: Int32Array;
+  /** The register words of the WQ's device (its state, SWERR). */
+  device: Int32Array;
   cap: number;
   mask: number;
   seq: number;
@@ -53,20 +78,23 @@ function ringCapacity(size: number): number {
   return cap;
 }
 
-export function createRingBuffer(size: number, limit: number): SharedArrayBuffer {
+export function createRingBuffer(size: number, limit: number, index: number): SharedArrayBuffer {
   const cap = ringCapacity(size);
   const sab = new SharedArrayBuffer((HEADER_WORDS + cap + cap * DESCRIPTOR_WORDS) * 4);
   const w = new Int32Array(sab);
   w[W_CAP] = cap;
   w[W_LIMIT] = limit;
+  w[W_INDEX] = index;
   for (let i = 0; i < cap; i++) w[HEADER_WORDS + i] = i;
   return sab;
 }
 
-export function openRing(sab: SharedArrayBuffer): WqRing {
+/** The ring `sab` of a WQ of the device whose register file is `registers`. */
+export function openRing(sab: SharedArrayBuffer, registers: SharedArrayBuffer): WqRing {
   const words = new Int32Array(sab);
   const cap = words[W_CAP];
-  return { words, cap, mask: cap - 1, seq: HEADER_WORDS, slots: HEADER_WORDS + cap };
+  const device = openRegisters(registers).words;
+  return { words, device, cap, mask: cap - 1, seq: HEADER_WORDS, slots: HEADER_WORDS + cap };
 }
 
 /** Empty the ring (device reset; no submitter or engine may be active). */
@@ -102,43 +130,45 @@ function publish(r: WqRing, src: Int32Array, at: number): void {
   Atomics.add(w, W_ACCEPTED, 1);
 }
 
+/** The WQ and its device are enabled (a halted device takes nothing). */
+function accepting(r: WqRing): boolean {
+  return (
+    Atomics.load(r.words, W_ENABLED) === 1 && Atomics.load(r.device, C_STATE) === DevState.ENABLED
+  );
+}
+
 /**
  * ENQCMD: copy the descriptor at `src[at..at+16)` into the WQ. Returns false ("retry") when
- * the WQ is not enabled, has reached its limit, or a refusal is being injected.
+ * the WQ or its device is not enabled, the WQ has reached its limit, or a refusal is injected.
  */
 export function enqcmd(r: WqRing, src: Int32Array, at: number): boolean {
   const w = r.words;
-  if (Atomics.load(w, W_ENABLED) !== 1) {
-    Atomics.add(w, W_REFUSED, 1);
-    return false;
+  let ok = accepting(r);
+  for (let n = Atomics.load(w, W_REFUSE); ok && n > 0; n = Atomics.load(w, W_REFUSE)) {
+    if (Atomics.compareExchange(w, W_REFUSE, n, n - 1) === n) ok = false;
   }
-  for (let n = Atomics.load(w, W_REFUSE); n > 0; n = Atomics.load(w, W_REFUSE)) {
-    if (Atomics.compareExchange(w, W_REFUSE, n, n - 1) === n) {
-      Atomics.add(w, W_REFUSED, 1);
-      return false;
-    }
+  if (ok && reserve(w, Atomics.load(w, W_LIMIT))) {
+    publish(r, src, at);
+    return true;
   }
-  if (!reserve(w, Atomics.load(w, W_LIMIT))) {
-    Atomics.add(w, W_REFUSED, 1);
-    return false;
-  }
-  publish(r, src, at);
-  return true;
+  Atomics.add(w, W_REFUSED, 1);
+  return false;
 }
 
 /**
  * MOVDIR64B: posted write of the descriptor into a dedicated WQ. Returns false when the
- * descriptor was dropped (WQ disabled or full); the caller (the device model) records that
- * as a software error — a real submitter would never learn of it.
+ * descriptor was dropped (a real submitter never learns of it): the WQ or device is not
+ * enabled, or the WQ is full, which the device records in SWERR.
  */
 export function movdir64b(r: WqRing, src: Int32Array, at: number): boolean {
   const w = r.words;
-  if (Atomics.load(w, W_ENABLED) !== 1 || !reserve(w, Atomics.load(w, W_LIMIT))) {
-    Atomics.add(w, W_DROPPED, 1);
-    return false;
+  if (accepting(r) && reserve(w, Atomics.load(w, W_LIMIT))) {
+    publish(r, src, at);
+    return true;
   }
-  publish(r, src, at);
-  return true;
+  Atomics.add(w, W_DROPPED, 1);
+  if (accepting(r)) recordSwerr(r.device, SWERR_DWQ_FULL, src[at + 1] >>> 24, w[W_INDEX], 0, 0);
+  return false;
 }
 
 /** True when the next entry is published (an engine can take it). */
