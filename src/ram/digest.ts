@@ -5,10 +5,10 @@
 
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { isZeroRange } from '../zero/zero-check.js';
 import type { RamBytes } from './layout.js';
 
 const CHUNK = 1024 * 1024;
-const ZERO_CHUNK = Buffer.alloc(CHUNK);
 
 /** A block's bytes as consecutive segments (see layout.ts: segmentViews). */
 export interface DigestBlock {
@@ -25,7 +25,8 @@ export function ramDigest(blocks: DigestBlock[]): string {
       const seg = Buffer.from(s.buffer, s.byteOffset, s.length);
       for (let off = 0; off < seg.length; off += CHUNK) {
         const end = Math.min(seg.length, off + CHUNK);
-        if (ZERO_CHUNK.compare(seg, off, end, 0, end - off) === 0) continue;
+        // The project's zero check: WebAssembly SIMD over a block's memory (segmentViews).
+        if (isZeroRange(seg, off, end - off)) continue;
         idx.writeUInt32LE(b.id, 0);
         idx.writeUInt32LE((base + off) / 4096, 4);
         h.update(idx);
@@ -44,7 +45,14 @@ export function ramDigest(blocks: DigestBlock[]): string {
 export function ramDigestInWorker(blocks: (RamBytes & { id: number })[]): Promise<string> {
   const worker = new Worker(new URL('./digest-worker.js', import.meta.url), {
     workerData: {
-      blocks: blocks.map((b) => ({ id: b.id, ram: b.ram, base: b.base, size: b.size })),
+      // With its WebAssembly memory, so that the worker checks zero chunks in WebAssembly.
+      blocks: blocks.map((b) => ({
+        id: b.id,
+        ram: b.ram,
+        base: b.base,
+        size: b.size,
+        memory: b.memory,
+      })),
     },
     name: 'ram_digest',
   });
