@@ -13,8 +13,8 @@
 #      snapshot.debian.org) and checks the upstream tarball's SHA-256;
 #   3. applies Debian's two build-system patches that let meson run without the firmware blobs
 #      the +ds repack strips, configures, and builds with ninja (6-10 min on 2 cores);
-#   4. installs into $LIVEMIG_QEMU_PREFIX (default ~/.cache/livemig/qemu-10.2.2) with SeaBIOS
-#      and the option ROMs a -kernel boot needs.
+#   4. installs into $LIVEMIG_QEMU_PREFIX (default ~/.cache/livemig/qemu-10.2.2) with SeaBIOS,
+#      its VGA BIOSes and the option ROMs a -kernel boot needs.
 set -euo pipefail
 
 VERSION=10.2.2
@@ -34,6 +34,7 @@ die() { printf 'build-qemu-peer: %s\n' "$*" >&2; exit 1; }
 if [[ -x "$PREFIX/bin/qemu-system-x86_64" ]] &&
   "$PREFIX/bin/qemu-system-x86_64" --version | grep -q "version $VERSION"; then
   say "QEMU $VERSION is already built"
+  cp -n /usr/share/seabios/vgabios*.bin "$PREFIX/share/qemu/" 2>/dev/null || true
   echo "$PREFIX/bin/qemu-system-x86_64"
   exit 0
 fi
@@ -112,7 +113,8 @@ ninja -C build -j"$(nproc)" >build.log || { tail -n 30 build.log >&2; die "build
 ninja -C build install >install.log
 data="$PREFIX/share/qemu"
 mkdir -p "$data"
-cp /usr/share/seabios/bios-256k.bin /usr/share/seabios/bios.bin "$data/"
+# SeaBIOS and its VGA BIOSes (the PC's default VGA needs vgabios-stdvga.bin).
+cp /usr/share/seabios/bios-256k.bin /usr/share/seabios/bios.bin /usr/share/seabios/vgabios*.bin "$data/"
 for rom in kvmvapic.bin linuxboot_dma.bin; do
   cp "/usr/share/qemu/$rom" "$data/" 2>/dev/null || cp "$(dpkg -L qemu-system-data | grep "/$rom\$" | head -n1)" "$data/"
 done
