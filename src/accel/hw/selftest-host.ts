@@ -63,7 +63,7 @@ export async function describeHost(
       ? 'unknown'
       : rawio
         ? 'yes (the portal may be mapped)'
-        : 'no (kernels from 6.10 then refuse to map a Sapphire/Emerald Rapids portal: write() is used)',
+        : 'no (kernels from 6.10 then refuse to map the portal of any DSA or IAA device: write() is used)',
   ]);
   const check = await checkDsaTarget(t, sysfs);
   if (check.wq) {
