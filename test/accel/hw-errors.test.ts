@@ -116,7 +116,7 @@ test('mmap vs write(): the portal when it maps, write() when mmap says EPERM (CA
   assert.equal(eperm.ok && eperm.method, 'write');
   assert.match(
     eperm.why,
-    /write\(\) on the node \(mapping the portal was refused \(EPERM\): kernels from 6.10 .* CAP_SYS_RAWIO .*\); BATCH is refused there/,
+    /write\(\) on the node \(mapping the portal was refused \(EPERM\): kernels from 6.10 .* mark every DSA and IAA device user_submission_safe = false, .* CAP_SYS_RAWIO .*\); BATCH is refused there/,
   );
 
   const insist = chooseSubmission({ ...base, choice: 'mmap', map: EPERM });

@@ -6,10 +6,11 @@
 //   3. choose how to submit, and say why:
 //      - mmap: map the 4 KiB portal and submit with ENQCMD (shared WQ) or MOVDIR64B (dedicated
 //        WQ, the driver holding one credit per outstanding descriptor);
-//      - write(): `write(fd, descriptors, 64*n)` (kernels >= 6.10 and backports). On Sapphire/
-//        Emerald Rapids those kernels let only CAP_SYS_RAWIO map the portal (mmap: EPERM), and
-//        their write() refuses BATCH descriptors, so the driver sends a packet's COMPVAL
-//        descriptors one by one, all in one write() call.
+//      - write(): `write(fd, descriptors, 64*n)` (kernels >= 6.10 and backports). Those kernels
+//        mark every DSA and IAA device `user_submission_safe = false` (INTEL-SA-01084), whatever
+//        the CPU generation: only CAP_SYS_RAWIO may map the portal (mmap: EPERM), and write()
+//        refuses BATCH descriptors, so the driver sends a packet's COMPVAL descriptors one by
+//        one, all in one write() call.
 //      `auto` maps when it can and falls back to write(); `mmap`/`write` insist.
 //
 // The result is a structured-cloneable handle: the fd and the portal handle are process-wide, so
@@ -40,7 +41,7 @@ export interface HwOpenOptions {
   allowFifo?: boolean;
   /**
    * Test only: with write(), send a packet as BATCH descriptors as the mapped portal would
-   * (kernels refuse BATCH through write() on Sapphire/Emerald Rapids), so the FIFO test device
+   * (kernels refuse BATCH through write() on every DSA device), so the FIFO test device
    * runs the driver's batch path with real addresses.
    */
   batchOverWrite?: boolean;
@@ -114,7 +115,7 @@ export function explainMmapError(errno: number): string {
   const name = errnoName(errno);
   switch (name) {
     case 'EPERM':
-      return 'mapping the portal was refused (EPERM): kernels from 6.10 (and their backports, INTEL-SA-01084) let only processes with CAP_SYS_RAWIO map a Sapphire/Emerald Rapids DSA portal';
+      return 'mapping the portal was refused (EPERM): kernels from 6.10 (and their backports, INTEL-SA-01084) mark every DSA and IAA device user_submission_safe = false, and then let only processes with CAP_SYS_RAWIO map its portal';
     case 'ENODEV':
       return 'the node cannot be mapped (ENODEV): it is not an idxd work queue portal';
     case 'EINVAL':
