@@ -34,7 +34,9 @@ die() { printf 'build-qemu-peer: %s\n' "$*" >&2; exit 1; }
 if [[ -x "$PREFIX/bin/qemu-system-x86_64" ]] &&
   "$PREFIX/bin/qemu-system-x86_64" --version | grep -q "version $VERSION"; then
   say "QEMU $VERSION is already built"
-  cp -n /usr/share/seabios/vgabios*.bin "$PREFIX/share/qemu/" 2>/dev/null || true
+  for f in /usr/share/seabios/vgabios*.bin /usr/share/qemu/*.rom /usr/share/qemu/*.bin; do
+    [[ -e "$PREFIX/share/qemu/$(basename "$f")" ]] || cp -L "$f" "$PREFIX/share/qemu/" 2>/dev/null || true
+  done
   echo "$PREFIX/bin/qemu-system-x86_64"
   exit 0
 fi
@@ -115,9 +117,14 @@ data="$PREFIX/share/qemu"
 mkdir -p "$data"
 # SeaBIOS and its VGA BIOSes (the PC's default VGA needs vgabios-stdvga.bin).
 cp /usr/share/seabios/bios-256k.bin /usr/share/seabios/bios.bin /usr/share/seabios/vgabios*.bin "$data/"
-for rom in kvmvapic.bin linuxboot_dma.bin; do
-  cp "/usr/share/qemu/$rom" "$data/" 2>/dev/null || cp "$(dpkg -L qemu-system-data | grep "/$rom\$" | head -n1)" "$data/"
+# The option ROMs (kvmvapic, linuxboot_dma, the default NIC's efi-e1000.rom, ...) from Debian's
+# qemu-system-data: standalone firmware, the same for every QEMU version.
+for rom in /usr/share/qemu/*.rom /usr/share/qemu/*.bin; do
+  [[ -e "$data/$(basename "$rom")" ]] || cp -L "$rom" "$data/" 2>/dev/null || true
 done
+[[ -e "$data/kvmvapic.bin" && -e "$data/linuxboot_dma.bin" ]] ||
+  die "kvmvapic.bin or linuxboot_dma.bin missing: install qemu-system-data"
+
 "$PREFIX/bin/qemu-system-x86_64" --version | head -n1
 say "done; the peer is: livemig bench --peer qemu --qemu $PREFIX/bin/qemu-system-x86_64"
 echo "$PREFIX/bin/qemu-system-x86_64"
