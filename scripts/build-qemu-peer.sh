@@ -34,7 +34,8 @@ die() { printf 'build-qemu-peer: %s\n' "$*" >&2; exit 1; }
 if [[ -x "$PREFIX/bin/qemu-system-x86_64" ]] &&
   "$PREFIX/bin/qemu-system-x86_64" --version | grep -q "version $VERSION"; then
   say "QEMU $VERSION is already built"
-  for f in /usr/share/seabios/vgabios*.bin /usr/share/qemu/*.rom /usr/share/qemu/*.bin; do
+  for f in /usr/share/seabios/vgabios*.bin /usr/share/qemu/*.rom /usr/share/qemu/*.bin \
+    /usr/lib/ipxe/qemu/*.rom; do
     [[ -e "$PREFIX/share/qemu/$(basename "$f")" ]] || cp -L "$f" "$PREFIX/share/qemu/" 2>/dev/null || true
   done
   echo "$PREFIX/bin/qemu-system-x86_64"
@@ -43,7 +44,7 @@ fi
 
 # 1. Build tools.
 need_apt=()
-for p in ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev flex bison seabios qemu-system-data \
+for p in ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev flex bison seabios qemu-system-data ipxe-qemu \
   pkg-config xz-utils; do
   dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
 done
@@ -117,9 +118,9 @@ data="$PREFIX/share/qemu"
 mkdir -p "$data"
 # SeaBIOS and its VGA BIOSes (the PC's default VGA needs vgabios-stdvga.bin).
 cp /usr/share/seabios/bios-256k.bin /usr/share/seabios/bios.bin /usr/share/seabios/vgabios*.bin "$data/"
-# The option ROMs (kvmvapic, linuxboot_dma, the default NIC's efi-e1000.rom, ...) from Debian's
-# qemu-system-data: standalone firmware, the same for every QEMU version.
-for rom in /usr/share/qemu/*.rom /usr/share/qemu/*.bin; do
+# The option ROMs (kvmvapic, linuxboot_dma; the default NIC's efi-e1000.rom from ipxe-qemu) from
+# Debian's qemu-system-data and ipxe-qemu: standalone firmware, the same for every QEMU version.
+for rom in /usr/share/qemu/*.rom /usr/share/qemu/*.bin /usr/lib/ipxe/qemu/*.rom; do
   [[ -e "$data/$(basename "$rom")" ]] || cp -L "$rom" "$data/" 2>/dev/null || true
 done
 [[ -e "$data/kvmvapic.bin" && -e "$data/linuxboot_dma.bin" ]] ||
