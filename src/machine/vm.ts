@@ -387,10 +387,12 @@ export class Vm extends EventEmitter implements MigrationHost {
     if (this.runState === 'inmigrate') {
       throw genericError('Guest is waiting for an incoming migration');
     }
-    if (this.runState === 'postmigrate' || this.runState === 'finish-migrate') {
+    // postmigrate may run again, as in QEMU: the operator's call when the destination did not
+    // take the guest (a lost Release leaves neither side running; docs/reliability.md).
+    if (this.runState === 'finish-migrate') {
       throw new QmpError(
         'GenericError',
-        'Migration is not finished yet or the guest migrated away; it must not run here',
+        'Migration is switching over; the guest must not run here until it ends',
       );
     }
     if (!this.guest.running) {

@@ -89,6 +89,10 @@ test('without verification, a link that drops as Release is sent: neither side r
     assert.equal(dest.status, 'failed');
     assert.match(String(dest['error-desc']), /main channel closed/);
     assert.equal(await runState(pair, 'dest'), 'inmigrate', 'never both: the destination waits');
+    // The operator, seeing the destination did not take it, resumes the source (QEMU allows
+    // `cont` after a migration too).
+    await pair.source.qmp.execute('cont');
+    assert.equal(await runState(pair, 'source'), 'running');
   } finally {
     await pair.close();
   }
