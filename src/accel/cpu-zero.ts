@@ -4,11 +4,7 @@
 // overlapping windows (RegionMemory).
 
 import { RegionMemory, windowBase, windowOf } from './dsa/emu/address-space.js';
-import { MAX_PACKET_PAGES, PAGE_SIZE } from '../migration/protocol.js';
 import { isZeroRange } from '../zero/zero-check.js';
-
-/** The longest range zero-check's isZeroRange takes at once. */
-const CHUNK = MAX_PACKET_PAGES * PAGE_SIZE;
 
 const views = new WeakMap<SharedArrayBuffer, RegionMemory>();
 
@@ -26,16 +22,7 @@ export function blockMemory(sab: SharedArrayBuffer): RegionMemory {
 export function isZeroInBlock(mem: RegionMemory, off: number, len: number): boolean {
   if (len <= 0) return true;
   const k = windowOf(off);
-  const buf = mem.buffer(k);
-  let o = off - windowBase(k);
-  let left = len;
-  while (left > 0) {
-    const n = left < CHUNK ? left : CHUNK;
-    if (!isZeroRange(buf, o, n)) return false;
-    o += n;
-    left -= n;
-  }
-  return true;
+  return isZeroRange(mem.buffer(k), off - windowBase(k), len);
 }
 
 /**

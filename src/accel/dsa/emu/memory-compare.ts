@@ -3,21 +3,9 @@
 // difference lies is this file's: memcmp over shrinking steps, then single bytes.
 
 import { isZeroRange } from '../../../zero/zero-check.js';
-import { MAX_PACKET_PAGES, PAGE_SIZE } from '../../../migration/protocol.js';
-
-/** The longest range isZeroRange takes in one call. */
-const ZERO_CHECK_MAX = MAX_PACKET_PAGES * PAGE_SIZE;
 /** A pattern buffer this big is compared against in one memcmp. */
 const CHUNK = 512 * 1024;
 const LOCATE_STEPS = [65536, 4096, 512, 64];
-
-/** buf[off, off+len) is all zero; any length. */
-export function isZero(buf: Buffer, off: number, len: number): boolean {
-  for (let r = 0; r < len; r += ZERO_CHECK_MAX) {
-    if (!isZeroRange(buf, off + r, Math.min(ZERO_CHECK_MAX, len - r))) return false;
-  }
-  return true;
-}
 
 /** Exact offset of the first differing byte of a[ao, ao+len) and b[bo, bo+len), or -1. */
 export function firstDifference(a: Buffer, ao: number, b: Buffer, bo: number, len: number): number {
@@ -65,13 +53,13 @@ export class PatternMemory {
   /** -1 when buf[off, off+len) is zero, else the offset of its first non-zero byte. */
   zeroOrMismatch(buf: Buffer, off: number, len: number): number {
     if (buf[off] !== 0) return 0;
-    if (isZero(buf, off, len)) return -1;
+    if (isZeroRange(buf, off, len)) return -1;
     // Halve the range with zero checks (fewer calls than firstDifference's steps), then bytes.
     let lo = 0;
     let hi = len;
     while (hi - lo > 64) {
       const mid = lo + ((hi - lo) >> 1);
-      if (isZero(buf, off + lo, mid - lo)) lo = mid;
+      if (isZeroRange(buf, off + lo, mid - lo)) lo = mid;
       else hi = mid;
     }
     for (let k = lo; k < hi; k++) if (buf[off + k] !== 0) return k;

@@ -8,7 +8,8 @@ import { joinAddrNumber } from '../address.js';
 import { DESCRIPTOR_WORDS, DescWord } from '../descriptor.js';
 import { FLAGS_MASK, Flag, Opcode } from '../opcodes.js';
 import { Translation, type AddressSpace } from './address-space.js';
-import { isZero, type PatternMemory } from './memory-compare.js';
+import { isZeroRange } from '../../../zero/zero-check.js';
+import type { PatternMemory } from './memory-compare.js';
 import { invalidFlagBits, reservedFieldsZero } from './validation.js';
 import type { EmuWqHandle } from './handles.js';
 
@@ -59,7 +60,7 @@ export class ZeroRuns {
       this.results.length >= count ? this.results : (this.results = new Int32Array(count));
     // A range whose first byte is not zero is not zero: a packet or group that starts with a
     // normal page (half of them, on a half-normal guest) skips the zero check.
-    if (buf[off] === 0 && isZero(buf, off, count * size)) {
+    if (buf[off] === 0 && isZeroRange(buf, off, count * size)) {
       res.fill(-1, 0, count);
       return count;
     }
@@ -67,7 +68,7 @@ export class ZeroRuns {
     for (let g0 = 0; g0 < count; g0 += group) {
       const g = Math.min(group, count - g0);
       const at = off + g0 * size;
-      if (g > 1 && buf[at] === 0 && isZero(buf, at, g * size)) {
+      if (g > 1 && buf[at] === 0 && isZeroRange(buf, at, g * size)) {
         res.fill(-1, g0, g0 + g);
         continue;
       }
