@@ -327,6 +327,8 @@ export class MigrationSource {
   private acked = false;
   /** CompleteAck (and, with x-verify-ram, a matching Digest) are in: Ready may come */
   private readyDue = false;
+  /** the destination's Digest arrived (x-verify-ram) */
+  private digestIn = false;
 
   private onCompleteAck(): void {
     if (this.status !== 'device' || this.acked) return this.fail('unexpected CompleteAck');
@@ -339,7 +341,17 @@ export class MigrationSource {
     if (this.verify === 'pending') {
       // The guest stays stopped, so its RAM is what the destination must now hold.
       this.sourceDigest = this.guest.digest();
-      this.sourceDigest.catch((e: Error) => this.fail(`RAM digest: ${e.message}`));
+      // The destination hashes the same RAM meanwhile, so hashing time is not its delay: its
+      // Digest is due within x-stall-timeout of ours (heartbeats alone would let a destination
+      // that never sends it keep this guest stopped).
+      void this.sourceDigest.then(
+        () => {
+          if (!this.digestIn && !this.finished()) {
+            this.expectWithinStallTimeout('its RAM digest (Digest)', " of the source's own");
+          }
+        },
+        (e: Error) => this.fail(`RAM digest: ${e.message}`),
+      );
       return;
     }
     this.awaitReady();
@@ -347,6 +359,8 @@ export class MigrationSource {
 
   private onDigest(digest: string): void {
     if (this.verify !== 'pending' || !this.sourceDigest) return this.fail('unexpected Digest');
+    this.digestIn = true;
+    clearTimeout(this.completeTimer);
     void this.sourceDigest.then(
       (mine) => {
         if (this.finished() || this.finishing) return;
@@ -371,9 +385,19 @@ export class MigrationSource {
    */
   private awaitReady(): void {
     this.readyDue = true;
+    this.expectWithinStallTimeout('Ready');
+  }
+
+  /**
+   * The destination owes the next frame of the handover, and heartbeats do not count: like the
+   * destination's wait for Release, the wait has x-stall-timeout, and ending it fails the
+   * migration, which resumes the guest here (the destination has not had Release).
+   */
+  private expectWithinStallTimeout(frame: string, since = ''): void {
     const limit = this.params['x-stall-timeout'];
     this.completeTimer = setTimeout(
-      () => this.fail(`destination did not say Ready within ${limit} ms (x-stall-timeout)`),
+      () =>
+        this.fail(`destination did not send ${frame} within ${limit} ms${since} (x-stall-timeout)`),
       limit,
     );
     this.completeTimer.unref();
