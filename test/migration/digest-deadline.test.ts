@@ -1,6 +1,6 @@
 // A destination that acknowledges completion and then never sends its RAM digest (x-verify-ram)
 // while its heartbeats still arrive: the source's wait for the Digest has a deadline
-// (x-stall-timeout once its own digest is done). The source fails saying what it waited for
+// (x-stall-timeout, plus as long as its own digest took, once that is done). The source fails saying what it waited for
 // and runs its guest on, intact; the destination, which never had Release, does not run it.
 
 import { test } from 'node:test';
@@ -49,9 +49,9 @@ test('a Digest withheld after CompleteAck fails the source within x-stall-timeou
       assert.ok(proxy.seenBack.includes(FrameType.Heartbeat), 'heartbeats went on');
       assert.ok(!proxy.seen.includes(FrameType.VerifyResult), 'no verdict without a Digest');
       assert.equal(source.status, 'failed');
-      assert.equal(
-        source['error-desc'],
-        "destination did not send its RAM digest (Digest) within 1000 ms of the source's own (x-stall-timeout)",
+      assert.match(
+        String(source['error-desc']),
+        /^destination did not send its RAM digest \(Digest\) within \d+ ms: x-stall-timeout 1000 plus the \d+ ms the source's own digest took$/,
       );
       assert.equal(source.livemig?.verify, 'pending');
       const st = await pair.source.qmp.execute<{ status: string }>('query-status');

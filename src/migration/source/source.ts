@@ -310,12 +310,10 @@ export class MigrationSource {
           },
           () => {},
         );
-        this.completeTimer = setTimeout(
-          () =>
-            this.fail(`destination did not acknowledge completion in ${COMPLETE_TIMEOUT_MS} ms`),
+        this.deadline(
           COMPLETE_TIMEOUT_MS,
+          `destination did not acknowledge completion in ${COMPLETE_TIMEOUT_MS} ms`,
         );
-        this.completeTimer.unref();
         return;
       }
     }
@@ -341,14 +339,20 @@ export class MigrationSource {
     if (this.verify === 'pending') {
       // The guest stays stopped, so its RAM is what the destination must now hold.
       this.sourceDigest = this.guest.digest();
-      // The destination hashes the same RAM meanwhile, so hashing time is not its delay: its
-      // Digest is due within x-stall-timeout of ours (heartbeats alone would let a destination
-      // that never sends it keep this guest stopped).
+      const hashingFrom = performance.now();
       void this.sourceDigest.then(
         () => {
-          if (!this.digestIn && !this.finished()) {
-            this.expectWithinStallTimeout('its RAM digest (Digest)', " of the source's own");
-          }
+          if (this.digestIn || this.finished()) return;
+          // The destination hashes the same RAM meanwhile: as long as ours took is its due, and
+          // x-stall-timeout its delay. Heartbeats do not count, or a destination that never
+          // sends its Digest would keep this guest stopped for good.
+          const stall = this.params['x-stall-timeout'];
+          const hashMs = Math.round(performance.now() - hashingFrom);
+          this.deadline(
+            stall + hashMs,
+            `destination did not send its RAM digest (Digest) within ${stall + hashMs} ms: ` +
+              `x-stall-timeout ${stall} plus the ${hashMs} ms the source's own digest took`,
+          );
         },
         (e: Error) => this.fail(`RAM digest: ${e.message}`),
       );
@@ -385,21 +389,17 @@ export class MigrationSource {
    */
   private awaitReady(): void {
     this.readyDue = true;
-    this.expectWithinStallTimeout('Ready');
+    const limit = this.params['x-stall-timeout'];
+    this.deadline(limit, `destination did not say Ready within ${limit} ms (x-stall-timeout)`);
   }
 
   /**
-   * The destination owes the next frame of the handover, and heartbeats do not count: like the
-   * destination's wait for Release, the wait has x-stall-timeout, and ending it fails the
-   * migration, which resumes the guest here (the destination has not had Release).
+   * The destination owes the next frame of the end sequence; heartbeats alone do not keep the
+   * wait going. Past the deadline the migration fails, which resumes the guest here (the
+   * destination has not had Release).
    */
-  private expectWithinStallTimeout(frame: string, since = ''): void {
-    const limit = this.params['x-stall-timeout'];
-    this.completeTimer = setTimeout(
-      () =>
-        this.fail(`destination did not send ${frame} within ${limit} ms${since} (x-stall-timeout)`),
-      limit,
-    );
+  private deadline(ms: number, message: string): void {
+    this.completeTimer = setTimeout(() => this.fail(message), ms);
     this.completeTimer.unref();
   }
 
