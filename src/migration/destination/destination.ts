@@ -349,12 +349,24 @@ export class MigrationDestination {
     if (!cur.verify) return this.ready(cur);
     // Before the guest runs, so that its RAM is exactly what was migrated.
     cur.phase = 'verifying';
+    const hashingFrom = performance.now();
     try {
       const digest = await this.guest.digest();
-      if (this.current === cur) cur.control.send(FrameType.Digest, { digest });
+      if (this.current !== cur) return;
+      cur.control.send(FrameType.Digest, { digest });
     } catch (e) {
-      this.fail(`RAM digest: ${(e as Error).message}`);
+      return this.fail(`RAM digest: ${(e as Error).message}`);
     }
+    // The source hashes the same RAM meanwhile: as long as ours took is its due, and
+    // x-stall-timeout its delay; heartbeats alone must not keep this side waiting.
+    const hashMs = Math.round(performance.now() - hashingFrom);
+    const ms = cur.stallTimeoutMs + hashMs;
+    this.deadline(
+      cur,
+      ms,
+      `no VerifyResult within ${ms} ms of Digest: x-stall-timeout ${cur.stallTimeoutMs} ` +
+        `plus the ${hashMs} ms this destination's digest took`,
+    );
   }
 
   /**
@@ -363,13 +375,17 @@ export class MigrationDestination {
    * not answered it, resumes its own guest: exactly one side runs it.
    */
   private ready(cur: Incoming): void {
+    clearTimeout(cur.timer);
     cur.phase = 'ready';
     cur.control.send(FrameType.Ready, {});
     // The source answers at once; heartbeats alone must not keep the guest waiting here.
-    cur.timer = setTimeout(
-      () => this.fail(`no Release within ${cur.stallTimeoutMs} ms of Ready (x-stall-timeout)`),
-      cur.stallTimeoutMs,
-    );
+    const ms = cur.stallTimeoutMs;
+    this.deadline(cur, ms, `no Release within ${ms} ms of Ready (x-stall-timeout)`);
+  }
+
+  /** The source owes the next frame of the end sequence: past `ms`, the migration fails. */
+  private deadline(cur: Incoming, ms: number, message: string): void {
+    cur.timer = setTimeout(() => this.fail(message), ms);
     cur.timer.unref();
   }
 
