@@ -8,21 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LocalPair, type MigrationResult } from '../../src/harness/local-migration.js';
 import { FrameType } from '../../src/migration/protocol.js';
+import { destEnded } from '../support/dest-ended.js';
 import { FrameProxy, rewriteJson, withhold, type FrameRewrite } from '../support/frame-proxy.js';
 
 type Info = MigrationResult & { 'error-desc'?: string; livemig?: Record<string, unknown> };
 
 const passThrough: FrameRewrite = (_t, payload) => payload;
-
-/** Wait until the destination has given up or finished its incoming migration. */
-async function destEnded(pair: LocalPair): Promise<Info> {
-  for (let i = 0; ; i++) {
-    const d = await pair.dest.qmp.execute<Info>('query-migrate');
-    if (d.status === 'failed' || d.status === 'completed') return d;
-    assert.ok(i < 500, `destination still ${d.status}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /**
  * Migrate a guest whose RAM does not change by itself (no workload) through a proxy, with
@@ -59,7 +50,7 @@ async function failedWithGuestKept(
       assert.equal(st.status, 'running', 'the source guest runs on');
       const after = await pair.source.qmp.execute<{ digest: string }>('x-query-ram-digest');
       assert.equal(after.digest, before.digest, 'the source guest is intact');
-      const dest = await destEnded(pair);
+      const dest = (await destEnded(pair)) as Info;
       assert.equal(dest.status, 'failed');
       const dst = await pair.dest.qmp.execute<{ status: string }>('query-status');
       assert.equal(dst.status, 'inmigrate', 'the destination guest does not run');
