@@ -63,10 +63,19 @@ async function failedWithGuestKept(
   }
 }
 
+/**
+ * Both sides wait at once (the destination for a VerifyResult that cannot come without its
+ * Digest), so with one x-stall-timeout either deadline may end the migration. The proxy tells
+ * the destination a different one in Hello, so that the side under test gives up first.
+ */
+function destinationStallTimeout(ms: number): FrameRewrite {
+  return rewriteJson(FrameType.Hello, (p) => (p.stallTimeoutMs = ms));
+}
+
 test('a Digest withheld after CompleteAck fails the source within its deadline; its guest runs on', async () => {
   const { source, dest, proxy } = await failedWithGuestKept(
-    1000,
-    passThrough,
+    2000,
+    destinationStallTimeout(4000),
     withhold(FrameType.Digest),
   );
   assert.ok(proxy.seenBack.includes(FrameType.CompleteAck), 'CompleteAck reached the source');
@@ -75,18 +84,17 @@ test('a Digest withheld after CompleteAck fails the source within its deadline; 
   assert.ok(!proxy.seen.includes(FrameType.VerifyResult), 'no verdict without a Digest');
   assert.match(
     String(source['error-desc']),
-    /^destination did not send its RAM digest \(Digest\) within \d+ ms: x-stall-timeout 1000 plus the \d+ ms the source's own digest took$/,
+    /^destination did not send its RAM digest \(Digest\) within \d+ ms: x-stall-timeout 2000 plus the \d+ ms the source's own digest took$/,
   );
   assert.equal(source.livemig?.verify, 'pending');
   assert.match(String(dest['error-desc']), /^source: destination did not send its RAM digest/);
 });
 
 test('a VerifyResult withheld fails the destination within its deadline; the source runs on', async () => {
-  // The destination is told a shorter x-stall-timeout than the source's, so that its deadline,
-  // not the source's wait for Ready, ends the migration.
+  // The source's wait for Ready runs too: the destination's deadline must be the shorter.
   const toDestination: FrameRewrite = (type, payload) => {
     if (type === FrameType.VerifyResult) return 'withhold';
-    return rewriteJson(FrameType.Hello, (p) => (p.stallTimeoutMs = 2000))(type, payload);
+    return destinationStallTimeout(2000)(type, payload);
   };
   const { source, dest, proxy } = await failedWithGuestKept(3000, toDestination, passThrough);
   assert.ok(proxy.seen.includes(FrameType.VerifyResult), 'the source sent its verdict');
