@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LocalPair, type MigrationResult } from '../../src/harness/local-migration.js';
 import { FrameType } from '../../src/migration/protocol.js';
+import { destEnded } from '../support/dest-ended.js';
 import { FrameProxy, dropAt } from '../support/frame-proxy.js';
 
 type Info = MigrationResult & { 'error-desc'?: string; livemig?: Record<string, unknown> };
@@ -18,16 +19,6 @@ async function runState(pair: LocalPair, side: 'source' | 'dest'): Promise<strin
 
 async function digest(pair: LocalPair, side: 'source' | 'dest'): Promise<string> {
   return (await pair[side].qmp.execute<{ digest: string }>('x-query-ram-digest')).digest;
-}
-
-/** Wait until the destination has given up or finished its incoming migration. */
-async function destEnded(pair: LocalPair): Promise<Info> {
-  for (let i = 0; ; i++) {
-    const d = await pair.dest.qmp.execute<Info>('query-migrate');
-    if (d.status === 'failed' || d.status === 'completed') return d;
-    assert.ok(i < 500, `destination still ${d.status}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Migrate through a proxy that drops the link as the source sends `frame` (null: never). */
@@ -51,7 +42,7 @@ async function migrateDroppingAt(
   try {
     await pair.source.qmp.execute('migrate', { uri: proxy.uri });
     const source = (await pair.waitFinished(undefined, 20)) as Info;
-    return { source, dest: await destEnded(pair), proxy };
+    return { source, dest: (await destEnded(pair)) as Info, proxy };
   } finally {
     await proxy.close();
   }

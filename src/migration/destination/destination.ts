@@ -4,28 +4,19 @@
 
 import type net from 'node:net';
 import { listenChannels, type ChannelRefusal, type TransportOptions } from '../transport.js';
-import type { Worker } from 'node:worker_threads';
 import type { WorkerPool } from '../../util/worker-pool.js';
 import { ControlChannel, type Frame } from '../control-channel.js';
-import {
-  FrameType,
-  MAIN_MAGIC,
-  MAX_PACKET_PAGES,
-  MAX_STALL_TIMEOUT_MS,
-  MIN_STALL_TIMEOUT_MS,
-  PAGE_SIZE,
-  PROTOCOL_VERSION,
-  decodeDeviceState,
-  type Handshake,
-} from '../protocol.js';
+import { FrameType, decodeDeviceState } from '../protocol.js';
 import type { GuestMachine } from '../../machine/guest-machine.js';
 import type { CpuRegistry } from '../../util/cpu-slots.js';
-import { MAX_MULTIFD_CHANNELS } from '../parameters.js';
 import type { MigrationStatus } from '../status.js';
 import { pagesOf } from '../../ram/layout.js';
 import type { RecvWorkerCommand, RecvWorkerData, RecvWorkerMessage } from './worker-data.js';
 import { RecvProgress, createRecvBarrier, createRecvStats } from './recv-words.js';
 import { parseTcpUri } from '../uri.js';
+import { incomingInfo, type Incoming, type Phase } from './incoming.js';
+import { checkHello, refuseMainHandshake } from './incoming-checks.js';
+import { awaitFinalPass } from './final-pass-wait.js';
 
 export interface DestinationEvents {
   status(s: MigrationStatus): void;
@@ -36,44 +27,11 @@ export interface DestinationEvents {
 
 /** How long a connected source may take between HELLO and the channels' connections. */
 const CHANNEL_CONNECT_TIMEOUT_MS = 10_000;
-/** x-stall-timeout's default, for a Hello without stallTimeoutMs */
-const DEFAULT_STALL_TIMEOUT_MS = 10_000;
 /** Receive threads kept ready: the default multifd-channels. */
 const POOL_SIZE = 2;
 /** main-channel connections waiting for their handshake, at most */
 const MAX_UNBOUND_CONNECTIONS = 16;
 const RECV_WORKER = new URL('./recv-worker.js', import.meta.url);
-
-/**
- * Where an incoming migration is; each frame is accepted only in the phase that expects it.
- * 'ready': Ready is sent; the guest runs on the source's Release, and on nothing else.
- */
-type Phase = 'hello' | 'streaming' | 'completing' | 'verifying' | 'ready';
-
-interface Incoming {
-  phase: Phase;
-  control: ControlChannel;
-  session: Buffer;
-  channels: number;
-  workers: Worker[];
-  barrier: SharedArrayBuffer;
-  stats: SharedArrayBuffer;
-  /** the main thread's view of barrier and stats */
-  progress: RecvProgress;
-  verify: boolean;
-  stallTimeoutMs: number;
-  /** x-migration-nice, from the Hello */
-  threadNice: number;
-  startedAt: number;
-  timer?: NodeJS.Timeout;
-  names: string[];
-  /** the received map of each block (received-map.ts), shared with the channels and the machine */
-  received: SharedArrayBuffer[];
-  /** what taking RAM into the guest cost the machine (a PC: copies into its emulator) */
-  intoGuest?: Record<string, number>;
-  /** the machine loading a binary device state (DeviceState frame), once it arrived */
-  deviceLoading?: Promise<void>;
-}
 
 export class MigrationDestination {
   status: MigrationStatus = 'none';
@@ -184,7 +142,7 @@ export class MigrationDestination {
     ctl.onHandshake = (h) => {
       clearTimeout(timer);
       settle();
-      const refusal = this.checkMainHandshake(h);
+      const refusal = refuseMainHandshake(h, this.current !== null, this.guestStarted);
       if (refusal) {
         this.events.log(`refused main channel from ${socket.remoteAddress}: ${refusal}`);
         ctl.send(FrameType.Error, { message: refusal });
@@ -233,19 +191,6 @@ export class MigrationDestination {
     };
   }
 
-  private checkMainHandshake(h: Handshake): string {
-    if (h.magic !== MAIN_MAGIC) return `bad main channel magic ${h.magic}`;
-    if (h.version !== PROTOCOL_VERSION) {
-      return `unsupported protocol version ${h.version}, this destination speaks ${PROTOCOL_VERSION}`;
-    }
-    if (this.current) return 'destination is busy with another incoming migration';
-    if (this.guestStarted) return 'destination guest has already run; start a new destination';
-    if (h.channels < 1 || h.channels > MAX_MULTIFD_CHANNELS) {
-      return `invalid channel count ${h.channels}: expected 1..${MAX_MULTIFD_CHANNELS}`;
-    }
-    return '';
-  }
-
   private onFrame(f: Frame): void {
     const cur = this.current!;
     const expect = (phase: Phase, name: string): boolean => {
@@ -277,68 +222,13 @@ export class MigrationDestination {
     }
   }
 
-  /** Check the source's description against ours before anything is started. */
+  /** The source's description matches ours (incoming-checks.ts): start the channels. */
   private onHello(cur: Incoming, p: Record<string, unknown>): void {
-    const packetPages = p.packetPages;
-    if (p.version !== PROTOCOL_VERSION)
-      return this.fail(`Hello version ${String(p.version)} unsupported`);
-    if (p.session !== cur.session.toString('hex'))
-      return this.fail('Hello session id does not match the handshake');
-    if (p.channels !== cur.channels)
-      return this.fail(`Hello channels ${String(p.channels)} does not match the handshake`);
-    if (p.pageSize !== PAGE_SIZE)
-      return this.fail(`page size ${String(p.pageSize)} unsupported: expected ${PAGE_SIZE}`);
-    if (
-      typeof packetPages !== 'number' ||
-      !Number.isInteger(packetPages) ||
-      packetPages < 1 ||
-      packetPages > MAX_PACKET_PAGES
-    ) {
-      return this.fail(
-        `packet size ${String(packetPages)} pages out of range 1..${MAX_PACKET_PAGES}`,
-      );
-    }
-    const blocks = p.blocks;
-    const mine = this.guest.blocks;
-    if (!Array.isArray(blocks) || blocks.length !== mine.length) {
-      return this.fail(
-        `RAM layout mismatch: source has ${Array.isArray(blocks) ? blocks.length : '?'} blocks, destination ${mine.length}`,
-      );
-    }
-    for (let i = 0; i < mine.length; i++) {
-      const b = (typeof blocks[i] === 'object' && blocks[i] !== null ? blocks[i] : {}) as {
-        id?: unknown;
-        name?: unknown;
-        size?: unknown;
-      };
-      if (b.id !== mine[i].id || b.name !== mine[i].name || b.size !== mine[i].size) {
-        return this.fail(
-          `RAM block ${i} mismatch: source ${String(b.name)} of ${String(b.size)} bytes, ` +
-            `destination ${mine[i].name} of ${mine[i].size} bytes (start both with the same --ram)`,
-        );
-      }
-    }
-    const machineMismatch = this.guest.incompatibility(p.machine);
-    if (machineMismatch) return this.fail(machineMismatch);
-    // Optional: a source that does not say uses the default.
-    const stall = p.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
-    if (
-      typeof stall !== 'number' ||
-      !Number.isInteger(stall) ||
-      stall < MIN_STALL_TIMEOUT_MS ||
-      stall > MAX_STALL_TIMEOUT_MS
-    ) {
-      return this.fail(
-        `Hello stallTimeoutMs ${String(stall)} out of range ${MIN_STALL_TIMEOUT_MS}..${MAX_STALL_TIMEOUT_MS}`,
-      );
-    }
+    const terms = checkHello(p, cur, this.guest);
+    if (typeof terms === 'string') return this.fail(terms);
+    const { packetPages, stallTimeoutMs: stall } = terms;
     cur.stallTimeoutMs = stall;
-    // Optional too: x-migration-nice, which the source's user sets for both sides.
-    const nice = p.threadNice ?? 0;
-    if (typeof nice !== 'number' || !Number.isInteger(nice) || nice < 0 || nice > 19) {
-      return this.fail(`Hello threadNice ${String(nice)} out of range 0..19`);
-    }
-    cur.threadNice = nice;
+    cur.threadNice = terms.threadNice;
     cur.control.startHeartbeat(stall, (ms) =>
       this.fail(`source stalled: nothing heard on the main channel for ${ms} ms`),
     );
@@ -346,6 +236,7 @@ export class MigrationDestination {
     cur.phase = 'streaming';
     clearTimeout(cur.timer);
     this.setStatus('active');
+    const mine = this.guest.blocks;
     const received = mine.map((b) => new SharedArrayBuffer(pagesOf(b.size)));
     cur.received = received;
     this.guest.beginIncoming(received);
@@ -435,7 +326,9 @@ export class MigrationDestination {
     finalPass: number,
     json: Record<string, unknown>,
   ): Promise<void> {
-    if (!(await this.awaitChannels(cur, finalPass)) || this.current !== cur) return;
+    const isCurrent = (): boolean => this.current === cur;
+    if (!(await awaitFinalPass(cur, finalPass, isCurrent, (m) => this.fail(m))) || !isCurrent())
+      return;
     // All RAM is in: the channels may now close without that being an error.
     const finish: RecvWorkerCommand = { type: 'finish' };
     for (const w of cur.workers) w.postMessage(finish);
@@ -456,44 +349,24 @@ export class MigrationDestination {
     if (!cur.verify) return this.ready(cur);
     // Before the guest runs, so that its RAM is exactly what was migrated.
     cur.phase = 'verifying';
+    const hashingFrom = performance.now();
     try {
       const digest = await this.guest.digest();
-      if (this.current === cur) cur.control.send(FrameType.Digest, { digest });
+      if (this.current !== cur) return;
+      cur.control.send(FrameType.Digest, { digest });
     } catch (e) {
-      this.fail(`RAM digest: ${(e as Error).message}`);
+      return this.fail(`RAM digest: ${(e as Error).message}`);
     }
-  }
-
-  /**
-   * Every channel has applied the final pass (their SYNC barrier for it). The source said it
-   * was sent: a wait in which no channel receives anything for x-stall-timeout fails, whatever
-   * the heartbeats say (a source that announces a pass it never sends).
-   */
-  private async awaitChannels(cur: Incoming, pass: number): Promise<boolean> {
-    const p = cur.progress;
-    let bytes = p.total('bytes');
-    let movedAt = performance.now();
-    for (let c = 0; c < cur.channels; c++) {
-      for (;;) {
-        if (p.aborted || this.current !== cur) return false;
-        const v = p.syncedPass(c);
-        if (v >= pass) break;
-        const now = performance.now();
-        const b = p.total('bytes');
-        if (b !== bytes) {
-          bytes = b;
-          movedAt = now;
-        } else if (now - movedAt > cur.stallTimeoutMs) {
-          this.fail(
-            `final pass ${pass} announced, but multifd channel ${c} has applied only pass ${v} ` +
-              `and no channel received anything for ${cur.stallTimeoutMs} ms (x-stall-timeout)`,
-          );
-          return false;
-        }
-        await p.waitSynced(c, v, Math.min(200, cur.stallTimeoutMs / 2));
-      }
-    }
-    return true;
+    // The source hashes the same RAM meanwhile: as long as ours took is its due, and
+    // x-stall-timeout its delay; heartbeats alone must not keep this side waiting.
+    const hashMs = Math.round(performance.now() - hashingFrom);
+    const ms = cur.stallTimeoutMs + hashMs;
+    this.deadline(
+      cur,
+      ms,
+      `no VerifyResult within ${ms} ms of Digest: x-stall-timeout ${cur.stallTimeoutMs} ` +
+        `plus the ${hashMs} ms this destination's digest took`,
+    );
   }
 
   /**
@@ -502,13 +375,17 @@ export class MigrationDestination {
    * not answered it, resumes its own guest: exactly one side runs it.
    */
   private ready(cur: Incoming): void {
+    clearTimeout(cur.timer);
     cur.phase = 'ready';
     cur.control.send(FrameType.Ready, {});
     // The source answers at once; heartbeats alone must not keep the guest waiting here.
-    cur.timer = setTimeout(
-      () => this.fail(`no Release within ${cur.stallTimeoutMs} ms of Ready (x-stall-timeout)`),
-      cur.stallTimeoutMs,
-    );
+    const ms = cur.stallTimeoutMs;
+    this.deadline(cur, ms, `no Release within ${ms} ms of Ready (x-stall-timeout)`);
+  }
+
+  /** The source owes the next frame of the end sequence: past `ms`, the migration fails. */
+  private deadline(cur: Incoming, ms: number, message: string): void {
+    cur.timer = setTimeout(() => this.fail(message), ms);
     cur.timer.unref();
   }
 
@@ -556,29 +433,7 @@ export class MigrationDestination {
   }
 
   private snapshot(cur: Incoming): Record<string, unknown> {
-    const bytes = cur.progress.total('bytes');
-    const normal = cur.progress.total('normal');
-    const zero = cur.progress.total('zero');
-    return {
-      status: this.status,
-      'total-time': Date.now() - cur.startedAt,
-      ram: {
-        transferred: bytes,
-        total: this.guest.ramBytes,
-        duplicate: zero,
-        normal,
-        'normal-bytes': normal * PAGE_SIZE,
-        'page-size': PAGE_SIZE,
-        'multifd-bytes': bytes,
-      },
-      livemig: {
-        session: cur.session.toString('hex'),
-        channels: cur.channels,
-        machine: this.guest.type,
-        ...(cur.intoGuest ? { 'into-guest': cur.intoGuest } : {}),
-        'thread-cpu-ms': this.cpu.snapshot(['main', ...cur.names]),
-      },
-    };
+    return incomingInfo(cur, this.status, this.guest, this.cpu);
   }
 
   info(): Record<string, unknown> {

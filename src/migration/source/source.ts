@@ -5,7 +5,6 @@
 
 import { connectChannel, readyEvent, type TransportOptions } from '../transport.js';
 import { randomBytes } from 'node:crypto';
-import type { Worker } from 'node:worker_threads';
 import type { WorkerPool } from '../../util/worker-pool.js';
 import type { Accelerator } from '../../accel/driver.js';
 import { ControlChannel, type Frame } from '../control-channel.js';
@@ -22,19 +21,20 @@ import {
 import type { GuestMachine } from '../../machine/guest-machine.js';
 import type { MigrationCapabilities, MigrationParameters } from '../parameters.js';
 import type { CpuRegistry } from '../../util/cpu-slots.js';
-import { CHAN_STAT, LIVE, MIG, createSlots } from './channel-slots.js';
-import { CHAN_WORD } from './channel-slots.js';
+import { CHAN_WORD, LIVE, MIG, createSlots } from './channel-slots.js';
 import type {
-  LiveMigrationCommand,
   LiveMigrationWorkerData,
   SendWorkerData,
   SourceWorkerMessage,
 } from './worker-data.js';
-import { pagesOf } from '../../ram/layout.js';
 import { genericError } from '../../util/errors.js';
 import type { MigrationStatus } from '../status.js';
 import { parseTcpUri } from '../uri.js';
-import { haltedWorkQueues } from '../../accel/hw/wq-state.js';
+import { SourceThreads } from './source-threads.js';
+import { AcceleratorFigures } from './accelerator-figures.js';
+import { SourceFigures, type VerifyState } from './source-figures.js';
+
+export { LM_WORKER, SEND_WORKER } from './source-threads.js';
 
 export interface SourceEvents {
   status(s: MigrationStatus): void;
@@ -44,8 +44,6 @@ export interface SourceEvents {
 }
 
 const SETUP_TIMEOUT_MS = 10_000;
-export const SEND_WORKER = new URL('./multifd-send-worker.js', import.meta.url);
-export const LM_WORKER = new URL('./live-migration-worker.js', import.meta.url);
 const COMPLETE_TIMEOUT_MS = 60_000;
 /**
  * A destination that refuses something says why on the main channel as it drops the multifd
@@ -53,76 +51,28 @@ const COMPLETE_TIMEOUT_MS = 60_000;
  * that reason before it becomes the migration's.
  */
 const CHANNEL_ERROR_GRACE_MS = 500;
-/**
- * How long a channel asked to finish may take to acknowledge (an accelerator request in flight
- * ends within its 1 s deadline) before it is ended anyway.
- */
-const CHANNEL_STOP_GRACE_MS = 3000;
-
-/**
- * End a channel asked to finish: once it says it stopped (or it exits, or the grace passes),
- * terminate it, and settle when it is gone.
- */
-function endChannel(w: Worker): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (w.threadId < 0) return resolve(); // exited already
-    let ended = false;
-    const end = (): void => {
-      if (ended) return;
-      ended = true;
-      clearTimeout(grace);
-      w.off('message', onMessage);
-      void w.terminate().then(() => resolve());
-    };
-    const onMessage = (m: SourceWorkerMessage): void => {
-      if (m.type === 'channel-stopped') end();
-    };
-    const grace = setTimeout(end, CHANNEL_STOP_GRACE_MS);
-    grace.unref();
-    w.on('message', onMessage);
-    w.once('exit', end);
-  });
-}
 
 export class MigrationSource {
   status: MigrationStatus = 'setup';
   errorDesc: string | undefined;
   readonly session = randomBytes(16);
-  private setupMs = 0;
-  private endedAt = 0;
-  private stoppedAt = 0;
-  private downtimeMs: number | undefined;
-  private expectedDowntimeMs = 0;
-  private passes = 0;
-  private lastPass: Extract<SourceWorkerMessage, { type: 'pass' }> | undefined;
-  private finalBytesBefore = 0;
   private control: ControlChannel | null = null;
-  private workers: Worker[] = [];
   private readonly mig = new SharedArrayBuffer(4 * MIG.size);
   private readonly migWords = new Int32Array(this.mig);
-  private readonly chanStats: SharedArrayBuffer;
-  private readonly chanStatsView: Float64Array;
   private readonly live = new SharedArrayBuffer(8 * LIVE.size);
   private readonly wasRunning: boolean;
-  private mainBytes = 0;
-  private verify: 'off' | 'pending' | 'ok' | 'mismatch' = 'off';
+  private verify: VerifyState = 'off';
   /** the source's own RAM digest, computed once the destination has acknowledged */
   private sourceDigest: Promise<string> | null = null;
   /** the device state's JSON part, once the vCPU has stopped and its binary part is sent */
   private deviceJson: Promise<Record<string, unknown>> | null = null;
   private readonly channels: number;
-  private readonly threadNames: string[] = [];
+  private readonly threads: SourceThreads;
+  private readonly accelFigures: AcceleratorFigures | undefined;
+  private readonly figures: SourceFigures;
   private completeTimer: NodeJS.Timeout | undefined;
   /** a worker's error, waiting for the destination's own reason (CHANNEL_ERROR_GRACE_MS) */
   private channelError: NodeJS.Timeout | undefined;
-  /** CPU ms of dsa_completion and the emulated engines: at start, and the latest reading */
-  private accelCpuBase: Record<string, number> = {};
-  private accelCpu: Record<string, number> = {};
-  private accelClosed = false;
-  /** livemig's monotone progress, in % */
-  private progress = 0;
-  /** content-sync machines: what the dirty syncs cost the vCPU thread */
-  private readonly syncs = { count: 0, totalMs: 0, maxMs: 0, lastMs: 0, pages: 0 };
 
   constructor(
     private readonly guest: GuestMachine,
@@ -131,7 +81,7 @@ export class MigrationSource {
     private readonly cpu: CpuRegistry,
     private readonly uri: string,
     private readonly events: SourceEvents,
-    private readonly pool: WorkerPool,
+    pool: WorkerPool,
     /** open for zero-page-detection=dsa-accel; this migration closes it */
     private readonly accel?: Accelerator,
     /** channel security for every connection of this migration (plain TCP by default) */
@@ -140,8 +90,25 @@ export class MigrationSource {
     private readonly startedAt = Date.now(),
   ) {
     this.channels = caps.multifd ? params['multifd-channels'] : 1;
-    this.chanStats = new SharedArrayBuffer(8 * CHAN_STAT.size * this.channels);
-    this.chanStatsView = new Float64Array(this.chanStats);
+    this.threads = new SourceThreads(
+      pool,
+      cpu,
+      this.migWords,
+      (m) => this.onWorkerMessage(m),
+      (message) => this.fail(message),
+    );
+    this.accelFigures = accel ? new AcceleratorFigures(accel) : undefined;
+    this.figures = new SourceFigures(
+      guest,
+      params,
+      caps,
+      cpu,
+      this.session,
+      this.channels,
+      this.threads.names,
+      this.accelFigures,
+      startedAt,
+    );
     this.wasRunning = guest.running;
     this.updateLiveParams(params);
     if (caps['x-verify-ram']) this.verify = 'pending';
@@ -163,10 +130,7 @@ export class MigrationSource {
   }
 
   start(): void {
-    if (this.accel) {
-      // Engines are shared by the process; account only what this migration adds.
-      void this.accel.threadCpu().then((c) => (this.accelCpuBase = c));
-    }
+    this.accelFigures?.start();
     const { host, port } = parseTcpUri(this.uri);
     const socket = connectChannel(host, port, this.transport);
     const ctl = new ControlChannel(socket, false);
@@ -200,7 +164,7 @@ export class MigrationSource {
         blocks: this.guest.blocks.map((b) => ({ id: b.id, name: b.name, size: b.size })),
         machine: this.guest.describe(),
       });
-      this.mainBytes += HANDSHAKE_SIZE;
+      this.figures.mainBytes += HANDSHAKE_SIZE;
       const limit = this.params['x-stall-timeout'];
       ctl.startHeartbeat(limit, (ms) =>
         this.fail(
@@ -236,7 +200,7 @@ export class MigrationSource {
         ) {
           return this.fail(`destination sent invalid channel ports ${JSON.stringify(ports)}`);
         }
-        this.connectChannels(ports as number[]);
+        this.threads.connectChannels(ports as number[]);
         return;
       }
       case FrameType.CompleteAck:
@@ -252,18 +216,6 @@ export class MigrationSource {
     }
   }
 
-  private spawn(file: URL, name: string, data: object): Worker {
-    const w = this.pool.take(file, data);
-    w.on('message', (m: SourceWorkerMessage) => this.onWorkerMessage(m));
-    w.on('error', (e) => this.fail(`${name}: ${e.message}`));
-    this.workers.push(w);
-    this.threadNames.push(name);
-    this.cpu.reset(name);
-    return w;
-  }
-
-  private channelWorkers: Worker[] = [];
-  private lmWorker: Worker | null = null;
   private connected = 0;
 
   private spawnWorkers(host: string): void {
@@ -271,7 +223,7 @@ export class MigrationSource {
       blocks: this.guest.blocks,
       slots: createSlots(this.channels),
       mig: this.mig,
-      chanStats: this.chanStats,
+      chanStats: this.figures.chanStats,
       chanWords: new SharedArrayBuffer(4 * CHAN_WORD.size * this.channels),
       cpuSlots: this.cpu.slots,
       channels: this.channels,
@@ -291,7 +243,7 @@ export class MigrationSource {
         accel: this.accel?.handle,
         transport: this.transport,
       };
-      this.channelWorkers.push(this.spawn(SEND_WORKER, name, data));
+      this.threads.spawnChannel(name, data);
     }
     const lm: LiveMigrationWorkerData = {
       ...shared,
@@ -303,19 +255,14 @@ export class MigrationSource {
       cpuSlot: this.cpu.slot('live_migration'),
       liveParams: this.live,
     };
-    this.lmWorker = this.spawn(LM_WORKER, 'live_migration', lm);
-  }
-
-  private connectChannels(ports: number[]): void {
-    this.channelWorkers.forEach((w, i) => w.postMessage({ type: 'connect', port: ports[i] }));
+    this.threads.spawnLiveMigration(lm);
   }
 
   private onConnected(): void {
     if (++this.connected < this.channels) return;
-    this.setupMs = Date.now() - this.startedAt;
+    this.figures.setupMs = Date.now() - this.startedAt;
     this.setStatus('active');
-    const start: LiveMigrationCommand = { type: 'start' };
-    this.lmWorker!.postMessage(start);
+    this.threads.startLiveMigration();
   }
 
   private onWorkerMessage(m: SourceWorkerMessage): void {
@@ -324,12 +271,7 @@ export class MigrationSource {
       case 'connected':
         return this.onConnected();
       case 'dirty-sync':
-        this.syncs.count++;
-        this.syncs.totalMs += m.ms;
-        this.syncs.maxMs = Math.max(this.syncs.maxMs, m.ms);
-        this.syncs.lastMs = m.ms;
-        this.syncs.pages += m.pages;
-        return;
+        return this.figures.dirtySync(m);
       case 'error':
         if (this.control && !this.control.socket.destroyed) {
           this.channelError ??= setTimeout(() => this.fail(m.message), CHANNEL_ERROR_GRACE_MS);
@@ -337,30 +279,30 @@ export class MigrationSource {
         }
         return this.fail(m.message);
       case 'pass':
-        this.refreshAccelCpu();
-        this.passes = m.pass;
-        this.lastPass = m;
-        this.expectedDowntimeMs = m.expectedDowntimeMs;
+        void this.accelFigures?.refresh();
+        this.figures.passes = m.pass;
+        this.figures.lastPass = m;
+        this.figures.expectedDowntimeMs = m.expectedDowntimeMs;
         this.events.pass(m.pass + 1);
         return;
       case 'stopped':
-        this.stoppedAt = m.at;
-        this.finalBytesBefore = this.transferred();
-        this.passes = m.pass - 1;
+        this.figures.stoppedAt = m.at;
+        this.figures.finalBytesBefore = this.figures.transferred();
+        this.figures.passes = m.pass - 1;
         this.events.runState(false);
         this.setStatus(this.caps['pause-before-switchover'] ? 'pre-switchover' : 'device');
         // The guest no longer changes: its device state goes out while the final pass does.
         this.deviceJson = this.guest.deviceState().then((state) => {
           if (state.blob && !this.finished()) {
             const parts = encodeDeviceState(state.json, state.blob);
-            this.mainBytes += this.control!.sendBinary(FrameType.DeviceState, parts);
+            this.figures.mainBytes += this.control!.sendBinary(FrameType.DeviceState, parts);
           }
           return state.json;
         });
         this.deviceJson.catch((e: Error) => this.fail(`device state: ${e.message}`));
         return;
       case 'final-sent': {
-        this.passes = m.pass;
+        this.figures.passes = m.pass;
         void this.deviceJson!.then(
           (device) => {
             if (this.finished()) return;
@@ -368,64 +310,52 @@ export class MigrationSource {
           },
           () => {},
         );
-        this.completeTimer = setTimeout(
-          () =>
-            this.fail(`destination did not acknowledge completion in ${COMPLETE_TIMEOUT_MS} ms`),
+        this.deadline(
           COMPLETE_TIMEOUT_MS,
+          `destination did not acknowledge completion in ${COMPLETE_TIMEOUT_MS} ms`,
         );
-        this.completeTimer.unref();
         return;
       }
     }
   }
 
-  private refreshAccelCpu(): Promise<void> {
-    if (!this.accel || this.accelClosed) return Promise.resolve();
-    return this.accel.threadCpu().then((c) => {
-      for (const [k, v] of Object.entries(c)) {
-        this.accelCpu[k] = Math.round((v - (this.accelCpuBase[k] ?? 0)) * 10) / 10;
-      }
-    });
-  }
-
-  /** Read the accelerator's last figures, then close it (after the channels let go of it). */
-  private closeAccel(): void {
-    if (!this.accel || this.accelClosed || this.accelFinal) return;
-    this.accelFinal = this.refreshAccelCpu()
-      .catch(() => {})
-      .then(() => {
-        this.accelStats = { ...this.accel!.counters() };
-        this.accelClosed = true;
-        // After the channels acknowledged that they no longer submit (accel.close() also waits
-        // for any submitter still inside before it closes a WQ).
-        void (this.channelsStopped ?? Promise.resolve())
-          .then(() => this.accel!.close())
-          .catch(() => {});
-      });
-  }
-
-  private accelStats: Record<string, unknown> | undefined;
-  /** Settles once the accelerator's last figures are read (closeAccel). */
-  private accelFinal: Promise<void> | undefined;
   /** The destination has everything; only the last figures are being read. */
   private finishing = false;
   /** CompleteAck arrived */
   private acked = false;
   /** CompleteAck (and, with x-verify-ram, a matching Digest) are in: Ready may come */
   private readyDue = false;
+  /** the destination's Digest arrived (x-verify-ram) */
+  private digestIn = false;
 
   private onCompleteAck(): void {
     if (this.status !== 'device' || this.acked) return this.fail('unexpected CompleteAck');
     this.acked = true;
-    this.downtimeMs = performance.timeOrigin + performance.now() - this.stoppedAt;
-    this.endedAt = Date.now();
+    this.figures.downtimeMs = performance.timeOrigin + performance.now() - this.figures.stoppedAt;
+    this.figures.endedAt = Date.now();
     clearTimeout(this.completeTimer);
-    this.stopWorkers();
+    this.threads.finish();
     this.closeAccel();
     if (this.verify === 'pending') {
       // The guest stays stopped, so its RAM is what the destination must now hold.
       this.sourceDigest = this.guest.digest();
-      this.sourceDigest.catch((e: Error) => this.fail(`RAM digest: ${e.message}`));
+      const hashingFrom = performance.now();
+      void this.sourceDigest.then(
+        () => {
+          if (this.digestIn || this.finished()) return;
+          // The destination hashes the same RAM meanwhile: as long as ours took is its due, and
+          // x-stall-timeout its delay. Heartbeats do not count, or a destination that never
+          // sends its Digest would keep this guest stopped for good.
+          const stall = this.params['x-stall-timeout'];
+          const hashMs = Math.round(performance.now() - hashingFrom);
+          this.deadline(
+            stall + hashMs,
+            `destination did not send its RAM digest (Digest) within ${stall + hashMs} ms: ` +
+              `x-stall-timeout ${stall} plus the ${hashMs} ms the source's own digest took`,
+          );
+        },
+        (e: Error) => this.fail(`RAM digest: ${e.message}`),
+      );
       return;
     }
     this.awaitReady();
@@ -433,6 +363,8 @@ export class MigrationSource {
 
   private onDigest(digest: string): void {
     if (this.verify !== 'pending' || !this.sourceDigest) return this.fail('unexpected Digest');
+    this.digestIn = true;
+    clearTimeout(this.completeTimer);
     void this.sourceDigest.then(
       (mine) => {
         if (this.finished() || this.finishing) return;
@@ -458,10 +390,16 @@ export class MigrationSource {
   private awaitReady(): void {
     this.readyDue = true;
     const limit = this.params['x-stall-timeout'];
-    this.completeTimer = setTimeout(
-      () => this.fail(`destination did not say Ready within ${limit} ms (x-stall-timeout)`),
-      limit,
-    );
+    this.deadline(limit, `destination did not say Ready within ${limit} ms (x-stall-timeout)`);
+  }
+
+  /**
+   * The destination owes the next frame of the end sequence; heartbeats alone do not keep the
+   * wait going. Past the deadline the migration fails, which resumes the guest here (the
+   * destination has not had Release).
+   */
+  private deadline(ms: number, message: string): void {
+    this.completeTimer = setTimeout(() => this.fail(message), ms);
     this.completeTimer.unref();
   }
 
@@ -478,38 +416,16 @@ export class MigrationSource {
     this.control?.stopHeartbeat();
     this.control?.socket.end();
     // 'completed' promises final figures: the accelerator's CPU is read before it is announced.
-    const final = this.accelFinal ?? Promise.resolve();
+    const final = this.accelFigures?.final ?? Promise.resolve();
     void final.then(() => {
       if (this.status !== 'failed' && this.status !== 'cancelled') this.setStatus('completed');
     });
   }
 
-  private transferred(): number {
-    let t = this.mainBytes;
-    for (let c = 0; c < this.channels; c++)
-      t += this.chanStatsView[c * CHAN_STAT.size + CHAN_STAT.bytes];
-    return t;
+  /** Read the accelerator's last figures, then close it (after the channels let go of it). */
+  private closeAccel(): void {
+    this.accelFigures?.close(() => this.threads.channelsStopped);
   }
-
-  private stopWorkers(): void {
-    Atomics.store(this.migWords, MIG.abort, 1);
-    Atomics.notify(this.migWords, MIG.abort);
-    // live_migration has ended on its own after the final pass; the channels end their sockets.
-    for (const w of this.channelWorkers) w.postMessage({ type: 'finish' });
-    const ws = this.workers;
-    this.workers = [];
-    this.channelsStopped = Promise.all(ws.filter((w) => this.isChannel(w)).map(endChannel));
-    // Give live_migration a moment to end cleanly, then make sure it is gone.
-    const others = ws.filter((w) => !this.isChannel(w));
-    setTimeout(() => others.forEach((w) => void w.terminate()), 200).unref();
-  }
-
-  private isChannel(w: Worker): boolean {
-    return this.channelWorkers.includes(w);
-  }
-
-  /** Settles once every channel has stopped submitting to the accelerator and ended. */
-  private channelsStopped: Promise<unknown> | undefined;
 
   fail(message: string): void {
     if (this.finished() || this.finishing) return;
@@ -546,15 +462,8 @@ export class MigrationSource {
   private abort(): void {
     clearTimeout(this.completeTimer);
     clearTimeout(this.channelError);
-    this.endedAt = Date.now();
-    Atomics.store(this.migWords, MIG.abort, 1);
-    Atomics.notify(this.migWords, MIG.abort);
-    // Channels may be inside an accelerator request: they stop, acknowledge, then end.
-    for (const w of this.workers) if (this.isChannel(w)) w.postMessage({ type: 'finish' });
-    const channels = this.workers.filter((w) => this.isChannel(w));
-    for (const w of this.workers) if (!this.isChannel(w)) void w.terminate();
-    this.channelsStopped = Promise.all(channels.map(endChannel));
-    this.workers = [];
+    this.figures.endedAt = Date.now();
+    this.threads.abort();
     this.closeAccel();
     // QEMU stops throttling when a migration ends, whichever way.
     this.guest.vcpu.throttle = 0;
@@ -565,89 +474,6 @@ export class MigrationSource {
   }
 
   info(): Record<string, unknown> {
-    const nowMs = this.endedAt || Date.now();
-    const total = this.guest.ramBytes;
-    let normal = 0;
-    let zero = 0;
-    let multifd = 0;
-    for (let c = 0; c < this.channels; c++) {
-      const base = c * CHAN_STAT.size;
-      normal += this.chanStatsView[base + CHAN_STAT.normal];
-      zero += this.chanStatsView[base + CHAN_STAT.zero];
-      multifd += this.chanStatsView[base + CHAN_STAT.bytes];
-    }
-    const transferred = this.transferred();
-    const elapsed = Math.max(1, nowMs - this.startedAt);
-    const totalPages = this.guest.blocks.reduce((s, b) => s + pagesOf(b.size), 0);
-    let remainingPages = this.lastPass ? this.lastPass.remainingPages : totalPages - normal - zero;
-    if (this.status === 'completed') remainingPages = 0;
-    const bw = this.lastPass ? this.lastPass.bandwidth : transferred / (elapsed / 1000);
-    const ram: Record<string, unknown> = {
-      transferred,
-      remaining: Math.max(0, remainingPages) * PAGE_SIZE,
-      total,
-      duplicate: zero,
-      normal,
-      'normal-bytes': normal * PAGE_SIZE,
-      'dirty-pages-rate': Math.round(this.lastPass?.dirtyPagesRate ?? 0),
-      mbps: Math.round(((transferred * 8) / 1e6 / (elapsed / 1000)) * 100) / 100,
-      'dirty-sync-count': this.passes,
-      'postcopy-requests': 0,
-      'page-size': PAGE_SIZE,
-      'multifd-bytes': this.caps.multifd ? multifd : 0,
-      'pages-per-second': Math.round(((normal + zero) * 1000) / elapsed),
-      'precopy-bytes': this.stoppedAt ? this.finalBytesBefore : transferred,
-      'downtime-bytes': this.stoppedAt ? transferred - this.finalBytesBefore : 0,
-      'postcopy-bytes': 0,
-    };
-    const out: Record<string, unknown> = {
-      status: this.status,
-      'setup-time': this.setupMs,
-      'total-time': nowMs - this.startedAt,
-      ram,
-    };
-    if (this.caps['auto-converge']) {
-      out['cpu-throttle-percentage'] = this.finished() ? 0 : (this.lastPass?.throttle ?? 0);
-    }
-    // remaining can grow when the guest dirties pages; the progress figure never goes back.
-    const pct = this.status === 'completed' ? 100 : 100 * (1 - Number(ram.remaining) / total);
-    this.progress = Math.max(this.progress, Math.floor(pct * 10) / 10);
-    if (this.downtimeMs !== undefined) out.downtime = Math.round(this.downtimeMs);
-    else out['expected-downtime'] = Math.round(this.expectedDowntimeMs);
-    if (this.errorDesc) out['error-desc'] = this.errorDesc;
-    out.livemig = {
-      session: sessionHex(this.session),
-      progress: this.progress,
-      channels: this.channels,
-      machine: this.guest.type,
-      'zero-page-detection': this.caps.multifd ? this.params['zero-page-detection'] : 'legacy',
-      'downtime-precise': this.downtimeMs,
-      'bandwidth-bytes-per-second': Math.round(bw),
-      verify: this.verify,
-      'thread-cpu-ms': {
-        ...this.cpu.snapshot(['main', 'live_migration', ...this.threadNames, 'vcpu_0']),
-        ...this.accelCpu,
-      },
-    };
-    if (this.guest.dirtyTracking === 'content-sync') {
-      const round = (ms: number): number => Math.round(ms * 100) / 100;
-      (out.livemig as Record<string, unknown>)['dirty-sync'] = {
-        // the vCPU thread compares guest RAM with the RAM block: what that cost it
-        count: this.syncs.count,
-        'total-ms': round(this.syncs.totalMs),
-        'max-ms': round(this.syncs.maxMs),
-        'last-ms': round(this.syncs.lastMs),
-        'pages-found': this.syncs.pages,
-      };
-    }
-    if (this.accel) {
-      const lm = out.livemig as Record<string, unknown>;
-      lm.accelerator = {
-        'accel-path': this.accel.handle.targets.map((t) => t.text),
-        ...(this.accelStats ?? (this.accelClosed ? {} : this.accel.counters())),
-        ...haltedWorkQueues(this.accel.handle.hw), // [accel-hw] why a kernel WQ stopped
-      };
-    }
-    return out;
+    return this.figures.info(this.status, this.errorDesc, this.verify);
   }
 }
