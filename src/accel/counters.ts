@@ -61,41 +61,23 @@ export interface AccelCounters {
   cpuFallbackMs: number;
 }
 
+/** The counters that are one number each (all but cpuFallback). */
+type Scalar = Exclude<keyof typeof K, 'fallback'>;
+const SCALARS = Object.keys(K).filter((k) => k !== 'fallback') as Scalar[];
+
 export function emptyCounters(): AccelCounters {
   return {
-    requests: 0,
-    pages: 0,
-    pagesDevice: 0,
-    pagesCpu: 0,
-    zeroPages: 0,
+    ...(Object.fromEntries(SCALARS.map((k) => [k, 0])) as Record<Scalar, number>),
     cpuFallback: Object.fromEntries(FALLBACK_REASONS.map((r) => [r, 0])) as Record<
       FallbackReason,
       number
     >,
-    submissions: 0,
-    submitRetries: 0,
-    batches: 0,
-    singleDescriptors: 0,
-    completionWaitMs: 0,
-    deadlinesMissed: 0,
-    cpuFallbackMs: 0,
   };
 }
 
 /** Add the counter block at `f[at..]` to `c`. */
 export function addBlock(c: AccelCounters, f: Float64Array, at: number): void {
-  c.requests += f[at + K.requests];
-  c.pages += f[at + K.pages];
-  c.pagesDevice += f[at + K.pagesDevice];
-  c.pagesCpu += f[at + K.pagesCpu];
-  c.zeroPages += f[at + K.zeroPages];
-  c.submissions += f[at + K.submissions];
-  c.submitRetries += f[at + K.submitRetries];
-  c.batches += f[at + K.batches];
-  c.singleDescriptors += f[at + K.singleDescriptors];
-  c.completionWaitMs += f[at + K.completionWaitMs];
-  c.deadlinesMissed += f[at + K.deadlinesMissed];
-  c.cpuFallbackMs += f[at + K.cpuFallbackMs];
+  for (const k of SCALARS) c[k] += f[at + K[k]];
   FALLBACK_REASONS.forEach((r, i) => (c.cpuFallback[r] += f[at + K.fallback + i]));
 }
 

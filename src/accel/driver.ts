@@ -25,7 +25,7 @@ import {
   TASK_FREE,
 } from './arena.js';
 import { BatchTask } from './batch-task.js';
-import { completionCpuReport } from './completion-cpu.js';
+import { completionCpuReport } from './completion-thread.js';
 import { addBlock, emptyCounters, type AccelCounters } from './counters.js';
 import { AddressSpace, type Region } from './dsa/emu/address-space.js';
 import { EmulatedDevice, type DsaEmu } from './dsa/emu/device.js';
@@ -129,18 +129,12 @@ export class AcceleratorClient {
   }
 
   /**
-   * Classify pages with this thread's default task (created on first use). Channels should
-   * use their own task from createBatchTask.
+   * BatchTask.zeroPages with this thread's default task (created on first use). Channels
+   * should use their own task from createBatchTask.
    */
-  zeroPages(
-    block: SharedArrayBuffer,
-    pages: Uint32Array,
-    count: number,
-    results: Uint8Array,
-    offset = 0,
-  ): Promise<number> {
+  zeroPages(...request: Parameters<BatchTask['zeroPages']>): Promise<number> {
     this.defaultTask ??= this.createBatchTask();
-    return this.defaultTask.zeroPages(block, pages, count, results, offset);
+    return this.defaultTask.zeroPages(...request);
   }
 
   /**

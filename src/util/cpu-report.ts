@@ -1,7 +1,8 @@
 // The thread-CPU report: how threads tell others the CPU time they used, each measuring
 // itself (/proc/thread-self/schedstat), with an optional request for fresh figures. Used by
-// every migration thread (cpu-slots.ts, publishing on their own schedule) and by the
-// accelerator's dsa_completion (asked on demand through the arena).
+// every migration thread (cpu-slots.ts, publishing on their own schedule), by the
+// accelerator's dsa_completion (asked on demand through the arena) and by the emulated
+// device's engines (asked through its register file).
 //
 // Layout, at an 8-aligned byte offset of a SharedArrayBuffer:
 //   Int32   REQ   (+0)          readers add 1 to ask every thread for a fresh figure

@@ -12,8 +12,6 @@ import { defaultAccfgConfig, type EmuDeviceConfig } from './config.js';
 import { resolveAccfgConfig } from './config-validate.js';
 import type { DsaEmuHandle, EmuDeviceHandle, EmuEngineHandle, EmuWqHandle } from './handles.js';
 import {
-  C_CPU_ACKS,
-  C_CPU_REQ,
   C_ENGINE_DELAY_US,
   C_ENGINES_RUNNING,
   C_ENGINE_ACK,
@@ -29,7 +27,6 @@ import {
   DevState,
   E_BATCHES,
   E_BYTES,
-  E_CPU_MS,
   E_DESCRIPTORS,
   E_ERRORS,
   E_FAULTS,
@@ -203,21 +200,15 @@ export class EmulatedDevice {
     const w = this.regs.words;
     const running = Atomics.load(w, C_ENGINES_RUNNING);
     if (running === 0) return;
-    const before = Atomics.load(w, C_CPU_ACKS);
-    Atomics.add(w, C_CPU_REQ, 1);
-    ringAllDoorbells(w);
-    await waitUntil(
-      w,
-      C_CPU_ACKS,
-      () => Atomics.load(w, C_CPU_ACKS) - before >= running,
-      timeoutMs,
-    );
+    const before = this.regs.cpu.ask();
+    ringAllDoorbells(w); // engines sleep on the doorbells
+    await this.regs.cpu.answered(before, running, timeoutMs);
   }
 
   engineStats(): EngineStats[] {
     return this.handle.engines.map((e) => ({
       thread: e.threadName,
-      cpuMs: engineStat(this.regs, e.index, E_CPU_MS),
+      cpuMs: this.regs.cpu.read(e.index),
       descriptors: engineStat(this.regs, e.index, E_DESCRIPTORS),
       batches: engineStat(this.regs, e.index, E_BATCHES),
       bytes: engineStat(this.regs, e.index, E_BYTES),
@@ -243,8 +234,7 @@ export class EmulatedDevice {
   /** CPU ms per engine thread, keyed "dsa0/engine0.N" (last published values). */
   engineCpuMs(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const e of this.handle.engines)
-      out[e.threadName] = engineStat(this.regs, e.index, E_CPU_MS);
+    for (const e of this.handle.engines) out[e.threadName] = this.regs.cpu.read(e.index);
     return out;
   }
 }

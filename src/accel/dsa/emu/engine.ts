@@ -3,16 +3,14 @@
 // It takes descriptors from the work queues of its group (weighted by WQ priority) and hands
 // each to its Executor (executor.ts), which runs it over registered memory and completes it.
 // When every WQ of its group is empty it sleeps in Atomics.wait on the group's doorbell: no
-// polling. It also answers the device's requests: publish its CPU time, and acknowledge a halt
-// once it has stopped touching memory.
+// polling. It also answers the device's thread-CPU report (registers.ts) and acknowledges a
+// halt once it has stopped touching memory.
 
 import { AddressSpace } from './address-space.js';
 import { DESCRIPTOR_WORDS } from '../descriptor.js';
 import type { EmuDeviceHandle, EmuWqHandle } from './handles.js';
 import { Executor } from './executor.js';
 import {
-  C_CPU_ACKS,
-  C_CPU_REQ,
   C_DOORBELL,
   C_ENGINE_DELAY_US,
   C_ENGINES_RUNNING,
@@ -25,10 +23,8 @@ import {
   C_SLEEPERS,
   C_STATE,
   DevState,
-  E_CPU_MS,
   miscImsHandles,
   openRegisters,
-  setEngineStat,
   type Registers,
 } from './registers.js';
 import { W_COMPLETED, W_DRAIN_WAITERS, dequeue, openRing, ringReady, type WqRing } from './wq.js';
@@ -69,7 +65,7 @@ export class Engine {
     this.wqs = device.wqs.filter((q) => q.group === eng.group && q.enabled);
     this.rings = this.wqs.map((q) => openRing(q.ring, device.registers));
     this.wrr = this.wqs.map(() => 0);
-    this.cpuReqSeen = Atomics.load(this.w, C_CPU_REQ);
+    this.cpuReqSeen = this.regs.cpu.requests();
   }
 
   /** Run until the device shuts down. */
@@ -114,20 +110,15 @@ export class Engine {
   }
 
   private cpuRequested(): boolean {
-    return Atomics.load(this.w, C_CPU_REQ) !== this.cpuReqSeen;
+    return this.regs.cpu.requests() !== this.cpuReqSeen;
   }
 
   private serveCpuRequest(): void {
-    const req = Atomics.load(this.w, C_CPU_REQ);
-    if (req === this.cpuReqSeen) return;
-    this.cpuReqSeen = req;
-    this.publishCpu();
-    Atomics.add(this.w, C_CPU_ACKS, 1);
-    Atomics.notify(this.w, C_CPU_ACKS);
+    this.cpuReqSeen = this.regs.cpu.answer(this.index, this.cpuReqSeen, threadCpuMs);
   }
 
   private publishCpu(): void {
-    setEngineStat(this.regs, this.index, E_CPU_MS, threadCpuMs());
+    this.regs.cpu.publish(this.index, threadCpuMs());
     this.lastCpuPublish = performance.now();
   }
 
