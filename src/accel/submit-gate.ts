@@ -15,7 +15,8 @@
 // other: either the submitter sees CLOSING, or the closer sees the submitter inside.
 // A thread terminated between enter() and leave() leaves INSIDE above 0: close() then waits
 // until its time runs out and keeps the fds open (closeGate returns false) rather than risk
-// reuse. Migration's channels stop cooperatively (they acknowledge before they are ended).
+// reuse. Migration's channels stop cooperatively (they acknowledge before they are ended); on
+// the emulated device, the WQ ring gives up an entry such a thread left unpublished (wq.ts).
 
 import { G_CLOSING, G_INSIDE } from './arena.js';
 

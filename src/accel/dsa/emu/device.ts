@@ -41,6 +41,7 @@ import {
 } from './registers.js';
 import {
   W_ACCEPTED,
+  W_DEAD,
   W_DROPPED,
   W_ENABLED,
   W_REFUSE,
@@ -101,6 +102,8 @@ export interface WqStats {
   accepted: number;
   refused: number;
   dropped: number;
+  /** Slots given up on since the last reset: an entry left unpublished (wq.ts). */
+  dead: number;
 }
 
 /** Controls and statistics of one emulated device; usable in any thread. */
@@ -227,6 +230,7 @@ export class EmulatedDevice {
         accepted: Atomics.load(w, W_ACCEPTED),
         refused: Atomics.load(w, W_REFUSED),
         dropped: Atomics.load(w, W_DROPPED),
+        dead: Atomics.load(w, W_DEAD),
       };
     });
   }

@@ -27,7 +27,16 @@ import {
   openRegisters,
   type Registers,
 } from './registers.js';
-import { W_COMPLETED, W_DRAIN_WAITERS, dequeue, openRing, ringReady, type WqRing } from './wq.js';
+import {
+  HeadWatch,
+  W_COMPLETED,
+  W_DRAIN_WAITERS,
+  dequeue,
+  giveUpStuckHead,
+  openRing,
+  ringReady,
+  type WqRing,
+} from './wq.js';
 import { threadCpuMs } from '../../../util/thread-cpu.js';
 
 export interface EngineWorkerData {
@@ -44,6 +53,7 @@ export class Engine {
   private readonly wqs: EmuWqHandle[];
   private readonly rings: WqRing[];
   private readonly wrr: number[];
+  private readonly heads: HeadWatch[];
   private readonly group: number;
   private readonly index: number;
   /** The top-level descriptor being run (copied out of the WQ). */
@@ -65,6 +75,7 @@ export class Engine {
     this.wqs = device.wqs.filter((q) => q.group === eng.group && q.enabled);
     this.rings = this.wqs.map((q) => openRing(q.ring, device.registers));
     this.wrr = this.wqs.map(() => 0);
+    this.heads = this.wqs.map(() => new HeadWatch());
     this.cpuReqSeen = this.regs.cpu.requests();
   }
 
@@ -95,12 +106,14 @@ export class Engine {
         if (n >= 0) this.runTopLevel(q, n);
         continue;
       }
-      // Idle: announce the sleep, re-check, then wait for a doorbell.
+      // Idle: announce the sleep, re-check, then wait for a doorbell (or to give up an entry
+      // whose submitter never published it).
       const seen = Atomics.load(w, doorbell);
       Atomics.add(w, sleepers, 1);
       if (this.pick() < 0 && !Atomics.load(w, C_SHUTDOWN) && !this.cpuRequested()) {
         if (performance.now() - this.lastCpuPublish > 200) this.publishCpu();
-        Atomics.wait(w, doorbell, seen);
+        const stuck = this.giveUpStuckHeads();
+        if (stuck > 0) Atomics.wait(w, doorbell, seen, stuck);
       }
       Atomics.sub(w, sleepers, 1);
     }
@@ -148,6 +161,15 @@ export class Engine {
     if (Atomics.compareExchange(this.w, C_HALT_IRQ_DONE, 0, 1) !== 0) return;
     this.as.sync(true);
     for (const h of miscImsHandles(this.w)) this.exec.raise(h);
+  }
+
+  /** giveUpStuckHead on every WQ of the group: the ms until one may be given up. */
+  private giveUpStuckHeads(): number {
+    const now = performance.now();
+    let ms = Infinity;
+    for (let i = 0; i < this.rings.length; i++)
+      ms = Math.min(ms, giveUpStuckHead(this.rings[i], this.heads[i], now));
+    return ms;
   }
 
   /** Smooth weighted round-robin over the ready WQs of the group, by priority. */
