@@ -16,7 +16,7 @@ import {
   addEngineStat,
   allocIms,
   createRegisterFile,
-  engineStat,
+  engineCounts,
   freeIms,
   haltDevice,
   imsAddrHi,
@@ -89,7 +89,7 @@ test("the engines' CPU report is the thread-CPU report, in the register file, be
   const before = reader.cpu.ask();
   seen = engine.cpu.answer(MAX_ENGINES - 1, seen, () => 12.5);
   assert.equal(reader.cpu.read(MAX_ENGINES - 1), 12.5);
-  assert.equal(engineStat(reader, MAX_ENGINES - 1, E_ERRORS), 7, 'the report overlaps no stat');
+  assert.equal(engineCounts(reader, MAX_ENGINES - 1).errors, 7, 'the report overlaps no stat');
   assert.equal(
     engine.cpu.answer(MAX_ENGINES - 1, seen, () => 99),
     seen,

@@ -7,6 +7,7 @@
 // injection, statistics) over the same shared memory, while the driver submits to its WQs.
 
 import { Worker } from 'node:worker_threads';
+import { waitUntil } from '../../../util/wait-until.js';
 import { AddressSpace, type Region } from './address-space.js';
 import { defaultAccfgConfig, type EmuDeviceConfig } from './config.js';
 import { resolveAccfgConfig } from './config-validate.js';
@@ -25,13 +26,8 @@ import {
   C_STATE,
   DEV_STATE_NAMES,
   DevState,
-  E_BATCHES,
-  E_BYTES,
-  E_DESCRIPTORS,
-  E_ERRORS,
-  E_FAULTS,
   createRegisterFile,
-  engineStat,
+  engineCounts,
   haltDevice,
   openRegisters,
   ringAllDoorbells,
@@ -53,47 +49,7 @@ import {
   type WqRing,
 } from './wq.js';
 
-type WaitAsync = (
-  a: Int32Array,
-  i: number,
-  v: number,
-  t?: number,
-) => { async: boolean; value: Promise<string> | string };
-const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
-
-/** Wait (without blocking the thread) until `cond()` holds or `timeoutMs` passed. */
-export async function waitUntil(
-  words: Int32Array,
-  index: number,
-  cond: () => boolean,
-  timeoutMs: number,
-): Promise<boolean> {
-  const end = performance.now() + timeoutMs;
-  // A ref'd timer keeps the event loop alive: a pending Atomics.waitAsync does not.
-  const keep = setTimeout(() => {}, timeoutMs + 10);
-  try {
-    for (;;) {
-      const seen = Atomics.load(words, index);
-      if (cond()) return true;
-      const left = end - performance.now();
-      if (left <= 0) return false;
-      const r = waitAsync(words, index, seen, left);
-      if (r.async) await r.value;
-    }
-  } finally {
-    clearTimeout(keep);
-  }
-}
-
-export interface EngineStats {
-  thread: string;
-  cpuMs: number;
-  descriptors: number;
-  batches: number;
-  bytes: number;
-  faults: number;
-  errors: number;
-}
+export type EngineStats = { thread: string; cpuMs: number } & ReturnType<typeof engineCounts>;
 
 export interface WqStats {
   name: string;
@@ -212,11 +168,7 @@ export class EmulatedDevice {
     return this.handle.engines.map((e) => ({
       thread: e.threadName,
       cpuMs: this.regs.cpu.read(e.index),
-      descriptors: engineStat(this.regs, e.index, E_DESCRIPTORS),
-      batches: engineStat(this.regs, e.index, E_BATCHES),
-      bytes: engineStat(this.regs, e.index, E_BYTES),
-      faults: engineStat(this.regs, e.index, E_FAULTS),
-      errors: engineStat(this.regs, e.index, E_ERRORS),
+      ...engineCounts(this.regs, e.index),
     }));
   }
 

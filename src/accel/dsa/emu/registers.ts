@@ -103,8 +103,16 @@ export function openRegisters(sab: SharedArrayBuffer): Registers {
   };
 }
 
-export function engineStat(r: Registers, engine: number, field: number): number {
-  return r.stats[engine * E_STRIDE + field];
+/** What engine `engine` has counted. */
+export function engineCounts(r: Registers, engine: number) {
+  const at = engine * E_STRIDE;
+  return {
+    descriptors: r.stats[at + E_DESCRIPTORS],
+    batches: r.stats[at + E_BATCHES],
+    bytes: r.stats[at + E_BYTES],
+    faults: r.stats[at + E_FAULTS],
+    errors: r.stats[at + E_ERRORS],
+  };
 }
 
 export function addEngineStat(r: Registers, engine: number, field: number, v: number): void {
