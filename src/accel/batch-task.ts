@@ -27,11 +27,10 @@ import {
   DESCRIPTOR_WORDS,
   DescWord,
   setSourceWords,
-  writeBatchWords,
-  writeCompvalTemplateWords,
+  writeDescriptorWords,
 } from './dsa/descriptor.js';
 import { C_EPOCH, enabledIn } from './dsa/emu/registers.js';
-import { Flag, Status } from './dsa/opcodes.js';
+import { Flag, Opcode, Status } from './dsa/opcodes.js';
 import type { AcceleratorClient } from './driver.js';
 import type { AccelTargetHandle, DevicePort } from './handle.js';
 import { M_HW_SEQ } from './hw/completion-shared.js';
@@ -278,7 +277,8 @@ export class BatchTask implements SubmittingTask {
       const flags = Flag.CRAV | Flag.RCR;
       for (let i = w[tmplCount]; i < count; i++) {
         const rec = this.arenaBase + (r0 + i * 8) * 4;
-        writeCompvalTemplateWords(w, d0 + i * DESCRIPTOR_WORDS, flags, rec | 0, hiWord(rec), ps, 0);
+        const d = d0 + i * DESCRIPTOR_WORDS;
+        writeDescriptorWords(w, d, Opcode.COMPVAL, flags, rec | 0, hiWord(rec), 0, 0, ps, 0);
       }
       w[tmplCount] = count;
     }
@@ -313,9 +313,10 @@ export class BatchTask implements SubmittingTask {
       const rec = a.batchRecordByte(slot, s);
       const recAddr = this.arenaBase + rec;
       const list = this.arenaBase + a.descByte(slot, start);
-      writeBatchWords(
+      writeDescriptorWords(
         bd,
         0,
+        Opcode.BATCH,
         Flag.CRAV | Flag.RCR | this.rci,
         recAddr | 0,
         hiWord(recAddr),

@@ -81,6 +81,14 @@ export function addBlock(c: AccelCounters, f: Float64Array, at: number): void {
   FALLBACK_REASONS.forEach((r, i) => (c.cpuFallback[r] += f[at + K.fallback + i]));
 }
 
+/** What the counters moved by from `before` to `after`. */
+export function countersSince(before: AccelCounters, after: AccelCounters): AccelCounters {
+  const d = emptyCounters();
+  for (const k of SCALARS) d[k] = after[k] - before[k];
+  for (const r of FALLBACK_REASONS) d.cpuFallback[r] = after.cpuFallback[r] - before.cpuFallback[r];
+  return d;
+}
+
 /**
  * One task's counter block, written only by the thread that owns the task. The block may hold
  * the counts of closed tasks that had the entry before (they stay in the totals): this task's

@@ -3,11 +3,10 @@
 //
 // Who writes what: a slot goes FREE or ABANDONED -> BUSY by compare-exchange, so one taker wins
 // (a channel starting a request, or dsa_completion reclaiming a stopped WQ's slot). Only the
-// taker writes the slot's metadata, then stores FREE or ABANDONED again (releaseSlot). Credits
-// go back to the target before a slot is FREE.
+// taker writes the slot's metadata, then stores FREE or ABANDONED again (releaseSlot). Its
+// dedicated-WQ credits (credits.ts) go back before a slot is FREE.
 
 import {
-  A_CREDITS,
   M_CREDITS,
   M_DEVICE,
   M_EPOCH,
@@ -19,6 +18,7 @@ import {
   SLOT_FREE,
   type ArenaView,
 } from './arena.js';
+import { returnSlotCredits } from './credits.js';
 import { C_EPOCH } from './dsa/emu/registers.js';
 
 /** The devices' state words (emulated registers, or kernel WQs'), by arena device index. */
@@ -57,7 +57,7 @@ export function stampSlot(
 
 /** Give a slot back: FREE when the device is done with it, else ABANDONED until it is. */
 export function releaseSlot(a: ArenaView, slot: number, deviceDone: boolean): void {
-  if (deviceDone) returnCredits(a, slot);
+  if (deviceDone) returnSlotCredits(a, slot);
   Atomics.store(a.i32, a.meta(slot, M_STATE), deviceDone ? SLOT_FREE : SLOT_ABANDONED);
 }
 
@@ -94,17 +94,6 @@ function takeBack(a: ArenaView, s: number): boolean {
   const st = a.meta(s, M_STATE);
   if (Atomics.compareExchange(a.i32, st, SLOT_ABANDONED, SLOT_BUSY) !== SLOT_ABANDONED)
     return false;
-  returnCredits(a, s);
+  returnSlotCredits(a, s);
   return true;
-}
-
-/** Give the dedicated-WQ credits slot `s` holds back to its WQ. */
-function returnCredits(a: ArenaView, s: number): void {
-  const w = a.i32;
-  const held = Atomics.exchange(w, a.meta(s, M_CREDITS), 0);
-  if (held > 0) {
-    const t = A_CREDITS + Atomics.load(w, a.meta(s, M_TARGET));
-    Atomics.add(w, t, held);
-    Atomics.notify(w, t);
-  }
 }

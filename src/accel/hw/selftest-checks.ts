@@ -10,7 +10,7 @@ import type { DsaEmu } from '../dsa/emu/device.js';
 import { WqPortal } from '../dsa/emu/portal.js';
 import { Flag, Status, statusName } from '../dsa/opcodes.js';
 import type { Accelerator, BatchTask } from '../driver.js';
-import type { AccelCounters } from '../counters.js';
+import { countersSince, type AccelCounters } from '../counters.js';
 import { loadAddon } from './addon.js';
 import { explainWriteError, hwStateWords, writeWq } from './wq.js';
 import { H_ERRNO } from './wq-state.js';
@@ -18,18 +18,6 @@ import { errnoName } from '../../util/errors.js';
 import type { SelftestCheck } from './selftest-report.js';
 
 export const PS = 4096;
-
-/** What the counters moved by between two snapshots. */
-export function delta(a: AccelCounters, b: AccelCounters): AccelCounters {
-  const d = JSON.parse(JSON.stringify(b)) as AccelCounters;
-  for (const k of Object.keys(d) as (keyof AccelCounters)[]) {
-    if (typeof d[k] === 'number') (d as unknown as Record<string, number>)[k] -= a[k] as number;
-  }
-  for (const r of Object.keys(d.cpuFallback) as (keyof AccelCounters['cpuFallback'])[]) {
-    d.cpuFallback[r] -= a.cpuFallback[r];
-  }
-  return d;
-}
 
 function fallbackText(c: AccelCounters): string {
   const parts = Object.entries(c.cpuFallback)
@@ -109,7 +97,7 @@ async function checkPages(
   await c.task.zeroPages(block, pages, count, results);
   const cpu = new Uint8Array(count);
   cpuZeroPages(block, pages, count, cpu, PS);
-  const d = delta(before, c.accel.counters());
+  const d = countersSince(before, c.accel.counters());
   let wrong = 0;
   for (let i = 0; i < count; i++) if (results[i] !== cpu[i]) wrong++;
   const zeros = cpu.reduce((s, v) => s + v, 0);

@@ -348,6 +348,21 @@ export function writeWq(h: HwWqHandle, view: ArrayBufferView, offset: number, le
   throw Object.assign(new Error(`write to ${h.node} failed: ${code}`), { code, errno: r });
 }
 
+/**
+ * writeWq for a submitter: the bytes written, 0 when the WQ said "try again" (EAGAIN, EINTR),
+ * or -1 when it failed for good (the WQ is halted then, and its pages go to the CPU).
+ */
+export function tryWriteWq(h: HwWqHandle, view: ArrayBufferView, offset: number, length: number) {
+  try {
+    return writeWq(h, view, offset, length);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EAGAIN' || code === 'EINTR') return 0;
+    haltHwWq(h, code);
+    return -1;
+  }
+}
+
 /** Mark a WQ unusable after a submission failed for good; its pages then go to the CPU. */
 export function haltHwWq(h: HwWqHandle, code: string | undefined): void {
   const w = hwStateWords(h);
