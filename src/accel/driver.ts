@@ -37,6 +37,7 @@ import { loadAddon } from './hw/addon.js';
 import { A_HW_KICK, A_HW_SLEEPING } from './hw/completion-shared.js';
 import { closeHwWq } from './hw/wq.js';
 import { closeGate } from './submit-gate.js';
+import { awaitExit } from '../util/worker-exit.js';
 
 /** How long close() waits for submitters beyond a request's deadline. */
 const GATE_GRACE_MS = 2000;
@@ -284,17 +285,7 @@ export class Accelerator extends AcceleratorClient {
     Atomics.store(w, A_SHUTDOWN, 1);
     Atomics.add(w, A_IRQ, 1);
     Atomics.notify(w, A_IRQ);
-    const worker = this.worker;
-    if (worker) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => void worker.terminate().then(() => resolve()), 2000);
-        worker.once('exit', () => {
-          clearTimeout(t);
-          resolve();
-        });
-        worker.ref();
-      });
-    }
+    if (this.worker) await awaitExit(this.worker, 2000);
     if (drained) for (const h of this.handle.hw) closeHwWq(h);
     else if (this.handle.hw.length > 0) {
       // A thread ended in the middle of a submission: an fd number closed now could be

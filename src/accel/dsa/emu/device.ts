@@ -8,6 +8,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { waitUntil } from '../../../util/wait-until.js';
+import { awaitExit } from '../../../util/worker-exit.js';
 import { AddressSpace, type Region } from './address-space.js';
 import { defaultAccfgConfig, type EmuDeviceConfig } from './config.js';
 import { resolveAccfgConfig } from './config-validate.js';
@@ -308,21 +309,7 @@ export class DsaEmu {
       ringAllDoorbells(d.regs.words);
       Atomics.notify(d.regs.words, C_STATE);
     }
-    await Promise.all(
-      this.workers.map(
-        ({ worker }) =>
-          new Promise<void>((resolve) => {
-            const t = setTimeout(() => {
-              void worker.terminate().then(() => resolve());
-            }, 2000);
-            worker.once('exit', () => {
-              clearTimeout(t);
-              resolve();
-            });
-            worker.ref();
-          }),
-      ),
-    );
+    await Promise.all(this.workers.map(({ worker }) => awaitExit(worker, 2000)));
     this.addressSpace.close();
   }
 }
