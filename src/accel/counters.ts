@@ -66,12 +66,24 @@ type Scalar = Exclude<keyof typeof K, 'fallback'>;
 const SCALARS = Object.keys(K).filter((k) => k !== 'fallback') as Scalar[];
 
 export function emptyCounters(): AccelCounters {
+  // In this order: query-migrate and `info migrate` show the fields as they come.
   return {
-    ...(Object.fromEntries(SCALARS.map((k) => [k, 0])) as Record<Scalar, number>),
+    requests: 0,
+    pages: 0,
+    pagesDevice: 0,
+    pagesCpu: 0,
+    zeroPages: 0,
     cpuFallback: Object.fromEntries(FALLBACK_REASONS.map((r) => [r, 0])) as Record<
       FallbackReason,
       number
     >,
+    submissions: 0,
+    submitRetries: 0,
+    batches: 0,
+    singleDescriptors: 0,
+    completionWaitMs: 0,
+    deadlinesMissed: 0,
+    cpuFallbackMs: 0,
   };
 }
 
