@@ -32,7 +32,7 @@
 //                               Called by the dsa_completion worker thread, never the main thread.
 //   faultAddress()              the address of a reserved PROT_NONE page: any access faults (the
 //                               selftest's deliberately faulting descriptor)
-//   testing.peek/poke/movdir64b test-only (src/accel/hw/testing.ts, not in the public API): read
+//   testing.peek/poke/movdir64b test-only (test/accel/native-testing.ts, not in the public API): read
 //                               and write bytes at an address with process_vm_readv/writev (a bad
 //                               address gives a short count, not a crash), and MOVDIR64B into
 //                               ordinary memory.

@@ -65,9 +65,7 @@ export const SLOT_ABANDONED = 5;
 export const M_STATE = 0;
 /** The owner waits on this word; interrupts (direct mode) or dsa_completion bump it. */
 export const M_IRQ = 1;
-export const M_TASK = 2;
 export const M_TARGET = 3;
-export const M_COUNT = 4;
 /** Sub-requests (batch or single descriptors) submitted. */
 export const M_NSUB = 5;
 export const M_EPOCH = 6;
@@ -168,6 +166,18 @@ export class ArenaView {
   batchRecordByte(slot: number, s: number): number {
     const l = this.layout;
     return l.slotMemByte + slot * l.slotMemStride + l.maxPages * 96 + s * 32;
+  }
+
+  /** The first of the slot's watched records, from `from` on, not yet written (`nsub`: none). */
+  firstPending(slot: number, from: number, nsub: number): number {
+    const w = this.i32;
+    let k = from;
+    while (
+      k < nsub &&
+      (Atomics.load(w, Atomics.load(w, this.meta(slot, M_WATCH + k))) & 0xff) !== 0
+    )
+      k++;
+    return k;
   }
 
   taskState(t: number): number {

@@ -10,20 +10,11 @@
 
 import {
   A_COMP_IMS,
-  M_COUNT,
-  M_CREDITS,
-  M_DEVICE,
-  M_EPOCH,
   M_NSUB,
-  M_STATE,
-  M_TARGET,
-  M_TASK,
   M_TMPL_COUNT,
   M_TMPL_SIZE,
   M_WATCH,
   MAX_TASKS,
-  SLOT_ABANDONED,
-  SLOT_FREE,
   TASK_FREE,
   TASK_OPEN,
   TASK_RETIRED,
@@ -31,15 +22,21 @@ import {
 } from './arena.js';
 import { K, TaskCounters, type AccelCounters, type FallbackReason } from './counters.js';
 import { blockMemory, isZeroInBlock } from './cpu-zero.js';
-import { DESCRIPTOR_WORDS, writeBatchWords, writeCompvalTemplateWords } from './dsa/descriptor.js';
-import { C_EPOCH, C_STATE, DevState } from './dsa/emu/registers.js';
-import { Flag, Status } from './dsa/opcodes.js';
+import { RecWord } from './dsa/completion.js';
+import {
+  DESCRIPTOR_WORDS,
+  DescWord,
+  setSourceWords,
+  writeDescriptorWords,
+} from './dsa/descriptor.js';
+import { C_EPOCH, enabledIn } from './dsa/emu/registers.js';
+import { Flag, Opcode, Status } from './dsa/opcodes.js';
 import type { AcceleratorClient } from './driver.js';
 import type { AccelTargetHandle, DevicePort } from './handle.js';
 import { M_HW_SEQ } from './hw/completion-shared.js';
 import { noteTrouble } from './hw/wq-state.js';
 import { PageRequest } from './page-request.js';
-import { acquireSlot, returnCredits, slotReclaimable } from './slots.js';
+import { acquireSlot, releaseSlot, slotReclaimable, stampSlot } from './slots.js';
 import { enterGate, leaveGate } from './submit-gate.js';
 import { submitterFor, type Submitter, type SubmittingTask } from './submit.js';
 import { OUTCOME_DEADLINE, OUTCOME_DONE, OUTCOME_HALTED, waitForRecords } from './wait.js';
@@ -182,8 +179,7 @@ export class BatchTask implements SubmittingTask {
 
   /** @internal The device is enabled and still in `epoch`. */
   deviceUsable(epoch: number): boolean {
-    const w = this.port.words;
-    return Atomics.load(w, C_STATE) === DevState.ENABLED && Atomics.load(w, C_EPOCH) === epoch;
+    return enabledIn(this.port.words, epoch);
   }
 
   /** Ask dsa_completion to look at the kernel WQ's sysfs state (hw/wq-state.ts). */
@@ -254,16 +250,8 @@ export class BatchTask implements SubmittingTask {
     this.slotHint = (slot + 1) % this.arena.layout.slots;
     const base = this.client.blockBase(block) + r.offset;
     this.fill(slot, base, block.byteLength - r.offset, pages, count);
-    const a = this.arena;
-    const w = this.w;
-    w[a.meta(slot, M_TASK)] = this.index;
-    w[a.meta(slot, M_TARGET)] = this.targetIndex;
-    w[a.meta(slot, M_DEVICE)] = this.deviceIndex;
-    w[a.meta(slot, M_COUNT)] = count;
-    w[a.meta(slot, M_EPOCH)] = epoch;
-    w[a.meta(slot, M_CREDITS)] = 0;
-    Atomics.store(w, a.meta(slot, M_NSUB), 0);
-    if (this.isHw) Atomics.add(w, a.meta(slot, M_HW_SEQ), 1);
+    stampSlot(this.arena, slot, this.targetIndex, this.deviceIndex, epoch);
+    if (this.isHw) Atomics.add(this.w, this.arena.meta(slot, M_HW_SEQ), 1);
     r.slot = slot;
     r.epoch = epoch;
     r.nsubTotal = this.maxBatch >= 2 ? Math.ceil(count / this.maxBatch) : count;
@@ -289,21 +277,21 @@ export class BatchTask implements SubmittingTask {
       const flags = Flag.CRAV | Flag.RCR;
       for (let i = w[tmplCount]; i < count; i++) {
         const rec = this.arenaBase + (r0 + i * 8) * 4;
-        writeCompvalTemplateWords(w, d0 + i * DESCRIPTOR_WORDS, flags, rec | 0, hiWord(rec), ps, 0);
+        const d = d0 + i * DESCRIPTOR_WORDS;
+        writeDescriptorWords(w, d, Opcode.COMPVAL, flags, rec | 0, hiWord(rec), 0, 0, ps, 0);
       }
       w[tmplCount] = count;
     }
     for (let i = 0; i < count; i++) {
       const off = mulWide(pages[i], ps);
       if (off + ps > len) {
-        Atomics.store(w, a.meta(slot, M_STATE), SLOT_FREE);
+        releaseSlot(a, slot, true);
         throw new RangeError(`page ${pages[i]} (entry ${i}) is outside the ${len}-byte block`);
       }
-      const dw = d0 + i * DESCRIPTOR_WORDS;
       const src = base + off;
-      w[dw + 4] = src | 0; // the low word's bits; `| 0` stays int32 where `>>> 0` would not
-      w[dw + 5] = (src / 4294967296) | 0;
-      w[r0 + i * 8] = 0;
+      // The low word's bits: `| 0` stays int32 where `>>> 0` would not.
+      setSourceWords(w, d0 + i * DESCRIPTOR_WORDS, src | 0, hiWord(src));
+      w[r0 + i * 8 + RecWord.STATUS_RESULT] = 0;
     }
   }
 
@@ -325,9 +313,10 @@ export class BatchTask implements SubmittingTask {
       const rec = a.batchRecordByte(slot, s);
       const recAddr = this.arenaBase + rec;
       const list = this.arenaBase + a.descByte(slot, start);
-      writeBatchWords(
+      writeDescriptorWords(
         bd,
         0,
+        Opcode.BATCH,
         Flag.CRAV | Flag.RCR | this.rci,
         recAddr | 0,
         hiWord(recAddr),
@@ -341,8 +330,8 @@ export class BatchTask implements SubmittingTask {
     } else {
       const src = a.descByte(slot, start) >> 2;
       for (let i = 0; i < DESCRIPTOR_WORDS; i++) bd[i] = w[src + i];
-      bd[1] |= this.rci;
-      bd[9] = irq;
+      bd[DescWord.FLAGS_OPCODE] |= this.rci;
+      bd[DescWord.INT_HANDLE] = irq;
       watch = a.recordByte(slot, start) >> 2;
       this.taskCounters.add(K.singleDescriptors, 1);
     }
@@ -403,7 +392,7 @@ export class BatchTask implements SubmittingTask {
       let reason: FallbackReason;
       if (code === Status.PAGE_FAULT_NOBOF) {
         // Partial completion: the first bytes_completed bytes matched the pattern.
-        from = Math.min(ps, w[r0 + i * 8 + 1] >>> 0);
+        from = Math.min(ps, w[r0 + i * 8 + RecWord.BYTES_COMPLETED] >>> 0);
         reason = 'pageFault';
       } else reason = code === 0 ? missing : 'batchFailure';
       const z = isZeroInBlock(mem, r.offset + pages[i] * ps + from, ps - from) ? 1 : 0;
@@ -417,19 +406,13 @@ export class BatchTask implements SubmittingTask {
     tc.addPages(K.zeroPages, zeros);
     if (covered < count)
       zeros += this.cpuRange(block, r.offset, pages, covered, count, results, unsubmitted);
-    // Release: a slot the device may still write to waits until it is done.
-    const st = a.meta(slot, M_STATE);
-    // A stopped kernel WQ (its epoch moved on) writes nothing more: free the slot at once.
-    if (
+    // A slot the device may still write to waits until it is done. A stopped kernel WQ (its
+    // epoch moved on) writes nothing more: its slot is free at once.
+    const deviceDone =
       outcome === OUTCOME_DONE ||
       nsub === 0 ||
-      (this.isHw && slotReclaimable(a, this.client.ports, slot))
-    ) {
-      returnCredits(a, slot);
-      Atomics.store(w, st, SLOT_FREE);
-    } else {
-      Atomics.store(w, st, SLOT_ABANDONED);
-    }
+      (this.isHw && slotReclaimable(a, this.client.ports, slot));
+    releaseSlot(a, slot, deviceDone);
     return zeros;
   }
 

@@ -12,23 +12,16 @@
 
 import { parentPort } from 'node:worker_threads';
 import {
-  A_COMPLETION_HANDLED,
   A_IRQ,
   A_SHUTDOWN,
   ArenaView,
-  M_DEVICE,
-  M_EPOCH,
-  M_IRQ,
   M_NSUB,
   M_STATE,
-  M_WATCH,
   SLOT_COMPLETED,
-  SLOT_HALTED,
   SLOT_SUBMITTED,
   type ArenaLayout,
 } from './arena.js';
-import { C_EPOCH, C_STATE, DevState } from './dsa/emu/registers.js';
-import { CompletionCpu } from './completion-cpu.js';
+import { CompletionThread } from './completion-thread.js';
 
 export interface CompletionWorkerData {
   arena: SharedArrayBuffer;
@@ -41,58 +34,29 @@ export interface CompletionWorkerData {
 function run(data: CompletionWorkerData): void {
   const a = new ArenaView(data.arena, data.layout);
   const w = a.i32;
-  const devWords = data.devices.map((r) => new Int32Array(r));
   const thread = data.mode === 'thread';
-  const cpu = new CompletionCpu(a);
-
-  function wake(slot: number): void {
-    Atomics.add(w, A_COMPLETION_HANDLED, 1);
-    const irq = a.meta(slot, M_IRQ);
-    Atomics.add(w, irq, 1);
-    Atomics.notify(w, irq);
-  }
+  const t = new CompletionThread(
+    a,
+    data.devices.map((r) => new Int32Array(r)),
+  );
 
   function scan(): void {
-    const slots = data.layout.slots;
-    for (let s = 0; s < slots; s++) {
-      const st = a.meta(s, M_STATE);
-      if (Atomics.load(w, st) !== SLOT_SUBMITTED) continue;
-      const dw = devWords[Atomics.load(w, a.meta(s, M_DEVICE))];
-      if (
-        dw &&
-        (Atomics.load(dw, C_STATE) !== DevState.ENABLED ||
-          Atomics.load(dw, C_EPOCH) !== Atomics.load(w, a.meta(s, M_EPOCH)))
-      ) {
-        if (Atomics.compareExchange(w, st, SLOT_SUBMITTED, SLOT_HALTED) === SLOT_SUBMITTED) wake(s);
-        continue;
-      }
-      if (!thread) continue;
+    for (let s = 0; s < data.layout.slots; s++) {
+      if (Atomics.load(w, a.meta(s, M_STATE)) !== SLOT_SUBMITTED || t.haltIfStopped(s)) continue;
       const nsub = Atomics.load(w, a.meta(s, M_NSUB));
-      let done = true;
-      for (let k = 0; k < nsub; k++) {
-        if ((Atomics.load(w, Atomics.load(w, a.meta(s, M_WATCH + k))) & 0xff) === 0) {
-          done = false;
-          break;
-        }
-      }
-      if (
-        done &&
-        Atomics.compareExchange(w, st, SLOT_SUBMITTED, SLOT_COMPLETED) === SLOT_SUBMITTED
-      ) {
-        wake(s);
-      }
+      if (thread && a.firstPending(s, 0, nsub) === nsub) t.end(s, SLOT_COMPLETED);
     }
   }
 
-  cpu.start();
+  t.start();
   for (;;) {
     const seen = Atomics.load(w, A_IRQ);
     if (Atomics.load(w, A_SHUTDOWN)) break;
-    cpu.serve();
+    t.serveCpu();
     scan();
     Atomics.wait(w, A_IRQ, seen);
   }
-  cpu.stop();
+  t.stop();
 }
 
 // Bound by a message rather than workerData, so that a pooled thread (src/util/worker-pool.ts),

@@ -61,7 +61,12 @@ export interface AccelCounters {
   cpuFallbackMs: number;
 }
 
+/** The counters that are one number each (all but cpuFallback). */
+type Scalar = Exclude<keyof typeof K, 'fallback'>;
+const SCALARS = Object.keys(K).filter((k) => k !== 'fallback') as Scalar[];
+
 export function emptyCounters(): AccelCounters {
+  // In this order: query-migrate and `info migrate` show the fields as they come.
   return {
     requests: 0,
     pages: 0,
@@ -84,19 +89,16 @@ export function emptyCounters(): AccelCounters {
 
 /** Add the counter block at `f[at..]` to `c`. */
 export function addBlock(c: AccelCounters, f: Float64Array, at: number): void {
-  c.requests += f[at + K.requests];
-  c.pages += f[at + K.pages];
-  c.pagesDevice += f[at + K.pagesDevice];
-  c.pagesCpu += f[at + K.pagesCpu];
-  c.zeroPages += f[at + K.zeroPages];
-  c.submissions += f[at + K.submissions];
-  c.submitRetries += f[at + K.submitRetries];
-  c.batches += f[at + K.batches];
-  c.singleDescriptors += f[at + K.singleDescriptors];
-  c.completionWaitMs += f[at + K.completionWaitMs];
-  c.deadlinesMissed += f[at + K.deadlinesMissed];
-  c.cpuFallbackMs += f[at + K.cpuFallbackMs];
+  for (const k of SCALARS) c[k] += f[at + K[k]];
   FALLBACK_REASONS.forEach((r, i) => (c.cpuFallback[r] += f[at + K.fallback + i]));
+}
+
+/** What the counters moved by from `before` to `after`. */
+export function countersSince(before: AccelCounters, after: AccelCounters): AccelCounters {
+  const d = emptyCounters();
+  for (const k of SCALARS) d[k] = after[k] - before[k];
+  for (const r of FALLBACK_REASONS) d.cpuFallback[r] = after.cpuFallback[r] - before.cpuFallback[r];
+  return d;
 }
 
 /**

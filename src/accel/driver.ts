@@ -25,7 +25,7 @@ import {
   TASK_FREE,
 } from './arena.js';
 import { BatchTask } from './batch-task.js';
-import { completionCpuReport } from './completion-cpu.js';
+import { completionCpuReport } from './completion-thread.js';
 import { addBlock, emptyCounters, type AccelCounters } from './counters.js';
 import { AddressSpace, type Region } from './dsa/emu/address-space.js';
 import { EmulatedDevice, type DsaEmu } from './dsa/emu/device.js';
@@ -37,6 +37,7 @@ import { loadAddon } from './hw/addon.js';
 import { A_HW_KICK, A_HW_SLEEPING } from './hw/completion-shared.js';
 import { closeHwWq } from './hw/wq.js';
 import { closeGate } from './submit-gate.js';
+import { awaitExit } from '../util/worker-exit.js';
 
 /** How long close() waits for submitters beyond a request's deadline. */
 const GATE_GRACE_MS = 2000;
@@ -129,18 +130,12 @@ export class AcceleratorClient {
   }
 
   /**
-   * Classify pages with this thread's default task (created on first use). Channels should
-   * use their own task from createBatchTask.
+   * BatchTask.zeroPages with this thread's default task (created on first use). Channels
+   * should use their own task from createBatchTask.
    */
-  zeroPages(
-    block: SharedArrayBuffer,
-    pages: Uint32Array,
-    count: number,
-    results: Uint8Array,
-    offset = 0,
-  ): Promise<number> {
+  zeroPages(...request: Parameters<BatchTask['zeroPages']>): Promise<number> {
     this.defaultTask ??= this.createBatchTask();
-    return this.defaultTask.zeroPages(block, pages, count, results, offset);
+    return this.defaultTask.zeroPages(...request);
   }
 
   /**
@@ -290,17 +285,7 @@ export class Accelerator extends AcceleratorClient {
     Atomics.store(w, A_SHUTDOWN, 1);
     Atomics.add(w, A_IRQ, 1);
     Atomics.notify(w, A_IRQ);
-    const worker = this.worker;
-    if (worker) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => void worker.terminate().then(() => resolve()), 2000);
-        worker.once('exit', () => {
-          clearTimeout(t);
-          resolve();
-        });
-        worker.ref();
-      });
-    }
+    if (this.worker) await awaitExit(this.worker, 2000);
     if (drained) for (const h of this.handle.hw) closeHwWq(h);
     else if (this.handle.hw.length > 0) {
       // A thread ended in the middle of a submission: an fd number closed now could be

@@ -5,7 +5,8 @@
 
 import { A_CREDITS, M_CREDITS, M_NSUB, M_WATCH } from './arena.js';
 import { K } from './counters.js';
-import { haltHwWq, writeWq, type HwWqHandle } from './hw/wq.js';
+import { giveCredits, takeCredits } from './credits.js';
+import { tryWriteWq, type HwWqHandle } from './hw/wq.js';
 import type { PageRequest } from './page-request.js';
 import type { Submitter, SubmittingTask } from './submit.js';
 import { backoff, sleepWord, SPIN_RETRIES } from './wait.js';
@@ -68,14 +69,14 @@ export class HwWriteSubmitter implements Submitter {
     let k = count - done;
     if (!this.shared) {
       this.reclaimOwnCredits(r, done);
-      k = this.takeCredits(k);
+      k = takeCredits(this.t.arena.i32, this.t.targetIndex, k);
       if (k === 0) return 0;
     }
     const n = this.writeDescriptors(r.slot, done, k);
     if (!this.shared) {
       const used = Math.max(0, n);
       if (used) Atomics.add(this.t.arena.i32, this.t.arena.meta(r.slot, M_CREDITS), used);
-      if (k > used) this.giveCredits(k - used);
+      if (k > used) giveCredits(this.t.arena.i32, this.t.targetIndex, k - used);
     }
     return n;
   }
@@ -86,49 +87,15 @@ export class HwWriteSubmitter implements Submitter {
    * then, and its pages go to the CPU).
    */
   private writeDescriptors(slot: number, from: number, n: number): number {
-    const hw = this.hw;
     const off = this.t.arena.descByte(slot, from);
-    let written: number;
-    try {
-      written = writeWq(hw, this.u8, off, n * 64); // through the addon's handle
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN' || code === 'EINTR') return 0;
-      haltHwWq(hw, code);
-      return -1;
-    }
+    let written = tryWriteWq(this.hw, this.u8, off, n * 64);
     // The kernel takes whole descriptors; a pipe standing in for it may not: finish the last.
-    while (written % 64 !== 0) {
-      try {
-        written += writeWq(hw, this.u8, off + written, 64 - (written % 64));
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code !== 'EAGAIN' && code !== 'EINTR') {
-          haltHwWq(hw, code);
-          return -1;
-        }
-      }
+    while (written > 0 && written % 64 !== 0) {
+      const more = tryWriteWq(this.hw, this.u8, off + written, 64 - (written % 64));
+      if (more < 0) return -1;
+      written += more;
     }
-    return written / 64;
-  }
-
-  private takeCredits(want: number): number {
-    const w = this.t.arena.i32;
-    const cw = this.creditWord;
-    let c = Atomics.load(w, cw);
-    while (c > 0) {
-      const k = Math.min(c, want);
-      const prev = Atomics.compareExchange(w, cw, c, c - k);
-      if (prev === c) return k;
-      c = prev;
-    }
-    return 0;
-  }
-
-  private giveCredits(n: number): void {
-    const w = this.t.arena.i32;
-    Atomics.add(w, this.creditWord, n);
-    Atomics.notify(w, this.creditWord);
+    return written < 0 ? -1 : written / 64;
   }
 
   /** Return the credits of this request's descriptors the device has finished, in order. */
@@ -142,7 +109,7 @@ export class HwWriteSubmitter implements Submitter {
     if (n > 0) {
       r.credCursor = k;
       Atomics.sub(w, a.meta(r.slot, M_CREDITS), n);
-      this.giveCredits(n);
+      giveCredits(w, this.t.targetIndex, n);
     }
   }
 }

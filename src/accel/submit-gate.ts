@@ -15,9 +15,11 @@
 // other: either the submitter sees CLOSING, or the closer sees the submitter inside.
 // A thread terminated between enter() and leave() leaves INSIDE above 0: close() then waits
 // until its time runs out and keeps the fds open (closeGate returns false) rather than risk
-// reuse. Migration's channels stop cooperatively (they acknowledge before they are ended).
+// reuse. Migration's channels stop cooperatively (they acknowledge before they are ended); on
+// the emulated device, the WQ ring gives up an entry such a thread left unpublished (wq.ts).
 
 import { G_CLOSING, G_INSIDE } from './arena.js';
+import { waitUntil } from '../util/wait-until.js';
 
 /** Before touching a WQ: false when the accelerator is closing (then do not submit). */
 export function enterGate(w: Int32Array): boolean {
@@ -37,22 +39,7 @@ export function leaveGate(w: Int32Array): void {
  * Close the gate and wait until no submitter is inside: true once none is, false when
  * `timeoutMs` passed first (a submitter is stuck or was terminated inside).
  */
-export async function closeGate(w: Int32Array, timeoutMs: number): Promise<boolean> {
+export function closeGate(w: Int32Array, timeoutMs: number): Promise<boolean> {
   Atomics.store(w, G_CLOSING, 1);
-  const end = performance.now() + timeoutMs;
-  // A pending Atomics.waitAsync does not keep Node's event loop alive; this timer does (it
-  // must outlast the wait's own timeout, so it is not the deadline).
-  const keepAlive = setInterval(() => {}, 2 ** 30);
-  try {
-    for (;;) {
-      const inside = Atomics.load(w, G_INSIDE);
-      if (inside === 0) return true;
-      const left = end - performance.now();
-      if (left <= 0) return false;
-      const r = Atomics.waitAsync(w, G_INSIDE, inside, left);
-      if (r.async) await r.value;
-    }
-  } finally {
-    clearInterval(keepAlive);
-  }
+  return waitUntil(w, G_INSIDE, () => Atomics.load(w, G_INSIDE) === 0, timeoutMs);
 }

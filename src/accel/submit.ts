@@ -9,9 +9,10 @@
 
 import { A_CREDITS, M_CREDITS } from './arena.js';
 import { K } from './counters.js';
+import { giveCredits, takeCredits } from './credits.js';
 import { enqcmd, movdir64b, W_DEQ_COUNT, type WqRing } from './dsa/emu/wq.js';
 import { ringDoorbell } from './dsa/emu/registers.js';
-import { haltHwWq, submitPortal, writeWq, type HwWqHandle } from './hw/wq.js';
+import { submitPortal, tryWriteWq, type HwWqHandle } from './hw/wq.js';
 import type { PageRequest } from './page-request.js';
 import type { TaskCounters } from './counters.js';
 import { backoff, sleepWord, SPIN_RETRIES, type WaitingTask } from './wait.js';
@@ -122,7 +123,7 @@ class HwWriteOneSubmitter extends DescriptorSubmitter {
   }
 
   protected tryOnce(r: PageRequest): boolean {
-    return writeOne(this.hw, r.bd);
+    return tryWriteWq(this.hw, r.bd, 0, 64) === 64;
   }
 }
 
@@ -138,19 +139,11 @@ class DedicatedSubmitter extends DescriptorSubmitter {
 
   protected tryOnce(r: PageRequest): boolean {
     const w = this.t.arena.i32;
-    const cw = A_CREDITS + this.t.targetIndex;
-    let c = Atomics.load(w, cw);
-    while (c > 0) {
-      const prev = Atomics.compareExchange(w, cw, c, c - 1);
-      if (prev === c) {
-        const ok = this.send(r.bd);
-        if (ok) Atomics.add(w, this.t.arena.meta(r.slot, M_CREDITS), 1);
-        else Atomics.add(w, cw, 1);
-        return ok;
-      }
-      c = prev;
-    }
-    return false;
+    if (takeCredits(w, this.t.targetIndex, 1) === 0) return false;
+    const ok = this.send(r.bd);
+    if (ok) Atomics.add(w, this.t.arena.meta(r.slot, M_CREDITS), 1);
+    else giveCredits(w, this.t.targetIndex, 1);
+    return ok;
   }
 }
 
@@ -160,17 +153,6 @@ interface EmuWq {
   /** the device's registers (doorbells) */
   regs: Int32Array;
   group: number;
-}
-
-/** write() one descriptor; a failure other than "try again" halts the WQ. */
-export function writeOne(hw: HwWqHandle, bd: Int32Array): boolean {
-  try {
-    return writeWq(hw, bd, 0, 64) === 64;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EAGAIN' && code !== 'EINTR') haltHwWq(hw, code);
-    return false;
-  }
 }
 
 /** The submitter for a task's work queue. */
@@ -185,7 +167,7 @@ export function submitterFor(
     if (shared)
       return hw.batchOverWrite ? new HwWriteOneSubmitter(t, hw) : new HwEnqcmdSubmitter(t, hw);
     return new DedicatedSubmitter(t, (bd) =>
-      hw.batchOverWrite ? writeOne(hw, bd) : submitPortal(hw, 1, bd, 1) > 0,
+      hw.batchOverWrite ? tryWriteWq(hw, bd, 0, 64) === 64 : submitPortal(hw, 1, bd, 1) > 0,
     );
   }
   if (shared) return new EmuEnqcmdSubmitter(t, emu!);

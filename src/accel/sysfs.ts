@@ -16,6 +16,7 @@ import { open, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { genericError } from '../util/errors.js';
 import type { DsaTarget } from './accel-path.js';
+import { attributeNames } from './dsa/emu/config-attributes.js';
 import { addonStatus } from './hw/addon.js';
 
 export const DEFAULT_SYSFS_ROOT = '/sys/bus/dsa/devices';
@@ -52,7 +53,7 @@ async function attr(dir: string, name: string): Promise<string | undefined> {
   }
 }
 
-async function intAttr(dir: string, name: string): Promise<number | undefined> {
+export async function intAttr(dir: string, name: string): Promise<number | undefined> {
   const v = await attr(dir, name);
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
@@ -127,26 +128,24 @@ export interface SysfsListing {
   note?: string;
 }
 
+// The attributes listed, in `accel-config list` order; those in TEXT are strings, the others
+// integers.
+const WQ_ATTRS = attributeNames(`state mode type size threshold priority group_id max_batch_size
+  max_transfer_size block_on_fault name driver_name clients occupancy cdev_minor`);
+const DEVICE_ATTRS = attributeNames(`state version max_groups max_work_queues max_engines
+  max_work_queues_size max_batch_size max_transfer_size numa_node op_cap clients pasid_enabled
+  cdev_major`);
+const TEXT = attributeNames('state mode type name driver_name version op_cap');
+
+/** The attributes `names` of the sysfs directory `dir` (undefined where one is missing). */
+async function readAttrs<T>(dir: string, names: Set<string>): Promise<T> {
+  const out: Record<string, string | number | undefined> = {};
+  for (const n of names) out[n] = TEXT.has(n) ? await attr(dir, n) : await intAttr(dir, n);
+  return out as T;
+}
+
 async function readWq(root: string, dev: string): Promise<SysfsWq> {
-  const d = join(root, dev);
-  return {
-    dev,
-    state: await attr(d, 'state'),
-    mode: await attr(d, 'mode'),
-    type: await attr(d, 'type'),
-    size: await intAttr(d, 'size'),
-    threshold: await intAttr(d, 'threshold'),
-    priority: await intAttr(d, 'priority'),
-    group_id: await intAttr(d, 'group_id'),
-    max_batch_size: await intAttr(d, 'max_batch_size'),
-    max_transfer_size: await intAttr(d, 'max_transfer_size'),
-    block_on_fault: await intAttr(d, 'block_on_fault'),
-    name: await attr(d, 'name'),
-    driver_name: await attr(d, 'driver_name'),
-    clients: await intAttr(d, 'clients'),
-    occupancy: await intAttr(d, 'occupancy'),
-    cdev_minor: await intAttr(d, 'cdev_minor'),
-  };
+  return { dev, ...(await readAttrs<Omit<SysfsWq, 'dev'>>(join(root, dev), WQ_ATTRS)) };
 }
 
 /** Devices, groups, engines and WQs under the sysfs root, in `accel-config list` shape. */
@@ -170,19 +169,7 @@ export async function listSysfs(o: SysfsOptions = {}): Promise<SysfsListing> {
     const id = m[1];
     const dev: SysfsDevice = {
       dev: n,
-      state: await attr(d, 'state'),
-      version: await attr(d, 'version'),
-      max_groups: await intAttr(d, 'max_groups'),
-      max_work_queues: await intAttr(d, 'max_work_queues'),
-      max_engines: await intAttr(d, 'max_engines'),
-      max_work_queues_size: await intAttr(d, 'max_work_queues_size'),
-      max_batch_size: await intAttr(d, 'max_batch_size'),
-      max_transfer_size: await intAttr(d, 'max_transfer_size'),
-      numa_node: await intAttr(d, 'numa_node'),
-      op_cap: await attr(d, 'op_cap'),
-      clients: await intAttr(d, 'clients'),
-      pasid_enabled: await intAttr(d, 'pasid_enabled'),
-      cdev_major: await intAttr(d, 'cdev_major'),
+      ...(await readAttrs<Omit<SysfsDevice, 'dev' | 'groups'>>(d, DEVICE_ATTRS)),
       groups: [],
     };
     const wqs = await Promise.all(

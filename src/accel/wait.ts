@@ -1,7 +1,7 @@
 // Waiting, without blocking the thread: for a request's completion records (woken by its
 // slot's interrupt word), and between refused submissions (backoff).
 
-import { M_IRQ, M_STATE, M_WATCH, SLOT_HALTED, SLOT_SUBMITTED, type ArenaView } from './arena.js';
+import { M_IRQ, M_STATE, SLOT_HALTED, SLOT_SUBMITTED, type ArenaView } from './arena.js';
 import { W_SPACE_WAITERS } from './dsa/emu/wq.js';
 import type { PageRequest } from './page-request.js';
 
@@ -41,19 +41,10 @@ export async function backoff(
   if (ringWaiter) Atomics.sub(words, W_SPACE_WAITERS, 1);
 }
 
-/** All submitted sub-requests have their watched record written. */
-function allDone(a: ArenaView, slot: number, nsub: number): boolean {
-  const w = a.i32;
-  for (let k = 0; k < nsub; k++) {
-    if ((Atomics.load(w, w[a.meta(slot, M_WATCH + k)]) & 0xff) === 0) return false;
-  }
-  return true;
-}
-
 /** One check of the wait loop: an outcome, or -1 to keep waiting. */
 function poll(t: WaitingTask, r: PageRequest, nsub: number): number {
   const a = t.arena;
-  if (allDone(a, r.slot, nsub)) return OUTCOME_DONE;
+  if (a.firstPending(r.slot, 0, nsub) === nsub) return OUTCOME_DONE;
   if (Atomics.load(a.i32, a.meta(r.slot, M_STATE)) === SLOT_HALTED || !t.deviceUsable(r.epoch)) {
     return OUTCOME_HALTED;
   }

@@ -1,7 +1,8 @@
 // The thread-CPU report: how threads tell others the CPU time they used, each measuring
 // itself (/proc/thread-self/schedstat), with an optional request for fresh figures. Used by
-// every migration thread (cpu-slots.ts, publishing on their own schedule) and by the
-// accelerator's dsa_completion (asked on demand through the arena).
+// every migration thread (cpu-slots.ts, publishing on their own schedule), by the
+// accelerator's dsa_completion (asked on demand through the arena) and by the emulated
+// device's engines (asked through its register file).
 //
 // Layout, at an 8-aligned byte offset of a SharedArrayBuffer:
 //   Int32   REQ   (+0)          readers add 1 to ask every thread for a fresh figure
@@ -14,6 +15,8 @@
 //     the figure), then notifies ACKS;
 //   - a reader reads ACKS, then adds 1 to REQ (and wakes the threads however they sleep), then
 //     waits until ACKS has gone up by the number of threads that answer.
+
+import { waitUntil } from './wait-until.js';
 
 const REQ = 0;
 const ACKS = 1;
@@ -72,22 +75,9 @@ export class CpuReport {
   }
 
   /** Wait until `n` answers came after ask() returned `before`: false after `timeoutMs`. */
-  async answered(before: number, n: number, timeoutMs: number): Promise<boolean> {
-    const end = performance.now() + timeoutMs;
-    // A pending Atomics.waitAsync does not keep Node's event loop alive; this timer does.
-    const keepAlive = setInterval(() => {}, 2 ** 30);
-    try {
-      for (;;) {
-        const acks = Atomics.load(this.words, ACKS);
-        if (acks - before >= n) return true;
-        const left = end - performance.now();
-        if (left <= 0) return false;
-        const r = Atomics.waitAsync(this.words, ACKS, acks, left);
-        if (r.async) await r.value;
-      }
-    } finally {
-      clearInterval(keepAlive);
-    }
+  answered(before: number, n: number, timeoutMs: number): Promise<boolean> {
+    const w = this.words;
+    return waitUntil(w, ACKS, () => Atomics.load(w, ACKS) - before >= n, timeoutMs);
   }
 
   /** Thread `k`'s last published figure. */

@@ -24,7 +24,7 @@
 import { closeSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { isMainThread, workerData } from 'node:worker_threads';
-import { peek, poke } from '../../src/accel/hw/testing.js';
+import { peek, poke } from './native-testing.js';
 import { Flag, Opcode, Status } from '../../src/accel/dsa/opcodes.js';
 
 /** Control words (Int32) shared with the test. */

@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { openAccelerator, type Accelerator } from '../../src/accel/driver.js';
 import { loadAddon } from '../../src/accel/hw/addon.js';
 import { cpuSupport } from '../../src/accel/hw/cpu.js';
-import { addressOf } from '../../src/accel/hw/testing.js';
+import { addressOf } from './native-testing.js';
 import { A_CREDITS } from '../../src/accel/arena.js';
 import { expectedZeros, mixedBlock } from './helpers.js';
 import {

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { addonStatus, loadAddon } from '../../src/accel/hw/addon.js';
 import { cpuSupport, cpuinfoFlags, describeCpu, CPU_FEATURES } from '../../src/accel/hw/cpu.js';
-import { addressOf, movdir64bTo, peek, poke } from '../../src/accel/hw/testing.js';
+import { addressOf, movdir64bTo, peek, poke } from './native-testing.js';
 import { compval, encodeDescriptor } from '../../src/accel/dsa/descriptor.js';
 import { addonSkip } from './hw-helpers.js';
 

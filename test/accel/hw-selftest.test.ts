@@ -94,7 +94,7 @@ test(
         );
       }
       assert.match(r.text, /submission +write\(\): write\(\) on the node/);
-      assert.match(r.text, /completion wait +(pause loop with backoff|UMONITOR\/UMWAIT)/);
+      assert.match(r.text, /completion wait +(sleep|umwait|pause): dsa_completion \w/);
       assert.match(
         r.text,
         /work queue +dsa0\/wq0.0: enabled, shared, type user, driver user, size 128/,

@@ -1,5 +1,5 @@
 // A kernel WQ's shared state words (src/accel/hw/wq-state.ts), what sysfs says about a halt
-// (wq-monitor.ts sysfsHalt), and giving back a stopped WQ's slots and credits (reclaim.ts).
+// (wq-monitor.ts sysfsHalt), and giving back a stopped WQ's slots and credits (slots.ts).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +17,7 @@ import {
   arenaLayout,
 } from '../../src/accel/arena.js';
 import { DevState } from '../../src/accel/dsa/emu/registers.js';
-import { reclaimStoppedSlots } from '../../src/accel/hw/reclaim.js';
+import { reclaimStoppedSlots } from '../../src/accel/slots.js';
 import { sysfsHalt } from '../../src/accel/hw/wq-monitor.js';
 import {
   H_CAUSE,
@@ -103,6 +103,7 @@ test("a stopped WQ's abandoned slots are freed and their credits given back; oth
   const a = new ArenaView(new SharedArrayBuffer(layout.totalBytes), layout);
   const w = a.i32;
   const states = [new Int32Array(newWqState()), new Int32Array(newWqState())];
+  const devices = states.map((words) => ({ words }));
   w[A_CREDITS + 0] = 10;
   w[A_CREDITS + 1] = 10;
   // slot 0: WQ 0, abandoned with 3 credits; slot 1: WQ 1, abandoned with 2; slot 2: WQ 0, in
@@ -117,14 +118,14 @@ test("a stopped WQ's abandoned slots are freed and their credits given back; oth
   put(0, 0, SLOT_ABANDONED, 3);
   put(1, 1, SLOT_ABANDONED, 2);
   put(2, 0, SLOT_SUBMITTED, 1);
-  assert.equal(reclaimStoppedSlots(a, states), 0, 'nothing stopped yet');
+  assert.equal(reclaimStoppedSlots(a, devices), 0, 'nothing stopped yet');
   stopped(states[0]);
-  assert.equal(reclaimStoppedSlots(a, states), 1);
+  assert.equal(reclaimStoppedSlots(a, devices), 1);
   assert.equal(w[a.meta(0, M_STATE)], SLOT_FREE);
   assert.equal(w[a.meta(0, M_CREDITS)], 0);
   assert.equal(w[A_CREDITS + 0], 13);
   assert.equal(w[a.meta(1, M_STATE)], SLOT_ABANDONED, "the other WQ's slot waits");
   assert.equal(w[A_CREDITS + 1], 10);
   assert.equal(w[a.meta(2, M_STATE)], SLOT_SUBMITTED, 'an in-flight slot is its owner’s');
-  assert.equal(reclaimStoppedSlots(a, states), 0, 'once');
+  assert.equal(reclaimStoppedSlots(a, devices), 0, 'once');
 });

@@ -9,10 +9,14 @@ import {
   C_SLEEPERS,
   C_STATE,
   DevState,
+  E_ERRORS,
   IMS_ENTRIES,
   IMS_MISC,
+  MAX_ENGINES,
+  addEngineStat,
   allocIms,
   createRegisterFile,
+  engineCounts,
   freeIms,
   haltDevice,
   imsAddrHi,
@@ -74,4 +78,23 @@ test('a halt bumps the generation before the state, once; doorbells count rings'
   ringDoorbell(w, 1);
   assert.equal(Atomics.load(w, C_DOORBELL + 1), 3);
   assert.equal(Atomics.load(w, C_DOORBELL + 0), 1, 'other groups are left alone');
+});
+
+test("the engines' CPU report is the thread-CPU report, in the register file, beside the stats", () => {
+  const file = createRegisterFile();
+  const reader = openRegisters(file);
+  const engine = openRegisters(file); // another thread's view of the same memory
+  addEngineStat(engine, MAX_ENGINES - 1, E_ERRORS, 7);
+  let seen = engine.cpu.requests();
+  const before = reader.cpu.ask();
+  seen = engine.cpu.answer(MAX_ENGINES - 1, seen, () => 12.5);
+  assert.equal(reader.cpu.read(MAX_ENGINES - 1), 12.5);
+  assert.equal(engineCounts(reader, MAX_ENGINES - 1).errors, 7, 'the report overlaps no stat');
+  assert.equal(
+    engine.cpu.answer(MAX_ENGINES - 1, seen, () => 99),
+    seen,
+    'answered once',
+  );
+  assert.equal(reader.cpu.read(MAX_ENGINES - 1), 12.5);
+  return reader.cpu.answered(before, 1, 1000).then((ok) => assert.ok(ok));
 });

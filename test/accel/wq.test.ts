@@ -14,17 +14,29 @@ import {
   takeSwerr,
 } from '../../src/accel/dsa/emu/registers.js';
 import {
+  GIVE_UP_MS,
+  HeadWatch,
   SWERR_DWQ_FULL,
+  W_DEAD,
   W_ENABLED,
+  W_OCC,
   createRingBuffer,
   dequeue,
   enqcmd,
+  giveUpStuckHead,
   movdir64b,
   occupancy,
   openRing,
+  publishAt,
   resetRing,
   ringReady,
+  takePosition,
 } from '../../src/accel/dsa/emu/wq.js';
+import { DsaEmu } from '../../src/accel/dsa/emu/device.js';
+import { WqPortal } from '../../src/accel/dsa/emu/portal.js';
+import { noop } from '../../src/accel/dsa/descriptor.js';
+import { Flag, Status } from '../../src/accel/dsa/opcodes.js';
+import { Dma } from './helpers.js';
 
 function ring(size: number, limit: number, index = 3) {
   const registers = createRegisterFile();
@@ -125,4 +137,100 @@ test('submitters in several threads and one consumer: every descriptor arrives o
   }
   await exited;
   assert.equal(dequeue(r, out, 0), -1);
+});
+
+/** A submitter's first half: the occupancy unit (as reserve() takes it) and a position. */
+function takeWithoutPublishing(r: ReturnType<typeof ring>['r']): number {
+  Atomics.add(r.words, W_OCC, 1);
+  return takePosition(r);
+}
+
+test('an entry taken and never published is given up; the ring goes on, one slot smaller', () => {
+  const { r } = ring(4, 4);
+  takeWithoutPublishing(r); // position 0: its submitter was ended here
+  for (let i = 1; i <= 2; i++) assert.ok(enqcmd(r, desc(i), 0));
+  const out = new Int32Array(DESCRIPTOR_WORDS);
+  assert.equal(dequeue(r, out, 0), -1, 'everything waits behind the unpublished entry');
+  const watch = new HeadWatch();
+  assert.equal(giveUpStuckHead(r, watch, 1000), GIVE_UP_MS, 'first seen now');
+  assert.equal(giveUpStuckHead(r, watch, 1000 + GIVE_UP_MS - 1), 1);
+  assert.equal(giveUpStuckHead(r, watch, 1000 + GIVE_UP_MS), 0, 'given up');
+  assert.equal(Atomics.load(r.words, W_DEAD), 1);
+  assert.equal(giveUpStuckHead(r, watch, 1e9), Infinity, 'nothing stuck any more');
+  for (let i = 1; i <= 2; i++) {
+    assert.ok(ringReady(r));
+    assert.ok(dequeue(r, out, 0) >= 0);
+    assert.deepEqual(out, desc(i), 'the later entries, in order');
+  }
+  assert.equal(occupancy(r), 0, "the dead submitter's unit came back");
+  // Laps over the dead slot: 3 live slots are left, and the WQ takes no more than 3.
+  for (let lap = 0; lap < 3; lap++) {
+    for (let i = 0; i < 3; i++) assert.ok(enqcmd(r, desc(10 * lap + i), 0));
+    assert.equal(enqcmd(r, desc(99), 0), false, 'one entry fewer while the slot is dead');
+    for (let i = 0; i < 3; i++) {
+      assert.ok(dequeue(r, out, 0) >= 0);
+      assert.deepEqual(out, desc(10 * lap + i));
+    }
+    assert.equal(dequeue(r, out, 0), -1);
+  }
+  resetRing(r);
+  assert.equal(Atomics.load(r.words, W_DEAD), 0);
+  for (let i = 0; i < 4; i++) assert.ok(enqcmd(r, desc(i), 0), 'a reset brings the slot back');
+});
+
+test('a submitter slower than the give-up is told its entry was not accepted', () => {
+  const { r } = ring(4, 4);
+  const pos = takeWithoutPublishing(r);
+  const watch = new HeadWatch();
+  giveUpStuckHead(r, watch, 0);
+  assert.equal(giveUpStuckHead(r, watch, GIVE_UP_MS), 0);
+  assert.equal(publishAt(r, pos, desc(7), 0), false);
+  const out = new Int32Array(DESCRIPTOR_WORDS);
+  assert.equal(dequeue(r, out, 0), -1, 'its descriptor never runs');
+  assert.ok(enqcmd(r, desc(8), 0), 'its retry goes in');
+  assert.ok(dequeue(r, out, 0) >= 0);
+  assert.deepEqual(out, desc(8));
+});
+
+test("a worker terminated in the middle of ENQCMD does not stop the device's engines", async () => {
+  const emu = await DsaEmu.start({ engines: 1 });
+  try {
+    const device = emu.devices[0].handle;
+    const wq = device.wqs[0];
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      import(workerData.wq).then(({ openRing, takePosition, W_OCC }) => {
+        const r = openRing(workerData.ring, workerData.registers);
+        Atomics.add(r.words, W_OCC, 1);
+        takePosition(r);
+        parentPort.postMessage('taken');
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); // never publishes
+      });`;
+    const worker = new Worker(code, {
+      eval: true,
+      workerData: {
+        wq: new URL('../../src/accel/dsa/emu/wq.js', import.meta.url).href,
+        ring: wq.ring,
+        registers: device.registers,
+      },
+    });
+    await new Promise((ok) => worker.once('message', ok));
+    await worker.terminate();
+    const dma = new Dma(emu, 4096);
+    const portal = new WqPortal(device, wq.name);
+    for (let i = 0; i < 3; i++) {
+      const rec = 64 * 8 + 32 * i;
+      assert.ok(
+        portal.enqcmd(
+          dma.desc(64 * i, noop({ flags: Flag.CRAV | Flag.RCR, completionAddr: dma.addr(rec) })),
+        ),
+      );
+    }
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await dma.record(64 * 8 + 32 * i, 10 * GIVE_UP_MS)).code, Status.SUCCESS);
+    }
+    assert.equal(emu.devices[0].wqStats()[0].dead, 1);
+  } finally {
+    await emu.close();
+  }
 });

@@ -224,25 +224,26 @@ export function compval(
 // ---- Hot path: word views ----
 
 /**
- * Write the fields of a COMPVAL descriptor with pattern 0 that do not depend on the page:
- * opcode, flags, completion address, pattern, size, int_handle, expected_res. Done once per
- * descriptor slot; `setSourceWords` then only writes the two source words per page.
+ * Write a whole descriptor whose byte-24 address is 0, as the driver's are: a COMPVAL with
+ * pattern 0 (its source words are then set per page with setSourceWords) or a BATCH.
  */
-export function writeCompvalTemplateWords(
+export function writeDescriptorWords(
   w: Int32Array | Uint32Array,
   word: number,
+  opcode: number,
   flags: number,
   completionLo: number,
   completionHi: number,
+  addr16Lo: number,
+  addr16Hi: number,
   size: number,
   intHandle: number,
 ): void {
   w[word + DescWord.PASID] = 0;
-  w[word + DescWord.FLAGS_OPCODE] = (flags & FLAGS_MASK) | (Opcode.COMPVAL << 24);
+  w[word + DescWord.FLAGS_OPCODE] = (flags & FLAGS_MASK) | (opcode << 24);
   w[word + DescWord.COMPLETION_LO] = completionLo;
   w[word + DescWord.COMPLETION_HI] = completionHi;
-  w[word + DescWord.ADDR16_LO] = 0;
-  w[word + DescWord.ADDR16_HI] = 0;
+  setSourceWords(w, word, addr16Lo, addr16Hi);
   w[word + DescWord.ADDR24_LO] = 0;
   w[word + DescWord.ADDR24_HI] = 0;
   w[word + DescWord.SIZE] = size;
@@ -259,29 +260,4 @@ export function setSourceWords(
 ): void {
   w[word + DescWord.ADDR16_LO] = lo;
   w[word + DescWord.ADDR16_HI] = hi;
-}
-
-/** Write a whole BATCH descriptor at `word`. */
-export function writeBatchWords(
-  w: Int32Array | Uint32Array,
-  word: number,
-  flags: number,
-  completionLo: number,
-  completionHi: number,
-  listLo: number,
-  listHi: number,
-  count: number,
-  intHandle: number,
-): void {
-  w[word + DescWord.PASID] = 0;
-  w[word + DescWord.FLAGS_OPCODE] = (flags & FLAGS_MASK) | (Opcode.BATCH << 24);
-  w[word + DescWord.COMPLETION_LO] = completionLo;
-  w[word + DescWord.COMPLETION_HI] = completionHi;
-  w[word + DescWord.ADDR16_LO] = listLo;
-  w[word + DescWord.ADDR16_HI] = listHi;
-  w[word + DescWord.ADDR24_LO] = 0;
-  w[word + DescWord.ADDR24_HI] = 0;
-  w[word + DescWord.SIZE] = count;
-  w[word + DescWord.INT_HANDLE] = intHandle & 0xffff;
-  for (let i = DescWord.OP_SPECIFIC; i < DESCRIPTOR_WORDS; i++) w[word + i] = 0;
 }

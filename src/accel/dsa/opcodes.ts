@@ -112,15 +112,6 @@ export function statusName(status: number): string {
   return status & STATUS_WRITE_FAULT ? `${name}|WRITE` : name;
 }
 
-/** Flags rendered as "CRAV|RCR|RCI", for logs and `accel list`. */
-export function flagNames(flags: number): string {
-  const parts: string[] = [];
-  for (const [k, v] of Object.entries(Flag)) if (flags & v) parts.push(k);
-  const rest = flags & ~Object.values(Flag).reduce((a, b) => a | b, 0);
-  if (rest) parts.push(`0x${rest.toString(16)}`);
-  return parts.length ? parts.join('|') : '0';
-}
-
 /**
  * Operations the emulated device implements, as an OPCAP-style set. An opcode outside it
  * completes with BAD_OPCODE, as an unsupported opcode does on hardware.

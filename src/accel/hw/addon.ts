@@ -67,7 +67,7 @@ export interface NativeDsa {
   ): number;
   /** A reserved PROT_NONE page: every access to it faults. */
   faultAddress(): number;
-  /** Test-only (src/accel/hw/testing.ts). */
+  /** Test-only (test/accel/native-testing.ts). */
   testing: {
     peek(address: number, length: number): Buffer;
     poke(address: number, bytes: ArrayBufferView, statusByteLast?: boolean): number;

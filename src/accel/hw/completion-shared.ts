@@ -31,6 +31,12 @@ export interface HwCompletionWorkerData {
  */
 export const HW_WAITS = ['sleep', 'umwait', 'pause'] as const;
 export type HwWait = (typeof HW_WAITS)[number];
+/** Each wait in words (the selftest's environment). */
+export const HW_WAIT_WORDS: Record<HwWait, string> = {
+  sleep: 'nanosleep through most of the expected latency, then looks in growing steps',
+  umwait: 'UMONITOR/UMWAIT in ~10 µs slices (the thread stays on the CPU)',
+  pause: 'a pause loop, then short sleeps',
+};
 /** The addon's waitAny method numbers. */
 export const WAIT_METHOD: Record<HwWait, number> = { pause: 0, umwait: 1, sleep: 2 };
 

@@ -18,22 +18,17 @@
 
 import { parentPort } from 'node:worker_threads';
 import {
-  A_COMPLETION_HANDLED,
   A_IRQ,
   A_SHUTDOWN,
   ArenaView,
-  M_DEVICE,
-  M_EPOCH,
-  M_IRQ,
   M_NSUB,
   M_STATE,
   M_WATCH,
   SLOT_COMPLETED,
-  SLOT_HALTED,
   SLOT_SUBMITTED,
 } from '../arena.js';
-import { C_EPOCH, C_STATE, DevState } from '../dsa/emu/registers.js';
-import { CompletionCpu } from '../completion-cpu.js';
+import { CompletionThread } from '../completion-thread.js';
+import { reclaimStoppedSlots } from '../slots.js';
 import { loadAddon } from './addon.js';
 import {
   A_HW_KICK,
@@ -43,7 +38,6 @@ import {
   type HwCompletionWorkerData,
 } from './completion-shared.js';
 import { CompletionLatency } from './completion-latency.js';
-import { reclaimStoppedSlots } from './reclaim.js';
 import { WqMonitor } from './wq-monitor.js';
 
 /** Longest native wait before looking at shutdown and CPU-report requests again. */
@@ -55,6 +49,8 @@ function run(data: HwCompletionWorkerData): void {
   const a = new ArenaView(data.arena, data.layout);
   const w = a.i32;
   const states = data.wqs.map((q) => new Int32Array(q.state));
+  const devices = states.map((words) => ({ words }));
+  const t = new CompletionThread(a, states);
   const monitor = new WqMonitor(data.wqs, native);
   const slots = data.layout.slots;
   const cursor = new Int32Array(slots);
@@ -66,47 +62,27 @@ function run(data: HwCompletionWorkerData): void {
   /** The shortest expected sleep over the slots the last scan found pending (µs). */
   let sleepUs = Infinity;
 
-  const wake = (slot: number): void => {
-    Atomics.add(w, A_COMPLETION_HANDLED, 1);
-    const irq = a.meta(slot, M_IRQ);
-    Atomics.add(w, irq, 1);
-    Atomics.notify(w, irq);
-  };
-
   /** Finish what is done; put the first pending record of each in-flight slot in `offsets`. */
   const scan = (): number => {
     let n = 0;
     const now = performance.now();
     sleepUs = Infinity;
     for (let s = 0; s < slots; s++) {
-      const st = a.meta(s, M_STATE);
-      if (Atomics.load(w, st) !== SLOT_SUBMITTED) continue;
+      if (Atomics.load(w, a.meta(s, M_STATE)) !== SLOT_SUBMITTED) continue;
       const seq = Atomics.load(w, a.meta(s, M_HW_SEQ));
       if (seq !== seqSeen[s]) {
         seqSeen[s] = seq;
         cursor[s] = 0;
         latency.start(s, now);
       }
-      const dw = states[Atomics.load(w, a.meta(s, M_DEVICE))];
-      if (
-        dw &&
-        (Atomics.load(dw, C_STATE) !== DevState.ENABLED ||
-          Atomics.load(dw, C_EPOCH) !== Atomics.load(w, a.meta(s, M_EPOCH)))
-      ) {
-        if (Atomics.compareExchange(w, st, SLOT_SUBMITTED, SLOT_HALTED) === SLOT_SUBMITTED) wake(s);
+      if (t.haltIfStopped(s)) {
         latency.forget(s);
         continue;
       }
       const nsub = Atomics.load(w, a.meta(s, M_NSUB));
-      let k = cursor[s];
-      while (k < nsub && (Atomics.load(w, Atomics.load(w, a.meta(s, M_WATCH + k))) & 0xff) !== 0) {
-        k++;
-      }
-      cursor[s] = k;
+      const k = (cursor[s] = a.firstPending(s, cursor[s], nsub));
       if (k >= nsub) {
-        if (Atomics.compareExchange(w, st, SLOT_SUBMITTED, SLOT_COMPLETED) === SLOT_SUBMITTED) {
-          wake(s);
-        }
+        t.end(s, SLOT_COMPLETED);
         latency.done(s, now);
         continue;
       }
@@ -121,14 +97,13 @@ function run(data: HwCompletionWorkerData): void {
     return n;
   };
 
-  const cpu = new CompletionCpu(a);
-  cpu.start();
+  t.start();
   for (;;) {
     const seen = Atomics.load(w, A_IRQ);
     if (Atomics.load(w, A_SHUTDOWN)) break;
-    cpu.serve();
+    t.serveCpu();
     monitor.check(performance.now());
-    if (monitor.anyStopped) reclaimStoppedSlots(a, states);
+    if (monitor.anyStopped) reclaimStoppedSlots(a, devices);
     Atomics.store(w, A_HW_KICK, 0);
     const pending = scan();
     if (pending > 0) {
@@ -141,7 +116,7 @@ function run(data: HwCompletionWorkerData): void {
     Atomics.wait(w, A_IRQ, seen);
     Atomics.store(w, A_HW_SLEEPING, 0);
   }
-  cpu.stop();
+  t.stop();
 }
 
 // Bound by a message, as the emulated device's dsa_completion is (a pooled thread can serve).

@@ -2,34 +2,22 @@
 // the answers with the CPU's; one sends a raw descriptor at a faulting address. A failed check
 // adds plain words on what to fix to the advice.
 
-import { constants as osConstants } from 'node:os';
 import type { AccelTarget } from '../accel-path.js';
 import { cpuZeroPages } from '../cpu-zero.js';
 import { compval, encodeDescriptor } from '../dsa/descriptor.js';
 import { decodeCompletionRecord } from '../dsa/completion.js';
 import type { DsaEmu } from '../dsa/emu/device.js';
 import { WqPortal } from '../dsa/emu/portal.js';
-import { Flag, Status } from '../dsa/opcodes.js';
+import { Flag, Status, statusName } from '../dsa/opcodes.js';
 import type { Accelerator, BatchTask } from '../driver.js';
-import type { AccelCounters } from '../counters.js';
+import { countersSince, type AccelCounters } from '../counters.js';
 import { loadAddon } from './addon.js';
 import { explainWriteError, hwStateWords, writeWq } from './wq.js';
 import { H_ERRNO } from './wq-state.js';
+import { errnoName } from '../../util/errors.js';
 import type { SelftestCheck } from './selftest-report.js';
 
 export const PS = 4096;
-
-/** What the counters moved by between two snapshots. */
-export function delta(a: AccelCounters, b: AccelCounters): AccelCounters {
-  const d = JSON.parse(JSON.stringify(b)) as AccelCounters;
-  for (const k of Object.keys(d) as (keyof AccelCounters)[]) {
-    if (typeof d[k] === 'number') (d as unknown as Record<string, number>)[k] -= a[k] as number;
-  }
-  for (const r of Object.keys(d.cpuFallback) as (keyof AccelCounters['cpuFallback'])[]) {
-    d.cpuFallback[r] -= a.cpuFallback[r];
-  }
-  return d;
-}
 
 function fallbackText(c: AccelCounters): string {
   const parts = Object.entries(c.cpuFallback)
@@ -109,7 +97,7 @@ async function checkPages(
   await c.task.zeroPages(block, pages, count, results);
   const cpu = new Uint8Array(count);
   cpuZeroPages(block, pages, count, cpu, PS);
-  const d = delta(before, c.accel.counters());
+  const d = countersSince(before, c.accel.counters());
   let wrong = 0;
   for (let i = 0; i < count; i++) if (results[i] !== cpu[i]) wrong++;
   const zeros = cpu.reduce((s, v) => s + v, 0);
@@ -203,17 +191,16 @@ async function faultCheck(c: Ctx, emu: DsaEmu | undefined, target: AccelTarget):
         : 'the emulated device wrote no completion record within 2 s: the machine is overloaded',
     );
   } else if (r.code === Status.PAGE_FAULT_NOBOF || r.code === Status.PAGE_FAULT_IR) {
-    const which = r.code === Status.PAGE_FAULT_NOBOF ? 'PAGE_FAULT_NOBOF' : 'PAGE_FAULT_IR';
     c.checks.push({
       name,
       ok: fa >= fault && fa < fault + PS,
-      detail: `${which} at 0x${fa.toString(16)} (address 0x${fault.toString(16)}), bytes_completed ${r.bytesCompleted}: the driver finishes such pages on the CPU`,
+      detail: `${statusName(r.code)} at 0x${fa.toString(16)} (address 0x${fault.toString(16)}), bytes_completed ${r.bytesCompleted}: the driver finishes such pages on the CPU`,
     });
   } else {
     c.checks.push({
       name,
       ok: false,
-      detail: `status 0x${r.status.toString(16)} instead of a page fault (0x03)`,
+      detail: `status ${statusName(r.status)} instead of a page fault (PAGE_FAULT_NOBOF)`,
     });
   }
 }
@@ -304,8 +291,5 @@ export async function runChecks(
       : '';
   }
   const errno = h ? Atomics.load(hwStateWords(h), H_ERRNO) : 0;
-  if (h && errno) {
-    const code = Object.entries(osConstants.errno).find(([, v]) => v === errno)?.[0];
-    advice.push(explainWriteError(code, h));
-  }
+  if (h && errno) advice.push(explainWriteError(errnoName(errno), h));
 }

@@ -1,7 +1,8 @@
 // The selftest's timed part: latency and throughput per batch size on all-zero touched pages,
 // one request at a time, and the CPU dsa_completion used meanwhile.
 
-import { delta, PS, touchedBlock, type Ctx } from './selftest-checks.js';
+import { countersSince } from '../counters.js';
+import { PS, touchedBlock, type Ctx } from './selftest-checks.js';
 import type { SelftestTiming } from './selftest-report.js';
 
 function percentile(sorted: number[], p: number): number {
@@ -26,7 +27,7 @@ async function timing(
     lat.push((performance.now() - t) * 1000);
   }
   const total = (performance.now() - t0) / 1000;
-  const d = delta(before, c.accel.counters());
+  const d = countersSince(before, c.accel.counters());
   lat.sort((a, b) => a - b);
   return {
     pages,

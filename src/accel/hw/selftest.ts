@@ -28,6 +28,7 @@ import {
   type SelftestTiming,
 } from './selftest-report.js';
 import { measureTimings } from './selftest-timing.js';
+import { HW_WAIT_WORDS } from './completion-shared.js';
 import { type HwOpenOptions } from './wq.js';
 
 export type { SelftestCheck, SelftestResult, SelftestTiming } from './selftest-report.js';
@@ -97,12 +98,8 @@ export async function accelSelftest(
         'submission',
         `${h.submit === 'write' ? 'write()' : h.submit.toUpperCase()}: ${h.why}`,
       ]);
-      environment.push([
-        'completion wait',
-        accel.handle.hwWait === 'umwait'
-          ? 'UMONITOR/UMWAIT in dsa_completion'
-          : 'pause loop with backoff in dsa_completion (no WAITPKG)',
-      ]);
+      const wait = accel.handle.hwWait;
+      environment.push(['completion wait', `${wait}: dsa_completion ${HW_WAIT_WORDS[wait]}`]);
       maxBatch = h.submit === 'write' ? Infinity : h.maxBatchSize;
     } else {
       const dev = emu!.device((t as { device: string }).device);

@@ -16,7 +16,6 @@ import type { NativeDsa } from './addon.js';
 import type { HwWqHandle } from './wq.js';
 import {
   H_CHECKS,
-  H_EPOCH,
   H_REPORTED,
   H_TROUBLE,
   HaltCause,
@@ -87,8 +86,8 @@ export class WqMonitor {
     this.due = new Uint8Array(n);
   }
 
-  /** One round: returns true when a WQ was found halted and stopped in it. */
-  check(now: number): boolean {
+  /** One round: a WQ found halted is stopped (anyStopped). */
+  check(now: number): void {
     const n = this.wqs.length;
     const due = this.due.fill(0);
     if (now - this.lastPoll >= POLL_GAP_MS) {
@@ -106,7 +105,6 @@ export class WqMonitor {
         }
       }
     }
-    let changed = false;
     for (let i = 0; i < n; i++) {
       if (this.done[i]) continue;
       const w = this.words[i];
@@ -116,17 +114,16 @@ export class WqMonitor {
         this.troubleAgain[i] = now + TROUBLE_RECHECK_MS;
         due[i] = 1;
       }
-      if (due[i] && this.halt(i)) changed = true;
+      if (due[i]) this.halt(i);
     }
-    return changed;
   }
 
   /** Read sysfs for WQ i; halt and stop it when it is not enabled. */
-  private halt(i: number): boolean {
+  private halt(i: number): void {
     const w = this.words[i];
     Atomics.add(w, H_CHECKS, 1);
     const found = sysfsHalt(this.wqs[i].sysfsState);
-    if (!found) return false;
+    if (!found) return;
     markHalted(w, found.cause, found.detail);
     // A disabled WQ (or a halted device) writes no more completion records.
     stopped(w);
@@ -135,11 +132,5 @@ export class WqMonitor {
     if (Atomics.exchange(w, H_REPORTED, 1) === 0) {
       process.stderr.write(`livemig: ${this.wqs[i].text}: ${haltReason(w, this.wqs[i])}\n`);
     }
-    return true;
-  }
-
-  /** The current epoch of WQ i (H_EPOCH). */
-  epoch(i: number): number {
-    return Atomics.load(this.words[i], H_EPOCH);
   }
 }

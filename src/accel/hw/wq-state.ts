@@ -18,8 +18,8 @@
 // straight to the CPU; a bumped epoch makes its in-flight and abandoned slots reclaimable).
 // query-migrate reads haltReason().
 
-import { constants as osConstants } from 'node:os';
 import { DevState } from '../dsa/emu/registers.js';
+import { errnoName } from '../../util/errors.js';
 
 export const H_STATE = 0;
 /** Bumped once the device is known to write nothing more for this WQ (slots reclaimable). */
@@ -89,11 +89,6 @@ export function stopped(w: Int32Array): void {
 /** A submitter saw trouble: ask dsa_completion to look at sysfs. */
 export function noteTrouble(w: Int32Array): void {
   Atomics.add(w, H_TROUBLE, 1);
-}
-
-function errnoName(n: number): string {
-  for (const [k, v] of Object.entries(osConstants.errno)) if (v === Math.abs(n)) return k;
-  return `errno ${n}`;
 }
 
 /** Why the WQ is halted, in words (undefined while it is enabled). */

@@ -18,13 +18,12 @@
 
 import { closeSync, constants as fsConstants, fstatSync, openSync, writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { genericError } from '../../util/errors.js';
+import { errnoName, genericError } from '../../util/errors.js';
 import type { DsaTarget } from '../accel-path.js';
-import { devRoot, openDsaTarget, sysfsRoot, type SysfsOptions } from '../sysfs.js';
+import { devRoot, intAttr, openDsaTarget, sysfsRoot, type SysfsOptions } from '../sysfs.js';
 import { loadAddon, type NativeDsa } from './addon.js';
 import { cpuSupport, type FeatureSet } from './cpu.js';
 import { H_REPORTED, HaltCause, markHalted, newWqState } from './wq-state.js';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export type SubmitMethod = 'enqcmd' | 'movdir64b' | 'write';
@@ -80,12 +79,6 @@ export interface HwWqHandle {
 
 export function hwStateWords(h: HwWqHandle): Int32Array {
   return new Int32Array(h.state);
-}
-
-function errnoName(n: number): string {
-  const e = -Math.abs(n);
-  for (const [k, v] of Object.entries(osConstants.errno)) if (v === -e) return k;
-  return `errno ${-e}`;
 }
 
 /** Why opening the node failed, in words a user can act on. */
@@ -211,15 +204,6 @@ export function chooseSubmission(i: SubmissionInputs): SubmissionDecision {
   };
 }
 
-async function intAttr(path: string): Promise<number | undefined> {
-  try {
-    const n = Number((await readFile(path, 'utf8')).trim());
-    return Number.isFinite(n) ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function probeWrite(fd: number): string | undefined {
   try {
     writeSync(fd, Buffer.alloc(0));
@@ -264,8 +248,8 @@ export async function openHwWq(
     if (!fifo) {
       // Never map (and write into) a character device that is not this WQ's.
       const root = sysfsRoot(sysfs);
-      const major = await intAttr(join(root, t.device, 'cdev_major'));
-      const minor = await intAttr(join(root, t.wq, 'cdev_minor'));
+      const major = await intAttr(join(root, t.device), 'cdev_major');
+      const minor = await intAttr(join(root, t.wq), 'cdev_minor');
       const rmaj = Math.floor(st.rdev / 256) & 0xfff;
       const rmin = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
       if (major === undefined || minor === undefined) {
@@ -362,6 +346,21 @@ export function writeWq(h: HwWqHandle, view: ArrayBufferView, offset: number, le
   if (r >= 0) return r;
   const code = errnoName(r);
   throw Object.assign(new Error(`write to ${h.node} failed: ${code}`), { code, errno: r });
+}
+
+/**
+ * writeWq for a submitter: the bytes written, 0 when the WQ said "try again" (EAGAIN, EINTR),
+ * or -1 when it failed for good (the WQ is halted then, and its pages go to the CPU).
+ */
+export function tryWriteWq(h: HwWqHandle, view: ArrayBufferView, offset: number, length: number) {
+  try {
+    return writeWq(h, view, offset, length);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EAGAIN' || code === 'EINTR') return 0;
+    haltHwWq(h, code);
+    return -1;
+  }
 }
 
 /** Mark a WQ unusable after a submission failed for good; its pages then go to the CPU. */

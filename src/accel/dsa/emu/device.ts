@@ -7,13 +7,13 @@
 // injection, statistics) over the same shared memory, while the driver submits to its WQs.
 
 import { Worker } from 'node:worker_threads';
+import { waitUntil } from '../../../util/wait-until.js';
+import { awaitExit } from '../../../util/worker-exit.js';
 import { AddressSpace, type Region } from './address-space.js';
 import { defaultAccfgConfig, type EmuDeviceConfig } from './config.js';
 import { resolveAccfgConfig } from './config-validate.js';
 import type { DsaEmuHandle, EmuDeviceHandle, EmuEngineHandle, EmuWqHandle } from './handles.js';
 import {
-  C_CPU_ACKS,
-  C_CPU_REQ,
   C_ENGINE_DELAY_US,
   C_ENGINES_RUNNING,
   C_ENGINE_ACK,
@@ -27,14 +27,8 @@ import {
   C_STATE,
   DEV_STATE_NAMES,
   DevState,
-  E_BATCHES,
-  E_BYTES,
-  E_CPU_MS,
-  E_DESCRIPTORS,
-  E_ERRORS,
-  E_FAULTS,
   createRegisterFile,
-  engineStat,
+  engineCounts,
   haltDevice,
   openRegisters,
   ringAllDoorbells,
@@ -44,6 +38,7 @@ import {
 } from './registers.js';
 import {
   W_ACCEPTED,
+  W_DEAD,
   W_DROPPED,
   W_ENABLED,
   W_REFUSE,
@@ -55,47 +50,7 @@ import {
   type WqRing,
 } from './wq.js';
 
-type WaitAsync = (
-  a: Int32Array,
-  i: number,
-  v: number,
-  t?: number,
-) => { async: boolean; value: Promise<string> | string };
-const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
-
-/** Wait (without blocking the thread) until `cond()` holds or `timeoutMs` passed. */
-export async function waitUntil(
-  words: Int32Array,
-  index: number,
-  cond: () => boolean,
-  timeoutMs: number,
-): Promise<boolean> {
-  const end = performance.now() + timeoutMs;
-  // A ref'd timer keeps the event loop alive: a pending Atomics.waitAsync does not.
-  const keep = setTimeout(() => {}, timeoutMs + 10);
-  try {
-    for (;;) {
-      const seen = Atomics.load(words, index);
-      if (cond()) return true;
-      const left = end - performance.now();
-      if (left <= 0) return false;
-      const r = waitAsync(words, index, seen, left);
-      if (r.async) await r.value;
-    }
-  } finally {
-    clearTimeout(keep);
-  }
-}
-
-export interface EngineStats {
-  thread: string;
-  cpuMs: number;
-  descriptors: number;
-  batches: number;
-  bytes: number;
-  faults: number;
-  errors: number;
-}
+export type EngineStats = { thread: string; cpuMs: number } & ReturnType<typeof engineCounts>;
 
 export interface WqStats {
   name: string;
@@ -104,6 +59,8 @@ export interface WqStats {
   accepted: number;
   refused: number;
   dropped: number;
+  /** Slots given up on since the last reset: an entry left unpublished (wq.ts). */
+  dead: number;
 }
 
 /** Controls and statistics of one emulated device; usable in any thread. */
@@ -203,26 +160,16 @@ export class EmulatedDevice {
     const w = this.regs.words;
     const running = Atomics.load(w, C_ENGINES_RUNNING);
     if (running === 0) return;
-    const before = Atomics.load(w, C_CPU_ACKS);
-    Atomics.add(w, C_CPU_REQ, 1);
-    ringAllDoorbells(w);
-    await waitUntil(
-      w,
-      C_CPU_ACKS,
-      () => Atomics.load(w, C_CPU_ACKS) - before >= running,
-      timeoutMs,
-    );
+    const before = this.regs.cpu.ask();
+    ringAllDoorbells(w); // engines sleep on the doorbells
+    await this.regs.cpu.answered(before, running, timeoutMs);
   }
 
   engineStats(): EngineStats[] {
     return this.handle.engines.map((e) => ({
       thread: e.threadName,
-      cpuMs: engineStat(this.regs, e.index, E_CPU_MS),
-      descriptors: engineStat(this.regs, e.index, E_DESCRIPTORS),
-      batches: engineStat(this.regs, e.index, E_BATCHES),
-      bytes: engineStat(this.regs, e.index, E_BYTES),
-      faults: engineStat(this.regs, e.index, E_FAULTS),
-      errors: engineStat(this.regs, e.index, E_ERRORS),
+      cpuMs: this.regs.cpu.read(e.index),
+      ...engineCounts(this.regs, e.index),
     }));
   }
 
@@ -236,6 +183,7 @@ export class EmulatedDevice {
         accepted: Atomics.load(w, W_ACCEPTED),
         refused: Atomics.load(w, W_REFUSED),
         dropped: Atomics.load(w, W_DROPPED),
+        dead: Atomics.load(w, W_DEAD),
       };
     });
   }
@@ -243,8 +191,7 @@ export class EmulatedDevice {
   /** CPU ms per engine thread, keyed "dsa0/engine0.N" (last published values). */
   engineCpuMs(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const e of this.handle.engines)
-      out[e.threadName] = engineStat(this.regs, e.index, E_CPU_MS);
+    for (const e of this.handle.engines) out[e.threadName] = this.regs.cpu.read(e.index);
     return out;
   }
 }
@@ -362,21 +309,7 @@ export class DsaEmu {
       ringAllDoorbells(d.regs.words);
       Atomics.notify(d.regs.words, C_STATE);
     }
-    await Promise.all(
-      this.workers.map(
-        ({ worker }) =>
-          new Promise<void>((resolve) => {
-            const t = setTimeout(() => {
-              void worker.terminate().then(() => resolve());
-            }, 2000);
-            worker.once('exit', () => {
-              clearTimeout(t);
-              resolve();
-            });
-            worker.ref();
-          }),
-      ),
-    );
+    await Promise.all(this.workers.map(({ worker }) => awaitExit(worker, 2000)));
     this.addressSpace.close();
   }
 }

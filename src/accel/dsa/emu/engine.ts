@@ -3,16 +3,14 @@
 // It takes descriptors from the work queues of its group (weighted by WQ priority) and hands
 // each to its Executor (executor.ts), which runs it over registered memory and completes it.
 // When every WQ of its group is empty it sleeps in Atomics.wait on the group's doorbell: no
-// polling. It also answers the device's requests: publish its CPU time, and acknowledge a halt
-// once it has stopped touching memory.
+// polling. It also answers the device's thread-CPU report (registers.ts) and acknowledges a
+// halt once it has stopped touching memory.
 
 import { AddressSpace } from './address-space.js';
 import { DESCRIPTOR_WORDS } from '../descriptor.js';
 import type { EmuDeviceHandle, EmuWqHandle } from './handles.js';
 import { Executor } from './executor.js';
 import {
-  C_CPU_ACKS,
-  C_CPU_REQ,
   C_DOORBELL,
   C_ENGINE_DELAY_US,
   C_ENGINES_RUNNING,
@@ -25,13 +23,20 @@ import {
   C_SLEEPERS,
   C_STATE,
   DevState,
-  E_CPU_MS,
   miscImsHandles,
   openRegisters,
-  setEngineStat,
   type Registers,
 } from './registers.js';
-import { W_COMPLETED, W_DRAIN_WAITERS, dequeue, openRing, ringReady, type WqRing } from './wq.js';
+import {
+  HeadWatch,
+  W_COMPLETED,
+  W_DRAIN_WAITERS,
+  dequeue,
+  giveUpStuckHead,
+  openRing,
+  ringReady,
+  type WqRing,
+} from './wq.js';
 import { threadCpuMs } from '../../../util/thread-cpu.js';
 
 export interface EngineWorkerData {
@@ -48,6 +53,7 @@ export class Engine {
   private readonly wqs: EmuWqHandle[];
   private readonly rings: WqRing[];
   private readonly wrr: number[];
+  private readonly heads: HeadWatch[];
   private readonly group: number;
   private readonly index: number;
   /** The top-level descriptor being run (copied out of the WQ). */
@@ -69,7 +75,8 @@ export class Engine {
     this.wqs = device.wqs.filter((q) => q.group === eng.group && q.enabled);
     this.rings = this.wqs.map((q) => openRing(q.ring, device.registers));
     this.wrr = this.wqs.map(() => 0);
-    this.cpuReqSeen = Atomics.load(this.w, C_CPU_REQ);
+    this.heads = this.wqs.map(() => new HeadWatch());
+    this.cpuReqSeen = this.regs.cpu.requests();
   }
 
   /** Run until the device shuts down. */
@@ -99,12 +106,14 @@ export class Engine {
         if (n >= 0) this.runTopLevel(q, n);
         continue;
       }
-      // Idle: announce the sleep, re-check, then wait for a doorbell.
+      // Idle: announce the sleep, re-check, then wait for a doorbell (or to give up an entry
+      // whose submitter never published it).
       const seen = Atomics.load(w, doorbell);
       Atomics.add(w, sleepers, 1);
       if (this.pick() < 0 && !Atomics.load(w, C_SHUTDOWN) && !this.cpuRequested()) {
         if (performance.now() - this.lastCpuPublish > 200) this.publishCpu();
-        Atomics.wait(w, doorbell, seen);
+        const stuck = this.giveUpStuckHeads();
+        if (stuck > 0) Atomics.wait(w, doorbell, seen, stuck);
       }
       Atomics.sub(w, sleepers, 1);
     }
@@ -114,20 +123,15 @@ export class Engine {
   }
 
   private cpuRequested(): boolean {
-    return Atomics.load(this.w, C_CPU_REQ) !== this.cpuReqSeen;
+    return this.regs.cpu.requests() !== this.cpuReqSeen;
   }
 
   private serveCpuRequest(): void {
-    const req = Atomics.load(this.w, C_CPU_REQ);
-    if (req === this.cpuReqSeen) return;
-    this.cpuReqSeen = req;
-    this.publishCpu();
-    Atomics.add(this.w, C_CPU_ACKS, 1);
-    Atomics.notify(this.w, C_CPU_ACKS);
+    this.cpuReqSeen = this.regs.cpu.answer(this.index, this.cpuReqSeen, threadCpuMs);
   }
 
   private publishCpu(): void {
-    setEngineStat(this.regs, this.index, E_CPU_MS, threadCpuMs());
+    this.regs.cpu.publish(this.index, threadCpuMs());
     this.lastCpuPublish = performance.now();
   }
 
@@ -157,6 +161,15 @@ export class Engine {
     if (Atomics.compareExchange(this.w, C_HALT_IRQ_DONE, 0, 1) !== 0) return;
     this.as.sync(true);
     for (const h of miscImsHandles(this.w)) this.exec.raise(h);
+  }
+
+  /** giveUpStuckHead on every WQ of the group: the ms until one may be given up. */
+  private giveUpStuckHeads(): number {
+    const now = performance.now();
+    let ms = Infinity;
+    for (let i = 0; i < this.rings.length; i++)
+      ms = Math.min(ms, giveUpStuckHead(this.rings[i], this.heads[i], now));
+    return ms;
   }
 
   /** Smooth weighted round-robin over the ready WQs of the group, by priority. */

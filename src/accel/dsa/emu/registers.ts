@@ -1,7 +1,7 @@
 // The emulated device's register file, in a SharedArrayBuffer every thread can map: device
 // state (GENSTS), the software error register (SWERR), the interrupt message storage (IMS),
-// per-group doorbells the engines sleep on, fault-injection knobs, and per-engine statistics
-// (including the CPU time each engine thread measures for itself).
+// per-group doorbells the engines sleep on, fault-injection knobs, per-engine statistics, and
+// the engines' thread-CPU report (src/util/cpu-report.ts, one thread per engine).
 //
 // Who writes what, in which order:
 // - C_STATE: the device's owner (EmulatedDevice: halt, reset) and an engine halting by
@@ -17,8 +17,10 @@
 //   and frees it (FREE); engines use VALID entries only.
 // - Doorbells: a submitter adds to its group's doorbell and notifies only when C_SLEEPERS says
 //   an engine sleeps; an engine adds to C_SLEEPERS, re-checks its WQs, then waits.
-// - CPU reports: a reader adds C_CPU_REQ and rings the doorbells; each engine stores its
-//   E_CPU_MS, then adds C_CPU_ACKS. Each engine's statistics are written by that engine only.
+// - The CPU report: as cpu-report.ts says; a reader also rings the doorbells, since engines
+//   sleep on them. Each engine's statistics are written by that engine only.
+
+import { CpuReport, cpuReportBytes } from '../../../util/cpu-report.js';
 
 export const DevState = {
   DISABLED: 0,
@@ -40,8 +42,6 @@ export const C_HALT_ACKS = 3;
 export const C_HALT_AFTER = 4;
 /** Fault injection: microseconds an engine sleeps before each descriptor it dequeues. */
 export const C_ENGINE_DELAY_US = 5;
-export const C_CPU_REQ = 6;
-export const C_CPU_ACKS = 7;
 export const C_SWERR_VALID = 8;
 export const C_SWERR_STATUS = 9;
 export const C_SWERR_OPCODE = 10;
@@ -75,42 +75,53 @@ const WORDS = IMS_WORD + IMS_ENTRIES * IMS_STRIDE;
 
 /** Per-engine statistics, Float64, written only by the engine itself. */
 export const MAX_ENGINES = 8;
-export const E_CPU_MS = 0;
-export const E_DESCRIPTORS = 1;
-export const E_BATCHES = 2;
-export const E_BYTES = 3;
-export const E_FAULTS = 4;
-export const E_ERRORS = 5;
+export const E_DESCRIPTORS = 0;
+export const E_BATCHES = 1;
+export const E_BYTES = 2;
+export const E_FAULTS = 3;
+export const E_ERRORS = 4;
 const E_STRIDE = 8;
 const STATS_BYTE = WORDS * 4;
+const CPU_REPORT_BYTE = STATS_BYTE + MAX_ENGINES * E_STRIDE * 8;
 
 export function createRegisterFile(): SharedArrayBuffer {
-  const sab = new SharedArrayBuffer(STATS_BYTE + MAX_ENGINES * E_STRIDE * 8);
-  return sab;
+  return new SharedArrayBuffer(CPU_REPORT_BYTE + cpuReportBytes(MAX_ENGINES));
 }
 
 export interface Registers {
   words: Int32Array;
   stats: Float64Array;
+  /** Engine `index` answers as thread `index`. */
+  cpu: CpuReport;
 }
 
 export function openRegisters(sab: SharedArrayBuffer): Registers {
   return {
     words: new Int32Array(sab, 0, WORDS),
     stats: new Float64Array(sab, STATS_BYTE, MAX_ENGINES * E_STRIDE),
+    cpu: new CpuReport(sab, CPU_REPORT_BYTE, MAX_ENGINES),
   };
 }
 
-export function engineStat(r: Registers, engine: number, field: number): number {
-  return r.stats[engine * E_STRIDE + field];
-}
-
-export function setEngineStat(r: Registers, engine: number, field: number, v: number): void {
-  r.stats[engine * E_STRIDE + field] = v;
+/** What engine `engine` has counted. */
+export function engineCounts(r: Registers, engine: number) {
+  const at = engine * E_STRIDE;
+  return {
+    descriptors: r.stats[at + E_DESCRIPTORS],
+    batches: r.stats[at + E_BATCHES],
+    bytes: r.stats[at + E_BYTES],
+    faults: r.stats[at + E_FAULTS],
+    errors: r.stats[at + E_ERRORS],
+  };
 }
 
 export function addEngineStat(r: Registers, engine: number, field: number, v: number): void {
   r.stats[engine * E_STRIDE + field] += v;
+}
+
+/** The device is enabled, in `epoch` (a kernel WQ's state words have these positions too). */
+export function enabledIn(w: Int32Array, epoch: number): boolean {
+  return Atomics.load(w, C_STATE) === DevState.ENABLED && Atomics.load(w, C_EPOCH) === epoch;
 }
 
 /** Wake every engine of every group (after a state change or a request). */

@@ -22,6 +22,15 @@
 //   has run (DRAIN waits on it).
 // - The device (device.ts) writes W_ENABLED, W_LIMIT and resets the ring only while no
 //   submitter or engine uses it; the statistics words are counters anyone may read.
+// - A submitter ended between taking its position and publishing it (Worker.terminate() in
+//   the middle of enqcmd) would hold up every later entry for good. So an engine that finds
+//   the head position taken but unpublished for GIVE_UP_MS gives it up (giveUpStuckHead): it
+//   CASes the slot's sequence from the position to DEAD, takes back the occupancy unit and
+//   counts W_DEAD. A dead slot is out of the ring until a reset: engines step over its
+//   positions, a submitter whose position falls on it takes the next, and W_DEAD entries fewer
+//   may wait. A submitter that was only slow finds its publishing CAS failing: "not accepted".
+//   DEAD is slot + 2 modulo the capacity (at least 4), a value no lap uses (free: slot, published:
+//   slot + 1).
 //
 // The occupancy counts descriptors waiting in the WQ: an engine frees the entry when it takes
 // the descriptor (dispatch), not when it completes it.
@@ -52,7 +61,12 @@ export const W_ACCEPTED = 14;
 export const W_REFUSED = 15;
 /** The WQ's index in its device (for SWERR). */
 export const W_INDEX = 16;
-const HEADER_WORDS = 17;
+/** Slots given up on (DEAD) since the last reset. */
+export const W_DEAD = 17;
+const HEADER_WORDS = 18;
+
+/** How long the head entry may stay taken but unpublished before the engines give it up. */
+export const GIVE_UP_MS = 1000;
 
 /**
  * The SWERR error code of a descriptor dropped by a full dedicated WQ. The DSA specification's
@@ -71,9 +85,9 @@ export interface WqRing {
   slots: number;
 }
 
-/** Ring capacity: the next power of two ≥ size (at least 2). */
+/** Ring capacity: the next power of two ≥ size (at least 4, for the DEAD mark). */
 function ringCapacity(size: number): number {
-  let cap = 2;
+  let cap = 4;
   while (cap < size) cap *= 2;
   return cap;
 }
@@ -103,31 +117,50 @@ export function resetRing(r: WqRing): void {
   Atomics.store(w, W_ENQ, 0);
   Atomics.store(w, W_DEQ, 0);
   Atomics.store(w, W_OCC, 0);
+  Atomics.store(w, W_DEAD, 0);
   for (let i = 0; i < r.cap; i++) Atomics.store(w, r.seq + i, i);
 }
 
-/** Reserve an occupancy unit below `limit`; false when the WQ is full. */
-function reserve(w: Int32Array, limit: number): boolean {
+/** The sequence value of a slot given up on. */
+function dead(slot: number): number {
+  return slot + 2;
+}
+
+/** Reserve an occupancy unit below `limit` (and the live slots); false when the WQ is full. */
+function reserve(r: WqRing, limit: number): boolean {
+  const w = r.words;
   for (;;) {
     const occ = Atomics.load(w, W_OCC);
-    if (occ >= limit) return false;
+    if (occ >= Math.min(limit, r.cap - Atomics.load(w, W_DEAD))) return false;
     if (Atomics.compareExchange(w, W_OCC, occ, occ + 1) === occ) return true;
   }
 }
 
-function publish(r: WqRing, src: Int32Array, at: number): void {
+/** After reserve(): a position whose slot is free for it. */
+export function takePosition(r: WqRing): number {
   const w = r.words;
-  const pos = Atomics.add(w, W_ENQ, 1);
-  const slot = pos & r.mask;
-  // The occupancy reservation guarantees the slot was released; the loop only covers the
-  // consumer's store of the sequence number becoming visible.
-  while (Atomics.load(w, r.seq + slot) !== pos) {
-    /* the entry is being released */
+  for (;;) {
+    const pos = Atomics.add(w, W_ENQ, 1);
+    const slot = pos & r.mask;
+    // The reservation (below the live slots) guarantees the slot was released; the loop only
+    // covers the consumer's store of the sequence number becoming visible.
+    let seq;
+    while ((seq = Atomics.load(w, r.seq + slot)) !== pos && seq !== dead(slot)) {
+      /* the entry is being released */
+    }
+    if (seq === pos) return pos;
   }
+}
+
+/** Copy the descriptor into the slot of `pos` and publish it; false when it was given up. */
+export function publishAt(r: WqRing, pos: number, src: Int32Array, at: number): boolean {
+  const w = r.words;
+  const slot = pos & r.mask;
   const base = r.slots + slot * DESCRIPTOR_WORDS;
   for (let i = 0; i < DESCRIPTOR_WORDS; i++) w[base + i] = src[at + i];
-  Atomics.store(w, r.seq + slot, (pos + 1) | 0);
+  if (Atomics.compareExchange(w, r.seq + slot, pos, (pos + 1) | 0) !== pos) return false;
   Atomics.add(w, W_ACCEPTED, 1);
+  return true;
 }
 
 /** The WQ and its device are enabled (a halted device takes nothing). */
@@ -147,10 +180,8 @@ export function enqcmd(r: WqRing, src: Int32Array, at: number): boolean {
   for (let n = Atomics.load(w, W_REFUSE); ok && n > 0; n = Atomics.load(w, W_REFUSE)) {
     if (Atomics.compareExchange(w, W_REFUSE, n, n - 1) === n) ok = false;
   }
-  if (ok && reserve(w, Atomics.load(w, W_LIMIT))) {
-    publish(r, src, at);
+  if (ok && reserve(r, Atomics.load(w, W_LIMIT)) && publishAt(r, takePosition(r), src, at))
     return true;
-  }
   Atomics.add(w, W_REFUSED, 1);
   return false;
 }
@@ -162,20 +193,21 @@ export function enqcmd(r: WqRing, src: Int32Array, at: number): boolean {
  */
 export function movdir64b(r: WqRing, src: Int32Array, at: number): boolean {
   const w = r.words;
-  if (accepting(r) && reserve(w, Atomics.load(w, W_LIMIT))) {
-    publish(r, src, at);
-    return true;
+  if (accepting(r) && reserve(r, Atomics.load(w, W_LIMIT))) {
+    if (publishAt(r, takePosition(r), src, at)) return true;
+    Atomics.add(w, W_DROPPED, 1); // given up while it was being written
+    return false;
   }
   Atomics.add(w, W_DROPPED, 1);
   if (accepting(r)) recordSwerr(r.device, SWERR_DWQ_FULL, src[at + 1] >>> 24, w[W_INDEX], 0, 0);
   return false;
 }
 
-/** True when the next entry is published (an engine can take it). */
+/** True when the next entry is published, or dead (an engine can take it, or step over it). */
 export function ringReady(r: WqRing): boolean {
-  const w = r.words;
-  const pos = Atomics.load(w, W_DEQ);
-  return Atomics.load(w, r.seq + (pos & r.mask)) === ((pos + 1) | 0);
+  const pos = Atomics.load(r.words, W_DEQ);
+  const seq = Atomics.load(r.words, r.seq + (pos & r.mask));
+  return seq === ((pos + 1) | 0) || seq === dead(pos & r.mask);
 }
 
 /**
@@ -200,8 +232,42 @@ export function dequeue(r: WqRing, dst: Int32Array, at: number): number {
       if (Atomics.load(w, W_SPACE_WAITERS) > 0) Atomics.notify(w, W_DEQ_COUNT);
       return n;
     }
-    if (dif < 0) return -1;
+    if (seq === dead(slot)) Atomics.compareExchange(w, W_DEQ, pos, (pos + 1) | 0);
+    else if (dif < 0) return -1;
   }
+}
+
+/** An engine's watch on a ring's head: since when the head position is taken but unpublished. */
+export class HeadWatch {
+  pos = 0;
+  since = -1;
+}
+
+/**
+ * Give up the head entry when its position has been taken but not published for GIVE_UP_MS
+ * (`now`: performance.now()). Returns the ms until it may be given up: Infinity when the head
+ * is not stuck, 0 when it was just given up.
+ */
+export function giveUpStuckHead(r: WqRing, watch: HeadWatch, now: number): number {
+  const w = r.words;
+  const pos = Atomics.load(w, W_DEQ);
+  const slot = pos & r.mask;
+  if (((Atomics.load(w, W_ENQ) - pos) | 0) <= 0 || Atomics.load(w, r.seq + slot) !== pos) {
+    watch.since = -1;
+    return Infinity;
+  }
+  if (watch.since < 0 || watch.pos !== pos) {
+    watch.pos = pos;
+    watch.since = now;
+  }
+  const left = watch.since + GIVE_UP_MS - now;
+  if (left > 0) return left;
+  if (Atomics.compareExchange(w, r.seq + slot, pos, dead(slot)) === pos) {
+    Atomics.add(w, W_DEAD, 1);
+    Atomics.sub(w, W_OCC, 1); // the unit its submitter reserved
+  }
+  watch.since = -1;
+  return 0;
 }
 
 export function occupancy(r: WqRing): number {

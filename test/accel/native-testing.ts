@@ -1,13 +1,13 @@
-// Test-only entry points of the native addon: read and write bytes at an address of this
-// process, and MOVDIR64B into ordinary memory. Not part of the public API (src/accel/index.ts
-// does not export them): the FIFO test device uses them to execute descriptors on the real
+// The native addon's test-only entry points: read and write bytes at an address of this
+// process, and MOVDIR64B into ordinary memory (only tests use them, so this wrapper is test
+// code). The FIFO test device uses them to execute descriptors on the real
 // virtual addresses the driver puts in them, as DSA does through SVA.
 //
 // peek/poke go through process_vm_readv/writev, so an address that is not mapped (or not
 // readable) gives a short count instead of crashing the process: the test device turns that
 // into a PAGE_FAULT_NOBOF partial completion, as hardware does.
 
-import { loadAddon, type NativeDsa } from './addon.js';
+import { loadAddon, type NativeDsa } from '../../src/accel/hw/addon.js';
 
 function native(): NativeDsa {
   const n = loadAddon();
