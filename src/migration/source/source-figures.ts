@@ -131,14 +131,20 @@ export class SourceFigures {
       'bandwidth-bytes-per-second': Math.round(bw),
       verify,
       'thread-cpu-ms': {
-        ...this.cpu.snapshot(['main', 'live_migration', ...this.threadNames, 'vcpu_0']),
+        ...this.cpu.snapshot([
+          'main',
+          'live_migration',
+          ...this.threadNames,
+          'vcpu_0',
+          'dirty_sync',
+        ]),
         ...this.accel?.cpu,
       },
     };
     if (this.guest.dirtyTracking === 'content-sync') {
       const round = (ms: number): number => Math.round(ms * 100) / 100;
       (out.livemig as Record<string, unknown>)['dirty-sync'] = {
-        // the vCPU thread compares guest RAM with the RAM block: what that cost it
+        // dirty_sync compares guest RAM with the mirror the engine sends from: what that cost
         count: this.syncs.count,
         'total-ms': round(this.syncs.totalMs),
         'max-ms': round(this.syncs.maxMs),
