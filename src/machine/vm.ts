@@ -104,8 +104,9 @@ export class Vm extends EventEmitter implements MigrationHost {
     this.log = opts.log ?? (() => {});
     this.mainSlot = this.cpu.slot('main');
     this.guest = this.createMachine();
-    // QEMU's -mem-prealloc, on either side: RAM is allocated now rather than at first touch.
-    if (opts.memPrealloc) preallocate(this.guest.blocks);
+    // QEMU's -mem-prealloc, on either side: RAM is allocated now rather than at first touch
+    // (a PC allocates its own: see PcMachine).
+    if (opts.memPrealloc && this.guest.type === 'synthetic') preallocate(this.guest.blocks);
     if (opts.incoming === undefined) {
       if (this.guest.type === 'synthetic') fillNormalPages(this.guest.blocks, opts.normalPageRatio);
       this.runState = opts.startPaused ? 'paused' : 'running';

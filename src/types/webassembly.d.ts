@@ -15,6 +15,12 @@ declare namespace WebAssembly {
   class Module {
     constructor(bytes: Uint8Array);
   }
+  type Imports = Record<string, Record<string, unknown>>;
+  /** From bytes: the module and its instance; from a compiled module: the instance alone. */
+  function instantiate(
+    source: Uint8Array | ArrayBuffer | Module,
+    imports?: Imports,
+  ): Promise<{ module: Module; instance: Instance } | Instance>;
   class Instance {
     constructor(module: Module, imports?: Record<string, Record<string, unknown>>);
     readonly exports: Record<string, unknown>;

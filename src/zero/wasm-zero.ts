@@ -8,7 +8,7 @@
 // The module is assembled here from its bytes (it is 100-odd bytes; a toolchain would be a
 // dependency for that). Its one function, in the text format:
 //
-//   (import "m" "mem" (memory 0 65536 shared))        ;; or not shared: see below
+//   (import "m" "mem" (memory 0 65536 shared))
 //   (func (export "isZero") (param $off i32) (param $len i32) (result i32)
 //     (block $nonzero
 //       (loop $next
@@ -22,28 +22,10 @@
 // length down rather than comparing with an end address, which would wrap at 4 GiB. `len` must be
 // a positive multiple of 128: callers check pages (4096) and chunks, and fall back otherwise.
 
+import { WASM_HEADER, leb128, name, section } from '../util/wasm-binary.js';
+
 /** The function each instance exports. */
 export type WasmIsZero = (off: number, len: number) => number;
-
-function leb128(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function section(id: number, bytes: number[]): number[] {
-  return [id, ...leb128(bytes.length), ...bytes];
-}
-
-function name(s: string): number[] {
-  const b = [...Buffer.from(s, 'utf8')];
-  return [...leb128(b.length), ...b];
-}
 
 const I32 = 0x7f;
 // i32.const takes a signed LEB128; leb128() is unsigned, which encodes 128 and 1 the same way.
@@ -91,10 +73,10 @@ function isZeroBody(): number[] {
   return [...leb128(body.length), ...body];
 }
 
-function moduleBytes(shared: boolean): Uint8Array {
-  const memoryLimits = shared ? [0x03, 0, ...leb128(65536)] : [0x00, 0];
+function moduleBytes(): Uint8Array {
+  const memoryLimits = [0x03, 0, ...leb128(65536)];
   return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...WASM_HEADER,
     ...section(1, [1, 0x60, 2, I32, I32, 1, I32]), // type 0: (i32, i32) -> i32
     ...section(2, [1, ...name('m'), ...name('mem'), 0x02, ...memoryLimits]),
     ...section(3, [1, 0]), // function 0 has type 0
@@ -103,20 +85,18 @@ function moduleBytes(shared: boolean): Uint8Array {
   ]);
 }
 
-let sharedModule: WebAssembly.Module | undefined;
-let privateModule: WebAssembly.Module | undefined;
+let module: WebAssembly.Module | undefined;
 
 /**
- * The zero check over `memory`, instantiated once per memory and thread by the callers. A shared
- * memory is a guest RAM block; a private one is, for example, the emulator's own memory in the
- * PC's vCPU thread.
+ * The zero check over `memory`, instantiated once per memory and thread by the callers: a guest
+ * RAM block, or the PC emulator's memory (shared too: src/machine/pc/shared-wasm-memory.ts).
  */
 export function wasmIsZero(memory: WebAssembly.Memory): WasmIsZero {
-  const shared = memory.buffer instanceof SharedArrayBuffer;
-  const mod = shared
-    ? (sharedModule ??= new WebAssembly.Module(moduleBytes(true)))
-    : (privateModule ??= new WebAssembly.Module(moduleBytes(false)));
-  const inst = new WebAssembly.Instance(mod, { m: { mem: memory } });
+  if (!(memory.buffer instanceof SharedArrayBuffer)) {
+    throw new Error('the WebAssembly zero check runs over shared memory only');
+  }
+  module ??= new WebAssembly.Module(moduleBytes());
+  const inst = new WebAssembly.Instance(module, { m: { mem: memory } });
   return inst.exports.isZero as WasmIsZero;
 }
 

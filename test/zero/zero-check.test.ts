@@ -79,8 +79,8 @@ test('a worker that receives a block checks it in WebAssembly over the same byte
   assert.equal(other, true);
 });
 
-test("a thread's own (not shared) memory, as the PC's emulator has, is checked in WebAssembly", () => {
-  const memory = new WebAssembly.Memory({ initial: 4, maximum: 64 });
+test("the PC emulator's memory (shared, growing, guest RAM at an offset) is checked in WebAssembly", () => {
+  const memory = new WebAssembly.Memory({ initial: 4, maximum: 64, shared: true });
   registerWasmRam(memory.buffer, memory);
   let view = Buffer.from(memory.buffer, 65536, 65536);
   assert.ok(wasmCheckFor(view.buffer));
@@ -88,11 +88,16 @@ test("a thread's own (not shared) memory, as the PC's emulator has, is checked i
   view[40_000] = 3;
   assert.equal(isZeroRange(view, 0, view.length), false);
   assert.equal(isZeroRange(view, 36_864, 4096), false);
-  // Growing replaces the buffer; registering the new one reuses the instance over the memory.
+  // Growing gives a new buffer object; registering it reuses the instance over the memory.
   memory.grow(4);
   assert.equal(wasmCheckFor(memory.buffer), undefined, 'the new buffer is not registered yet');
   registerWasmRam(memory.buffer, memory);
   view = Buffer.from(memory.buffer, 65536, 65536);
   assert.equal(isZeroRange(view, 36_864, 4096), false, 'the byte is still found');
   assert.equal(isZeroRange(Buffer.from(memory.buffer), 7 * 65536, 65536), true);
+});
+
+test('a memory that is not shared is refused by the WebAssembly check', () => {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  assert.throws(() => registerWasmRam(memory.buffer, memory), /shared memory only/);
 });

@@ -31,6 +31,16 @@ export interface PcBoot {
   append: string;
 }
 
+/**
+ * Where guest RAM is: v86's memory, made shared (shared-wasm-memory.ts), from byte `base` on.
+ * The vCPU thread says so when its emulator is built, and again when it builds a new one.
+ */
+export interface GuestRamPlace {
+  ram: SharedArrayBuffer;
+  base: number;
+  memory: WebAssembly.Memory;
+}
+
 /** workerData of the PC's vCPU thread (structured-cloneable). */
 export interface PcWorkerData {
   ramBytes: number;
@@ -40,32 +50,43 @@ export interface PcWorkerData {
   boot: PcBoot | null;
   /** --mem-prealloc: write every page of the emulator's memory once at start */
   prealloc: boolean;
-  /** the mirror of guest RAM that the engine migrates: one block */
-  block: RamBlockDesc;
   /** VCPU words (src/ram/vcpu-control.ts) */
   control: SharedArrayBuffer;
   cpuSlots: SharedArrayBuffer;
   cpuSlot: number;
 }
 
+/** workerData of the PC's dirty_sync thread (dirty-sync-worker.ts). */
+export interface DirtySyncWorkerData {
+  /** the copy of guest RAM that a source's engine sends from: one RAM block */
+  mirror: RamBlockDesc;
+  /** VCPU words: their sync tickets */
+  control: SharedArrayBuffer;
+  cpuSlots: SharedArrayBuffer;
+  cpuSlot: number;
+}
+
+/** The one message the dirty_sync thread takes: guest RAM's (new) place. */
+export type DirtySyncRequest = GuestRamPlace;
+
 /** Messages from the main thread to the vCPU thread. */
 export type PcRequest =
   | { type: 'serial-in'; data: Uint8Array }
   | { type: 'save-state'; id: number }
-  | { type: 'incoming'; received: SharedArrayBuffer }
+  /** a migration's pages start landing in guest RAM: a failed one needs a new emulator */
+  | { type: 'incoming' }
   | {
       type: 'load-state';
       id: number;
       json: Record<string, unknown>;
       blob: ArrayBuffer | null;
     }
-  | { type: 'finish-incoming'; id: number }
-  | { type: 'digest'; id: number }
-  | { type: 'discard'; id: number; block: RamBlockDesc };
+  /** answered with the new emulator's GuestRamPlace */
+  | { type: 'discard'; id: number };
 
 /** Messages from the vCPU thread to the main thread. */
 export type PcReply =
-  | { type: 'ready'; zeroedPages: number }
+  | { type: 'ready'; zeroedPages: number; guest: GuestRamPlace }
   | { type: 'serial-out'; data: Uint8Array }
   /** the device state, saved as the vCPU stopped for a switchover (REQ_SWITCHOVER) */
   | { type: 'switchover-state'; json: Record<string, unknown>; blob: ArrayBuffer }

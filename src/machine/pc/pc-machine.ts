@@ -1,13 +1,17 @@
 // The PC machine: an x86 PC emulated by v86 in the vCPU thread (pc-vcpu-worker.ts), booting a
-// Linux kernel and initramfs. The engine migrates a mirror of its RAM (one RAM block) that the
-// vCPU thread brings up to date at each dirty sync; its device state is v86's saved state
-// without RAM. A destination builds the same PC without a kernel and takes RAM and state in
-// at switchover.
+// Linux kernel and initramfs. Its RAM is v86's memory made shared, so it has two RAM blocks:
+// - as a source, the engine sends from a mirror of guest RAM that the dirty_sync thread
+//   (dirty-sync-worker.ts) brings up to date at each dirty sync while the guest runs;
+// - as a destination, pages land straight in guest RAM: nothing is copied at switchover.
+// Its device state is v86's saved state without RAM. A destination builds the same PC without a
+// kernel and takes the state in at switchover.
 
 import { Worker } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { allocateBlocks, type RamBlockDesc } from '../../ram/layout.js';
+import { allocateBlocks, dirtyWords, pagesOf, type RamBlockDesc } from '../../ram/layout.js';
+import { preallocate } from '../../ram/fill.js';
+import { ramDigestInWorker } from '../../ram/digest.js';
 import {
   REQ_QUIT,
   REQ_RUN,
@@ -25,6 +29,8 @@ import {
 import { describeV86Build, v86Build } from './v86-build.js';
 import {
   VGA_MEMORY_BYTES,
+  type DirtySyncWorkerData,
+  type GuestRamPlace,
   type PcBoot,
   type PcFirmware,
   type PcReply,
@@ -55,9 +61,15 @@ type Waiter = { resolve(s: DeviceState): void; reject(e: Error): void };
 export class PcMachine implements GuestMachine {
   readonly type = 'pc';
   readonly dirtyTracking = 'content-sync';
-  blocks: RamBlockDesc[];
   readonly vcpu = new VcpuControl();
+  /** the copy of guest RAM a source sends from (dirty-sync-worker.ts) */
+  private readonly mirror: RamBlockDesc[];
+  /** guest RAM itself, once the vCPU thread has built its emulator */
+  private guestRam: RamBlockDesc | null = null;
+  /** a destination until its first migration in completes: pages land in guest RAM */
+  private receivesRam: boolean;
   private readonly worker: Worker;
+  private readonly dirtySync: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private readonly description: MachineDescription;
@@ -69,7 +81,10 @@ export class PcMachine implements GuestMachine {
   private switchoverWaiter: Waiter | null = null;
 
   constructor(private readonly opts: PcMachineOptions) {
-    this.blocks = allocateBlocks(opts.ramBytes);
+    this.mirror = allocateBlocks(opts.ramBytes);
+    this.receivesRam = opts.boot === null;
+    // --mem-prealloc: what this side will write into (guest RAM itself: the vCPU thread's).
+    if (opts.prealloc && !this.receivesRam) preallocate(this.mirror);
     const build = v86Build();
     this.description = {
       type: 'pc',
@@ -85,7 +100,6 @@ export class PcMachine implements GuestMachine {
       firmware: opts.firmware,
       boot: opts.boot,
       prealloc: opts.prealloc === true,
-      block: this.blocks[0],
       control: this.vcpu.buffer,
       cpuSlots: opts.cpu.slots,
       cpuSlot: opts.cpu.slot('vcpu_0'),
@@ -95,6 +109,17 @@ export class PcMachine implements GuestMachine {
       workerData: data,
       name: 'vcpu_0',
     });
+    const syncData: DirtySyncWorkerData = {
+      mirror: this.mirror[0],
+      control: this.vcpu.buffer,
+      cpuSlots: opts.cpu.slots,
+      cpuSlot: opts.cpu.slot('dirty_sync'),
+    };
+    this.dirtySync = new Worker(new URL('./dirty-sync-worker.js', import.meta.url), {
+      workerData: syncData,
+      name: 'dirty_sync',
+    });
+    this.dirtySync.on('error', (e) => this.die(`the PC's dirty sync thread failed: ${e.message}`));
     let started: () => void = () => {};
     let failedToStart: (e: Error) => void = () => {};
     this.ready = new Promise<void>((resolve, reject) => {
@@ -105,6 +130,7 @@ export class PcMachine implements GuestMachine {
     this.worker.on('message', (m: PcReply) => {
       switch (m.type) {
         case 'ready':
+          this.placeGuestRam(m.guest);
           return started();
         case 'serial-out':
           return opts.onSerialOutput(m.data);
@@ -133,6 +159,26 @@ export class PcMachine implements GuestMachine {
         this.die(`the PC emulator's thread exited (code ${code})`);
       }
     });
+  }
+
+  /** The RAM the engine migrates: guest RAM on a destination, else the mirror. */
+  get blocks(): RamBlockDesc[] {
+    return this.receivesRam && this.guestRam ? [this.guestRam] : this.mirror;
+  }
+
+  /** The vCPU thread built an emulator: its RAM, as a block, for the other threads. */
+  private placeGuestRam(place: GuestRamPlace): void {
+    const size = this.opts.ramBytes;
+    this.guestRam = {
+      id: 0,
+      name: this.mirror[0].name,
+      size,
+      ram: place.ram,
+      base: place.base,
+      memory: place.memory,
+      dirty: new SharedArrayBuffer(dirtyWords(pagesOf(size)) * 4),
+    };
+    this.dirtySync.postMessage(place);
   }
 
   get ramBytes(): number {
@@ -186,8 +232,8 @@ export class PcMachine implements GuestMachine {
     return { json: r.result as Record<string, unknown>, blob: new Uint8Array(r.blob!) };
   }
 
-  beginIncoming(received: SharedArrayBuffer[]): void {
-    this.send({ type: 'incoming', received: received[0] });
+  beginIncoming(): void {
+    this.send({ type: 'incoming' });
   }
 
   async loadDeviceState(state: DeviceState): Promise<void> {
@@ -200,22 +246,25 @@ export class PcMachine implements GuestMachine {
     await this.call({ type: 'load-state', id: 0, json: state.json, blob }, blob ? [blob] : []);
   }
 
-  async finishIncoming(): Promise<Record<string, number>> {
-    return (await this.call({ type: 'finish-incoming', id: 0 })).result as Record<string, number>;
+  /** Every page is in guest RAM already; from now on a migration out sends from the mirror. */
+  finishIncoming(): Promise<undefined> {
+    this.receivesRam = false;
+    return Promise.resolve(undefined);
   }
 
   async discardRam(): Promise<void> {
-    this.blocks = allocateBlocks(this.opts.ramBytes);
-    await this.call({ type: 'discard', id: 0, block: this.blocks[0] });
+    const r = await this.call({ type: 'discard', id: 0 });
+    this.placeGuestRam(r.result as GuestRamPlace);
   }
 
-  async digest(): Promise<string> {
-    return String((await this.call({ type: 'digest', id: 0 })).result);
+  digest(): Promise<string> {
+    if (!this.guestRam) return Promise.reject(new Error('the PC emulator has not started'));
+    return ramDigestInWorker([this.guestRam]);
   }
 
   async quit(): Promise<void> {
     this.vcpu.request(REQ_QUIT);
-    await this.worker.terminate();
+    await Promise.all([this.worker.terminate(), this.dirtySync.terminate()]);
   }
 
   private send(m: PcRequest, transfer: ArrayBuffer[] = []): void {
@@ -250,6 +299,7 @@ export class PcMachine implements GuestMachine {
     this.switchoverWaiter = null;
     // Nothing runs any more: whoever waits for the vCPU to stop must not wait forever.
     this.vcpu.acknowledge(0);
+    void this.dirtySync.terminate();
     this.opts.onFatal(message);
   }
 }

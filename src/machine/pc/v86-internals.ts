@@ -8,7 +8,7 @@ import { registerWasmRam } from '../../zero/wasm-zero.js';
 
 /** A WebAssembly.Memory, as far as livemig uses one (the DOM typings are not loaded). */
 export interface WasmMemory {
-  readonly buffer: ArrayBuffer;
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
 }
 
 /** v86's CPU object, as far as livemig touches it. */
@@ -51,7 +51,8 @@ export function checkInternals(e: Emulator): void {
     ['cpu.main_loop', typeof cpu?.main_loop === 'function'],
     ['cpu.pack_memory', typeof cpu?.pack_memory === 'function'],
     ['cpu.unpack_memory', typeof cpu?.unpack_memory === 'function'],
-    ['cpu.wasm_memory', cpu?.wasm_memory?.buffer instanceof ArrayBuffer],
+    // shared: see shared-wasm-memory.ts
+    ['cpu.wasm_memory', cpu?.wasm_memory?.buffer instanceof SharedArrayBuffer],
     // a Proxy over a fresh Uint8Array view per access, so not instanceof Uint8Array
     ['cpu.mem8', typeof cpu?.mem8?.byteOffset === 'number'],
   ] as const) {

@@ -91,11 +91,13 @@ export class LiveMigration {
   /** Passes while the guest runs; returns the last one's number. */
   private precopy(): number {
     // Dirty logging starts now: pass 1 sends everything, later writes show up in the bitmaps.
-    // A content-sync machine brings its RAM blocks up to date first (the main thread asked for
-    // that sync when the migration began, so it ran during setup); what it flagged is part of
-    // pass 1 anyway.
-    let syncMs = this.contentSync ? this.dirtySync(this.d.firstSyncTicket) : 0;
+    // A content-sync machine's first sync was asked for when the migration began: it runs beside
+    // pass 1 (on the machine's own thread) and is the sync that follows it. Pass 1 need not wait
+    // for it: a page that sync copies into the RAM block after pass 1 read it gets its bit then,
+    // and is sent again; one it copied before is sent as it is now. (Its bits set before this
+    // line are cleared with pages pass 1 sends anyway.)
     for (const bm of this.dirty) bm.fill(0);
+    let syncMs = 0;
     for (let pass = 1; ; pass++) {
       const t0 = performance.now();
       const bytes0 = this.transferred();
@@ -111,7 +113,7 @@ export class LiveMigration {
         Atomics.wait(this.mig, MIG.abort, 0, minPassMs - busyMs);
       }
       this.checkAbort();
-      syncMs = this.dirtySync();
+      syncMs = this.dirtySync(pass === 1 ? this.d.firstSyncTicket : undefined);
       if (this.passDone(pass, t0, bytes, busyMs)) return pass;
     }
   }
@@ -332,8 +334,9 @@ export class LiveMigration {
   }
 
   /**
-   * A dirty sync (content-sync machines): the vCPU thread copies the pages whose content changed
-   * into the RAM blocks and sets their bits. Returns its cost on the vCPU thread in ms.
+   * A dirty sync (content-sync machines): the machine copies the pages whose content changed
+   * into the RAM blocks and sets their bits (for the PC, its dirty_sync thread). Waits for
+   * `ticket` if given, else for a sync that starts now. Returns the sync's cost in ms.
    */
   private dirtySync(ticket?: number): number {
     if (!this.contentSync) return 0;

@@ -15,6 +15,9 @@ import type { AcceleratorFigures } from './accelerator-figures.js';
 /** what query-migrate says of x-verify-ram */
 export type VerifyState = 'off' | 'pending' | 'ok' | 'mismatch';
 
+/** Threads of the machine, not of a migration: reported for the time of the migration. */
+const MACHINE_THREADS = ['vcpu_0', 'dirty_sync'];
+
 export class SourceFigures {
   setupMs = 0;
   endedAt = 0;
@@ -30,8 +33,10 @@ export class SourceFigures {
   private readonly chanStatsView: Float64Array;
   /** livemig's monotone progress, in % */
   private progress = 0;
-  /** content-sync machines: what the dirty syncs cost the vCPU thread */
+  /** content-sync machines: what the dirty syncs cost */
   private readonly syncs = { count: 0, totalMs: 0, maxMs: 0, lastMs: 0, pages: 0 };
+  /** the machine's own threads live on between migrations: their CPU ms at this one's start */
+  private readonly machineCpuBase: Record<string, number>;
 
   constructor(
     private readonly guest: GuestMachine,
@@ -47,6 +52,16 @@ export class SourceFigures {
   ) {
     this.chanStats = new SharedArrayBuffer(8 * CHAN_STAT.size * channels);
     this.chanStatsView = new Float64Array(this.chanStats);
+    this.machineCpuBase = cpu.snapshot(MACHINE_THREADS);
+  }
+
+  /** CPU ms of the machine's threads (vCPU, the PC's dirty sync) during this migration. */
+  private machineCpu(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(this.cpu.snapshot(MACHINE_THREADS))) {
+      out[k] = Math.round((v - (this.machineCpuBase[k] ?? 0)) * 10) / 10;
+    }
+    return out;
   }
 
   dirtySync(m: Extract<SourceWorkerMessage, { type: 'dirty-sync' }>): void {
@@ -131,14 +146,15 @@ export class SourceFigures {
       'bandwidth-bytes-per-second': Math.round(bw),
       verify,
       'thread-cpu-ms': {
-        ...this.cpu.snapshot(['main', 'live_migration', ...this.threadNames, 'vcpu_0']),
+        ...this.cpu.snapshot(['main', 'live_migration', ...this.threadNames]),
+        ...this.machineCpu(),
         ...this.accel?.cpu,
       },
     };
     if (this.guest.dirtyTracking === 'content-sync') {
       const round = (ms: number): number => Math.round(ms * 100) / 100;
       (out.livemig as Record<string, unknown>)['dirty-sync'] = {
-        // the vCPU thread compares guest RAM with the RAM block: what that cost it
+        // dirty_sync compares guest RAM with the mirror the engine sends from: what that cost
         count: this.syncs.count,
         'total-ms': round(this.syncs.totalMs),
         'max-ms': round(this.syncs.maxMs),

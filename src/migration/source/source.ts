@@ -249,7 +249,7 @@ export class MigrationSource {
       ...shared,
       vcpuControl: this.guest.vcpu.buffer,
       dirtyTracking: this.guest.dirtyTracking,
-      // The RAM blocks of a content-sync machine are brought up to date while channels connect.
+      // A content-sync machine's first sync: it runs while channels connect and beside pass 1.
       firstSyncTicket:
         this.guest.dirtyTracking === 'content-sync' ? this.guest.vcpu.requestSync() : undefined,
       cpuSlot: this.cpu.slot('live_migration'),

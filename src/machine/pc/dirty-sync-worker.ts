@@ -1,0 +1,69 @@
+// dirty_sync of a PC machine: serves the dirty syncs a migration asks for (the VCPU words'
+// tickets, src/ram/vcpu-control.ts) by comparing guest RAM with the mirror the engine sends from
+// (mirror-sync.ts). Guest RAM is v86's memory made shared (shared-wasm-memory.ts), so this runs
+// beside the vCPU thread instead of inside it: the guest keeps running while a sync reads RAM.
+//
+// A sync that reads a page while the guest writes it may copy a torn page into the mirror; the
+// page differs from the guest's then, so the next sync copies and flags it again, and the last
+// sync runs with the vCPU stopped. Pages are sent from the mirror, never from guest RAM, so what
+// the destination gets is always what some sync saw: a page that changes and changes back
+// between two syncs is never left stale on the destination.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { VCPU, VcpuControl } from '../../ram/vcpu-control.js';
+import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
+import { registerWasmRam } from '../../zero/wasm-zero.js';
+import { mirrorZeroChunks, syncMirror } from './mirror-sync.js';
+import type { DirtySyncRequest, DirtySyncWorkerData } from './pc-config.js';
+
+const d = workerData as DirtySyncWorkerData;
+const vcpu = new VcpuControl(d.control);
+const mirror = Buffer.from(d.mirror.ram, d.mirror.base, d.mirror.size);
+const dirty = new Int32Array(d.mirror.dirty);
+/** which 64 KiB chunks of the mirror are known to be zero (mirror-sync.ts) */
+const mirrorZero = mirrorZeroChunks(d.mirror.size);
+/** guest RAM, once the vCPU thread has built its emulator (and again if it builds a new one) */
+let guest: Buffer | null = null;
+let lastSyncAt = 0;
+
+/**
+ * A sync is due at least this often while the guest runs and no migration asks for one: a
+ * migration's first sync then copies only what changed lately, not every page the guest ever
+ * wrote (first writes to the mirror's fresh memory fault).
+ */
+const REFRESH_MS = 1000;
+
+function sync(ram: Buffer): void {
+  const upTo = vcpu.takeSyncTickets();
+  const t0 = performance.now();
+  const pages = syncMirror(ram, mirror, dirty, mirrorZero);
+  const t1 = performance.now();
+  lastSyncAt = t1;
+  vcpu.finishSync(upTo, pages, (t1 - t0) * 1000);
+  publishThreadCpu(d.cpuSlots, d.cpuSlot);
+}
+
+/** Serve the tickets taken; between tickets, keep the mirror warm while the guest runs. */
+function serve(): void {
+  if (guest !== null && vcpu.syncPending) {
+    sync(guest);
+    setImmediate(serve);
+    return;
+  }
+  const seen = Atomics.load(vcpu.words, VCPU.syncRequest);
+  const r = Atomics.waitAsync(vcpu.words, VCPU.syncRequest, seen, REFRESH_MS);
+  void (r.async ? r.value : Promise.resolve()).then(() => {
+    const due = vcpu.runRequested && performance.now() - lastSyncAt > REFRESH_MS;
+    if (guest !== null && due && !vcpu.syncPending) sync(guest);
+    serve();
+  });
+}
+
+parentPort!.on('message', (m: DirtySyncRequest) => {
+  // The vCPU thread's emulator memory: its buffer and where guest RAM starts in it.
+  registerWasmRam(m.ram, m.memory);
+  guest = Buffer.from(m.ram, m.base, d.mirror.size);
+});
+
+resetThreadCpu();
+serve();

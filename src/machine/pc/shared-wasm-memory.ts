@@ -1,0 +1,133 @@
+// v86 keeps guest RAM inside its WebAssembly memory, which its module defines unshared: only the
+// vCPU thread could read or write it, so the engine migrated a copy (a mirror). Rewritten here
+// to be *shared*, that memory becomes a RAM block like any other: a destination's receive
+// threads write arriving pages straight into the guest, and any thread can compare guest RAM
+// with the source's mirror while the guest runs.
+//
+// Two kinds of module need the rewrite, both in the vCPU thread before they are instantiated:
+// - v86.wasm, whose memory section says (memory 146): it becomes (memory 146 65536 shared);
+// - the modules v86's JIT generates as the guest runs, which import that memory as "e" "m":
+//   their import must say shared with the same maximum, or instantiation fails.
+// A shared memory needs a maximum; 65536 pages (4 GiB) is the most a 32-bit memory can have and
+// the zero check's import (src/zero/wasm-zero.ts) expects; it reserves address space, not RAM.
+// Booting Linux took the same time either way here (10.7 s shared, 10.9 s unshared).
+
+import {
+  IMPORT_KIND,
+  LIMITS_HAS_MAX,
+  LIMITS_SHARED,
+  SECTION,
+  WASM_HEADER,
+  WasmReader,
+  leb128,
+} from '../../util/wasm-binary.js';
+
+/** The maximum every rewritten memory declares, in 64 KiB pages. */
+export const SHARED_MEMORY_MAX_PAGES = 65536;
+
+/** Limits that say: at least `min` pages, at most the maximum, shared. */
+function sharedLimits(min: number): number[] {
+  return [LIMITS_HAS_MAX | LIMITS_SHARED, ...leb128(min), ...leb128(SHARED_MEMORY_MAX_PAGES)];
+}
+
+/**
+ * `bytes` with every memory it defines or imports made shared. Returns a fresh copy (in a plain
+ * ArrayBuffer, which WebAssembly.instantiate needs even when `bytes` lies in shared memory).
+ * Throws on a module it cannot parse.
+ */
+export function shareModuleMemory(bytes: Uint8Array): Uint8Array {
+  for (let i = 0; i < WASM_HEADER.length; i++) {
+    if (bytes[i] !== WASM_HEADER[i]) throw new Error('not a WebAssembly module (bad header)');
+  }
+  const parts: (Uint8Array | number[])[] = [bytes.subarray(0, WASM_HEADER.length)];
+  const r = new WasmReader(bytes, WASM_HEADER.length);
+  while (r.pos < bytes.length) {
+    const start = r.pos;
+    const id = r.byte();
+    const length = r.u32();
+    const body = r.pos;
+    r.skip(length);
+    const rewrite =
+      id === SECTION.memory
+        ? shareMemorySection(new WasmReader(bytes, body, r.pos))
+        : id === SECTION.import
+          ? shareMemoryImports(new WasmReader(bytes, body, r.pos))
+          : null;
+    if (rewrite === null) parts.push(bytes.subarray(start, r.pos));
+    else parts.push([id, ...leb128(rewrite.length)], rewrite);
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** The memory section: a vector of limits. */
+function shareMemorySection(r: WasmReader): Uint8Array {
+  const count = r.u32();
+  const out = [...leb128(count)];
+  for (let i = 0; i < count; i++) out.push(...sharedLimits(r.limits().min));
+  if (r.pos !== r.end) throw new Error('memory section longer than its memories');
+  return Uint8Array.from(out);
+}
+
+/** The import section: entries copied as they are, but a memory's limits made shared. */
+function shareMemoryImports(r: WasmReader): Uint8Array {
+  const out: number[] = [];
+  const copy = (from: number): void => {
+    for (let i = from; i < r.pos; i++) out.push(r.bytes[i]);
+  };
+  const count = r.u32();
+  out.push(...leb128(count));
+  for (let i = 0; i < count; i++) {
+    const start = r.pos;
+    r.skip(r.u32()); // module name
+    r.skip(r.u32()); // field name
+    const kind = r.byte();
+    switch (kind) {
+      case IMPORT_KIND.memory:
+        copy(start);
+        out.push(...sharedLimits(r.limits().min));
+        continue;
+      case IMPORT_KIND.function:
+      case IMPORT_KIND.tag:
+        if (kind === IMPORT_KIND.tag) r.byte(); // attribute
+        r.u32(); // type index
+        break;
+      case IMPORT_KIND.table:
+        r.byte(); // element type
+        r.limits();
+        break;
+      case IMPORT_KIND.global:
+        r.skip(2); // value type, mutability
+        break;
+      default:
+        throw new Error(`import ${i} of unknown kind ${kind}`);
+    }
+    copy(start);
+  }
+  if (r.pos !== r.end) throw new Error('import section longer than its imports');
+  return Uint8Array.from(out);
+}
+
+type Instantiate = typeof WebAssembly.instantiate;
+let installed = false;
+
+/**
+ * From now on, this thread's WebAssembly.instantiate shares the memory of every module it is
+ * given as bytes (v86 gives its own module as an ArrayBuffer and each JIT module as a view into
+ * its memory). A module already compiled is passed on as it is. Call once, in the vCPU thread,
+ * before v86 loads.
+ */
+export function shareMemoryOfInstantiatedModules(): void {
+  if (installed) return;
+  installed = true;
+  const original: Instantiate = WebAssembly.instantiate.bind(WebAssembly);
+  WebAssembly.instantiate = ((source, imports) => {
+    if (source instanceof ArrayBuffer) source = new Uint8Array(source);
+    return original(source instanceof Uint8Array ? shareModuleMemory(source) : source, imports);
+  }) as Instantiate;
+}
