@@ -87,4 +87,6 @@ parentPort!.on('message', (m: DirtySyncRequest) => {
 });
 
 resetThreadCpu();
+// Published at once: a migration's figures then count only its syncs, not this thread's start.
+publishThreadCpu(d.cpuSlots, d.cpuSlot);
 serve();
