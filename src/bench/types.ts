@@ -320,7 +320,7 @@ export interface PcResults {
 /** Classify a thread name of either peer (QEMU's old and 9.1+ names included). */
 export function threadRole(name: string): ThreadRole {
   // dirty_sync: the PC's dirty sync, on QEMU's migration thread
-  if (/^(live_migration|dirty_sync|mig\/src\/main)$/.test(name)) return 'migration';
+  if (/^(live_migration|dirty_sync(_1)?|mig\/src\/main)$/.test(name)) return 'migration';
   if (/^(multifdsend_\d+|multifdrecv_\d+|mig\/src\/send_\d+|mig\/dst\/recv_\d+)$/.test(name))
     return 'channel';
   if (name === 'dsa_completion') return 'accel-completion';

@@ -10,7 +10,8 @@
 // - throttle: live_migration (auto-converge), and the main thread (0 when a migration ends).
 // - syncRequest: anyone who needs a dirty sync (live_migration before each pass, the main thread
 //   for a digest): Atomics.add 1; the value after the add is its ticket.
-// - syncPages, syncMicros, then syncDone: the vCPU thread. Before a sync it reads syncRequest
+// - syncPages, syncMicros, then syncDone: the thread that serves syncs (the PC's dirty_sync,
+//   pc/dirty-sync-worker.ts, beside its vCPU thread). Before a sync it reads syncRequest
 //   (R); it compares guest RAM with the engine's RAM blocks, copies the pages that changed and
 //   sets their dirty bits, writes syncPages and syncMicros, then stores syncDone = R. A ticket T
 //   is served once syncDone >= T: that sync started after T was taken. Machines whose vCPU sets
@@ -36,7 +37,7 @@ export const VCPU = {
   syncDone: 7,
   /** pages the last dirty sync found changed */
   syncPages: 8,
-  /** how long the last dirty sync took on the vCPU thread, µs */
+  /** how long the last dirty sync took, µs */
   syncMicros: 9,
   size: 12,
 } as const;
@@ -138,17 +139,17 @@ export class VcpuControl {
     }
   }
 
-  /** vCPU thread: a sync is wanted when a ticket newer than the last served one exists. */
+  /** sync thread: a sync is wanted when a ticket newer than the last served one exists. */
   get syncPending(): boolean {
     return Atomics.load(this.words, VCPU.syncRequest) !== Atomics.load(this.words, VCPU.syncDone);
   }
 
-  /** vCPU thread: the newest ticket; a sync that starts now serves it and every older one. */
+  /** sync thread: the newest ticket; a sync that starts now serves it and every older one. */
   takeSyncTickets(): number {
     return Atomics.load(this.words, VCPU.syncRequest);
   }
 
-  /** vCPU thread: publish a finished sync's figures, then serve `upTo`. */
+  /** sync thread: publish a finished sync's figures, then serve `upTo`. */
   finishSync(upTo: number, pages: number, micros: number): void {
     Atomics.store(this.words, VCPU.syncPages, pages);
     Atomics.store(this.words, VCPU.syncMicros, Math.min(0x7fffffff, Math.round(micros)));

@@ -113,3 +113,21 @@ test('preallocatePages writes every page without changing a byte', () => {
   preallocatePages(ram);
   assert.ok(ram.equals(before));
 });
+
+test('two syncs of the two halves find what one sync of the whole finds', () => {
+  const a = setup();
+  const b = setup();
+  const half = (PAGES * PAGE) / 2;
+  for (const p of [1, 70, 127, 128, 129, 200, PAGES - 1]) {
+    a.guest[p * PAGE + 5] = p;
+    b.guest[p * PAGE + 5] = p;
+  }
+  const whole = syncMirror(a.guest, a.mirror, a.dirty, a.zero);
+  const lower = syncMirror(b.guest, b.mirror, b.dirty, b.zero, 0, half);
+  const upper = syncMirror(b.guest, b.mirror, b.dirty, b.zero, half, PAGES * PAGE);
+  assert.equal(lower + upper, whole);
+  assert.deepEqual(dirtyPages(b.dirty), dirtyPages(a.dirty));
+  assert.ok(b.mirror.equals(a.mirror));
+  assert.deepEqual([...b.zero], [...a.zero]);
+  assert.throws(() => syncMirror(b.guest, b.mirror, b.dirty, b.zero, 100, half), /64 KiB chunks/);
+});

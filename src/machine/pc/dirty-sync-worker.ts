@@ -8,20 +8,31 @@
 // sync runs with the vCPU stopped. Pages are sent from the mirror, never from guest RAM, so what
 // the destination gets is always what some sync saw: a page that changes and changes back
 // between two syncs is never left stale on the destination.
+//
+// A sync with the guest stopped (the last one of a switchover, inside the downtime) is split:
+// a helper thread (dirty-sync-helper.ts) takes the upper part of RAM (sync-split.ts).
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { VCPU, VcpuControl } from '../../ram/vcpu-control.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
 import { registerWasmRam } from '../../zero/wasm-zero.js';
-import { mirrorZeroChunks, syncMirror } from './mirror-sync.js';
+import { syncMirror } from './mirror-sync.js';
 import type { DirtySyncRequest, DirtySyncWorkerData } from './pc-config.js';
+import { SyncSplit } from './sync-split.js';
 
 const d = workerData as DirtySyncWorkerData;
 const vcpu = new VcpuControl(d.control);
 const mirror = Buffer.from(d.mirror.ram, d.mirror.base, d.mirror.size);
 const dirty = new Int32Array(d.mirror.dirty);
-/** which 64 KiB chunks of the mirror are known to be zero (mirror-sync.ts) */
-const mirrorZero = mirrorZeroChunks(d.mirror.size);
+/** which 64 KiB chunks of the mirror are known to be zero (mirror-sync.ts; shared with the helper) */
+const mirrorZero = new Uint8Array(d.mirrorZero);
+const split = new SyncSplit(d.split);
+/**
+ * How long the helper may take with its part before this thread syncs it too. A helper that
+ * wakes late and syncs the same part again does no harm: both copy guest RAM into the mirror and
+ * set bits, and a chunk's zero flag only ever goes from 1 to 0.
+ */
+const HELPER_TIMEOUT_MS = 1000;
 /** guest RAM, once the vCPU thread has built its emulator (and again if it builds a new one) */
 let guest: Buffer | null = null;
 let lastSyncAt = 0;
@@ -36,7 +47,17 @@ const REFRESH_MS = 1000;
 function sync(ram: Buffer): void {
   const upTo = vcpu.takeSyncTickets();
   const t0 = performance.now();
-  const pages = syncMirror(ram, mirror, dirty, mirrorZero);
+  let pages: number;
+  if (vcpu.runRequested) {
+    pages = syncMirror(ram, mirror, dirty, mirrorZero);
+  } else {
+    // The guest is stopped: its core is free, and the sync is part of the downtime.
+    const job = split.handOut();
+    pages = syncMirror(ram, mirror, dirty, mirrorZero, 0, d.splitAt);
+    pages +=
+      split.awaitJob(job, HELPER_TIMEOUT_MS) ??
+      syncMirror(ram, mirror, dirty, mirrorZero, d.splitAt, ram.length);
+  }
   const t1 = performance.now();
   lastSyncAt = t1;
   vcpu.finishSync(upTo, pages, (t1 - t0) * 1000);
@@ -66,4 +87,6 @@ parentPort!.on('message', (m: DirtySyncRequest) => {
 });
 
 resetThreadCpu();
+// Published at once: a migration's figures then count only its syncs, not this thread's start.
+publishThreadCpu(d.cpuSlots, d.cpuSlot);
 serve();

@@ -1,6 +1,6 @@
-// The PC's RAM lives in v86's own WebAssembly memory, which no other thread can see. The engine
-// migrates a mirror of it instead: the machine's RAM blocks. These are the copies between the
-// two, each run on the vCPU thread while the emulator is between slices (or stopped).
+// A PC source sends guest RAM from a mirror (pc-machine.ts says why). These are the copies
+// between guest RAM and the mirror, run by the dirty_sync thread (dirty-sync-worker.ts) while the
+// guest runs, and by it and its helper together once the guest has stopped.
 
 import { PAGE_SIZE } from '../../migration/protocol.js';
 import { isZeroRange } from '../../zero/zero-check.js';
@@ -12,13 +12,17 @@ import { isZeroRange } from '../../zero/zero-check.js';
  */
 export const SYNC_CHUNK_BYTES = 64 * 1024;
 
-/** One byte per 64 KiB chunk of the mirror: 1 while the chunk is known to be all zero. */
+/**
+ * One byte per 64 KiB chunk of the mirror: 1 while the chunk is known to be all zero. Shared by
+ * the threads that sync parts of RAM (each writes the bytes of its own part only).
+ */
 export function mirrorZeroChunks(size: number): Uint8Array {
-  return new Uint8Array(Math.ceil(size / SYNC_CHUNK_BYTES)).fill(1);
+  return new Uint8Array(new SharedArrayBuffer(Math.ceil(size / SYNC_CHUNK_BYTES))).fill(1);
 }
 
 /**
- * A dirty sync: find the pages of `guest` that differ from `mirror`, copy them into `mirror`
+ * A dirty sync of bytes [from, to) (64 KiB chunks; all of RAM by default): find the pages of
+ * `guest` that differ from `mirror`, copy them into `mirror`
  * and set their bits in `dirty` (one bit per page, Atomics.or: live_migration takes them with
  * Atomics.exchange). Returns how many pages changed. Content comparison also catches writes
  * no write-path log would see (devices, the emulator's own), and a page rewritten with the
@@ -35,14 +39,18 @@ export function syncMirror(
   mirror: Buffer,
   dirty: Int32Array,
   zeroChunks: Uint8Array,
+  from = 0,
+  to = guest.length,
 ): number {
   if (guest.length !== mirror.length) {
     throw new Error(`guest RAM ${guest.length} bytes, its mirror ${mirror.length}`);
   }
+  if (from % SYNC_CHUNK_BYTES !== 0 || from < 0 || to > guest.length || from > to) {
+    throw new Error(`sync range ${from}..${to} is not whole 64 KiB chunks of ${guest.length}`);
+  }
   let changed = 0;
-  const size = guest.length;
-  for (let chunk = 0, c = 0; chunk < size; chunk += SYNC_CHUNK_BYTES, c++) {
-    const end = Math.min(size, chunk + SYNC_CHUNK_BYTES);
+  for (let chunk = from, c = from / SYNC_CHUNK_BYTES; chunk < to; chunk += SYNC_CHUNK_BYTES, c++) {
+    const end = Math.min(to, chunk + SYNC_CHUNK_BYTES);
     if (zeroChunks[c] === 1) {
       if (isZeroRange(guest, chunk, end - chunk)) continue;
       zeroChunks[c] = 0;

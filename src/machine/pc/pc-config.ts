@@ -56,17 +56,23 @@ export interface PcWorkerData {
   cpuSlot: number;
 }
 
-/** workerData of the PC's dirty_sync thread (dirty-sync-worker.ts). */
+/** workerData of the PC's dirty_sync thread (dirty-sync-worker.ts) and its helper. */
 export interface DirtySyncWorkerData {
   /** the copy of guest RAM that a source's engine sends from: one RAM block */
   mirror: RamBlockDesc;
+  /** mirrorZeroChunks (mirror-sync.ts), shared by the two threads */
+  mirrorZero: SharedArrayBuffer;
+  /** the SPLIT words (sync-split.ts) */
+  split: SharedArrayBuffer;
+  /** where the helper's part of RAM starts (bytes, a whole number of 64 KiB chunks) */
+  splitAt: number;
   /** VCPU words: their sync tickets */
   control: SharedArrayBuffer;
   cpuSlots: SharedArrayBuffer;
   cpuSlot: number;
 }
 
-/** The one message the dirty_sync thread takes: guest RAM's (new) place. */
+/** The one message the dirty_sync threads take: guest RAM's (new) place. */
 export type DirtySyncRequest = GuestRamPlace;
 
 /** Messages from the main thread to the vCPU thread. */

@@ -27,6 +27,8 @@ import {
   type MachineDescription,
 } from '../guest-machine.js';
 import { describeV86Build, v86Build } from './v86-build.js';
+import { SYNC_CHUNK_BYTES, mirrorZeroChunks } from './mirror-sync.js';
+import { SyncSplit } from './sync-split.js';
 import {
   VGA_MEMORY_BYTES,
   type DirtySyncWorkerData,
@@ -69,7 +71,8 @@ export class PcMachine implements GuestMachine {
   /** a destination until its first migration in completes: pages land in guest RAM */
   private receivesRam: boolean;
   private readonly worker: Worker;
-  private readonly dirtySync: Worker;
+  /** dirty_sync and its helper (dirty-sync-worker.ts, dirty-sync-helper.ts) */
+  private readonly dirtySync: Worker[];
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private readonly description: MachineDescription;
@@ -109,17 +112,31 @@ export class PcMachine implements GuestMachine {
       workerData: data,
       name: 'vcpu_0',
     });
-    const syncData: DirtySyncWorkerData = {
+    // The dirty sync's two threads share the mirror, its zero chunks and the split words.
+    const split = new SyncSplit();
+    const mirrorZero = mirrorZeroChunks(opts.ramBytes).buffer as SharedArrayBuffer;
+    const syncData = (name: string): DirtySyncWorkerData => ({
       mirror: this.mirror[0],
+      mirrorZero,
+      split: split.buffer,
+      splitAt: Math.floor(opts.ramBytes / 2 / SYNC_CHUNK_BYTES) * SYNC_CHUNK_BYTES,
       control: this.vcpu.buffer,
       cpuSlots: opts.cpu.slots,
-      cpuSlot: opts.cpu.slot('dirty_sync'),
-    };
-    this.dirtySync = new Worker(new URL('./dirty-sync-worker.js', import.meta.url), {
-      workerData: syncData,
-      name: 'dirty_sync',
+      cpuSlot: opts.cpu.slot(name),
     });
-    this.dirtySync.on('error', (e) => this.die(`the PC's dirty sync thread failed: ${e.message}`));
+    this.dirtySync = [
+      new Worker(new URL('./dirty-sync-worker.js', import.meta.url), {
+        workerData: syncData('dirty_sync'),
+        name: 'dirty_sync',
+      }),
+      new Worker(new URL('./dirty-sync-helper.js', import.meta.url), {
+        workerData: syncData('dirty_sync_1'),
+        name: 'dirty_sync_1',
+      }),
+    ];
+    for (const w of this.dirtySync) {
+      w.on('error', (e) => this.die(`the PC's dirty sync thread failed: ${e.message}`));
+    }
     let started: () => void = () => {};
     let failedToStart: (e: Error) => void = () => {};
     this.ready = new Promise<void>((resolve, reject) => {
@@ -178,7 +195,7 @@ export class PcMachine implements GuestMachine {
       memory: place.memory,
       dirty: new SharedArrayBuffer(dirtyWords(pagesOf(size)) * 4),
     };
-    this.dirtySync.postMessage(place);
+    for (const w of this.dirtySync) w.postMessage(place);
   }
 
   get ramBytes(): number {
@@ -264,7 +281,7 @@ export class PcMachine implements GuestMachine {
 
   async quit(): Promise<void> {
     this.vcpu.request(REQ_QUIT);
-    await Promise.all([this.worker.terminate(), this.dirtySync.terminate()]);
+    await Promise.all([this.worker, ...this.dirtySync].map((w) => w.terminate()));
   }
 
   private send(m: PcRequest, transfer: ArrayBuffer[] = []): void {
@@ -299,7 +316,7 @@ export class PcMachine implements GuestMachine {
     this.switchoverWaiter = null;
     // Nothing runs any more: whoever waits for the vCPU to stop must not wait forever.
     this.vcpu.acknowledge(0);
-    void this.dirtySync.terminate();
+    for (const w of this.dirtySync) void w.terminate();
     this.opts.onFatal(message);
   }
 }

@@ -16,7 +16,7 @@ import type { AcceleratorFigures } from './accelerator-figures.js';
 export type VerifyState = 'off' | 'pending' | 'ok' | 'mismatch';
 
 /** Threads of the machine, not of a migration: reported for the time of the migration. */
-const MACHINE_THREADS = ['vcpu_0', 'dirty_sync'];
+const MACHINE_THREADS = ['vcpu_0', 'dirty_sync', 'dirty_sync_1'];
 
 export class SourceFigures {
   setupMs = 0;
