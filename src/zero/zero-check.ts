@@ -29,6 +29,23 @@ export function isZeroRange(buf: Buffer, off: number, len: number): boolean {
 }
 
 /**
+ * True if `pages[pagesOff, pagesOff + count)` are consecutive pages inside one segment (of a
+ * block seen through 1 GiB segments) and all zero: one compare for the whole run.
+ */
+export function isZeroRun(
+  segs: Buffer[],
+  pages: Uint32Array,
+  pagesOff: number,
+  count: number,
+): boolean {
+  const first = pages[pagesOff];
+  if (count < 1 || pages[pagesOff + count - 1] !== first + count - 1) return false;
+  const seg = first >>> SEGMENT_PAGES_SHIFT;
+  if ((first + count - 1) >>> SEGMENT_PAGES_SHIFT !== seg) return false;
+  return isZeroRange(segs[seg], (first & SEGMENT_PAGE_MASK) << PAGE_SHIFT, count << PAGE_SHIFT);
+}
+
+/**
  * Partition `pages[0..count)` of a block (seen through 1 GiB segments) into normal pages
  * (written to `out` from the front) and zero pages (from the back). Returns the normal count.
  * `out` may be `pages` itself only if the caller accepts reordering; here it is separate.
@@ -43,18 +60,25 @@ export function classifyPages(
   out: Uint32Array,
   outOff: number,
 ): number {
-  const first = pages[pagesOff];
-  // A contiguous run inside one segment: test it whole; an all-zero packet costs one memcmp.
-  if (count > 1 && pages[pagesOff + count - 1] === first + count - 1) {
-    const seg = first >>> SEGMENT_PAGES_SHIFT;
-    if ((first + count - 1) >>> SEGMENT_PAGES_SHIFT === seg) {
-      const off = (first & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
-      if (isZeroRange(segs[seg], off, count << PAGE_SHIFT)) {
-        for (let i = 0; i < count; i++) out[outOff + count - 1 - i] = first + i;
-        return 0;
-      }
-    }
+  // A contiguous run inside one segment: test it whole; an all-zero packet costs one compare.
+  if (count > 1 && isZeroRun(segs, pages, pagesOff, count)) {
+    const first = pages[pagesOff];
+    for (let i = 0; i < count; i++) out[outOff + count - 1 - i] = first + i;
+    return 0;
   }
+  return classifyEachPage(segs, words, pages, pagesOff, count, out, outOff);
+}
+
+/** classifyPages without the whole-run check: every page on its own. */
+export function classifyEachPage(
+  segs: Buffer[],
+  words: Int32Array[],
+  pages: Uint32Array,
+  pagesOff: number,
+  count: number,
+  out: Uint32Array,
+  outOff: number,
+): number {
   let normal = 0;
   let zeroAt = count;
   for (let i = 0; i < count; i++) {
