@@ -167,11 +167,13 @@ function writeFrameHeader(b: Buffer, type: FrameType, length: number): void {
 // ---- Multifd packets --------------------------------------------------------------------------
 /**
  * A page's entry in a packet's offset table: its u64 byte offset in the block, as the low and
- * high u32 words (pages < 2^32, so the high word is page >>> 20). Numbers, not PAGE_SHIFT, for
+ * high u32 words (the low one's bits as an int32) (pages < 2^32, so the high word is page >>> 20). Numbers, not PAGE_SHIFT, for
  * speed on the per-page path (see segmentOf in src/ram/layout.ts).
  */
 export function offsetLo(page: number): number {
-  return ((page & 0xfffff) << 12) >>> 0;
+  // As an int32 (negative from 2 GiB on): a Uint32Array store takes the same bits, and V8 keeps
+  // int32 arithmetic in compiled code where `>>> 0` past 2^31 would throw it away mid-migration.
+  return (page & 0xfffff) << 12;
 }
 
 export function offsetHi(page: number): number {

@@ -9,7 +9,7 @@
 
 import { PAGE_SHIFT, PAGE_SIZE } from '../migration/protocol.js';
 import { SEGMENT_PAGE_MASK, SEGMENT_PAGES_SHIFT } from '../ram/layout.js';
-import { WASM_ZERO_GRAIN, wasmCheckFor } from './wasm-zero.js';
+import { WASM_ZERO_GRAIN, wasmAddressOf, wasmCheckFor } from './wasm-zero.js';
 
 const ZERO_STEP = 64 * 1024;
 const ZERO = Buffer.alloc(ZERO_STEP);
@@ -17,9 +17,14 @@ const ZERO = Buffer.alloc(ZERO_STEP);
 /** True if `len` bytes of `buf` at `off` are all zero. */
 export function isZeroRange(buf: Buffer, off: number, len: number): boolean {
   const check = wasmCheckFor(buf.buffer);
-  const at = buf.byteOffset + off;
-  if (check !== undefined && len > 0 && len % WASM_ZERO_GRAIN === 0 && at % 16 === 0) {
-    return check(at, len) === 1;
+  if (check !== undefined && len > 0 && len % WASM_ZERO_GRAIN === 0) {
+    // A block's segment: its address as an i32, no byteOffset arithmetic (see wasmAddressOf).
+    const base = wasmAddressOf(buf);
+    if (base !== undefined) {
+      if (((base + off) & 15) === 0) return check((base + off) | 0, len) === 1;
+    } else if ((buf.byteOffset + off) % 16 === 0) {
+      return check(buf.byteOffset + off, len) === 1;
+    }
   }
   for (let o = off, end = off + len; o < end; o += ZERO_STEP) {
     const n = end - o < ZERO_STEP ? end - o : ZERO_STEP;
