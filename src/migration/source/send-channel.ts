@@ -94,12 +94,18 @@ export class SendChannel {
     });
   }
 
-  /** The destination has everything: stop, and end the connection. */
+  /**
+   * The migration is over: stop, end the connection, and say so ('channel-stopped'), so that
+   * the source may end this thread and close the accelerator at once rather than after a grace
+   * period. Requests in flight on the accelerator end first (within their deadline).
+   */
   finish(): void {
     this.finished = true;
-    this.dsa?.close();
-    publishThreadCpu(this.d.cpuSlots, this.d.cpuSlot);
-    this.socket?.end();
+    void (this.dsa?.stop() ?? Promise.resolve()).then(() => {
+      publishThreadCpu(this.d.cpuSlots, this.d.cpuSlot);
+      this.socket?.end();
+      this.post({ type: 'channel-stopped', index: this.d.index });
+    });
   }
 
   private fail(message: string): void {
