@@ -4,11 +4,12 @@
 
 import {
   FLAG_SYNC,
-  OFFSET_ENTRY_SIZE,
   PACKET_HEADER_SIZE,
   PACKET_MAGIC,
   PAGE_SIZE,
   PH,
+  ZERO_RANGES_SHIFT,
+  packetHeaderBytes,
   encodeFrame,
   type FrameType,
 } from '../migration/protocol.js';
@@ -53,19 +54,33 @@ export function validStream(rng: Rng, shape: StreamShape): Buffer {
       const block = rng.int(shape.blocks.length);
       const count = 1 + rng.int(Math.min(shape.packetPages, shape.blocks[block]));
       const normal = rng.int(Math.min(count, 4) + 1);
-      const hdr = Buffer.alloc(PACKET_HEADER_SIZE + OFFSET_ENTRY_SIZE * count);
+      const start = rng.int(shape.blocks[block] - count + 1);
+      // Pages start.. start+count-1: the first `normal` are normal, the rest zero, cut into
+      // ranges of random lengths (as a sender that found them in several runs would).
+      const ranges: [number, number][] = [];
+      for (let p = start + normal; p < start + count;) {
+        const n = 1 + rng.int(start + count - p);
+        ranges.push([p, n]);
+        p += n;
+      }
+      const hdr = Buffer.alloc(packetHeaderBytes(normal + ranges.length));
       const u32 = new Uint32Array(hdr.buffer, hdr.byteOffset, hdr.length >>> 2);
       u32[PH.magic] = PACKET_MAGIC;
+      u32[PH.flags] = ranges.length << ZERO_RANGES_SHIFT;
       u32[PH.block] = block;
       u32[PH.normal] = normal;
       u32[PH.zero] = count - normal;
       u32[PH.pass] = pass;
       u32[PH.packetNumLo] = num++;
-      const start = rng.int(shape.blocks[block] - count + 1);
-      for (let i = 0; i < count; i++) {
+      let w = PACKET_HEADER_SIZE >>> 2;
+      for (let i = 0; i < normal; i++) {
         const page = start + i;
-        u32[(PACKET_HEADER_SIZE >>> 2) + 2 * i] = (page * PAGE_SIZE) >>> 0;
-        u32[(PACKET_HEADER_SIZE >>> 2) + 2 * i + 1] = Math.floor((page * PAGE_SIZE) / 2 ** 32);
+        u32[w++] = (page * PAGE_SIZE) >>> 0;
+        u32[w++] = Math.floor((page * PAGE_SIZE) / 2 ** 32);
+      }
+      for (const [first, n] of ranges) {
+        u32[w++] = first;
+        u32[w++] = n;
       }
       parts.push(hdr, rng.bytes(normal * PAGE_SIZE));
     }

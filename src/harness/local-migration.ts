@@ -55,6 +55,9 @@ export interface LocalPairOptions {
   sourceNodeFlags?: string[];
   /** a file for the source's stdout, where V8's traces go (default: LIVEMIG_SOURCE_STDOUT) */
   sourceStdout?: string;
+  /** the same for the destination (defaults: LIVEMIG_DEST_NODE_FLAGS, LIVEMIG_DEST_STDOUT) */
+  destNodeFlags?: string[];
+  destStdout?: string;
   /** how long a process may take to open its QMP socket (default 30 s; preallocating is slow) */
   qmpTimeoutMs?: number;
 }
@@ -88,12 +91,25 @@ export class LocalPair {
       srcArgs.push('--ram-block-size', o.ramBlockSize);
       dstArgs.push('--ram-block-size', o.ramBlockSize);
     }
-    const flags =
-      o.sourceNodeFlags ?? (process.env.LIVEMIG_SOURCE_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-    const stdout = o.sourceStdout ?? process.env.LIVEMIG_SOURCE_STDOUT;
+    const flags = (given: string[] | undefined, env: string | undefined): string[] =>
+      given ?? (env ?? '').split(' ').filter(Boolean);
     const [source, dest] = await Promise.all([
-      startGuest(dir, 'src', srcArgs, o, flags, stdout),
-      startGuest(dir, 'dst', dstArgs, o),
+      startGuest(
+        dir,
+        'src',
+        srcArgs,
+        o,
+        flags(o.sourceNodeFlags, process.env.LIVEMIG_SOURCE_NODE_FLAGS),
+        o.sourceStdout ?? process.env.LIVEMIG_SOURCE_STDOUT,
+      ),
+      startGuest(
+        dir,
+        'dst',
+        dstArgs,
+        o,
+        flags(o.destNodeFlags, process.env.LIVEMIG_DEST_NODE_FLAGS),
+        o.destStdout ?? process.env.LIVEMIG_DEST_STDOUT,
+      ),
     ]);
     const pair = new LocalPair(dir, source, dest, o);
     pair.started = 2;

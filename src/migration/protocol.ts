@@ -3,13 +3,14 @@
 //
 // All integers are little-endian. Every connection starts with a 64-byte handshake. The main
 // channel then carries length-prefixed control frames (JSON payloads, bounded); each multifd
-// channel carries binary packets: a fixed header, an offset table, then the normal pages.
+// channel carries binary packets: a fixed header, the normal pages' offsets, the zero pages as
+// ranges, then the normal pages.
 
 export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
 /** 4 MiB packets at most: the DSA batch limit, and QEMU's largest multifd-packet-size. */
 export const MAX_PACKET_PAGES = 1024;
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 // ---- Handshake (both channel kinds) -------------------------------------------------------
 export const HANDSHAKE_SIZE = 64;
@@ -166,11 +167,13 @@ function writeFrameHeader(b: Buffer, type: FrameType, length: number): void {
 // ---- Multifd packets --------------------------------------------------------------------------
 /**
  * A page's entry in a packet's offset table: its u64 byte offset in the block, as the low and
- * high u32 words (pages < 2^32, so the high word is page >>> 20). Numbers, not PAGE_SHIFT, for
+ * high u32 words (the low one's bits as an int32) (pages < 2^32, so the high word is page >>> 20). Numbers, not PAGE_SHIFT, for
  * speed on the per-page path (see segmentOf in src/ram/layout.ts).
  */
 export function offsetLo(page: number): number {
-  return ((page & 0xfffff) << 12) >>> 0;
+  // As an int32 (negative from 2 GiB on): a Uint32Array store takes the same bits, and V8 keeps
+  // int32 arithmetic in compiled code where `>>> 0` past 2^31 would throw it away mid-migration.
+  return (page & 0xfffff) << 12;
 }
 
 export function offsetHi(page: number): number {
@@ -180,12 +183,18 @@ export function offsetHi(page: number): number {
 export const PACKET_MAGIC = 0x4c4d5041; // 'LMPA'
 export const PACKET_HEADER_SIZE = 32;
 export const OFFSET_ENTRY_SIZE = 8;
+/**
+ * A zero range's entry (protocol 4): u32 first page, u32 page count, in the block. A run of zero
+ * pages costs 8 bytes whatever its length (an all-zero packet: one range instead of 128
+ * offsets), and a lone zero page costs what its offset did.
+ */
+export const ZERO_RANGE_SIZE = 8;
 export const FLAG_SYNC = 1;
 export const KNOWN_FLAGS = FLAG_SYNC;
 /** u32 word indices inside the packet header */
 export const PH = {
   magic: 0,
-  flags: 1, // u16 flags | u16 reserved (must be 0)
+  flags: 1, // u16 flags | u16 zero ranges (the number of zero-range entries)
   block: 2,
   normal: 3,
   zero: 4,
@@ -194,9 +203,15 @@ export const PH = {
   packetNumHi: 7,
 } as const;
 
-/** Byte size of a whole packet's header (fixed part + offsets) for `pages` pages. */
-export function packetHeaderBytes(pages: number): number {
-  return PACKET_HEADER_SIZE + OFFSET_ENTRY_SIZE * pages;
+/** The zero-range count lives in the high half of the flags word. */
+export const ZERO_RANGES_SHIFT = 16;
+
+/**
+ * Byte size of a whole packet's header (fixed part, offsets, zero ranges) for `entries` offsets
+ * and ranges together; `packetHeaderBytes(pages)` is the most a packet of `pages` pages needs.
+ */
+export function packetHeaderBytes(entries: number): number {
+  return PACKET_HEADER_SIZE + OFFSET_ENTRY_SIZE * entries;
 }
 
 /** A receiver-side error naming the field, its value and why it was refused. */

@@ -1,6 +1,6 @@
 // The file descriptor under a plain TCP socket, for the I/O Node's stream API has no form of:
 // readv into scattered guest pages and writev from them (src/migration/destination/
-// packet-parser.ts readPayload, src/migration/source/multifd-send-worker.ts). Both run on the
+// packet-parser.ts readPayload, src/migration/source/send-channel.ts). Both run on the
 // socket's own thread, and never while the stream itself has data queued in that direction,
 // so the byte order on the wire is the stream's.
 

@@ -2,7 +2,7 @@
 // Buffer view is limited to 4 GiB while a block can hold 16 GiB.
 
 import { PAGE_SHIFT, PAGE_SIZE } from '../migration/protocol.js';
-import { registerWasmRam } from '../zero/wasm-zero.js';
+import { registerWasmRam, registerWasmView } from '../zero/wasm-zero.js';
 import { allocatePageAligned } from './page-aligned.js';
 
 /** A block as passed between threads (structured-cloneable). */
@@ -64,7 +64,9 @@ export function segmentViews(b: RamBytes): Buffer[] {
   const views: Buffer[] = [];
   const seg = 2 ** SEGMENT_SHIFT;
   for (let off = 0; off < b.size; off += seg) {
-    views.push(Buffer.from(b.ram, b.base + off, Math.min(seg, b.size - off)));
+    const view = Buffer.from(b.ram, b.base + off, Math.min(seg, b.size - off));
+    if (b.memory !== undefined) registerWasmView(view, b.base + off);
+    views.push(view);
   }
   return views;
 }

@@ -135,3 +135,28 @@ export function wasmCheckFor(buffer: ArrayBufferLike): WasmIsZero | undefined {
   }
   return lastCheck;
 }
+
+/**
+ * Int32 wasm addresses of the first byte of views over registered RAM (a block's 1 GiB
+ * segments). isZeroRange takes a view's address from here rather than from its byteOffset: V8
+ * compiles `byteOffset + off` as small-integer arithmetic and throws the code away (with every
+ * caller it was inlined into, and compiles it all again) the first time a view past 2 GiB of a
+ * 4 GiB block comes by, in the middle of a migration.
+ */
+const viewAddresses = new WeakMap<object, number>();
+let lastView: object | undefined;
+let lastAddress: number | undefined;
+
+/** Say where `view` starts in its wasm memory (`address`, a byte offset below 4 GiB). */
+export function registerWasmView(view: object, address: number): void {
+  viewAddresses.set(view, address | 0);
+}
+
+/** A registered view's address as a wasm i32 (negative past 2 GiB), or undefined. */
+export function wasmAddressOf(view: object): number | undefined {
+  if (view !== lastView) {
+    lastView = view;
+    lastAddress = viewAddresses.get(view);
+  }
+  return lastAddress;
+}

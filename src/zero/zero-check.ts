@@ -9,7 +9,7 @@
 
 import { PAGE_SHIFT, PAGE_SIZE } from '../migration/protocol.js';
 import { SEGMENT_PAGE_MASK, SEGMENT_PAGES_SHIFT } from '../ram/layout.js';
-import { WASM_ZERO_GRAIN, wasmCheckFor } from './wasm-zero.js';
+import { WASM_ZERO_GRAIN, wasmAddressOf, wasmCheckFor } from './wasm-zero.js';
 
 const ZERO_STEP = 64 * 1024;
 const ZERO = Buffer.alloc(ZERO_STEP);
@@ -17,15 +17,37 @@ const ZERO = Buffer.alloc(ZERO_STEP);
 /** True if `len` bytes of `buf` at `off` are all zero. */
 export function isZeroRange(buf: Buffer, off: number, len: number): boolean {
   const check = wasmCheckFor(buf.buffer);
-  const at = buf.byteOffset + off;
-  if (check !== undefined && len > 0 && len % WASM_ZERO_GRAIN === 0 && at % 16 === 0) {
-    return check(at, len) === 1;
+  if (check !== undefined && len > 0 && len % WASM_ZERO_GRAIN === 0) {
+    // A block's segment: its address as an i32, no byteOffset arithmetic (see wasmAddressOf).
+    const base = wasmAddressOf(buf);
+    if (base !== undefined) {
+      if (((base + off) & 15) === 0) return check((base + off) | 0, len) === 1;
+    } else if ((buf.byteOffset + off) % 16 === 0) {
+      return check(buf.byteOffset + off, len) === 1;
+    }
   }
   for (let o = off, end = off + len; o < end; o += ZERO_STEP) {
     const n = end - o < ZERO_STEP ? end - o : ZERO_STEP;
     if (ZERO.compare(buf, o, o + n, 0, n) !== 0) return false;
   }
   return true;
+}
+
+/**
+ * True if `pages[pagesOff, pagesOff + count)` are consecutive pages inside one segment (of a
+ * block seen through 1 GiB segments) and all zero: one compare for the whole run.
+ */
+export function isZeroRun(
+  segs: Buffer[],
+  pages: Uint32Array,
+  pagesOff: number,
+  count: number,
+): boolean {
+  const first = pages[pagesOff];
+  if (count < 1 || pages[pagesOff + count - 1] !== first + count - 1) return false;
+  const seg = first >>> SEGMENT_PAGES_SHIFT;
+  if ((first + count - 1) >>> SEGMENT_PAGES_SHIFT !== seg) return false;
+  return isZeroRange(segs[seg], (first & SEGMENT_PAGE_MASK) << PAGE_SHIFT, count << PAGE_SHIFT);
 }
 
 /**
@@ -43,18 +65,25 @@ export function classifyPages(
   out: Uint32Array,
   outOff: number,
 ): number {
-  const first = pages[pagesOff];
-  // A contiguous run inside one segment: test it whole; an all-zero packet costs one memcmp.
-  if (count > 1 && pages[pagesOff + count - 1] === first + count - 1) {
-    const seg = first >>> SEGMENT_PAGES_SHIFT;
-    if ((first + count - 1) >>> SEGMENT_PAGES_SHIFT === seg) {
-      const off = (first & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
-      if (isZeroRange(segs[seg], off, count << PAGE_SHIFT)) {
-        for (let i = 0; i < count; i++) out[outOff + count - 1 - i] = first + i;
-        return 0;
-      }
-    }
+  // A contiguous run inside one segment: test it whole; an all-zero packet costs one compare.
+  if (count > 1 && isZeroRun(segs, pages, pagesOff, count)) {
+    const first = pages[pagesOff];
+    for (let i = 0; i < count; i++) out[outOff + count - 1 - i] = first + i;
+    return 0;
   }
+  return classifyEachPage(segs, words, pages, pagesOff, count, out, outOff);
+}
+
+/** classifyPages without the whole-run check: every page on its own. */
+export function classifyEachPage(
+  segs: Buffer[],
+  words: Int32Array[],
+  pages: Uint32Array,
+  pagesOff: number,
+  count: number,
+  out: Uint32Array,
+  outOff: number,
+): number {
   let normal = 0;
   let zeroAt = count;
   for (let i = 0; i < count; i++) {

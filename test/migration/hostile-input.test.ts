@@ -23,6 +23,7 @@ import {
   MAX_FRAME_PAYLOAD,
   MULTIFD_MAGIC,
   OFFSET_ENTRY_SIZE,
+  ZERO_RANGE_SIZE,
   PACKET_HEADER_SIZE,
   PACKET_MAGIC,
   PAGE_SIZE,
@@ -167,15 +168,15 @@ function multifdHandshake(session: Buffer, channel = 0, magic = MULTIFD_MAGIC): 
 interface PacketSpec {
   magic?: number;
   flags?: number;
-  reserved?: number;
   block?: number;
   /** byte offsets of normal pages (their payload follows the offset table) */
   normal?: number[];
-  /** byte offsets of zero pages */
-  zero?: number[];
-  /** header counts, if they should not match the offsets given */
+  /** zero pages, as ranges: [first page, page count] */
+  zero?: [number, number][];
+  /** header counts, if they should not match the offsets and ranges given */
   normalCount?: number;
   zeroCount?: number;
+  ranges?: number;
   pass?: number;
   num?: number;
   /** the byte every normal page is filled with */
@@ -186,20 +187,24 @@ interface PacketSpec {
 function packet(p: PacketSpec): Buffer {
   const normal = p.normal ?? [];
   const zero = p.zero ?? [];
-  const offsets = [...normal, ...zero];
-  const b = Buffer.alloc(
-    PACKET_HEADER_SIZE + OFFSET_ENTRY_SIZE * offsets.length + PAGE_SIZE * normal.length,
-  );
+  const table =
+    PACKET_HEADER_SIZE + OFFSET_ENTRY_SIZE * normal.length + ZERO_RANGE_SIZE * zero.length;
+  const b = Buffer.alloc(table + PAGE_SIZE * normal.length);
   b.writeUInt32LE(p.magic ?? PACKET_MAGIC, 0);
   b.writeUInt16LE(p.flags ?? 0, 4);
-  b.writeUInt16LE(p.reserved ?? 0, 6);
+  b.writeUInt16LE(p.ranges ?? zero.length, 6);
   b.writeUInt32LE(p.block ?? 0, 8);
   b.writeUInt32LE(p.normalCount ?? normal.length, 12);
-  b.writeUInt32LE(p.zeroCount ?? zero.length, 16);
+  b.writeUInt32LE(p.zeroCount ?? zero.reduce((n, [, count]) => n + count, 0), 16);
   b.writeUInt32LE(p.pass ?? 1, 20);
   b.writeBigUInt64LE(BigInt(p.num ?? 0), 24);
-  offsets.forEach((o, i) => b.writeBigUInt64LE(BigInt(o), PACKET_HEADER_SIZE + 8 * i));
-  b.fill(p.fill ?? 0x5a, PACKET_HEADER_SIZE + OFFSET_ENTRY_SIZE * offsets.length);
+  normal.forEach((o, i) => b.writeBigUInt64LE(BigInt(o), PACKET_HEADER_SIZE + 8 * i));
+  zero.forEach(([first, count], i) => {
+    const at = PACKET_HEADER_SIZE + OFFSET_ENTRY_SIZE * normal.length + ZERO_RANGE_SIZE * i;
+    b.writeUInt32LE(first, at);
+    b.writeUInt32LE(count, at + 4);
+  });
+  b.fill(p.fill ?? 0x5a, table);
   return b;
 }
 
@@ -270,14 +275,24 @@ describe('a destination fed malformed input', () => {
     chan.destroy();
   });
 
-  test('unknown packet flags and a non-zero reserved field', async () => {
+  test('unknown packet flags, and zero ranges in a packet without zero pages', async () => {
     let { main, chan } = await bound();
     chan.write(packet({ flags: 0x40, normal: [0] }));
     await expectFailed(main, /invalid packet flags 64: known flags are 1/);
     chan.destroy();
     ({ main, chan } = await bound());
-    chan.write(packet({ reserved: 7, normal: [0] }));
-    await expectFailed(main, /invalid packet reserved field 7: must be 0/);
+    chan.write(packet({ ranges: 7, normal: [0] }));
+    await expectFailed(main, /invalid packet zero-range count 7: must be 0 with no zero pages/);
+    chan.destroy();
+  });
+
+  test('a zero range past the end of the block', async () => {
+    const { main, chan } = await bound();
+    chan.write(packet({ zero: [[RAM_BYTES / PAGE_SIZE - 2, 3]] }));
+    await expectFailed(
+      main,
+      /invalid zero range page count 3: pages 16382\.\. pass the end of block 0 \(16384 pages\)/,
+    );
     chan.destroy();
   });
 
@@ -340,7 +355,7 @@ describe('a destination fed malformed input', () => {
 
   test('offset far out of range (high word set)', async () => {
     const { main, chan } = await bound();
-    chan.write(packet({ zero: [2 ** 44] }));
+    chan.write(packet({ normal: [2 ** 44] }));
     await expectFailed(main, /invalid page offset 17592186044416: outside block 0/);
     chan.destroy();
   });
@@ -519,7 +534,7 @@ describe('a destination fed malformed input', () => {
     const before = await query();
     for (const [over, reason] of [
       [{ magic: 0x11223344 }, /bad main channel magic 287454020/],
-      [{ version: 1 }, /unsupported protocol version 1, this destination speaks 3/],
+      [{ version: 1 }, /unsupported protocol version 1, this destination speaks 4/],
       [{ channels: 0 }, /invalid channel count 0: expected 1\.\.64/],
       [{ channels: 65 }, /invalid channel count 65: expected 1\.\.64/],
     ] as const) {
@@ -654,8 +669,71 @@ test('PacketParser checks the whole offset table before it writes a page', () =>
   const recv = new Uint8Array(received[0]);
   const bad: [PacketSpec, RegExp][] = [
     [{ normal: [0, 1024 * 1024] }, /invalid page offset 1048576: outside block 0/],
-    [{ normal: [0, 4 * PAGE_SIZE], zero: [PAGE_SIZE + 8] }, /invalid page offset 4104/],
-    [{ normal: [0], zero: [PAGE_SIZE], zeroCount: PACKET_PAGES }, /zero page count 128/],
+    [{ normal: [0, 4 * PAGE_SIZE, PAGE_SIZE + 8] }, /invalid page offset 4104/],
+    [{ normal: [0], zero: [[1, 1]], zeroCount: PACKET_PAGES }, /zero page count 128/],
+    // Zero ranges, each after a good range and a good normal page that must not be applied:
+    // out of the block, past its end, past 2^32, empty, and not the header's zero count.
+    [
+      {
+        normal: [0],
+        zero: [
+          [1, 2],
+          [256, 1],
+        ],
+      },
+      /invalid zero range first page 256: outside block 0 of 256 pages/,
+    ],
+    [
+      {
+        normal: [0],
+        zero: [
+          [1, 2],
+          [250, 7],
+        ],
+      },
+      /invalid zero range page count 7: pages 250\.\. pass the end of block 0 \(256 pages\)/,
+    ],
+    [
+      {
+        normal: [0],
+        zero: [
+          [1, 2],
+          [255, 0xffffffff],
+        ],
+        zeroCount: 3,
+      },
+      /invalid zero range page count 4294967295/,
+    ],
+    [
+      {
+        normal: [0],
+        zero: [
+          [1, 2],
+          [5, 0],
+        ],
+      },
+      /invalid zero range page count 0: a range holds at least one page/,
+    ],
+    [
+      {
+        normal: [0],
+        zero: [
+          [1, 2],
+          [5, 1],
+        ],
+        zeroCount: 4,
+      },
+      /invalid zero range total 3: the header says 4 zero pages/,
+    ],
+    [
+      { normal: [0], zero: [[1, 2]], ranges: 3 },
+      /invalid packet zero-range count 3: must be 1\.\.2 for 2 zero pages/,
+    ],
+    [
+      { normal: [0], zero: [], zeroCount: 2 },
+      /invalid packet zero-range count 0: must be 1\.\.2 for 2 zero pages/,
+    ],
+    [{ flags: 1, ranges: 1 }, /invalid SYNC packet zero-range count 1: must be 0/],
   ];
   for (const [spec, desc] of bad) {
     const parser = new PacketParser(blocks, received, PACKET_PAGES);
@@ -678,7 +756,7 @@ test('PacketParser checks the whole offset table before it writes a page', () =>
   }
   // And a good packet split anywhere lands exactly where it says.
   const parser = new PacketParser(blocks, received, PACKET_PAGES);
-  const good = packet({ normal: [3 * PAGE_SIZE], zero: [5 * PAGE_SIZE], fill: 0x42 });
+  const good = packet({ normal: [3 * PAGE_SIZE], zero: [[5, 1]], fill: 0x42 });
   const mid = PACKET_HEADER_SIZE + 5;
   assert.equal(parser.feed(good, 0, mid), -1);
   assert.equal(parser.feed(good, mid, good.length), -1);
@@ -688,6 +766,15 @@ test('PacketParser checks the whole offset table before it writes a page', () =>
   assert.equal(recv[3], RECEIVED.data, 'a normal page is marked written');
   assert.equal(recv[5], RECEIVED.zero, 'a zero page is marked received without being written');
   assert.equal(HANDSHAKE_SIZE, 64);
+  // A zero range over pages 2..6 of which page 3 holds data: page 3 is cleared (and marked
+  // written, so that a machine takes the change), the others are only marked.
+  assert.equal(parser.feed(packet({ zero: [[2, 5]] }), 0, PACKET_HEADER_SIZE + 8), -1);
+  assert.ok(
+    ram.subarray(3 * PAGE_SIZE, 4 * PAGE_SIZE).every((b) => b === 0),
+    'page 3 cleared',
+  );
+  assert.deepEqual([...recv.subarray(1, 8)], [0, 1, 2, 1, 1, 1, 0]);
+  assert.equal(parser.stats.zero, 6, 'zero pages are counted as pages, not as ranges');
 });
 
 function u32(n: number): Buffer {

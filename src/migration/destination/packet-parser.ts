@@ -1,18 +1,20 @@
-// The receiving half of a multifd channel: a streaming parser that checks every header field
-// before it touches RAM, then copies normal pages into place and handles zero pages.
+// The receiving half of a multifd channel: a streaming parser that checks every header field,
+// offset and zero range before it touches RAM, then copies normal pages into place and marks
+// zero ranges received.
 // It works on whatever chunks the socket delivers, and, given the socket's descriptor, reads a
 // packet's pages straight into guest RAM (readPayload).
 
 import {
   FLAG_SYNC,
   KNOWN_FLAGS,
-  OFFSET_ENTRY_SIZE,
   PACKET_HEADER_SIZE,
   PACKET_MAGIC,
   PAGE_SHIFT,
   PAGE_SIZE,
   PH,
   ProtocolError,
+  ZERO_RANGES_SHIFT,
+  packetHeaderBytes,
 } from '../protocol.js';
 import { readvSync } from 'node:fs';
 import {
@@ -24,10 +26,11 @@ import {
   type RamBlockDesc,
 } from '../../ram/layout.js';
 
-import { RECEIVED } from './received-map.js';
+import { RECEIVED, firstWritten } from './received-map.js';
 const enum State {
   Header,
-  Offsets,
+  /** the normal pages' offsets and the zero ranges */
+  Table,
   Payload,
 }
 
@@ -50,7 +53,13 @@ export class PacketParser {
   private block = 0;
   private normal = 0;
   private zero = 0;
+  /** zero-range entries of the current packet */
+  private ranges = 0;
+  /** the normal pages, in payload order */
   private readonly pages: Uint32Array;
+  /** the zero ranges: first page and page count */
+  private readonly rangeFirst: Uint32Array;
+  private readonly rangeCount: Uint32Array;
   private payloadPage = 0;
   private payloadByte = 0;
   private readonly segs: Buffer[][];
@@ -75,9 +84,11 @@ export class PacketParser {
     received: SharedArrayBuffer[],
     private readonly packetPages: number,
   ) {
-    this.hdr = Buffer.alloc(PACKET_HEADER_SIZE + OFFSET_ENTRY_SIZE * packetPages);
+    this.hdr = Buffer.alloc(packetHeaderBytes(packetPages));
     this.hdr32 = new Uint32Array(this.hdr.buffer, this.hdr.byteOffset, this.hdr.length >>> 2);
     this.pages = new Uint32Array(packetPages);
+    this.rangeFirst = new Uint32Array(packetPages);
+    this.rangeCount = new Uint32Array(packetPages);
     this.segs = blocks.map((b) => segmentViews(b));
     this.blockPages = blocks.map((b) => pagesOf(b.size));
     this.received = received.map((r) => new Uint8Array(r));
@@ -172,7 +183,7 @@ export class PacketParser {
           return pos;
         }
       } else {
-        this.onOffsets();
+        this.onTable();
       }
     }
     return FEED_DONE;
@@ -184,25 +195,39 @@ export class PacketParser {
     if (h[PH.magic] !== PACKET_MAGIC)
       throw new ProtocolError('packet magic', h[PH.magic], `expected ${PACKET_MAGIC}`);
     const flags = h[PH.flags] & 0xffff;
-    const reserved = h[PH.flags] >>> 16;
+    const ranges = h[PH.flags] >>> ZERO_RANGES_SHIFT;
     if ((flags & ~KNOWN_FLAGS) !== 0)
       throw new ProtocolError('packet flags', flags, `known flags are ${KNOWN_FLAGS}`);
-    if (reserved !== 0) throw new ProtocolError('packet reserved field', reserved, 'must be 0');
     const normal = h[PH.normal];
     const zero = h[PH.zero];
     const pass = h[PH.pass];
     this.stats.packets++;
     if (pass !== this.pass) throw new ProtocolError('packet pass', pass, `expected ${this.pass}`);
     if (flags & FLAG_SYNC) {
-      if (normal !== 0 || zero !== 0) {
-        throw new ProtocolError('SYNC packet page count', normal + zero, 'must be 0');
-      }
+      this.checkSync(normal + zero, ranges);
       this.syncPass = pass;
       this.pass = pass + 1;
       this.resetHeader();
       return true;
     }
-    const block = h[PH.block];
+    this.checkCounts(h[PH.block], normal, zero, ranges);
+    this.block = h[PH.block];
+    this.normal = normal;
+    this.zero = zero;
+    this.ranges = ranges;
+    this.state = State.Table;
+    this.need = packetHeaderBytes(normal + ranges);
+    return false;
+  }
+
+  /** A SYNC carries nothing but its pass. */
+  private checkSync(pages: number, ranges: number): void {
+    if (pages !== 0) throw new ProtocolError('SYNC packet page count', pages, 'must be 0');
+    if (ranges !== 0) throw new ProtocolError('SYNC packet zero-range count', ranges, 'must be 0');
+  }
+
+  /** A data packet's block and counts: inside the block list and the packet size. */
+  private checkCounts(block: number, normal: number, zero: number, ranges: number): void {
     if (block >= this.segs.length) {
       throw new ProtocolError(
         'packet block id',
@@ -222,21 +247,41 @@ export class PacketParser {
     }
     if (normal + zero === 0)
       throw new ProtocolError('packet page count', 0, 'a data packet carries at least one page');
-    this.block = block;
-    this.normal = normal;
-    this.zero = zero;
-    this.state = State.Offsets;
-    this.need = PACKET_HEADER_SIZE + OFFSET_ENTRY_SIZE * (normal + zero);
-    return false;
+    // Every range holds at least one page, so there are no more ranges than zero pages; and
+    // zero pages come only as ranges.
+    if (ranges > zero || (zero > 0 && ranges === 0)) {
+      throw new ProtocolError(
+        'packet zero-range count',
+        ranges,
+        zero === 0 ? 'must be 0 with no zero pages' : `must be 1..${zero} for ${zero} zero pages`,
+      );
+    }
   }
 
-  /** Check every offset, then apply zero pages and get ready for the payload. */
-  private onOffsets(): void {
-    const h = this.hdr32;
-    const count = this.normal + this.zero;
+  /** The offsets and zero ranges are in: check them all, then apply the zero ranges. */
+  private onTable(): void {
     const limit = this.blockPages[this.block];
+    this.checkOffsets(limit);
+    this.checkZeroRanges(limit);
+    this.applyZeroRanges();
+    if (this.prefault) this.prefaultNormal();
+    this.stats.zero += this.zero;
+    this.stats.normal += this.normal;
+    this.expectPayload = this.normal > 0;
+    if (this.normal === 0) {
+      this.resetHeader();
+      return;
+    }
+    this.state = State.Payload;
+    this.payloadPage = 0;
+    this.payloadByte = 0;
+  }
+
+  /** The normal pages' u64 byte offsets: page-aligned and inside the block. */
+  private checkOffsets(limit: number): void {
+    const h = this.hdr32;
     let w = PACKET_HEADER_SIZE >>> 2;
-    for (let i = 0; i < count; i++, w += 2) {
+    for (let i = 0; i < this.normal; i++, w += 2) {
       const lo = h[w];
       const hi = h[w + 1];
       if ((lo & (PAGE_SIZE - 1)) !== 0) {
@@ -252,41 +297,84 @@ export class PacketParser {
       }
       this.pages[i] = page;
     }
-    // Zero pages: fresh destination memory is already zero; write only pages that had data.
+  }
+
+  /**
+   * The zero ranges (u32 first page, u32 count): each at least one page, inside the block, and
+   * together exactly the header's zero count.
+   */
+  private checkZeroRanges(limit: number): void {
+    const h = this.hdr32;
+    let w = (PACKET_HEADER_SIZE >>> 2) + 2 * this.normal;
+    let pages = 0;
+    for (let i = 0; i < this.ranges; i++, w += 2) {
+      const first = h[w];
+      const count = h[w + 1];
+      if (count === 0) {
+        throw new ProtocolError('zero range page count', 0, 'a range holds at least one page');
+      }
+      if (first >= limit) {
+        throw new ProtocolError(
+          'zero range first page',
+          first,
+          `outside block ${this.block} of ${limit} pages`,
+        );
+      }
+      if (count > limit - first) {
+        throw new ProtocolError(
+          'zero range page count',
+          count,
+          `pages ${first}.. pass the end of block ${this.block} (${limit} pages)`,
+        );
+      }
+      pages += count;
+      this.rangeFirst[i] = first;
+      this.rangeCount[i] = count;
+    }
+    if (pages !== this.zero) {
+      throw new ProtocolError('zero range total', pages, `the header says ${this.zero} zero pages`);
+    }
+  }
+
+  /**
+   * Zero pages: fresh destination memory is already zero, so a range of pages that never had
+   * data is only marked received (one fill); a page that had data is zeroed.
+   */
+  private applyZeroRanges(): void {
+    const recv = this.received[this.block];
+    for (let i = 0; i < this.ranges; i++) {
+      const end = this.rangeFirst[i] + this.rangeCount[i];
+      let p = this.rangeFirst[i];
+      for (;;) {
+        const written = firstWritten(recv, p, end);
+        recv.fill(RECEIVED.zero, p, written < 0 ? end : written);
+        if (written < 0) break;
+        this.zeroWrittenPage(written);
+        p = written + 1;
+      }
+    }
+  }
+
+  /** A page that had data arrives as zero: clear its memory, and say it changed. */
+  private zeroWrittenPage(p: number): void {
+    const off = offsetInSegment(p);
+    this.segs[this.block][segmentOf(p)].fill(0, off, off + PAGE_SIZE);
+    Atomics.store(this.received[this.block], p, RECEIVED.data);
+  }
+
+  /**
+   * Where pages are copied here (TLS), take their first-touch faults in one tight loop first:
+   * faults inside the copy, between socket reads, cost several times more. Pages read in place
+   * (readPayload) fault inside the kernel's copy, which is cheaper still (a 4 GiB half-normal
+   * guest: 0.3-0.5 s less destination CPU than touching them here first).
+   */
+  private prefaultNormal(): void {
     const recv = this.received[this.block];
     const segs = this.segs[this.block];
-    for (let i = this.normal; i < count; i++) {
+    for (let i = 0; i < this.normal; i++) {
       const p = this.pages[i];
-      if (recv[p] >= RECEIVED.data) {
-        const off = offsetInSegment(p);
-        segs[segmentOf(p)].fill(0, off, off + PAGE_SIZE);
-        Atomics.store(recv, p, RECEIVED.data);
-      } else {
-        recv[p] = RECEIVED.zero;
-      }
+      if (recv[p] < RECEIVED.data) segs[segmentOf(p)][offsetInSegment(p)] = 0;
     }
-    // Where pages are copied here (TLS), take their first-touch faults in one tight loop
-    // first: faults inside the copy, between socket reads, cost several times more. Pages read
-    // in place (readPayload) fault inside the kernel's copy, which is cheaper still (a 4 GiB
-    // half-normal guest: 0.3-0.5 s less destination CPU than touching them here first).
-    for (let i = 0; i < this.normal && this.prefault; i++) {
-      const p = this.pages[i];
-      if (recv[p] < RECEIVED.data) {
-        const seg = segs[segmentOf(p)];
-        const off = offsetInSegment(p);
-        seg[off] = 0;
-      }
-    }
-    this.stats.zero += this.zero;
-    this.stats.normal += this.normal;
-    this.expectPayload = this.normal > 0;
-    if (this.normal === 0) {
-      this.resetHeader();
-      return;
-    }
-    this.state = State.Payload;
-    this.payloadPage = 0;
-    this.payloadByte = 0;
   }
 
   private copyPayload(buf: Buffer, pos: number, end: number): number {

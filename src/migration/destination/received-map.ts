@@ -27,3 +27,14 @@ export function takeWrittenPages(map: Uint8Array, copy: (page: number) => void):
   }
   return taken;
 }
+
+/**
+ * The first page of `[start, end)` whose memory holds data (DATA or TAKEN), or -1: a zero range
+ * over pages that never had data is then marked with one fill, and nothing else is touched.
+ */
+export function firstWritten(map: Uint8Array, start: number, end: number): number {
+  for (let p = start; p < end; p++) {
+    if (map[p] >= RECEIVED.data) return p;
+  }
+  return -1;
+}

@@ -76,8 +76,12 @@ export class DsaZeroCheck {
     this.checked[slot] = 0;
   }
 
-  close(): void {
-    this.accel.closeClient();
+  /**
+   * Stop submitting: settles once this channel's requests in flight have finished and its
+   * client is closed, so that the accelerator's work queues may be closed.
+   */
+  stop(): Promise<void> {
+    return this.accel.stop();
   }
 
   /**

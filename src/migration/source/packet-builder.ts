@@ -1,0 +1,215 @@
+// One multifd packet (docs/protocol.md, "Multifd packets") for the job in a channel slot: the
+// header, the normal pages' offsets, the zero pages as ranges, then the normal pages, either as
+// views of guest RAM for a vector write or copied after the table (TLS needs one buffer).
+//
+// A packet of consecutive pages that is all zero (every packet of an all-zero guest) is checked
+// with one compare and written as one range: no list of its pages is built, and the destination
+// marks it received with one fill.
+
+import {
+  FLAG_SYNC,
+  PACKET_HEADER_SIZE,
+  PACKET_MAGIC,
+  PAGE_SIZE,
+  PH,
+  ZERO_RANGES_SHIFT,
+  offsetHi,
+  offsetLo,
+  packetHeaderBytes,
+} from '../protocol.js';
+import {
+  offsetInSegment,
+  segmentBytes,
+  segmentOf,
+  segmentViews,
+  segmentWords,
+} from '../../ram/layout.js';
+import { classifyEachPage, isZeroRun } from '../../zero/zero-check.js';
+import { CHAN_STAT, JOB_CLASSIFIED, JOB_SYNC, MIG, SLOT } from './channel-slots.js';
+import type { DsaZeroCheck } from './dsa-check.js';
+import type { SendWorkerData } from './worker-data.js';
+import type { VectorWriter } from './vector-writer.js';
+
+const HEADER_WORDS = PACKET_HEADER_SIZE >>> 2;
+
+export class PacketBuilder {
+  private readonly slots: Int32Array;
+  private readonly pagesView: Uint32Array;
+  private readonly segs: Buffer[][];
+  private readonly segWords: Int32Array[][];
+  private readonly segBytes: Uint8Array[][];
+  /** the pages of a packet sorted by the CPU check or the device: normal first, zero after */
+  private readonly classified: Uint32Array;
+  /** the packet last built: its block, and its normal pages (list[listOff, listOff + normal)) */
+  private block = 0;
+  private normal = 0;
+  private list: Uint32Array;
+  private listOff = 0;
+
+  constructor(
+    d: SendWorkerData,
+    private readonly mig: Int32Array,
+    private readonly stats: Float64Array,
+    private readonly dsa: DsaZeroCheck | null,
+  ) {
+    this.slots = new Int32Array(d.slots);
+    this.pagesView = new Uint32Array(d.slots);
+    this.segs = d.blocks.map((b) => segmentViews(b));
+    this.segWords = d.blocks.map((b) => segmentWords(b));
+    this.segBytes = d.blocks.map((b) => segmentBytes(b));
+    this.classified = new Uint32Array(d.packetPages);
+    this.list = this.classified;
+  }
+
+  /** Bytes of the normal pages of the packet last built. */
+  get payloadBytes(): number {
+    return this.normal * PAGE_SIZE;
+  }
+
+  /**
+   * Write the header and table of the packet for the slot at `base` into `hdr` (the staging
+   * buffer's u32 words) at byte `at`; returns where they end. Its pages follow with pushPages
+   * or copyPages.
+   */
+  build(base: number, slot: number, hdr: Uint32Array, at: number): number {
+    const h = at >>> 2;
+    const flags = this.slots[base + SLOT.flags];
+    this.writeFixed(hdr, h, base, flags);
+    this.normal = 0;
+    if (flags & JOB_SYNC) {
+      hdr[h + PH.flags] = FLAG_SYNC;
+      hdr[h + PH.normal] = 0;
+      hdr[h + PH.zero] = 0;
+      return at + PACKET_HEADER_SIZE;
+    }
+    const count = this.slots[base + SLOT.count];
+    this.block = this.slots[base + SLOT.block];
+    let ranges: number;
+    if (this.wholeRunZero(base, flags, count)) {
+      hdr[h + HEADER_WORDS] = this.pagesView[base + SLOT.header];
+      hdr[h + HEADER_WORDS + 1] = count;
+      ranges = 1;
+    } else {
+      this.normal = this.classify(base, slot, flags, count);
+      const w = this.writeOffsets(hdr, h + HEADER_WORDS);
+      ranges = this.writeZeroRanges(hdr, w, count);
+    }
+    hdr[h + PH.flags] = ranges << ZERO_RANGES_SHIFT;
+    hdr[h + PH.normal] = this.normal;
+    hdr[h + PH.zero] = count - this.normal;
+    this.stats[CHAN_STAT.normal] += this.normal;
+    this.stats[CHAN_STAT.zero] += count - this.normal;
+    return at + packetHeaderBytes(this.normal + ranges);
+  }
+
+  /** The normal pages of the packet last built, as views for a vector write. */
+  pushPages(vec: VectorWriter): void {
+    const bytes = this.segBytes[this.block];
+    for (let i = 0; i < this.normal; i++) {
+      const page = this.list[this.listOff + i];
+      const off = offsetInSegment(page);
+      vec.push(bytes[segmentOf(page)].subarray(off, off + PAGE_SIZE));
+    }
+  }
+
+  /** The normal pages of the packet last built, copied into `buf` at `out`; returns the end. */
+  copyPages(buf: Buffer, out: number): number {
+    const segs = this.segs[this.block];
+    for (let i = 0; i < this.normal; i++) {
+      const page = this.list[this.listOff + i];
+      const off = offsetInSegment(page);
+      segs[segmentOf(page)].copy(buf, out, off, off + PAGE_SIZE);
+      out += PAGE_SIZE;
+    }
+    return out;
+  }
+
+  /** Magic, block, pass and packet number: the fields every packet has. */
+  private writeFixed(hdr: Uint32Array, h: number, base: number, flags: number): void {
+    this.stats[CHAN_STAT.packets]++;
+    hdr[h + PH.magic] = PACKET_MAGIC;
+    hdr[h + PH.block] = flags & JOB_SYNC ? 0 : this.slots[base + SLOT.block];
+    hdr[h + PH.pass] = this.slots[base + SLOT.pass];
+    hdr[h + PH.packetNumLo] = Atomics.add(this.mig, MIG.packetNum, 1);
+    hdr[h + PH.packetNumHi] = 0;
+  }
+
+  /**
+   * zero-page-detection=multifd: a job of consecutive pages (what pass 1 cuts) that is all
+   * zero, found with one compare.
+   */
+  private wholeRunZero(base: number, flags: number, count: number): boolean {
+    if (flags & JOB_CLASSIFIED || this.dsa) return false;
+    return isZeroRun(this.segs[this.block], this.pagesView, base + SLOT.header, count);
+  }
+
+  /** Sort the job's pages, normal first; returns how many are normal. */
+  private classify(base: number, slot: number, flags: number, count: number): number {
+    const pagesOff = base + SLOT.header;
+    if (flags & JOB_CLASSIFIED) {
+      // legacy and none: live_migration sorted them already
+      this.list = this.pagesView;
+      this.listOff = pagesOff;
+      return this.slots[base + SLOT.normal];
+    }
+    this.list = this.classified;
+    this.listOff = 0;
+    if (this.dsa) return this.sortByVerdicts(slot, pagesOff, count);
+    const b = this.block;
+    return classifyEachPage(
+      this.segs[b],
+      this.segWords[b],
+      this.pagesView,
+      pagesOff,
+      count,
+      this.classified,
+      0,
+    );
+  }
+
+  /** dsa-accel: the device's verdicts, normal pages to the front, zero pages to the back. */
+  private sortByVerdicts(slot: number, pagesOff: number, count: number): number {
+    const res = this.dsa!.results(slot);
+    let normal = 0;
+    let zeroAt = count;
+    for (let i = 0; i < count; i++) {
+      const page = this.pagesView[pagesOff + i];
+      if (res[i] === 0) this.classified[normal++] = page;
+      else this.classified[--zeroAt] = page;
+    }
+    return normal;
+  }
+
+  /** The normal pages' u64 byte offsets from word `w` on; returns the word after them. */
+  private writeOffsets(hdr: Uint32Array, w: number): number {
+    for (let i = 0; i < this.normal; i++) {
+      const page = this.list[this.listOff + i];
+      hdr[w++] = offsetLo(page);
+      hdr[w++] = offsetHi(page);
+    }
+    return w;
+  }
+
+  /**
+   * The zero pages (list[normal, count), filled from the back, so in descending order when the
+   * job's pages ascend) as ranges of consecutive pages from word `w` on; returns how many.
+   */
+  private writeZeroRanges(hdr: Uint32Array, w: number, count: number): number {
+    const list = this.list;
+    const off = this.listOff;
+    let ranges = 0;
+    let next = -1;
+    for (let i = count - 1; i >= this.normal; i--) {
+      const page = list[off + i];
+      if (page === next) {
+        hdr[w - 1]++;
+      } else {
+        hdr[w++] = page;
+        hdr[w++] = 1;
+        ranges++;
+      }
+      next = page + 1;
+    }
+    return ranges;
+  }
+}
