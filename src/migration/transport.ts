@@ -35,13 +35,26 @@ export function listenChannels(
   opts: TransportOptions = {},
   onRefused: (r: ChannelRefusal) => void = () => {},
 ): net.Server {
-  return net.createServer({ noDelay: true }, (socket) => {
-    // The settings of this connection are those in force when it arrives (QEMU looks the
-    // credentials up per connection too), so a listening destination follows tls-creds.
-    const security = opts.security;
-    if (security) acceptTls(socket, security, onConnection, onRefused);
-    else onConnection(socket);
-  });
+  return net.createServer({ noDelay: true }, (socket) =>
+    acceptChannel(socket, opts, onConnection, onRefused),
+  );
+}
+
+/**
+ * One accepted connection made ready for migration traffic, as listenChannels does for each:
+ * for a socket a server accepted before it knew the channel's settings (channel-listener.ts).
+ */
+export function acceptChannel(
+  socket: net.Socket,
+  opts: TransportOptions,
+  onConnection: (socket: net.Socket) => void,
+  onRefused: (r: ChannelRefusal) => void,
+): void {
+  // The settings of this connection are those in force when it arrives (QEMU looks the
+  // credentials up per connection too), so a listening destination follows tls-creds.
+  const security = opts.security;
+  if (security) acceptTls(socket, security, onConnection, onRefused);
+  else onConnection(socket);
 }
 
 /** The event that says an outgoing channel may carry data. */

@@ -66,6 +66,8 @@ export class MigrationDestination {
   async listen(uri: string): Promise<number> {
     if (this.server) throw new Error('already listening for an incoming migration');
     const { host, port } = parseTcpUri(uri, true);
+    // Pooled receive threads listen on the address they were started for.
+    if (host !== this.listenHost) void this.pool.drain(RECV_WORKER);
     this.listenHost = host;
     const server = listenChannels(
       (s) => this.onConnection(s),
@@ -89,7 +91,8 @@ export class MigrationDestination {
 
   /** Keep idle multifdrecv threads ready, so a migration's setup does not wait for them. */
   fillPool(): void {
-    this.pool.prespawn(RECV_WORKER, POOL_SIZE);
+    // Each listens at once on the address migrations come to (channel-listener.ts).
+    this.pool.prespawn(RECV_WORKER, POOL_SIZE, { host: this.listenHost });
   }
 
   close(): void {
@@ -243,6 +246,10 @@ export class MigrationDestination {
     const ports: number[] = new Array<number>(cur.channels).fill(0);
     let listening = 0;
     let connected = 0;
+    const onListening = (i: number, port: number): void => {
+      ports[i] = port;
+      if (++listening === cur.channels) cur.control.send(FrameType.HelloReply, { ports });
+    };
     for (let i = 0; i < cur.channels; i++) {
       const name = `multifdrecv_${i}`;
       cur.names.push(name);
@@ -265,14 +272,16 @@ export class MigrationDestination {
       };
       const w = this.pool.take(RECV_WORKER, data);
       cur.workers.push(w);
+      // A pooled thread already listens here: its port goes out without waiting for it.
+      const early = this.pool.saidWhileIdle(w) as RecvWorkerMessage | undefined;
+      if (early?.type === 'listening' && early.host === this.listenHost) onListening(i, early.port);
       w.on('error', (e) => this.fail(`${name}: ${e.message}`));
       w.on('message', (m: RecvWorkerMessage) => {
         if (this.current !== cur) return;
         switch (m.type) {
           case 'listening':
-            ports[m.index] = m.port;
-            if (++listening === cur.channels) cur.control.send(FrameType.HelloReply, { ports });
-            return;
+            // a pooled thread's own (index -1) arrives here when it was taken before it said it
+            return onListening(i, m.port);
           case 'connected':
             if (++connected === cur.channels) clearTimeout(cur.timer);
             return;

@@ -1,12 +1,13 @@
-// multifdrecv_N: listens on its own port (Node cannot hand an accepted socket to a worker
-// thread, so each channel thread accepts its own connection; the ports travel in HelloReply),
-// binds the connection by handshake, then parses packets from a reused read buffer and reads
+// multifdrecv_N: listens on its own port (channel-listener.ts: Node cannot hand an accepted
+// socket to a worker thread, so each channel thread accepts its own connection; the ports travel
+// in HelloReply), binds the connection by handshake, then parses packets from a reused read buffer and reads
 // their pages straight into guest RAM (readv; TLS: copied from the chunks it decrypts). At each
 // SYNC it waits until every channel has reached the same pass. Runs on its own thread
 // (recv-worker.ts).
 
 import type net from 'node:net';
-import { listenChannels } from '../transport.js';
+import { acceptChannel } from '../transport.js';
+import { ChannelListener } from './channel-listener.js';
 import {
   HANDSHAKE_SIZE,
   MULTIFD_MAGIC,
@@ -32,7 +33,7 @@ export class RecvChannel {
   private readonly stats: Float64Array;
   private readonly session: Buffer;
   private readonly parser: PacketParser;
-  private readonly server: net.Server;
+  private readonly listener: ChannelListener;
   private readonly readBuf = Buffer.allocUnsafeSlow(STATIC_READ_BYTES);
   /**
    * While packets carry normal pages, a read takes no more than a header and its offsets, and
@@ -49,25 +50,37 @@ export class RecvChannel {
   private done = false;
   private pendingHandshakes = 0;
 
+  /**
+   * `listening`: the listener this thread opened as it started (a pooled thread), whose port
+   * the destination already has; without one (or one on another address) it listens now and
+   * says on which port.
+   */
   constructor(
     private readonly d: RecvWorkerData,
     private readonly post: (m: RecvWorkerMessage) => void,
+    listening: ChannelListener | null = null,
   ) {
     this.barrier = new ChannelBarrier(d.barrier, d.index, d.channels);
     this.stats = channelStats(d.stats, d.index);
     this.session = Buffer.from(d.session);
     this.parser = new PacketParser(d.blocks, d.received, d.packetPages);
     this.headerBuf = Buffer.allocUnsafeSlow(packetHeaderBytes(d.packetPages));
-    this.server = listenChannels(
-      (socket) => this.accept(socket),
-      d.transport,
-      (r) => this.post({ type: 'rejected', index: d.index, reason: r.reason }),
+    if (listening && (listening.host !== d.host || listening.error || listening.port === 0)) {
+      listening.close();
+      listening = null;
+    }
+    this.listener =
+      listening ??
+      new ChannelListener(d.host, (port) => this.post({ type: 'listening', index: d.index, port }));
+    this.listener.server.on('error', (e) => this.fail(`listener: ${e.message}`));
+    this.listener.hand((socket) =>
+      acceptChannel(
+        socket,
+        d.transport,
+        (s) => this.accept(s),
+        (r) => this.post({ type: 'rejected', index: d.index, reason: r.reason }),
+      ),
     );
-    this.server.on('error', (e) => this.fail(`listener: ${e.message}`));
-    this.server.listen({ host: d.host, port: 0 }, () => {
-      const addr = this.server.address() as net.AddressInfo;
-      this.post({ type: 'listening', index: d.index, port: addr.port });
-    });
   }
 
   /** Every page of the final pass is in: stop listening; the source closes the connection. */
@@ -75,7 +88,7 @@ export class RecvChannel {
     this.done = true;
     publishThreadCpu(this.d.cpuSlots, this.d.cpuSlot);
     // The source closes the channels once it has the acknowledgement; closing first would race it.
-    this.server.close();
+    this.listener.close();
   }
 
   private fail(message: string): void {
@@ -148,7 +161,7 @@ export class RecvChannel {
     this.parser.prefault = this.directFd < 0;
     if (moved) s.on('error', (e) => this.fail(e.message));
     this.bound = s;
-    this.server.close();
+    this.listener.close();
     this.post({ type: 'connected', index: this.d.index });
     s.on('close', () => {
       if (!this.barrier.aborted && !this.done) {

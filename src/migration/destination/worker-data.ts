@@ -33,7 +33,8 @@ export type RecvWorkerCommand =
   | { type: 'finish' };
 
 export type RecvWorkerMessage =
-  | { type: 'listening'; index: number; port: number }
+  /** index -1 and the address: a pooled thread listening before it is bound */
+  | { type: 'listening'; index: number; port: number; host?: string }
   | { type: 'connected'; index: number }
   | { type: 'rejected'; index: number; reason: string }
   | { type: 'error'; index: number; message: string };
