@@ -291,21 +291,41 @@ test('accel check: a valid file lists the accel-path entries; errors and JSON mi
   assert.match(missing.errors[0], /cannot read .*nope.json/);
 });
 
+/** The cells of the table row of `wq` in `text` (after `after`, when given). */
+function rowOf(text: string, wq: string, after = ''): string[] {
+  const line = text
+    .slice(text.indexOf(after))
+    .split('\n')
+    .find((l) => l.includes(`│ ${wq} `));
+  assert.ok(line, `no row for ${wq} in:\n${text}`);
+  return line
+    .split('│')
+    .slice(1, -1)
+    .map((c) => c.trim());
+}
+
 test('accel list: emulated and sysfs devices, text and JSON', async () => {
   const sysfs = { sysfsRoot: join(FIXTURE, 'devices'), devRoot: join(FIXTURE, 'dev') };
   const text = await accelList({ emuConfig: defaultAccfgConfig(2), sysfs });
   assert.match(text, /Emulated DSA \(dsa-emu, configuration given\):/);
   assert.match(text, /group0.0 {2}engines: engine0.0 engine0.1/);
-  assert.match(
-    text,
-    /wq0.0 +enabled +shared +type user {2}size 128 {2}threshold 128 .*-> accel-path dsa-emu:dsa0\/wq0.0/,
-  );
+  const head = 'wq group state mode type size threshold priority max batch max xfer accel-path';
+  assert.match(text, new RegExp(`│ ${head.split(' ').join(' +│? *')} +│`));
+  assert.deepEqual(rowOf(text, 'wq0.0'), [
+    ...['wq0.0', 'group0.0', 'enabled', 'shared', 'user', '128', '128', '10', '1024', '2.00 MiB'],
+    'dsa-emu:dsa0/wq0.0',
+  ]);
+  const hw = 'DSA hardware (sysfs';
   assert.match(text, /DSA hardware \(sysfs .*devices\):/);
   assert.match(text, /dsa2 {2}disabled/);
-  assert.match(text, /wq0.0 +enabled +shared .*-> accel-path dsa:\/dev\/dsa\/wq0.0/);
-  assert.doesNotMatch(text, /wq0.1 .*-> accel-path/, 'dedicated hardware WQs are not offered');
-  assert.doesNotMatch(text, /wq0.6 .*-> accel-path/, 'nor WQs of size 0');
-  assert.doesNotMatch(text, /wq0.2 .*-> accel-path/, 'kernel WQs are not offered');
+  assert.deepEqual(rowOf(text, 'wq0.0', hw), [
+    ...['wq0.0', 'group0.0', 'enabled', 'shared', 'user', '128', '128', '10', '1024', '2.00 MiB'],
+    ...['0', 'dsa:/dev/dsa/wq0.0'],
+  ]);
+  assert.equal(rowOf(text, 'wq0.1', hw).at(-1), '', 'dedicated hardware WQs are not offered');
+  assert.equal(rowOf(text, 'wq0.1', hw)[6], '', 'and have no threshold');
+  assert.equal(rowOf(text, 'wq0.6', hw).at(-1), '', 'nor WQs of size 0');
+  assert.equal(rowOf(text, 'wq0.2', hw).at(-1), '', 'kernel WQs are not offered');
   const json = JSON.parse(await accelList({ json: true, sysfs })) as {
     emulated: { source: string; devices: { dev: string }[] };
     sysfs: { devices: { dev: string }[] };
@@ -325,7 +345,8 @@ test('accel list of running devices shows live state', async () => {
     emu.device('dsa0').halt();
     const text = await accelList({ emu, sysfs: { sysfsRoot: join(FIXTURE, 'nope') } });
     assert.match(text, /Emulated DSA \(dsa-emu, running\):\n {2}dsa0 {2}halted/);
-    assert.match(text, /occupancy 0/);
+    assert.match(text, /│ occupancy │ accel-path/);
+    assert.equal(rowOf(text, 'wq0.0').at(-2), '0', 'its occupancy');
   } finally {
     await emu.close();
   }
