@@ -19,6 +19,11 @@ export function nextPow2(n: number): number {
   return p;
 }
 
+/** 'a work queue', 'an engine'. */
+export function article(noun: string): string {
+  return /^[aeiou]/.test(noun) ? `an ${noun}` : `a ${noun}`;
+}
+
 /**
  * The M of `name` (wqN.M, engineN.M or groupN.M: a form the schema checked) when N is the
  * device's number, M is below `count` (how many the device has) and M was not seen before;
@@ -35,10 +40,9 @@ export function memberIndex(
   const [, prefix, n, m] = /^([a-z]+)(\d+)\.(\d+)$/.exec(name) ?? [];
   const index = Number(m);
   const range = `${prefix}${dev.id}.0 .. ${prefix}${dev.id}.${count - 1}`;
-  const a = /^[aeiou]/.test(noun) ? 'an' : 'a';
   if (Number(n) !== dev.id) {
     errors.push(
-      `${dev.name}: ${noun} '${name}' does not name ${a} ${noun} of ${dev.name} (${range})`,
+      `${dev.name}: ${noun} '${name}' does not name ${article(noun)} of ${dev.name} (${range})`,
     );
   } else if (index >= count) {
     errors.push(`${dev.name}/${name}: ${dev.name} has ${count} ${noun}s (${range})`);

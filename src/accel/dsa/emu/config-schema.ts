@@ -6,7 +6,7 @@
 
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { HW_LIMITS } from './config.js';
-import { attributeNames, isObject, isPow2 } from './config-attributes.js';
+import { article, attributeNames, isObject, isPow2 } from './config-attributes.js';
 
 const int = (minimum: number, maximum: number) => ({ type: 'integer', minimum, maximum });
 const pow2 = (minimum: number, maximum: number) => ({ ...int(minimum, maximum), powerOfTwo: true });
@@ -126,53 +126,44 @@ export function checkAccfgSchema(json: unknown): SchemaResult {
       result.warnings.push(`${place(json, e.instancePath)}: unknown attribute '${attr}' ignored`);
       continue;
     }
-    result.errors.push(schemaMessage(json, e));
+    result.errors.push(`${place(json, e.instancePath)}: ${problem(e)}`);
     const device = e.instancePath.split('/')[1];
     if (device !== undefined) result.badDevices.add(Number(device));
   }
   return result;
 }
 
-/** One ajv error as a sentence: where it is, the bad value, and what is allowed. */
-function schemaMessage(json: unknown, e: ErrorObject): string {
+/** What one ajv error says, in words: the bad value and what is allowed (place() says where). */
+function problem(e: ErrorObject): string {
   const key = e.instancePath.split('/').at(-1) ?? '';
   const what = e.instancePath === '' ? 'the configuration' : /^\d+$/.test(key) ? 'entry' : key;
   const value = JSON.stringify(e.data);
   const s = (e.parentSchema ?? {}) as Record<string, unknown>;
   const range = `${String(s.minimum)}..${String(s.maximum)}`;
-  let problem: string;
   switch (e.keyword) {
     case 'type': {
       const form = s.description === undefined ? '' : ` (${String(s.description)})`;
-      problem = `${what} must be ${article(String(e.params.type))}${form}, got ${describe(e.data)}`;
-      break;
+      return `${what} must be ${article(String(e.params.type))}${form}, got ${describe(e.data)}`;
     }
     case 'minimum':
     case 'maximum':
-      problem = `${what} ${value} is out of range (${range})`;
-      break;
+      return `${what} ${value} is out of range (${range})`;
     case 'powerOfTwo':
-      problem = `${what} ${value} is not a power of two (${range})`;
-      break;
+      return `${what} ${value} is not a power of two (${range})`;
     case 'enum':
-      problem = `${what} ${value} is not one of ${(s.enum as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
-      break;
+      return `${what} ${value} is not one of ${(s.enum as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
     case 'pattern':
-      problem = `${what} ${value} is not ${String(s.description)}`;
-      break;
+      return `${what} ${value} is not ${String(s.description)}`;
     case 'required': {
       const missing = String(e.params.missingProperty);
       const form = (s.properties as Record<string, { description?: string }>)[missing].description;
-      problem = `"${missing}" is missing (${String(form)})`;
-      break;
+      return `"${missing}" is missing (${String(form)})`;
     }
     case 'minItems':
-      problem = `${what} is empty; it needs at least ${String(s.minItems)} (${String(s.description)})`;
-      break;
+      return `${what} is empty; it needs at least ${String(s.minItems)} (${String(s.description)})`;
     default:
-      problem = `${what} ${e.message ?? e.keyword}`;
+      return `${what} ${e.message ?? e.keyword}`;
   }
-  return `${place(json, e.instancePath)}: ${problem}`;
 }
 
 /**
@@ -194,12 +185,8 @@ function place(json: unknown, pointer: string): string {
   return names.length ? `${names.join('/')} (${path})` : path;
 }
 
-function article(type: string): string {
-  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
-}
-
 function describe(v: unknown): string {
-  if (Array.isArray(v)) return 'an array';
   if (v === null) return 'null';
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
+  if (typeof v === 'object') return article(Array.isArray(v) ? 'array' : 'object');
+  return `${typeof v} ${JSON.stringify(v)}`;
 }
