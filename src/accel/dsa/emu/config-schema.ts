@@ -4,7 +4,7 @@
 // number, limits the file itself lowers, thresholds against sizes, groups) is checked in
 // config-validate*.ts, on what passed here.
 
-import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { HW_LIMITS } from './config.js';
 import { article, attributeNames, isObject, isPow2 } from './config-attributes.js';
 
@@ -30,6 +30,9 @@ function accfgObject(pattern: string, form: string, props: object, unchecked: st
   };
 }
 const list = (items: object) => ({ type: 'array', items });
+// WQs and engines stand in two places each: defined once ($defs), so ajv compiles them once.
+const WQ_REF = { $ref: '#/$defs/wq' };
+const ENGINE_REF = { $ref: '#/$defs/engine' };
 
 const ENGINE = accfgObject(
   '^engine\\d+\\.\\d+$',
@@ -62,7 +65,7 @@ const WQ = accfgObject(
 const GROUP = accfgObject(
   '^group\\d+\\.\\d+$',
   'groupN.M, e.g. group0.0',
-  { grouped_workqueues: list(WQ), grouped_engines: list(ENGINE) },
+  { grouped_workqueues: list(WQ_REF), grouped_engines: list(ENGINE_REF) },
   `read_buffers_reserved use_read_buffer_limit read_buffers_allowed tokens_reserved
   use_token_limit tokens_allowed traffic_class_a traffic_class_b desc_progress_limit
   batch_progress_limit`,
@@ -73,8 +76,8 @@ const DEVICE = accfgObject(
   'a DSA device name, dsaN (e.g. dsa0); IAA (iax) devices are not emulated',
   {
     groups: list(GROUP),
-    ungrouped_engines: list(ENGINE),
-    ungrouped_workqueues: list(WQ),
+    ungrouped_engines: list(ENGINE_REF),
+    ungrouped_workqueues: list(WQ_REF),
     state: STATE,
     max_batch_size: pow2(2, HW_LIMITS.maxBatchSize),
     max_transfer_size: pow2(4096, HW_LIMITS.maxTransferSize),
@@ -96,6 +99,7 @@ export const ACCFG_SCHEMA = {
   type: 'array',
   minItems: 1,
   items: DEVICE,
+  $defs: { wq: WQ, engine: ENGINE },
 };
 
 const ajv = new Ajv2020({ allErrors: true, verbose: true });
@@ -105,7 +109,9 @@ ajv.addKeyword({
   schemaType: 'boolean',
   validate: (wanted: boolean, n: number) => !wanted || isPow2(n),
 });
-const checkAccfg = ajv.compile(ACCFG_SCHEMA);
+// Compiled when first used: it takes tens of milliseconds, which a process that never reads a
+// configuration (every `livemig` command imports this) should not pay.
+let checkAccfg: ValidateFunction | undefined;
 
 export interface SchemaResult {
   /** Unusable: a value of the wrong type, out of range, not allowed, or missing. */
@@ -119,6 +125,7 @@ export interface SchemaResult {
 /** Check an accel-config JSON configuration against ACCFG_SCHEMA. */
 export function checkAccfgSchema(json: unknown): SchemaResult {
   const result: SchemaResult = { errors: [], warnings: [], badDevices: new Set() };
+  checkAccfg ??= ajv.compile(ACCFG_SCHEMA);
   if (checkAccfg(json)) return result;
   for (const e of checkAccfg.errors ?? []) {
     if (e.keyword === 'additionalProperties') {
