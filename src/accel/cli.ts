@@ -11,6 +11,7 @@ import { DsaEmu, EmulatedDevice } from './dsa/emu/device.js';
 import type { DsaEmuHandle } from './dsa/emu/handles.js';
 import { listSysfs, type SysfsDevice, type SysfsListing, type SysfsOptions } from './sysfs.js';
 import { accelSelftest, type SelftestOptions, type SelftestResult } from './hw/selftest.js';
+import { tableLines } from './table.js';
 
 export { accelSelftest, type SelftestOptions, type SelftestResult };
 
@@ -81,30 +82,42 @@ export async function accelListing(opts: AccelListOptions = {}): Promise<AccelLi
   return { emulated, sysfs: await listSysfs(opts.sysfs) };
 }
 
-function wqLine(w: Record<string, unknown>, accelPath: string, hardware: boolean): string {
+const WQ_HEAD = ['wq', 'group', 'state', 'mode', 'type', 'size', 'threshold', 'priority'];
+const NUMERIC = new Set(['size', 'threshold', 'priority', 'max batch', 'max xfer', 'occupancy']);
+
+/** A WQ's row in its device's table; `live`: with its occupancy. */
+function wqRow(
+  w: Record<string, unknown>,
+  group: string,
+  accelPath: string,
+  hardware: boolean,
+  live: boolean,
+): (string | number)[] {
   const num = (k: string) => (typeof w[k] === 'number' ? (w[k] as number) : undefined);
-  const parts = [
-    String(w.dev).padEnd(6),
-    String(w.state ?? '?').padEnd(8),
-    String(w.mode ?? '?').padEnd(9),
-    `type ${w.type ?? '?'}`,
-    `size ${num('size') ?? '?'}`,
-  ];
-  if (w.mode === 'shared') parts.push(`threshold ${num('threshold') ?? '?'}`);
-  parts.push(`priority ${num('priority') ?? '?'}`);
-  if (num('max_batch_size') !== undefined) parts.push(`max_batch ${num('max_batch_size')}`);
-  if (num('max_transfer_size') !== undefined)
-    parts.push(`max_xfer ${formatBytes(num('max_transfer_size')!)}`);
-  if (num('occupancy') !== undefined) parts.push(`occupancy ${num('occupancy')}`);
+  const maxXfer = num('max_transfer_size');
   // The entry that would name it, for WQs livemig can use (hardware: shared, with room).
   const usable =
     w.state === 'enabled' &&
     w.type === 'user' &&
     (!hardware || (w.mode === 'shared' && (num('size') ?? 0) > 0 && (num('threshold') ?? 0) > 0));
-  if (usable) parts.push(`-> accel-path ${accelPath}`);
-  return parts.join('  ');
+  return [
+    String(w.dev),
+    group,
+    String(w.state ?? '?'),
+    String(w.mode ?? '?'),
+    String(w.type ?? '?'),
+    num('size') ?? '?',
+    // A dedicated WQ has no threshold.
+    w.mode === 'shared' ? (num('threshold') ?? '?') : '',
+    num('priority') ?? '?',
+    num('max_batch_size') ?? '',
+    maxXfer === undefined ? '' : formatBytes(maxXfer),
+    ...(live ? [num('occupancy') ?? ''] : []),
+    usable ? accelPath : '',
+  ];
 }
 
+/** A device: its line, its groups' engines, then one table of its WQs. */
 function deviceLines(
   d: AccfgDevice | SysfsDevice,
   pathOf: (wq: string) => string,
@@ -119,20 +132,25 @@ function deviceLines(
       (mbs !== undefined ? `  max_batch_size ${mbs}` : '') +
       (mxs !== undefined ? `  max_transfer_size ${formatBytes(mxs)}` : ''),
   );
+  const wqs: [Record<string, unknown>, string][] = [];
   for (const g of d.groups ?? []) {
     const engines = (g.grouped_engines ?? []).map((e) => e.dev);
-    const wqs = g.grouped_workqueues ?? [];
-    if (!engines.length && !wqs.length) continue;
+    const gwqs = g.grouped_workqueues ?? [];
+    if (!engines.length && !gwqs.length) continue;
     out.push(`    ${g.dev}  engines: ${engines.join(' ') || 'none'}`);
-    for (const w of wqs) {
-      out.push(`      ${wqLine(w as Record<string, unknown>, pathOf(w.dev), hardware)}`);
-    }
+    for (const w of gwqs) wqs.push([w as Record<string, unknown>, g.dev]);
   }
-  const uw = (d.ungrouped_workqueues ?? []) as Record<string, unknown>[];
-  for (const w of uw) out.push(`    (ungrouped) ${wqLine(w, pathOf(String(w.dev)), hardware)}`);
   const ue = (d.ungrouped_engines ?? []).map((e) => e.dev);
   if (ue.length) out.push(`    ungrouped engines: ${ue.join(' ')}`);
-  return out;
+  for (const w of d.ungrouped_workqueues ?? []) {
+    wqs.push([w as Record<string, unknown>, '(ungrouped)']);
+  }
+  if (!wqs.length) return out;
+  const live = wqs.some(([w]) => typeof w.occupancy === 'number');
+  const head = [...WQ_HEAD, 'max batch', 'max xfer', ...(live ? ['occupancy'] : []), 'accel-path'];
+  const aligns = head.map((h) => (NUMERIC.has(h) ? 'right' : 'left'));
+  const rows = wqs.map(([w, g]) => wqRow(w, g, pathOf(String(w.dev)), hardware, live));
+  return [...out, ...tableLines(head, rows, '    ', aligns)];
 }
 
 /** Text (like `accel-config list`, condensed) or JSON of every accelerator livemig sees. */

@@ -4,24 +4,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  batch,
   compval,
-  decodeDescriptor,
-  drain,
   encodeDescriptor,
-  memfill,
-  memmove,
-  noop,
   setSourceWords,
   writeDescriptorWords,
   type DescriptorFields,
 } from '../../src/accel/dsa/descriptor.js';
-import {
-  decodeCompletionRecord,
-  encodeCompletionRecord,
-  storeRecordWords,
-} from '../../src/accel/dsa/completion.js';
+import { decodeCompletionRecord, storeRecordWords } from '../../src/accel/dsa/completion.js';
 import { Flag, Opcode, Status, opCapString, statusName } from '../../src/accel/dsa/opcodes.js';
+import {
+  batch,
+  decodeDescriptor,
+  drain,
+  encodeCompletionRecord,
+  memfill,
+  memmove,
+  noop,
+} from './dsa-builders.js';
 
 /** "00 01 ff" → bytes; '..' marks runs of zero bytes up to the given length. */
 function hex(s: string, length = 64): Uint8Array {

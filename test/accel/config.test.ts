@@ -125,8 +125,16 @@ function dev(wqs: unknown[], engines: unknown[] = [{ dev: 'engine0.0', group_id:
 }
 
 const invalid: [string, unknown, RegExp][] = [
-  ['not an array', { dev: 'dsa0' }, /must be a JSON array of devices/],
-  ['no devices', [], /has no devices/],
+  [
+    'not an array',
+    { dev: 'dsa0' },
+    /\(\$\): the configuration must be an array \(a JSON array of devices, .*\), got an object/,
+  ],
+  [
+    'no devices',
+    [],
+    /^\$: the configuration is empty; it needs at least 1 \(a JSON array of devices/,
+  ],
   ['IAA device', [{ dev: 'iax1' }], /IAA \(iax\) devices are not emulated/],
   ['bad device name', [{ dev: 'dsaX' }], /is not a DSA device name/],
   ['duplicate device', [{ dev: 'dsa0' }, { dev: 'dsa0' }], /appears twice/],
@@ -135,7 +143,7 @@ const invalid: [string, unknown, RegExp][] = [
   [
     'bad mode',
     dev([wq({ mode: 'exclusive' })]),
-    /mode 'exclusive' must be 'shared' or 'dedicated'/,
+    /^dsa0\/group0.0\/wq0.0 \(\$\[0\]\.groups\[0\]\.grouped_workqueues\[0\]\.mode\): mode "exclusive" is not one of "shared", "dedicated"$/,
   ],
   [
     'shared without threshold',
@@ -170,7 +178,53 @@ const invalid: [string, unknown, RegExp][] = [
     dev([wq({ max_batch_size: 2048 })]),
     /max_batch_size 2048 is out of range/,
   ],
-  ['string size', dev([wq({ size: '16' })]), /size must be an integer, got "16"/],
+  [
+    'string size',
+    dev([wq({ size: '16' })]),
+    /\(\$\[0\]\.groups\[0\]\.grouped_workqueues\[0\]\.size\): size must be an integer, got string "16"$/,
+  ],
+  [
+    'fractional priority',
+    dev([wq({ priority: 2.5 })]),
+    /priority must be an integer, got number 2.5/,
+  ],
+  ['bad WQ state', dev([wq({ state: 'on' })]), /state "on" is not one of "enabled", "disabled"/],
+  [
+    "device's max_batch_size not a power of two",
+    dev([wq({})], undefined, { max_batch_size: 1000 }),
+    /^dsa0 \(\$\[0\]\.max_batch_size\): max_batch_size 1000 is not a power of two \(2\.\.1024\)$/,
+  ],
+  [
+    'max_groups above the part',
+    dev([wq({})], undefined, { max_groups: 9 }),
+    /\(\$\[0\]\.max_groups\): max_groups 9 is out of range \(1\.\.4\)/,
+  ],
+  ['groups not an array', [{ dev: 'dsa0', groups: {} }], /groups must be an array, got an object/],
+  [
+    'group without a name',
+    [{ dev: 'dsa0', groups: [{}] }],
+    /^dsa0 \(\$\[0\]\.groups\[0\]\): "dev" is missing \(groupN\.M, e\.g\. group0\.0\)$/,
+  ],
+  [
+    'WQ that is not an object',
+    dev([5]),
+    /\(\$\[0\]\.groups\[0\]\.grouped_workqueues\[0\]\): entry must be an object, got number 5/,
+  ],
+  [
+    'WQ larger than the device allows',
+    dev([wq({ size: 64, threshold: 64 })], undefined, { max_work_queues_size: 32 }),
+    /dsa0\/wq0.0: size 64 exceeds the device's max_work_queues_size 32/,
+  ],
+  [
+    'group of another device',
+    [{ dev: 'dsa0', groups: [{ dev: 'group1.0' }] }],
+    /group 'group1.0' does not name a group of dsa0 \(group0.0 .. group0.3\)/,
+  ],
+  [
+    'ungrouped engine with a group_id',
+    dev([wq({})], undefined, { ungrouped_engines: [{ dev: 'engine0.1', group_id: 0 }] }),
+    /group_id 0 on an ungrouped engine/,
+  ],
 ];
 
 for (const [name, json, re] of invalid) {
@@ -183,10 +237,24 @@ for (const [name, json, re] of invalid) {
   });
 }
 
+test('a device with an error is left out; the others are still resolved', () => {
+  const good = dev([wq({})])[0];
+  const r = resolveAccfgConfig([{ ...good, dev: 'dsa1', max_groups: 9 }, good]);
+  assert.equal(r.errors.length, 1, r.errors.join('\n'));
+  assert.match(r.errors[0], /^dsa1 \(\$\[0\]\.max_groups\)/);
+  assert.deepEqual(
+    r.devices.map((d) => d.name),
+    ['dsa0'],
+  );
+});
+
 test('warnings: unknown attributes and rounding to powers of two', () => {
   const r = resolveAccfgConfig(dev([wq({ sise: 3, max_batch_size: 100 })]));
   assert.deepEqual(r.errors, []);
-  assert.match(r.warnings.join('\n'), /unknown attribute 'sise' ignored/);
+  assert.match(
+    r.warnings.join('\n'),
+    /dsa0\/group0.0\/wq0.0 \(\$\[0\]\.groups\[0\]\.grouped_workqueues\[0\]\): unknown attribute 'sise' ignored/,
+  );
   assert.match(r.warnings.join('\n'), /max_batch_size 100 rounded up to 128/);
   assert.equal(r.devices[0].wqs[0].maxBatchSize, 128);
 });
@@ -209,7 +277,10 @@ test('accel check: a valid file lists the accel-path entries; errors and JSON mi
   await writeFile(bad, JSON.stringify(dev([wq({ mode: 'exclusive' })])));
   const r = await accelCheck(bad);
   assert.equal(r.ok, false);
-  assert.match(formatAccelCheck(bad, r), /1 error\(s\)\n {2}error: dsa0\/wq0.0: mode 'exclusive'/);
+  assert.match(
+    formatAccelCheck(bad, r),
+    /1 error\(s\)\n {2}error: dsa0\/group0.0\/wq0.0 \(\$.*\.mode\): mode "exclusive"/,
+  );
 
   const broken = join(dir, 'broken.json');
   await writeFile(broken, '[{"dev": "dsa0",]');
@@ -220,21 +291,41 @@ test('accel check: a valid file lists the accel-path entries; errors and JSON mi
   assert.match(missing.errors[0], /cannot read .*nope.json/);
 });
 
+/** The cells of the table row of `wq` in `text` (after `after`, when given). */
+function rowOf(text: string, wq: string, after = ''): string[] {
+  const line = text
+    .slice(text.indexOf(after))
+    .split('\n')
+    .find((l) => l.includes(`│ ${wq} `));
+  assert.ok(line, `no row for ${wq} in:\n${text}`);
+  return line
+    .split('│')
+    .slice(1, -1)
+    .map((c) => c.trim());
+}
+
 test('accel list: emulated and sysfs devices, text and JSON', async () => {
   const sysfs = { sysfsRoot: join(FIXTURE, 'devices'), devRoot: join(FIXTURE, 'dev') };
   const text = await accelList({ emuConfig: defaultAccfgConfig(2), sysfs });
   assert.match(text, /Emulated DSA \(dsa-emu, configuration given\):/);
   assert.match(text, /group0.0 {2}engines: engine0.0 engine0.1/);
-  assert.match(
-    text,
-    /wq0.0 +enabled +shared +type user {2}size 128 {2}threshold 128 .*-> accel-path dsa-emu:dsa0\/wq0.0/,
-  );
+  const head = 'wq group state mode type size threshold priority max batch max xfer accel-path';
+  assert.match(text, new RegExp(`│ ${head.split(' ').join(' +│? *')} +│`));
+  assert.deepEqual(rowOf(text, 'wq0.0'), [
+    ...['wq0.0', 'group0.0', 'enabled', 'shared', 'user', '128', '128', '10', '1024', '2.00 MiB'],
+    'dsa-emu:dsa0/wq0.0',
+  ]);
+  const hw = 'DSA hardware (sysfs';
   assert.match(text, /DSA hardware \(sysfs .*devices\):/);
   assert.match(text, /dsa2 {2}disabled/);
-  assert.match(text, /wq0.0 +enabled +shared .*-> accel-path dsa:\/dev\/dsa\/wq0.0/);
-  assert.doesNotMatch(text, /wq0.1 .*-> accel-path/, 'dedicated hardware WQs are not offered');
-  assert.doesNotMatch(text, /wq0.6 .*-> accel-path/, 'nor WQs of size 0');
-  assert.doesNotMatch(text, /wq0.2 .*-> accel-path/, 'kernel WQs are not offered');
+  assert.deepEqual(rowOf(text, 'wq0.0', hw), [
+    ...['wq0.0', 'group0.0', 'enabled', 'shared', 'user', '128', '128', '10', '1024', '2.00 MiB'],
+    ...['0', 'dsa:/dev/dsa/wq0.0'],
+  ]);
+  assert.equal(rowOf(text, 'wq0.1', hw).at(-1), '', 'dedicated hardware WQs are not offered');
+  assert.equal(rowOf(text, 'wq0.1', hw)[6], '', 'and have no threshold');
+  assert.equal(rowOf(text, 'wq0.6', hw).at(-1), '', 'nor WQs of size 0');
+  assert.equal(rowOf(text, 'wq0.2', hw).at(-1), '', 'kernel WQs are not offered');
   const json = JSON.parse(await accelList({ json: true, sysfs })) as {
     emulated: { source: string; devices: { dev: string }[] };
     sysfs: { devices: { dev: string }[] };
@@ -254,7 +345,8 @@ test('accel list of running devices shows live state', async () => {
     emu.device('dsa0').halt();
     const text = await accelList({ emu, sysfs: { sysfsRoot: join(FIXTURE, 'nope') } });
     assert.match(text, /Emulated DSA \(dsa-emu, running\):\n {2}dsa0 {2}halted/);
-    assert.match(text, /occupancy 0/);
+    assert.match(text, /│ occupancy │ accel-path/);
+    assert.equal(rowOf(text, 'wq0.0').at(-2), '0', 'its occupancy');
   } finally {
     await emu.close();
   }

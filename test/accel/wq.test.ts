@@ -34,7 +34,7 @@ import {
 } from '../../src/accel/dsa/emu/wq.js';
 import { DsaEmu } from '../../src/accel/dsa/emu/device.js';
 import { WqPortal } from '../../src/accel/dsa/emu/portal.js';
-import { noop } from '../../src/accel/dsa/descriptor.js';
+import { noop } from './dsa-builders.js';
 import { Flag, Status } from '../../src/accel/dsa/opcodes.js';
 import { Dma } from './helpers.js';
 

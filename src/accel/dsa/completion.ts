@@ -12,7 +12,7 @@
 // reader that sees a non-zero status with Atomics.load also sees the rest of the record.
 
 import { asView, checkFits } from './byte-view.js';
-import { joinAddr, addrHi, addrLo, type Address } from './address.js';
+import { joinAddr } from './address.js';
 import { COMPLETION_RECORD_SIZE, STATUS_MASK, STATUS_WRITE_FAULT } from './opcodes.js';
 
 export const RecOff = {
@@ -36,19 +36,6 @@ export const RecWord = {
   OP_SPECIFIC: 4,
 } as const;
 
-export interface CompletionRecordFields {
-  /** Full status byte, including bit 7 (write fault). */
-  status: number;
-  result?: number;
-  /** Byte 2: details of a page fault (the emulator leaves it 0; status bit 7 says write). */
-  faultInfo?: number;
-  /** bytes_completed, or descs_completed for BATCH. */
-  bytesCompleted?: number;
-  faultAddr?: Address;
-  /** 24 bits, with INVALID_FLAGS. */
-  invalidFlags?: number;
-}
-
 export interface CompletionRecord {
   /** Raw status byte. */
   status: number;
@@ -62,25 +49,6 @@ export interface CompletionRecord {
   faultAddr: bigint;
   invalidFlags: number;
   opSpecific: Uint8Array;
-}
-
-/** Write a whole record (status byte last) into `target` at byte `offset`. */
-export function encodeCompletionRecord(
-  target: DataView | Uint8Array,
-  offset: number,
-  r: CompletionRecordFields,
-): void {
-  const v = asView(target);
-  checkFits(v, offset, COMPLETION_RECORD_SIZE, 'completion record');
-  for (let i = 1; i < COMPLETION_RECORD_SIZE; i++) v.setUint8(offset + i, 0);
-  v.setUint8(offset + RecOff.RESULT, r.result ?? 0);
-  v.setUint8(offset + RecOff.FAULT_INFO, r.faultInfo ?? 0);
-  v.setUint32(offset + RecOff.BYTES_COMPLETED, (r.bytesCompleted ?? 0) >>> 0, true);
-  const fa = r.faultAddr ?? 0;
-  v.setUint32(offset + RecOff.FAULT_ADDR, addrLo(fa), true);
-  v.setUint32(offset + RecOff.FAULT_ADDR + 4, addrHi(fa), true);
-  if (r.invalidFlags) v.setUint32(offset + RecOff.INVALID_FLAGS, r.invalidFlags & 0xffffff, true);
-  v.setUint8(offset + RecOff.STATUS, r.status);
 }
 
 /** Read a record from `source` at byte `offset`. */

@@ -14,7 +14,7 @@
 // byte offset `b` is index `b/4 + w` of a Uint32Array/Int32Array over the same memory.
 
 import { asView, checkFits } from './byte-view.js';
-import { addrHi, addrLo, joinAddr, type Address } from './address.js';
+import { addrHi, addrLo, type Address } from './address.js';
 import { DESCRIPTOR_SIZE, FLAGS_MASK, Opcode } from './opcodes.js';
 
 /** Byte offsets of the fields. */
@@ -77,21 +77,6 @@ export interface DescriptorFields {
   opSpecific?: Uint8Array;
 }
 
-/** A decoded descriptor: every field, addresses as bigint. */
-export interface Descriptor {
-  opcode: number;
-  flags: number;
-  pasid: number;
-  priv: boolean;
-  completionAddr: bigint;
-  addr16: bigint;
-  addr24: bigint;
-  size: number;
-  intHandle: number;
-  expectedRes: number;
-  opSpecific: Uint8Array;
-}
-
 /**
  * Write a descriptor into `target` at byte `offset` (all 64 bytes, reserved ones zeroed).
  * Off the hot path only: a DataView is made when given a Uint8Array.
@@ -134,88 +119,19 @@ function setAddr(v: DataView, at: number, a: Address): void {
   v.setUint32(at + 4, addrHi(a), true);
 }
 
-/** Read a descriptor from `source` at byte `offset`. */
-export function decodeDescriptor(source: DataView | Uint8Array, offset: number): Descriptor {
-  const v = asView(source);
-  checkFits(v, offset, DESCRIPTOR_SIZE, 'descriptor');
-  const w0 = v.getUint32(offset, true);
-  const w1 = v.getUint32(offset + 4, true);
-  const opSpecific = new Uint8Array(24);
-  for (let i = 0; i < 24; i++) opSpecific[i] = v.getUint8(offset + DescOff.OP_SPECIFIC + i);
-  return {
-    opcode: w1 >>> 24,
-    flags: w1 & FLAGS_MASK,
-    pasid: w0 & 0xfffff,
-    priv: w0 >>> 31 === 1,
-    completionAddr: getAddr(v, offset + DescOff.COMPLETION_ADDR),
-    addr16: getAddr(v, offset + DescOff.ADDR16),
-    addr24: getAddr(v, offset + DescOff.ADDR24),
-    size: v.getUint32(offset + DescOff.SIZE, true),
-    intHandle: v.getUint16(offset + DescOff.INT_HANDLE, true),
-    expectedRes: opSpecific[0],
-    opSpecific,
-  };
-}
+// ---- Slow path: COMPVAL, the one operation livemig builds as DescriptorFields (the selftest) ----
 
-function getAddr(v: DataView, at: number): bigint {
-  return joinAddr(v.getUint32(at, true), v.getUint32(at + 4, true));
-}
-
-// ---- Operation-specific constructors (slow path; produce DescriptorFields) ----
-
-interface Common {
+/** The fields every operation's constructor takes. */
+export interface CommonFields {
   flags?: number;
   completionAddr?: Address;
   intHandle?: number;
   pasid?: number;
 }
 
-/** NOOP: completes at once; with FENCE inside a batch it is a barrier. */
-export function noop(o: Common = {}): DescriptorFields {
-  return { ...o, opcode: Opcode.NOOP };
-}
-
-/** BATCH: `count` descriptors at `descListAddr` (64-byte aligned, 2..max_batch_size). */
-export function batch(o: Common & { descListAddr: Address; count: number }): DescriptorFields {
-  const { descListAddr, count, ...c } = o;
-  return { ...c, opcode: Opcode.BATCH, addr16: descListAddr, size: count };
-}
-
-/** DRAIN: completes once every earlier descriptor of the WQ has completed. */
-export function drain(
-  o: Common & { readbackAddr?: Address; readbackAddr2?: Address } = {},
-): DescriptorFields {
-  const { readbackAddr, readbackAddr2, ...c } = o;
-  return { ...c, opcode: Opcode.DRAIN, addr16: readbackAddr ?? 0, addr24: readbackAddr2 ?? 0 };
-}
-
-/** MEMMOVE: copy `size` bytes from `src` (byte 16) to `dst` (byte 24); overlap allowed. */
-export function memmove(
-  o: Common & { src: Address; dst: Address; size: number },
-): DescriptorFields {
-  const { src, dst, size, ...c } = o;
-  return { ...c, opcode: Opcode.MEMMOVE, addr16: src, addr24: dst, size };
-}
-
-/** MEMFILL: fill `size` bytes at `dst` (byte 24) with the 8-byte `pattern` (byte 16). */
-export function memfill(
-  o: Common & { pattern: Address; dst: Address; size: number },
-): DescriptorFields {
-  const { pattern, dst, size, ...c } = o;
-  return { ...c, opcode: Opcode.MEMFILL, addr16: pattern, addr24: dst, size };
-}
-
-/** COMPARE: compare `size` bytes at `src` (byte 16) and `src2` (byte 24). */
-export function compare(
-  o: Common & { src: Address; src2: Address; size: number; expectedRes?: number },
-): DescriptorFields {
-  const { src, src2, size, expectedRes, ...c } = o;
-  return { ...c, opcode: Opcode.COMPARE, addr16: src, addr24: src2, size, expectedRes };
-}
-
 /** COMPVAL (compare pattern): `size` bytes at `src` (byte 16) against `pattern` (byte 24). */
 export function compval(
-  o: Common & { src: Address; pattern?: Address; size: number; expectedRes?: number },
+  o: CommonFields & { src: Address; pattern?: Address; size: number; expectedRes?: number },
 ): DescriptorFields {
   const { src, pattern, size, expectedRes, ...c } = o;
   return { ...c, opcode: Opcode.COMPVAL, addr16: src, addr24: pattern ?? 0, size, expectedRes };

@@ -1,6 +1,8 @@
 // What `livemig accel selftest` found, and the text it prints: the environment, each check
 // against the CPU, latency and throughput per batch size, and what to fix.
 
+import { listLines, tableLines } from '../table.js';
+
 export interface SelftestCheck {
   name: string;
   /** true: passed; false: failed; undefined: not run (see detail). */
@@ -37,8 +39,7 @@ export function formatSelftest(r: Omit<SelftestResult, 'text'>): string {
   const lines: string[] = [`livemig accel selftest ${target}`];
   if (environment.length) {
     lines.push('', 'Environment');
-    const w = Math.max(...environment.map(([k]) => k.length));
-    for (const [k, v] of environment) lines.push(`  ${k.padEnd(w)}  ${v}`);
+    lines.push(...listLines(environment, '  '));
   }
   if (checks.length) {
     lines.push('', 'Checks (each result compared with the CPU)');
@@ -50,12 +51,23 @@ export function formatSelftest(r: Omit<SelftestResult, 'text'>): string {
   }
   if (timings.length) {
     lines.push('', 'Latency and throughput (all-zero pages, one channel, one request at a time)');
-    lines.push('  pages/request  requests  median µs   p99 µs     GB/s  by the device');
-    for (const t of timings) {
-      lines.push(
-        `  ${String(t.pages).padStart(13)}  ${String(t.requests).padStart(8)}  ${t.medianUs.toFixed(1).padStart(9)}  ${t.p99Us.toFixed(1).padStart(7)}  ${t.gbps.toFixed(2).padStart(7)}  ${(100 * t.byDevice).toFixed(0).padStart(12)}%`,
-      );
-    }
+    const head = ['pages/request', 'requests', 'median µs', 'p99 µs', 'GB/s', 'by the device'];
+    const rows = timings.map((t) => [
+      t.pages,
+      t.requests,
+      t.medianUs.toFixed(1),
+      t.p99Us.toFixed(1),
+      t.gbps.toFixed(2),
+      `${(100 * t.byDevice).toFixed(0)}%`,
+    ]);
+    lines.push(
+      ...tableLines(
+        head,
+        rows,
+        '  ',
+        head.map(() => 'right'),
+      ),
+    );
     if (r.completionCpu) lines.push(`  dsa_completion: ${r.completionCpu}`);
   }
   const fixes = advice.filter((a) => !a.startsWith('note: '));

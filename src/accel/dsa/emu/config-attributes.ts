@@ -19,42 +19,40 @@ export function nextPow2(n: number): number {
   return p;
 }
 
-export function describe(v: unknown): string {
-  if (Array.isArray(v)) return 'an array';
-  if (v === null) return 'null';
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
+/** 'a work queue', 'an engine'. */
+export function article(noun: string): string {
+  return /^[aeiou]/.test(noun) ? `an ${noun}` : `a ${noun}`;
 }
 
-export function intAttr(
-  obj: Record<string, unknown>,
-  key: string,
-  where: string,
+/**
+ * The M of `name` (wqN.M, engineN.M or groupN.M: a form the schema checked) when N is the
+ * device's number, M is below `count` (how many the device has) and M was not seen before;
+ * otherwise undefined, with an error that says which. `noun` is what it names: 'work queue'.
+ */
+export function memberIndex(
+  name: string,
+  noun: string,
+  dev: { name: string; id: number },
+  count: number,
+  seen: Set<number>,
   errors: string[],
-  min: number,
-  max: number,
 ): number | undefined {
-  const v = obj[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v)) {
-    errors.push(`${where}: ${key} must be an integer, got ${JSON.stringify(v)}`);
-    return undefined;
+  const [, prefix, n, m] = /^([a-z]+)(\d+)\.(\d+)$/.exec(name) ?? [];
+  const index = Number(m);
+  const range = `${prefix}${dev.id}.0 .. ${prefix}${dev.id}.${count - 1}`;
+  if (Number(n) !== dev.id) {
+    errors.push(
+      `${dev.name}: ${noun} '${name}' does not name ${article(noun)} of ${dev.name} (${range})`,
+    );
+  } else if (index >= count) {
+    errors.push(`${dev.name}/${name}: ${dev.name} has ${count} ${noun}s (${range})`);
+  } else if (seen.has(index)) {
+    errors.push(`${dev.name}/${name}: the ${noun} appears twice`);
+  } else {
+    seen.add(index);
+    return index;
   }
-  if (v < min || v > max) {
-    errors.push(`${where}: ${key} ${v} is out of range (${min}..${max})`);
-    return undefined;
-  }
-  return v;
-}
-
-export function unknownAttrs(
-  obj: Record<string, unknown>,
-  known: Set<string>,
-  where: string,
-  warnings: string[],
-): void {
-  for (const k of Object.keys(obj)) {
-    if (!known.has(k)) warnings.push(`${where}: unknown attribute '${k}' ignored`);
-  }
+  return undefined;
 }
 
 /** A size attribute the kernel keeps as a power of two: rounded up, with a warning. */

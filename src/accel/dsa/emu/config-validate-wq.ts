@@ -2,60 +2,31 @@
 // configuration (config-validate.ts handles the file and the device).
 
 import {
-  HW_LIMITS,
   WQ_DEFAULTS,
+  type AccfgEngine,
+  type AccfgWq,
   type EmuDeviceConfig,
   type EmuEngineConfig,
   type EmuWqConfig,
-  type WqMode,
-  type WqType,
 } from './config.js';
-import { attributeNames, intAttr, isObject, pow2Attr, unknownAttrs } from './config-attributes.js';
+import { memberIndex, pow2Attr } from './config-attributes.js';
 
-const WQ_ATTRS = attributeNames(`
-  dev mode size group_id priority block_on_fault max_batch_size max_transfer_size cdev_minor
-  type name threshold ats_disable prs_disable op_config state clients driver_name occupancy
-  enqcmds_retries`);
-const ENGINE_ATTRS = attributeNames(`
-  dev group_id`);
-
+/** One work queue that follows the schema: the rules between its fields, and its model. */
 export function resolveWq(
-  w: unknown,
+  w: AccfgWq,
   dev: EmuDeviceConfig,
   groupId: number,
   errors: string[],
   warnings: string[],
-  seen: Set<string>,
+  seen: Set<number>,
 ): EmuWqConfig | undefined {
   const devName = dev.name;
-  if (!isObject(w) || typeof w.dev !== 'string') {
-    errors.push(`${devName}: each work queue must be an object with "dev" (e.g. "wq${dev.id}.0")`);
-    return undefined;
-  }
   const where = `${devName}/${w.dev}`;
-  const m = /^wq(\d+)\.(\d+)$/.exec(w.dev);
-  if (!m || Number(m[1]) !== dev.id) {
-    errors.push(
-      `${devName}: work queue '${w.dev}' does not name a work queue of ${devName} (wq${dev.id}.0 .. wq${dev.id}.${dev.maxWorkQueues - 1})`,
-    );
-    return undefined;
-  }
-  const id = Number(m[2]);
-  if (id >= dev.maxWorkQueues) {
-    errors.push(
-      `${where}: ${devName} has ${dev.maxWorkQueues} work queues (wq${dev.id}.0 .. wq${dev.id}.${dev.maxWorkQueues - 1})`,
-    );
-    return undefined;
-  }
-  if (seen.has(w.dev)) {
-    errors.push(`${where}: the work queue appears twice`);
-    return undefined;
-  }
-  seen.add(w.dev);
-  unknownAttrs(w, WQ_ATTRS, where, warnings);
+  const id = memberIndex(w.dev, 'work queue', dev, dev.maxWorkQueues, seen, errors);
+  if (id === undefined) return undefined;
   const before = errors.length;
 
-  const gid = intAttr(w, 'group_id', where, errors, -1, dev.maxGroups - 1);
+  const gid = w.group_id;
   if (gid !== undefined && gid !== groupId) {
     errors.push(
       groupId < 0
@@ -63,47 +34,28 @@ export function resolveWq(
         : `${where}: group_id ${gid} does not match its group group${dev.id}.${groupId}`,
     );
   }
-  let mode: WqMode = 'dedicated';
-  let modeOk = true;
-  if (w.mode !== undefined) {
-    if (w.mode === 'shared' || w.mode === 'dedicated') mode = w.mode;
-    else {
-      errors.push(`${where}: mode '${String(w.mode)}' must be 'shared' or 'dedicated'`);
-      modeOk = false;
-    }
+  const mode = w.mode ?? 'dedicated';
+  const size = w.size ?? WQ_DEFAULTS.size;
+  if (size > dev.maxWorkQueuesSize) {
+    errors.push(
+      `${where}: size ${size} exceeds the device's max_work_queues_size ${dev.maxWorkQueuesSize}`,
+    );
   }
-  const size = intAttr(w, 'size', where, errors, 0, dev.maxWorkQueuesSize) ?? WQ_DEFAULTS.size;
-  const priority = intAttr(w, 'priority', where, errors, 1, 15) ?? WQ_DEFAULTS.priority;
-  const bof = intAttr(w, 'block_on_fault', where, errors, 0, 1) ?? 0;
-  const limit = (key: string, max: number, fallback: number) =>
-    pow2Attr(intAttr(w, key, where, errors, 1, max) ?? fallback, key, where, warnings);
-  const maxBatchSize = limit('max_batch_size', HW_LIMITS.maxBatchSize, WQ_DEFAULTS.maxBatchSize);
-  const { maxTransferSize: maxXfer } = HW_LIMITS;
-  const maxTransferSize = limit('max_transfer_size', maxXfer, WQ_DEFAULTS.maxTransferSize);
-  let type: WqType = 'none';
-  if (w.type !== undefined) {
-    if (w.type === 'user' || w.type === 'kernel' || w.type === 'none') type = w.type;
-    else errors.push(`${where}: type '${String(w.type)}' must be 'user', 'kernel' or 'none'`);
-  }
-  let enabled = true;
-  if (w.state !== undefined) {
-    if (w.state === 'disabled') enabled = false;
-    else if (w.state !== 'enabled') {
-      errors.push(`${where}: state '${String(w.state)}' must be 'enabled' or 'disabled'`);
-    }
-  }
-  const thresholdRaw = intAttr(w, 'threshold', where, errors, 0, dev.maxWorkQueuesSize);
+  const limit = (key: 'max_batch_size' | 'max_transfer_size', fallback: number) =>
+    pow2Attr(w[key] ?? fallback, key, where, warnings);
+  const maxBatchSize = limit('max_batch_size', WQ_DEFAULTS.maxBatchSize);
+  const maxTransferSize = limit('max_transfer_size', WQ_DEFAULTS.maxTransferSize);
+  const type = w.type ?? 'none';
+  const enabled = w.state !== 'disabled';
   let threshold = 0;
-  if (!modeOk) {
-    // The threshold rules depend on the mode; the mode error says enough.
-  } else if (mode === 'dedicated') {
-    if (thresholdRaw) {
+  if (mode === 'dedicated') {
+    if (w.threshold) {
       errors.push(
-        `${where}: threshold ${thresholdRaw} on a dedicated work queue; thresholds apply to shared WQs only (set it to 0, or use -m shared)`,
+        `${where}: threshold ${w.threshold} on a dedicated work queue; thresholds apply to shared WQs only (set it to 0, or use -m shared)`,
       );
     }
   } else {
-    threshold = thresholdRaw ?? 0;
+    threshold = w.threshold ?? 0;
     if (enabled && threshold === 0) {
       errors.push(
         `${where}: a shared work queue needs a threshold between 1 and its size ${size}; set it with accel-config config-wq ${devName}/${w.dev} -t ${size}`,
@@ -129,8 +81,7 @@ export function resolveWq(
       );
     }
   }
-  const driverName =
-    typeof w.driver_name === 'string' ? w.driver_name : type === 'user' ? 'user' : '';
+  const driverName = w.driver_name ?? (type === 'user' ? 'user' : '');
   if (type === 'user' && driverName !== 'user') {
     warnings.push(
       `${where}: driver_name '${driverName}' on a user work queue; accel-config uses 'user'`,
@@ -144,56 +95,33 @@ export function resolveWq(
     mode,
     size,
     threshold,
-    priority,
-    blockOnFault: bof === 1,
+    priority: w.priority ?? WQ_DEFAULTS.priority,
+    blockOnFault: w.block_on_fault === 1,
     maxBatchSize,
     maxTransferSize,
     type,
-    clientName: typeof w.name === 'string' ? w.name : '',
+    clientName: w.name ?? '',
     driverName,
     enabled,
   };
 }
 
+/** One engine that follows the schema: its name and group, and its model. */
 export function resolveEngine(
-  e: unknown,
+  e: AccfgEngine,
   dev: EmuDeviceConfig,
   groupId: number,
   errors: string[],
-  warnings: string[],
-  seen: Set<string>,
+  seen: Set<number>,
 ): EmuEngineConfig | undefined {
-  if (!isObject(e) || typeof e.dev !== 'string') {
-    errors.push(`${dev.name}: each engine must be an object with "dev" (e.g. "engine${dev.id}.0")`);
-    return undefined;
-  }
-  const where = `${dev.name}/${e.dev}`;
-  const m = /^engine(\d+)\.(\d+)$/.exec(e.dev);
-  if (!m || Number(m[1]) !== dev.id) {
-    errors.push(
-      `${dev.name}: engine '${e.dev}' does not name an engine of ${dev.name} (engine${dev.id}.0 .. engine${dev.id}.${dev.maxEngines - 1})`,
-    );
-    return undefined;
-  }
-  const id = Number(m[2]);
-  if (id >= dev.maxEngines) {
-    errors.push(
-      `${where}: ${dev.name} has ${dev.maxEngines} engines (engine${dev.id}.0 .. engine${dev.id}.${dev.maxEngines - 1})`,
-    );
-    return undefined;
-  }
-  if (seen.has(e.dev)) {
-    errors.push(`${where}: the engine appears twice`);
-    return undefined;
-  }
-  seen.add(e.dev);
-  unknownAttrs(e, ENGINE_ATTRS, where, warnings);
-  const gid = intAttr(e, 'group_id', where, errors, -1, dev.maxGroups - 1);
+  const id = memberIndex(e.dev, 'engine', dev, dev.maxEngines, seen, errors);
+  if (id === undefined) return undefined;
+  const gid = e.group_id;
   if (gid !== undefined && gid !== groupId) {
     errors.push(
       groupId < 0
-        ? `${where}: group_id ${gid} on an ungrouped engine; move it into group${dev.id}.${gid}'s grouped_engines`
-        : `${where}: group_id ${gid} does not match its group group${dev.id}.${groupId}`,
+        ? `${dev.name}/${e.dev}: group_id ${gid} on an ungrouped engine; move it into group${dev.id}.${gid}'s grouped_engines`
+        : `${dev.name}/${e.dev}: group_id ${gid} does not match its group group${dev.id}.${groupId}`,
     );
     return undefined;
   }

@@ -15,18 +15,18 @@
 import { availableParallelism } from 'node:os';
 import { EMULATED_OPCODES, MAX_BATCH_SIZE, opCapString } from '../opcodes.js';
 
-// ---- The file format (as accel-config writes it) ----
+// ---- The file format (as accel-config writes it; config-schema.ts has its rules) ----
 
 export interface AccfgWq {
   dev: string;
-  mode?: 'shared' | 'dedicated' | string;
+  mode?: WqMode;
   size?: number;
   group_id?: number;
   priority?: number;
   block_on_fault?: number;
   max_batch_size?: number;
   max_transfer_size?: number;
-  type?: 'user' | 'kernel' | 'none' | string;
+  type?: WqType;
   name?: string;
   driver_name?: string;
   threshold?: number;
@@ -55,6 +55,12 @@ export interface AccfgDevice {
   state?: string;
   max_batch_size?: number;
   max_transfer_size?: number;
+  max_groups?: number;
+  max_work_queues?: number;
+  max_engines?: number;
+  max_work_queues_size?: number;
+  /** The older name of max_work_queues_size. */
+  work_queue_size?: number;
   [attr: string]: unknown;
 }
 

@@ -221,7 +221,9 @@ export class DsaEmu {
 
   /** Build the devices of `config` and start their engine threads. */
   static async start(opts: DsaEmuOptions = {}): Promise<DsaEmu> {
-    const r = resolveAccfgConfig(opts.config ?? defaultAccfgConfig(opts.engines));
+    const r = opts.config
+      ? resolveAccfgConfig(opts.config)
+      : resolveAccfgConfig(defaultAccfgConfig(opts.engines), { builtIn: true });
     if (r.errors.length) {
       throw new Error(`invalid emulated DSA configuration:\n  ${r.errors.join('\n  ')}`);
     }
