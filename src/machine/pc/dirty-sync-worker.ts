@@ -15,8 +15,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { VCPU, VcpuControl } from '../../ram/vcpu-control.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
-import { registerWasmRam } from '../../zero/wasm-zero.js';
-import { syncMirror } from './mirror-sync.js';
+import { guestRamView, syncMirror } from './mirror-sync.js';
 import type { DirtySyncRequest, DirtySyncWorkerData } from './pc-config.js';
 import { SyncSplit } from './sync-split.js';
 
@@ -80,11 +79,8 @@ function serve(): void {
   });
 }
 
-parentPort!.on('message', (m: DirtySyncRequest) => {
-  // The vCPU thread's emulator memory: its buffer and where guest RAM starts in it.
-  registerWasmRam(m.ram, m.memory);
-  guest = Buffer.from(m.ram, m.base, d.mirror.size);
-});
+// The vCPU thread's emulator memory: its buffer and where guest RAM starts in it.
+parentPort!.on('message', (m: DirtySyncRequest) => (guest = guestRamView(m, d.mirror.size)));
 
 resetThreadCpu();
 // Published at once: a migration's figures then count only its syncs, not this thread's start.

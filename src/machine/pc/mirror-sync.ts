@@ -4,6 +4,8 @@
 
 import { PAGE_SIZE } from '../../migration/protocol.js';
 import { isZeroRange } from '../../zero/zero-check.js';
+import { registerWasmRam } from '../../zero/wasm-zero.js';
+import type { GuestRamPlace } from './pc-config.js';
 
 /**
  * How much is compared at once before looking page by page: one native memcmp per 64 KiB finds
@@ -84,4 +86,13 @@ export function zeroRam(ram: Buffer): number {
     written++;
   }
   return written;
+}
+
+/**
+ * Guest RAM as a thread other than the vCPU's sees it: `size` bytes of the emulator's shared
+ * memory from the place the vCPU thread gave, checked for zero in WebAssembly.
+ */
+export function guestRamView(place: GuestRamPlace, size: number): Buffer {
+  registerWasmRam(place.ram, place.memory);
+  return Buffer.from(place.ram, place.base, size);
 }
