@@ -1,10 +1,10 @@
 // dirty_sync_1: the dirty_sync thread's helper. When dirty_sync hands out a job (the guest has
-// stopped, sync-split.ts), it syncs the upper part of RAM, from `splitAt` on, into the shared
-// mirror, and says how many pages changed. It does nothing else.
+// stopped, sync-split.ts), it syncs its share of RAM (every other 1 MiB stripe: mirror-sync.ts)
+// into the shared mirror, and says how many pages changed. It does nothing else.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
-import { guestRamView, syncMirror } from './mirror-sync.js';
+import { guestRamView, syncMirrorPart } from './mirror-sync.js';
 import type { DirtySyncRequest, DirtySyncWorkerData } from './pc-config.js';
 import { SPLIT, SyncSplit } from './sync-split.js';
 
@@ -21,7 +21,7 @@ function serve(): void {
   const job = split.requested;
   if (guest !== null && job !== lastJob) {
     lastJob = job;
-    split.finish(job, syncMirror(guest, mirror, dirty, mirrorZero, d.splitAt, mirror.length));
+    split.finish(job, syncMirrorPart(guest, mirror, dirty, mirrorZero, 1, 2));
     publishThreadCpu(d.cpuSlots, d.cpuSlot);
     setImmediate(serve);
     return;

@@ -10,12 +10,12 @@
 // between two syncs is never left stale on the destination.
 //
 // A sync with the guest stopped (the last one of a switchover, inside the downtime) is split:
-// a helper thread (dirty-sync-helper.ts) takes the upper part of RAM (sync-split.ts).
+// a helper thread (dirty-sync-helper.ts) takes every other stripe of RAM (sync-split.ts).
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { VCPU, VcpuControl } from '../../ram/vcpu-control.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
-import { guestRamView, syncMirror } from './mirror-sync.js';
+import { guestRamView, syncMirror, syncMirrorPart } from './mirror-sync.js';
 import type { DirtySyncRequest, DirtySyncWorkerData } from './pc-config.js';
 import { SyncSplit } from './sync-split.js';
 
@@ -52,10 +52,10 @@ function sync(ram: Buffer): void {
   } else {
     // The guest is stopped: its core is free, and the sync is part of the downtime.
     const job = split.handOut();
-    pages = syncMirror(ram, mirror, dirty, mirrorZero, 0, d.splitAt);
+    pages = syncMirrorPart(ram, mirror, dirty, mirrorZero, 0, 2);
     pages +=
       split.awaitJob(job, HELPER_TIMEOUT_MS) ??
-      syncMirror(ram, mirror, dirty, mirrorZero, d.splitAt, ram.length);
+      syncMirrorPart(ram, mirror, dirty, mirrorZero, 1, 2);
   }
   const t1 = performance.now();
   lastSyncAt = t1;

@@ -71,6 +71,33 @@ export function syncMirror(
   return changed;
 }
 
+/**
+ * Two threads share a sync by stripes of this size, taking every other one: Linux fills RAM from
+ * the top, so halves would leave one thread most of the memory that differs.
+ */
+export const SYNC_STRIPE_BYTES = 16 * SYNC_CHUNK_BYTES;
+
+/**
+ * syncMirror over stripe `part` of every `parts` (SYNC_STRIPE_BYTES each): parts 0 and 1 of 2
+ * are the two threads' shares of one sync. Returns how many pages changed.
+ */
+export function syncMirrorPart(
+  guest: Buffer,
+  mirror: Buffer,
+  dirty: Int32Array,
+  zeroChunks: Uint8Array,
+  part: number,
+  parts: number,
+): number {
+  let changed = 0;
+  const step = parts * SYNC_STRIPE_BYTES;
+  for (let from = part * SYNC_STRIPE_BYTES; from < guest.length; from += step) {
+    const to = Math.min(guest.length, from + SYNC_STRIPE_BYTES);
+    changed += syncMirror(guest, mirror, dirty, zeroChunks, from, to);
+  }
+  return changed;
+}
+
 const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
 
 /**

@@ -64,8 +64,6 @@ export interface DirtySyncWorkerData {
   mirrorZero: SharedArrayBuffer;
   /** the SPLIT words (sync-split.ts) */
   split: SharedArrayBuffer;
-  /** where the helper's part of RAM starts (bytes, a whole number of 64 KiB chunks) */
-  splitAt: number;
   /** VCPU words: their sync tickets */
   control: SharedArrayBuffer;
   cpuSlots: SharedArrayBuffer;

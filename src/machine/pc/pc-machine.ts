@@ -27,7 +27,7 @@ import {
   type MachineDescription,
 } from '../guest-machine.js';
 import { describeV86Build, v86Build } from './v86-build.js';
-import { SYNC_CHUNK_BYTES, mirrorZeroChunks } from './mirror-sync.js';
+import { mirrorZeroChunks } from './mirror-sync.js';
 import { SyncSplit } from './sync-split.js';
 import {
   VGA_MEMORY_BYTES,
@@ -119,7 +119,6 @@ export class PcMachine implements GuestMachine {
       mirror: this.mirror[0],
       mirrorZero,
       split: split.buffer,
-      splitAt: Math.floor(opts.ramBytes / 2 / SYNC_CHUNK_BYTES) * SYNC_CHUNK_BYTES,
       control: this.vcpu.buffer,
       cpuSlots: opts.cpu.slots,
       cpuSlot: opts.cpu.slot(name),

@@ -1,13 +1,14 @@
 // The last dirty sync of a switchover runs with the guest stopped, inside the downtime, and a
 // full comparison of 256 MiB takes 7-20 ms on one thread here. The dirty_sync thread then hands
-// the upper part of RAM to a helper thread (dirty_sync_1) and syncs the lower part itself, the
-// two in parallel on the core the stopped vCPU left free. These are the words between the two.
+// half of RAM (every other 1 MiB stripe: mirror-sync.ts syncMirrorPart) to a helper thread
+// (dirty_sync_1) and syncs the other half itself, the two in parallel on the core the stopped
+// vCPU left free. These are the words between the two.
 //
 // Who writes what, in which order (Int32 words; every write an Atomics store or add, then a
 // notify on the same word):
 // - request: dirty_sync only: Atomics.add 1 to hand out a job; the value after the add is the
-//   job's number J. Nothing else of the job travels: the helper's part of RAM is fixed at its
-//   start, and the RAM it compares is the RAM dirty_sync compares.
+//   job's number J. Nothing else of the job travels: the helper's part of RAM is fixed (part 1
+//   of 2), and the RAM it compares is the RAM dirty_sync compares.
 // - pages, then done: the helper only. After syncing its part for job J it stores the pages it
 //   found changed in `pages`, then J in `done`. dirty_sync reads `pages` only once done == J.
 // One job is out at a time: dirty_sync waits for `done` before it hands out the next.
