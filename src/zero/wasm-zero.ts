@@ -105,7 +105,7 @@ export const WASM_ZERO_GRAIN = 128;
 
 /** This thread's checks, by the buffer that Buffer views over a block hold. */
 const checks = new WeakMap<ArrayBufferLike, WasmIsZero>();
-/** One instance per memory: a private memory's buffer is replaced when it grows. */
+/** One instance per memory: a memory that grows (the PC's emulator's) gets a new buffer object. */
 const instances = new WeakMap<WebAssembly.Memory, WasmIsZero>();
 // The last lookup: the calls of a packet's loop all ask about the same block.
 let lastBuffer: ArrayBufferLike | undefined;

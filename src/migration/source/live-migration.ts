@@ -106,8 +106,8 @@ export class LiveMigration {
       const bytes = this.transferred() - bytes0;
       const busyMs = Math.max(0.001, performance.now() - t0);
       // Pace short passes: a guest that dirties little would otherwise spin through dirty syncs
-      // and judge its dirty rate from a sliver of time; and a sync the vCPU thread pays for
-      // must leave the guest most of its time.
+      // and judge its dirty rate from a sliver of time; and syncs (the PC's run on a thread of
+      // their own, but on the cores the guest runs on) must leave the guest most of the CPU.
       const minPassMs = Math.max(MIN_PASS_MS, SYNC_SPACING * syncMs);
       if ((pass > 1 || this.contentSync) && busyMs < minPassMs) {
         Atomics.wait(this.mig, MIG.abort, 0, minPassMs - busyMs);
