@@ -100,7 +100,7 @@ test('a PC device state: saved without RAM, checked, tampered with, restored', a
     refused.push([
       'a flipped byte',
       () => checkDeviceState(honest(blob), flipped, expect),
-      /damaged on the way: SHA-256/,
+      /damaged on the way: CRC-32/,
     ]);
 
     // Tampered by someone who also fixed the description: the layout checks must hold.

@@ -140,14 +140,14 @@ function afterSlice(): void {
 }
 
 /** Stop the guest: after this no slice runs, so no RAM or device state changes. */
-function halt(): void {
+function halt(acknowledge = true): void {
   if (running) {
     core.stop();
     running = false;
   }
   flushSerial();
   publishThreadCpu(d.cpuSlots, d.cpuSlot);
-  vcpu.acknowledge(0);
+  if (acknowledge) vcpu.acknowledge(0);
 }
 
 /** the device state has been saved for this switchover */
@@ -165,15 +165,23 @@ function applyRequest(): void {
     vcpu.acknowledge(1);
     return;
   }
-  halt();
-  if (req === REQ_SWITCHOVER && !savedForSwitchover) {
+  if (req !== REQ_SWITCHOVER || savedForSwitchover) {
+    halt();
+  } else {
+    // Saved before the stop is acknowledged, which starts the last dirty sync: on two cores
+    // that sync's threads would otherwise share them with this save.
+    halt(false);
     // First thing once stopped: the destination loads it while the last pages still travel.
     savedForSwitchover = true;
-    const blob = saveDeviceState(core, d.ramBytes);
-    const json = { pc: describeState(blob, d.emulatorName) };
-    post({ type: 'switchover-state', json, blob: blob.buffer as ArrayBuffer }, [
-      blob.buffer as ArrayBuffer,
-    ]);
+    try {
+      const blob = saveDeviceState(core, d.ramBytes);
+      const json = { pc: describeState(blob, d.emulatorName) };
+      post({ type: 'switchover-state', json, blob: blob.buffer as ArrayBuffer }, [
+        blob.buffer as ArrayBuffer,
+      ]);
+    } finally {
+      vcpu.acknowledge(0);
+    }
   }
   if (req === REQ_QUIT) void emulator.destroy().catch(() => {});
 }
