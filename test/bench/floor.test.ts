@@ -37,3 +37,12 @@ test('bench:floor: a bad value is refused with what is allowed', () => {
     /option '--channels <n>' argument '0' is invalid\. expected an integer from 1 to 16/,
   );
 });
+
+test('bench:floor: a bad idle time is refused with what is allowed', () => {
+  const r = spawnSync(process.execPath, [FLOOR, '--idle-ms', '-5'], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(
+    r.stderr,
+    /option '--idle-ms <ms>' argument '-5' is invalid\. expected an integer from 0 to 600000/,
+  );
+});
