@@ -14,6 +14,19 @@ export const FLOOR_SOURCE = resolve(
   '../../../bench/floor/loopback-floor.c',
 );
 
+/**
+ * How long the floor waits between populating its source and the first send. On a VM whose
+ * balloon reports free memory to the host (free page reporting; this machine's), a page freed a
+ * moment ago is still backed by the host and cheap to touch, one free for longer is not: 4 KiB
+ * first touches cost 2-4 times as much. Run right after livemig (the bench interleaves them),
+ * the floor's destination would fill 2 GiB out of the memory livemig had just freed, while a
+ * livemig destination, which starts seconds after the run before it, never can. Measured on
+ * this machine, 50% normal pages, 4 GiB, interleaved: with 200 ms the floor's destination used
+ * 2.0-2.8 s of CPU, with 4 s 4.0-6.2 s, livemig's 4.4-7.8 s (docs/benchmarks.md). On a machine
+ * without the balloon the wait changes nothing but the run's length.
+ */
+export const FLOOR_IDLE_MS = 4000;
+
 /** What one run of the floor printed. */
 export interface FloorRun {
   totalMs: number;
@@ -79,12 +92,16 @@ export function parseFloorLine(out: string): FloorRun {
   };
 }
 
-/** One migration of `ramMiB` over `channels`, a share `ratio` of its pages normal. */
+/**
+ * One migration of `ramMiB` over `channels`, a share `ratio` of its pages normal, `idleMs`
+ * after its source is populated.
+ */
 export async function runFloor(
   bin: FloorBinary,
   ramMiB: number,
   channels: number,
   ratio: number,
+  idleMs = FLOOR_IDLE_MS,
 ): Promise<FloorRun> {
   let out: string;
   try {
@@ -92,6 +109,7 @@ export async function runFloor(
       String(ramMiB),
       String(channels),
       String(ratio),
+      String(idleMs),
     ]));
   } catch (e) {
     // It exits 1 when the RAM differs, after printing its line.

@@ -5,12 +5,13 @@
 // `livemig bench --peer floor` runs the same program beside livemig, in the bench's tables.
 //
 //   node dist/src/bench/floor.js --ram 4G --channels 2 --runs 5 [--scenario zero|half|all]
+//     [--idle-ms N]
 
 import { Command, Option } from 'commander';
 import Table from 'cli-table3';
 import { stat } from './stats.js';
 import { fmtStat } from './format.js';
-import { compileFloor, floorRamMiB, runFloor, type FloorRun } from './floor-run.js';
+import { FLOOR_IDLE_MS, compileFloor, floorRamMiB, runFloor, type FloorRun } from './floor-run.js';
 import { integer, size } from '../cli/options.js';
 import { parseSize } from '../util/size.js';
 
@@ -22,6 +23,7 @@ interface FloorOptions {
   runs: number;
   scenario: 'zero' | 'half' | 'all';
   cc: string;
+  idleMs: number;
 }
 
 async function main(o: FloorOptions): Promise<void> {
@@ -35,7 +37,7 @@ async function main(o: FloorOptions): Promise<void> {
   for (const n of names) {
     const rs: FloorRun[] = [];
     for (let i = 0; i < o.runs; i++) {
-      const r = await runFloor(bin, ramMiB, o.channels, SCENARIOS[n]);
+      const r = await runFloor(bin, ramMiB, o.channels, SCENARIOS[n], o.idleMs);
       if (!r.verified) throw new Error(`loopback-floor: RAM differs: ${r.line}`);
       rs.push(r);
       process.stderr.write(
@@ -68,6 +70,12 @@ new Command('npm run bench:floor --')
       .default('all'),
   )
   .option('--cc <compiler>', 'the C compiler', process.env.CC ?? 'cc')
+  .option(
+    '--idle-ms <ms>',
+    'wait between populating the source and the first send (memory the run before freed ages)',
+    integer(0, 600000),
+    FLOOR_IDLE_MS,
+  )
   .action(main)
   .parseAsync(process.argv)
   .catch((e: Error) => {

@@ -20,6 +20,7 @@ import {
   pcTargetLines,
 } from './pc-report.js';
 import { engineTotalMs, FLOOR_LABEL, groupLabel } from './summary.js';
+import { FLOOR_IDLE_MS } from './floor-run.js';
 import { chartBars, stackedBarSvg } from './svg.js';
 import {
   isPcScenario,
@@ -81,7 +82,10 @@ export const FLOOR_NOTE =
   `${FLOOR_LABEL}: bench/floor/loopback-floor.c moves the same guest between two processes over ` +
   'the same channels with no copy in user space and no protocol beyond page offsets: what this ' +
   'machine needs at least. floor_send_N and floor_recv_N are its sender and receiver threads ' +
-  '(their own CPU clocks); it has no downtime and reports no RSS.';
+  '(their own CPU clocks); it has no downtime and reports no RSS. It starts sending ' +
+  `${FLOOR_IDLE_MS / 1000} s after populating its source, so that its destination, like ` +
+  "livemig's, does not fill its RAM from memory the run before it has only just freed " +
+  '(docs/benchmarks.md).';
 
 function sections(r: BenchResults): ScenarioSection[] {
   const out: ScenarioSection[] = [];

@@ -30,10 +30,19 @@ test(
 );
 
 test('bench:floor: a bad value is refused with what is allowed', () => {
-  const r = spawnSync(process.execPath, [FLOOR, '--channels', '0'], { encoding: 'utf8' });
-  assert.equal(r.status, 1);
-  assert.match(
-    r.stderr,
-    /option '--channels <n>' argument '0' is invalid\. expected an integer from 1 to 16/,
-  );
+  const cases: [string[], RegExp][] = [
+    [
+      ['--channels', '0'],
+      /option '--channels <n>' argument '0' is invalid\. expected an integer from 1 to 16/,
+    ],
+    [
+      ['--idle-ms', '-5'],
+      /option '--idle-ms <ms>' argument '-5' is invalid\. expected an integer from 0 to 600000/,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    const r = spawnSync(process.execPath, [FLOOR, ...args], { encoding: 'utf8' });
+    assert.equal(r.status, 1, args.join(' '));
+    assert.match(r.stderr, message);
+  }
 });
