@@ -41,7 +41,10 @@ export async function warmUpEmulatedDevices(
       path.push(`dsa-emu:${d.name}/${q.name}`);
     }
   }
-  if (path.length === 0) return;
+  // A migration that starts with the devices ends the warm-up before it opens anything: its
+  // accelerator's dsa_completion thread would start inside that migration.
+  await new Promise((resolve) => setImmediate(resolve));
+  if (path.length === 0 || stop?.aborted) return;
   const accel = await openAccelerator(path, { devices: emu, maxPages: PACKET_PAGES, slots: 8 });
   try {
     // Two packets: one all zero, one every other page normal (as scenario A's guest).

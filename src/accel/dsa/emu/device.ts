@@ -234,13 +234,13 @@ export class DsaEmu {
       devices: r.devices.map((c) => buildDevice(c, as)),
     };
     const emu = new DsaEmu(handle, as);
-    try {
-      for (const dev of emu.devices) {
-        for (const eng of dev.handle.engines) await emu.startEngine(dev, eng);
-      }
-    } catch (e) {
+    // All at once: a worker's start is mostly its own thread's (isolate, modules), and a
+    // migration started right after `migrate-set-parameters` waits for the slowest, not the sum.
+    const started = emu.devices.flatMap((d) => d.handle.engines.map((e) => emu.startEngine(d, e)));
+    const failed = (await Promise.allSettled(started)).find((r) => r.status === 'rejected');
+    if (failed) {
       await emu.close();
-      throw e;
+      throw failed.reason;
     }
     return emu;
   }
@@ -250,6 +250,8 @@ export class DsaEmu {
       workerData: { device: device.handle, engine: engine.index },
       name: engine.threadName,
     });
+    // Pushed now: close() ends a worker that failed to start too, or is still starting.
+    this.workers.push({ worker, device, engine });
     await new Promise<void>((resolve, reject) => {
       worker.once('message', () => resolve());
       worker.once('error', reject);
@@ -265,7 +267,6 @@ export class DsaEmu {
       haltDevice(device.regs.words);
     });
     worker.unref();
-    this.workers.push({ worker, device, engine });
   }
 
   device(name: string): EmulatedDevice {
