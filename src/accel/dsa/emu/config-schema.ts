@@ -50,7 +50,7 @@ const WQ = accfgObject(
     group_id: GROUP_ID,
     priority: int(1, 15),
     block_on_fault: int(0, 1),
-    // Rounded up to a power of two by the kernel (a warning, config-validate-wq.ts).
+    // Rounded up to a power of two by the kernel (a warning, config-validate.ts).
     max_batch_size: int(1, HW_LIMITS.maxBatchSize),
     max_transfer_size: int(1, HW_LIMITS.maxTransferSize),
     type: { enum: ['user', 'kernel', 'none'] },
