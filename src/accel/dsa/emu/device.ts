@@ -192,9 +192,7 @@ export class EmulatedDevice {
 
   /** CPU ms per engine thread, keyed "dsa0/engine0.N" (last published values). */
   engineCpuMs(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const e of this.handle.engines) out[e.threadName] = this.regs.cpu.read(e.index);
-    return out;
+    return Object.fromEntries(this.engineStats().map((e) => [e.thread, e.cpuMs]));
   }
 }
 
