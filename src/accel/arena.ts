@@ -35,9 +35,6 @@ export const A_COMP_IMS = 128;
 export const HEADER_WORDS = 256;
 export const MAGIC = 0x4c4d4443; // "LMDC"
 
-// Header Float64 values (none any more; the room keeps the layout after it unchanged).
-const F_COUNT = 8;
-
 export const MAX_TARGETS = 64;
 export const MAX_DEVICES = 64;
 export const MAX_TASKS = 128;
@@ -110,7 +107,7 @@ export function arenaLayout(
   maxSub: number,
   devices: number,
 ): ArenaLayout {
-  const taskStateWord = HEADER_WORDS + F_COUNT * 2;
+  const taskStateWord = HEADER_WORDS;
   const countersByte = alignUp((taskStateWord + MAX_TASKS) * 4, 64);
   const taskCounters = countersByte / 8;
   const slotMetaByte = alignUp((taskCounters + MAX_TASKS * COUNTER_FIELDS) * 8, 64);

@@ -21,7 +21,7 @@ import {
   type ArenaView,
 } from './arena.js';
 import { K, TaskCounters, type AccelCounters, type FallbackReason } from './counters.js';
-import { blockMemory, isZeroInBlock } from './cpu-zero.js';
+import { blockMemory, cpuZeroPages, isZeroInBlock } from './cpu-zero.js';
 import { RecWord } from './dsa/completion.js';
 import {
   DESCRIPTOR_WORDS,
@@ -149,7 +149,8 @@ export class BatchTask implements SubmittingTask {
     r.offset = offset;
     this.client.hold();
     try {
-      if (!this.start(r, block, pages, count, results)) return r.zeros;
+      const onCpu = this.start(r, block, pages, count, results);
+      if (onCpu >= 0) return onCpu;
       let reason: FallbackReason = 'submitFailed';
       let nsub = 0;
       // The gate: closing the accelerator waits for this before it closes WQ fds and portals.
@@ -225,8 +226,8 @@ export class BatchTask implements SubmittingTask {
   }
 
   /**
-   * Count the request, take and fill a slot. Returns false when the request was finished on
-   * the CPU instead (device halted, no free slot); then `r.zeros` holds the result.
+   * Count the request, take and fill a slot: -1, or, when the request was finished on the CPU
+   * instead (device halted, no free slot), its zero pages.
    */
   private start(
     r: PageRequest,
@@ -234,19 +235,14 @@ export class BatchTask implements SubmittingTask {
     pages: Uint32Array,
     count: number,
     results: Uint8Array,
-  ): boolean {
+  ): number {
     this.taskCounters.add(K.requests, 1);
     this.taskCounters.addPages(K.pages, count);
     const epoch = Atomics.load(this.port.words, C_EPOCH);
-    if (!this.deviceUsable(epoch)) {
-      r.zeros = this.cpuRange(block, r.offset, pages, 0, count, results, 'deviceHalted');
-      return false;
-    }
+    if (!this.deviceUsable(epoch))
+      return this.cpuRange(block, r.offset, pages, 0, count, results, 'deviceHalted');
     const slot = acquireSlot(this.arena, this.client.ports, this.slotHint);
-    if (slot < 0) {
-      r.zeros = this.cpuRange(block, r.offset, pages, 0, count, results, 'noSlot');
-      return false;
-    }
+    if (slot < 0) return this.cpuRange(block, r.offset, pages, 0, count, results, 'noSlot');
     this.slotHint = (slot + 1) % this.arena.layout.slots;
     const base = this.client.blockBase(block) + r.offset;
     this.fill(slot, base, block.byteLength - r.offset, pages, count);
@@ -257,7 +253,7 @@ export class BatchTask implements SubmittingTask {
     r.nsubTotal = this.maxBatch >= 2 ? Math.ceil(count / this.maxBatch) : count;
     r.t0 = performance.now();
     r.deadline = r.t0 + this.client.handle.deadlineMs;
-    return true;
+    return -1;
   }
 
   /** Per page: the source address words and a cleared record status. */
@@ -427,24 +423,10 @@ export class BatchTask implements SubmittingTask {
     reason: FallbackReason,
   ): number {
     const t = performance.now();
-    const mem = blockMemory(block);
-    const ps = this.pageSize;
-    let zeros = 0;
-    for (let i = from; i < to; i++) {
-      const off = offset + pages[i] * ps;
-      if (off + ps > block.byteLength) {
-        throw new RangeError(
-          `page ${pages[i]} (entry ${i}) is outside the ${block.byteLength - offset}-byte block`,
-        );
-      }
-      const z = isZeroInBlock(mem, off, ps) ? 1 : 0;
-      results[i] = z;
-      zeros += z;
-    }
-    const n = to - from;
+    const zeros = cpuZeroPages(block, pages, to, results, this.pageSize, offset, from);
     const tc = this.taskCounters;
-    tc.fallback(reason, n);
-    tc.addPages(K.pagesCpu, n);
+    tc.fallback(reason, to - from);
+    tc.addPages(K.pagesCpu, to - from);
     tc.addPages(K.zeroPages, zeros);
     tc.add(K.cpuFallbackMs, performance.now() - t);
     return zeros;

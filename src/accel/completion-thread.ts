@@ -5,6 +5,8 @@
 import {
   A_COMPLETION_HANDLED,
   A_COMPLETION_RUNNING,
+  A_IRQ,
+  A_SHUTDOWN,
   CPU_REPORT_BYTE,
   M_DEVICE,
   M_EPOCH,
@@ -31,21 +33,23 @@ export class CompletionThread {
     this.report = completionCpuReport(a.sab);
   }
 
-  /** The thread is up: say so, with its CPU so far. */
-  start(): void {
-    Atomics.store(this.a.i32, A_COMPLETION_RUNNING, 1);
+  /**
+   * The thread's life: say it runs (with its CPU so far), then until shutdown answer CPU reports
+   * and call `round` with the interrupt word's value read before it (round waits: on that word
+   * from that value, or otherwise); at the end, the last figure, then not running.
+   */
+  run(round: (seen: number) => void): void {
+    const w = this.a.i32;
+    Atomics.store(w, A_COMPLETION_RUNNING, 1);
     this.report.publish(0, threadCpuMs());
-  }
-
-  /** Answer a report asked for since the last call, if any. */
-  serveCpu(): void {
-    this.seen = this.report.answer(0, this.seen, threadCpuMs);
-  }
-
-  /** The thread ends: its last figure, then not running. */
-  stop(): void {
+    for (;;) {
+      const seen = Atomics.load(w, A_IRQ);
+      if (Atomics.load(w, A_SHUTDOWN)) break;
+      this.seen = this.report.answer(0, this.seen, threadCpuMs);
+      round(seen);
+    }
     this.report.publish(0, threadCpuMs());
-    Atomics.store(this.a.i32, A_COMPLETION_RUNNING, 0);
+    Atomics.store(w, A_COMPLETION_RUNNING, 0);
   }
 
   /** A submitted slot whose device stopped or was reset is ended HALTED; true when it was. */

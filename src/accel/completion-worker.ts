@@ -13,7 +13,6 @@
 import { parentPort } from 'node:worker_threads';
 import {
   A_IRQ,
-  A_SHUTDOWN,
   ArenaView,
   M_NSUB,
   M_STATE,
@@ -48,15 +47,10 @@ function run(data: CompletionWorkerData): void {
     }
   }
 
-  t.start();
-  for (;;) {
-    const seen = Atomics.load(w, A_IRQ);
-    if (Atomics.load(w, A_SHUTDOWN)) break;
-    t.serveCpu();
+  t.run((seen) => {
     scan();
     Atomics.wait(w, A_IRQ, seen);
-  }
-  t.stop();
+  });
 }
 
 // Bound by a message rather than workerData, so that a pooled thread (src/util/worker-pool.ts),

@@ -66,25 +66,13 @@ type Scalar = Exclude<keyof typeof K, 'fallback'>;
 const SCALARS = Object.keys(K).filter((k) => k !== 'fallback') as Scalar[];
 
 export function emptyCounters(): AccelCounters {
+  const zero = (keys: readonly string[]) => Object.fromEntries(keys.map((k) => [k, 0]));
   // In this order: query-migrate and `info migrate` show the fields as they come.
   return {
-    requests: 0,
-    pages: 0,
-    pagesDevice: 0,
-    pagesCpu: 0,
-    zeroPages: 0,
-    cpuFallback: Object.fromEntries(FALLBACK_REASONS.map((r) => [r, 0])) as Record<
-      FallbackReason,
-      number
-    >,
-    submissions: 0,
-    submitRetries: 0,
-    batches: 0,
-    singleDescriptors: 0,
-    completionWaitMs: 0,
-    deadlinesMissed: 0,
-    cpuFallbackMs: 0,
-  };
+    ...zero(SCALARS.slice(0, K.zeroPages + 1)),
+    cpuFallback: zero(FALLBACK_REASONS),
+    ...zero(SCALARS.slice(K.zeroPages + 1)),
+  } as unknown as AccelCounters;
 }
 
 /** Add the counter block at `f[at..]` to `c`. */

@@ -26,9 +26,10 @@ export function isZeroInBlock(mem: RegionMemory, off: number, len: number): bool
 }
 
 /**
- * Classify `count` pages (indices in `pages`) of `sab` on the CPU: results[i] = 1 when page i
- * is zero. Checks a run of consecutive pages as one range first, which is close to memory
- * speed on mostly-zero memory. Returns the number of zero pages.
+ * Classify pages [from, count) of `pages` of `sab` on the CPU (page p is bytes [offset +
+ * p*pageSize, +pageSize)): results[i] = 1 when page i is zero. Checks a run of consecutive
+ * pages as one range first, which is close to memory speed on mostly-zero memory. Returns the
+ * number of zero pages.
  */
 export function cpuZeroPages(
   sab: SharedArrayBuffer,
@@ -36,20 +37,30 @@ export function cpuZeroPages(
   count: number,
   results: Uint8Array,
   pageSize: number,
+  offset = 0,
+  from = 0,
 ): number {
   const mem = blockMemory(sab);
   let zeros = 0;
-  let i = 0;
+  let i = from;
   while (i < count) {
-    // Extend a run of consecutive pages (bounded so a range stays in one window).
+    // Extend a run of consecutive pages (bounded so a range stays in one window) that fits.
+    const fits = (k: number) => offset + (pages[k] + 1) * pageSize <= sab.byteLength;
     let j = i + 1;
-    while (j < count && pages[j] === pages[j - 1] + 1 && (j - i) * pageSize < 2 ** 30) j++;
-    if (j - i > 1 && isZeroInBlock(mem, pages[i] * pageSize, (j - i) * pageSize)) {
-      for (let k = i; k < j; k++) results[k] = 1;
+    while (j < count && pages[j] === pages[j - 1] + 1 && (j - i) * pageSize < 2 ** 30 && fits(j))
+      j++;
+    const at = offset + pages[i] * pageSize;
+    if (!fits(i)) {
+      throw new RangeError(
+        `page ${pages[i]} (entry ${i}) is outside the ${sab.byteLength - offset}-byte block`,
+      );
+    }
+    if (j - i > 1 && isZeroInBlock(mem, at, (j - i) * pageSize)) {
+      results.fill(1, i, j);
       zeros += j - i;
     } else {
       for (let k = i; k < j; k++) {
-        const z = isZeroInBlock(mem, pages[k] * pageSize, pageSize) ? 1 : 0;
+        const z = isZeroInBlock(mem, offset + pages[k] * pageSize, pageSize) ? 1 : 0;
         results[k] = z;
         zeros += z;
       }

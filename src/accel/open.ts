@@ -133,30 +133,24 @@ export async function openAccelerator(
     const sab = new SharedArrayBuffer(layout.totalBytes);
     const arena = new ArenaView(sab, layout);
     const w = arena.i32;
-    w[A_MAGIC] = MAGIC;
     const as = AddressSpace.attach(emu.addressSpace);
     const owner = randomInt(1, 2 ** 31 - 1);
     const region = as.register(sab, owner);
     registered = { as, owner };
-    const handle: AccelHandle = {
-      kind: 'livemig-accel',
-      arena: sab,
-      layout,
-      space: 'emu',
-      arenaBase: region.base,
-      owner,
-      emu,
-      hw: [],
-      hwWait: 'pause',
-      targets: resolved.map((r, i) => ({ text: formatAccelTarget(targets[i]), ...r })),
-      deadlineMs: p.deadlineMs,
-      submitRetries: p.submitRetries,
-      mode,
-    };
-    resolved.forEach((r, i) => {
-      const q = emu.devices[r.device].wqs[r.wq];
-      w[A_CREDITS + i] = q.mode === 'dedicated' ? q.size : 0;
-    });
+    const handle = newHandle(
+      arena,
+      p,
+      resolved.map((r) => emu.devices[r.device].wqs[r.wq]),
+      {
+        space: 'emu',
+        arenaBase: region.base,
+        owner,
+        emu,
+        hw: [],
+        hwWait: 'pause',
+        targets: resolved.map((r, i) => ({ text: formatAccelTarget(targets[i]), ...r })),
+      },
+    );
     // Interrupt handles: dsa_completion's (device errors; all completions in 'thread' mode)
     // and, in 'direct' mode, one per slot aimed at the slot's own word.
     for (const d of new Set(resolved.map((r) => r.device))) {
@@ -187,6 +181,31 @@ export async function openAccelerator(
     await ownedEmu?.close();
     throw e;
   }
+}
+
+/**
+ * The handle of a new arena: its magic word, and the free credits of each dedicated WQ among
+ * `wqs` (the targets' WQs, in order).
+ */
+function newHandle(
+  arena: ArenaView,
+  p: OpenParams,
+  wqs: readonly { mode: string; size: number }[],
+  of: Omit<AccelHandle, 'kind' | 'arena' | 'layout' | 'deadlineMs' | 'submitRetries' | 'mode'>,
+): AccelHandle {
+  const w = arena.i32;
+  w[A_MAGIC] = MAGIC;
+  wqs.forEach((q, i) => (w[A_CREDITS + i] = q.mode === 'dedicated' ? q.size : 0));
+  const { deadlineMs, submitRetries, mode } = p;
+  return {
+    kind: 'livemig-accel',
+    arena: arena.sab,
+    layout: arena.layout,
+    ...of,
+    deadlineMs,
+    submitRetries,
+    mode,
+  };
 }
 
 interface OpenParams {
@@ -297,15 +316,8 @@ async function openHwAccelerator(
       slotMemByte: base.slotMemByte + pad,
       totalBytes: base.totalBytes + pad,
     };
-    const arena = new ArenaView(sab, layout);
-    const w = arena.i32;
-    w[A_MAGIC] = MAGIC;
-    wqs.forEach((q, i) => (w[A_CREDITS + i] = q.mode === 'dedicated' ? q.size : 0));
     const hwWait = chooseHwWait(undefined, cpuSupport().usable.waitpkg);
-    const handle: AccelHandle = {
-      kind: 'livemig-accel',
-      arena: sab,
-      layout,
+    const handle = newHandle(new ArenaView(sab, layout), p, wqs, {
       space: 'hw',
       arenaBase: address,
       owner: randomInt(1, 2 ** 31 - 1),
@@ -313,10 +325,7 @@ async function openHwAccelerator(
       hw: wqs,
       hwWait,
       targets: wqs.map((q, i) => ({ text: q.text, device: i, wq: 0 })),
-      deadlineMs: p.deadlineMs,
-      submitRetries: p.submitRetries,
-      mode: p.mode,
-    };
+    });
     const accel = new Accelerator(handle);
     const data: HwCompletionWorkerData = {
       arena: sab,

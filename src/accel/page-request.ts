@@ -9,7 +9,6 @@ export class PageRequest {
   nsubTotal = 0;
   t0 = 0;
   deadline = 0;
-  zeros = 0;
   /** byte offset of the block's page 0 in its buffer */
   offset = 0;
   /** write() to a dedicated WQ: members whose credit went back already. */

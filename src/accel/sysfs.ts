@@ -68,25 +68,24 @@ async function isDir(p: string): Promise<boolean> {
   }
 }
 
-export interface SysfsWq {
-  dev: string;
-  state?: string;
-  mode?: string;
-  type?: string;
-  size?: number;
-  threshold?: number;
-  priority?: number;
-  group_id?: number;
-  max_batch_size?: number;
-  max_transfer_size?: number;
-  block_on_fault?: number;
-  name?: string;
-  driver_name?: string;
-  clients?: number;
-  occupancy?: number;
-  /** Minor number of the WQ's character device. */
-  cdev_minor?: number;
-}
+// The attributes listed, in `accel-config list` order; those in TEXT are strings, the others
+// integers (cdev_major/cdev_minor: the numbers of the WQs' character devices; pasid_enabled: 1
+// when the device uses PASIDs, which shared user WQs need).
+const WQ_LIST =
+  'state mode type size threshold priority group_id max_batch_size max_transfer_size block_on_fault name driver_name clients occupancy cdev_minor';
+const DEVICE_LIST =
+  'state version max_groups max_work_queues max_engines max_work_queues_size max_batch_size max_transfer_size numa_node op_cap clients pasid_enabled cdev_major';
+const TEXT_LIST = 'state mode type name driver_name version op_cap';
+const [WQ_ATTRS, DEVICE_ATTRS, TEXT] = [WQ_LIST, DEVICE_LIST, TEXT_LIST].map(attributeNames);
+
+/** The names of a space-separated list, as a type. */
+type Words<S extends string> = S extends `${infer A} ${infer B}` ? A | Words<B> : S;
+/** A sysfs directory's attributes of `S` (undefined where one is missing). */
+type Attrs<S extends string> = {
+  [K in Words<S>]?: K extends Words<typeof TEXT_LIST> ? string : number;
+};
+
+export type SysfsWq = { dev: string } & Attrs<typeof WQ_LIST>;
 
 export interface SysfsEngine {
   dev: string;
@@ -99,27 +98,12 @@ export interface SysfsGroup {
   grouped_engines?: SysfsEngine[];
 }
 
-export interface SysfsDevice {
+export type SysfsDevice = Attrs<typeof DEVICE_LIST> & {
   dev: string;
-  state?: string;
-  version?: string;
-  max_groups?: number;
-  max_work_queues?: number;
-  max_engines?: number;
-  max_work_queues_size?: number;
-  max_batch_size?: number;
-  max_transfer_size?: number;
-  numa_node?: number;
-  op_cap?: string;
-  clients?: number;
-  /** 1 when the device uses PASIDs (SVA): shared user WQs need it. */
-  pasid_enabled?: number;
-  /** Major number of the WQ character devices. */
-  cdev_major?: number;
   groups: SysfsGroup[];
   ungrouped_workqueues?: SysfsWq[];
   ungrouped_engines?: SysfsEngine[];
-}
+};
 
 export interface SysfsListing {
   root: string;
@@ -127,15 +111,6 @@ export interface SysfsListing {
   /** Why nothing could be listed (no idxd driver, no devices, unreadable root). */
   note?: string;
 }
-
-// The attributes listed, in `accel-config list` order; those in TEXT are strings, the others
-// integers.
-const WQ_ATTRS = attributeNames(`state mode type size threshold priority group_id max_batch_size
-  max_transfer_size block_on_fault name driver_name clients occupancy cdev_minor`);
-const DEVICE_ATTRS = attributeNames(`state version max_groups max_work_queues max_engines
-  max_work_queues_size max_batch_size max_transfer_size numa_node op_cap clients pasid_enabled
-  cdev_major`);
-const TEXT = attributeNames('state mode type name driver_name version op_cap');
 
 /** The attributes `names` of the sysfs directory `dir` (undefined where one is missing). */
 async function readAttrs<T>(dir: string, names: Set<string>): Promise<T> {

@@ -117,10 +117,11 @@ async function configure(src: QmpClient, dst: QmpClient, spec: LivemigRunSpec): 
 }
 
 /**
- * Configure, let both processes settle, migrate, wait for both ends. Process CPU counts from
- * `migrate` until the destination is done: configuring (which, for offload, starts the emulated
- * device's engine threads, as enabling a work queue with accel-config would) comes before, as it
- * does before QEMU's `migrate`.
+ * Let both processes settle, configure, migrate at once, wait for both ends: parameters set
+ * right before `migrate`, as users' scripts do, so whatever `migrate-set-parameters` starts
+ * (for offload, the emulated device's engine threads and their warm-up) runs inside the
+ * measured window if the migration waits for it. Process CPU counts from `migrate` until the
+ * destination is done.
  */
 async function measure(
   src: Endpoint,
@@ -129,8 +130,8 @@ async function measure(
   spec: LivemigRunSpec,
 ): Promise<RunRecord> {
   const pids = [src.pid, dst.pid].filter((p): p is number => p !== null);
-  const uri = await prepare();
   await settle(pids);
+  const uri = await prepare();
   const cpu0 = { src: processCpuMs(src.pid!), dst: dst.pid ? processCpuMs(dst.pid) : 0 };
   dst.qmp.clearEvents();
   const t0 = nowMs();

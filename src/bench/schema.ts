@@ -3,6 +3,7 @@
 // explains every field.
 
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import { jsonPath, pointerKeys } from '../util/json-path.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type JsonSchema = { [k: string]: Json };
@@ -268,21 +269,8 @@ export const RESULTS_SCHEMA: JsonSchema = {
 const ajv = new Ajv2020({ allErrors: true, verbose: true, allowUnionTypes: true });
 const checkResults = ajv.compile(RESULTS_SCHEMA);
 
-/** '/runs/0/mode' -> '$.runs[0].mode' */
-function jsonPath(pointer: string): string {
-  return (
-    '$' +
-    pointer
-      .split('/')
-      .slice(1)
-      .map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'))
-      .map((k) => (/^\d+$/.test(k) ? `[${k}]` : `.${k}`))
-      .join('')
-  );
-}
-
 function describe(e: ErrorObject): string {
-  const where = jsonPath(e.instancePath);
+  const where = jsonPath(pointerKeys(e.instancePath));
   switch (e.keyword) {
     case 'additionalProperties':
       return `${where}: unexpected property '${String(e.params.additionalProperty)}'`;

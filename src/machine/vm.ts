@@ -18,8 +18,9 @@ import {
 } from '../migration/parameters.js';
 import { LM_WORKER, MigrationSource, SEND_WORKER } from '../migration/source/source.js';
 import { WorkerPool } from '../util/worker-pool.js';
-import type { DsaEmu } from '../accel/dsa/emu/device.js';
-import { acquireSharedEmu, endWarmUp, releaseSharedEmu } from './shared-emu.js';
+import { engineWorkerFile, type DsaEmu } from '../accel/dsa/emu/device.js';
+import { defaultEngineCount } from '../accel/dsa/emu/config.js';
+import { acquireSharedEmu, releaseSharedEmu } from './shared-emu.js';
 import { channelDepth } from '../migration/source/channel-slots.js';
 import { completionWorkerFile, openAccelerator, type Accelerator } from '../accel/driver.js';
 import { parseAccelPath } from '../accel/accel-path.js';
@@ -96,7 +97,7 @@ export class Vm extends EventEmitter implements MigrationHost {
 
   /** This guest's reference to the process's emulated DSA devices (taken once). */
   private startEmu(): Promise<DsaEmu> {
-    this.emuStarting ??= acquireSharedEmu().then((e) => (this.emu = e));
+    this.emuStarting ??= acquireSharedEmu(this.pool).then((e) => (this.emu = e));
     return this.emuStarting;
   }
 
@@ -295,10 +296,7 @@ export class Vm extends EventEmitter implements MigrationHost {
       );
     }
     const needsEmu = parseAccelPath(path).some((t) => t.type === 'dsa-emu');
-    if (needsEmu) {
-      this.emu ??= await this.startEmu();
-      endWarmUp();
-    }
+    if (needsEmu) this.emu ??= await this.startEmu();
     return openAccelerator(path, {
       devices: this.emu ?? undefined,
       maxPages: this.params['multifd-packet-size'] / 4096,
@@ -325,8 +323,12 @@ export class Vm extends EventEmitter implements MigrationHost {
     // right before `migrate`, and a thread started then would start inside the migration.
     this.pool.prespawn(SEND_WORKER, this.params['multifd-channels']);
     this.pool.prespawn(LM_WORKER, 1);
-    const kind = this.accelKind();
-    if (kind) this.pool.prespawn(completionWorkerFile(kind), 1);
+    // The emulated DSA's threads too, before dsa-accel is named, for the same reason: its
+    // engines (taken when the process's devices start) and its dsa_completion.
+    const kind = this.accelKind() ?? 'dsa-emu';
+    this.pool.prespawn(completionWorkerFile(kind), 1);
+    if (kind === 'dsa-emu' && !this.emu)
+      this.pool.prespawn(engineWorkerFile(), defaultEngineCount());
   }
 
   /** The kind of work queue the next migration's accelerator opens, if it uses one. */

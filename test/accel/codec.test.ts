@@ -3,18 +3,16 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  compval,
-  encodeDescriptor,
-  setSourceWords,
-  writeDescriptorWords,
-  type DescriptorFields,
-} from '../../src/accel/dsa/descriptor.js';
-import { decodeCompletionRecord, storeRecordWords } from '../../src/accel/dsa/completion.js';
+import { setSourceWords, writeDescriptorWords } from '../../src/accel/dsa/descriptor.js';
+import { storeRecordWords } from '../../src/accel/dsa/completion.js';
 import { Flag, Opcode, Status, opCapString, statusName } from '../../src/accel/dsa/opcodes.js';
 import {
   batch,
+  compval,
+  decodeCompletionRecord,
   decodeDescriptor,
+  encodeDescriptor,
+  type DescriptorFields,
   drain,
   encodeCompletionRecord,
   memfill,

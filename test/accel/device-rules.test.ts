@@ -5,10 +5,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DsaEmu } from '../../src/accel/dsa/emu/device.js';
-import { WqPortal } from '../../src/accel/dsa/emu/portal.js';
-import { compval, encodeDescriptor } from '../../src/accel/dsa/descriptor.js';
+import { WqPortal } from './wq-portal.js';
 import { Flag, Status } from '../../src/accel/dsa/opcodes.js';
-import { batch, noop } from './dsa-builders.js';
+import { batch, compval, encodeDescriptor, noop } from './dsa-builders.js';
 import { Dma } from './helpers.js';
 
 const F = Flag.CRAV | Flag.RCR;

@@ -4,11 +4,19 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DsaEmu, type EmulatedDevice } from '../../src/accel/dsa/emu/device.js';
-import { WqPortal } from '../../src/accel/dsa/emu/portal.js';
+import { WqPortal } from './wq-portal.js';
 import { SWERR_DWQ_FULL } from '../../src/accel/dsa/emu/wq.js';
-import { compval, encodeDescriptor } from '../../src/accel/dsa/descriptor.js';
 import { Flag, Opcode, Status } from '../../src/accel/dsa/opcodes.js';
-import { batch, compare, drain, memfill, memmove, noop } from './dsa-builders.js';
+import {
+  batch,
+  compare,
+  compval,
+  drain,
+  encodeDescriptor,
+  memfill,
+  memmove,
+  noop,
+} from './dsa-builders.js';
 import { Dma, eventually, isZero } from './helpers.js';
 
 const F = Flag.CRAV | Flag.RCR;

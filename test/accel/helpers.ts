@@ -1,8 +1,12 @@
 // Test helpers: a registered "DMA" buffer for hand-built descriptors, records and data.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decodeCompletionRecord, type CompletionRecord } from '../../src/accel/dsa/completion.js';
-import { encodeDescriptor, type DescriptorFields } from '../../src/accel/dsa/descriptor.js';
+import {
+  decodeCompletionRecord,
+  encodeDescriptor,
+  type CompletionRecord,
+  type DescriptorFields,
+} from './dsa-builders.js';
 import type { DsaEmu } from '../../src/accel/dsa/emu/device.js';
 
 export class Dma {

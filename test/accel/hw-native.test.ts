@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { addonStatus, loadAddon } from '../../src/accel/hw/addon.js';
 import { cpuSupport, cpuinfoFlags, describeCpu, CPU_FEATURES } from '../../src/accel/hw/cpu.js';
 import { addressOf, movdir64bTo, peek, poke } from './native-testing.js';
-import { compval, encodeDescriptor } from '../../src/accel/dsa/descriptor.js';
+import { compval, encodeDescriptor } from './dsa-builders.js';
 import { addonSkip } from './hw-helpers.js';
 
 const skip = addonSkip();

@@ -33,7 +33,7 @@ import {
   takePosition,
 } from '../../src/accel/dsa/emu/wq.js';
 import { DsaEmu } from '../../src/accel/dsa/emu/device.js';
-import { WqPortal } from '../../src/accel/dsa/emu/portal.js';
+import { WqPortal } from './wq-portal.js';
 import { noop } from './dsa-builders.js';
 import { Flag, Status } from '../../src/accel/dsa/opcodes.js';
 import { Dma } from './helpers.js';

@@ -20,21 +20,6 @@ export function uint32(x: number): number {
   return s + TWO_32 * (s >>> 31);
 }
 
-/** Low 32 bits of a non-negative safe integer or bigint, as an unsigned number. */
-export function addrLo(a: Address): number {
-  return typeof a === 'bigint' ? Number(a & 0xffffffffn) : a >>> 0;
-}
-
-/** High 32 bits of a non-negative safe integer or bigint, as an unsigned number. */
-export function addrHi(a: Address): number {
-  return typeof a === 'bigint' ? Number((a >> 32n) & 0xffffffffn) : Math.floor(a / TWO_32) >>> 0;
-}
-
-/** Join two u32 halves into a bigint (exact for all 64-bit values). */
-export function joinAddr(lo: number, hi: number): bigint {
-  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-}
-
 /** Join two u32 halves into a number; exact below 2^53, which all emulated addresses are. */
 export function joinAddrNumber(lo: number, hi: number): number {
   return (hi >>> 0) * TWO_32 + (lo >>> 0);

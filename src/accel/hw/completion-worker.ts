@@ -19,7 +19,6 @@
 import { parentPort } from 'node:worker_threads';
 import {
   A_IRQ,
-  A_SHUTDOWN,
   ArenaView,
   M_NSUB,
   M_STATE,
@@ -97,11 +96,7 @@ function run(data: HwCompletionWorkerData): void {
     return n;
   };
 
-  t.start();
-  for (;;) {
-    const seen = Atomics.load(w, A_IRQ);
-    if (Atomics.load(w, A_SHUTDOWN)) break;
-    t.serveCpu();
+  t.run((seen) => {
     monitor.check(performance.now());
     if (monitor.anyStopped) reclaimStoppedSlots(a, devices);
     Atomics.store(w, A_HW_KICK, 0);
@@ -110,13 +105,12 @@ function run(data: HwCompletionWorkerData): void {
       // A new submission sets the kick word: wait on it too, so its slot joins the list.
       offsets[pending] = A_HW_KICK * 4;
       native.waitAny(w, offsets, pending + 1, SLICE_US, method, Math.min(sleepUs, SLICE_US));
-      continue;
+      return;
     }
     Atomics.store(w, A_HW_SLEEPING, 1);
     Atomics.wait(w, A_IRQ, seen);
     Atomics.store(w, A_HW_SLEEPING, 0);
-  }
-  t.stop();
+  });
 }
 
 // Bound by a message, as the emulated device's dsa_completion is (a pooled thread can serve).

@@ -4,11 +4,13 @@
 
 import type { AccelTarget } from '../accel-path.js';
 import { cpuZeroPages } from '../cpu-zero.js';
-import { compval, encodeDescriptor } from '../dsa/descriptor.js';
-import { decodeCompletionRecord } from '../dsa/completion.js';
+import { joinAddrNumber } from '../dsa/address.js';
+import { writeDescriptorWords } from '../dsa/descriptor.js';
+import { RecWord } from '../dsa/completion.js';
 import type { DsaEmu } from '../dsa/emu/device.js';
-import { WqPortal } from '../dsa/emu/portal.js';
-import { Flag, Status, statusName } from '../dsa/opcodes.js';
+import { ringDoorbell } from '../dsa/emu/registers.js';
+import { enqcmd, movdir64b, openRing } from '../dsa/emu/wq.js';
+import { Flag, Opcode, STATUS_MASK, Status, statusName } from '../dsa/opcodes.js';
 import type { Accelerator, BatchTask } from '../driver.js';
 import { countersSince, type AccelCounters } from '../counters.js';
 import { loadAddon } from './addon.js';
@@ -133,6 +135,7 @@ async function faultCheck(c: Ctx, emu: DsaEmu | undefined, target: AccelTarget):
   const name = 'COMPVAL on a deliberately faulting address';
   const sab = new SharedArrayBuffer(256);
   const u8 = new Uint8Array(sab);
+  const w = new Int32Array(sab);
   const native = loadAddon();
   const h = c.accel.handle.hw[0];
   let base: number;
@@ -146,14 +149,33 @@ async function faultCheck(c: Ctx, emu: DsaEmu | undefined, target: AccelTarget):
   } else return;
   const off = (64 - (base % 64)) % 64;
   const rec = off + 64;
-  encodeDescriptor(
-    u8,
-    off,
-    compval({ src: fault, size: PS, flags: Flag.CRAV | Flag.RCR, completionAddr: base + rec }),
+  // Int32Array stores keep an address's low 32 bits; the high word is written apart.
+  const hi = (a: number) => Math.floor(a / 2 ** 32);
+  const flags = Flag.CRAV | Flag.RCR;
+  const recAddr = base + rec;
+  writeDescriptorWords(
+    w,
+    off / 4,
+    Opcode.COMPVAL,
+    flags,
+    recAddr,
+    hi(recAddr),
+    fault,
+    hi(fault),
+    PS,
+    0,
   );
   const submit = (): boolean => {
     if (emu && target.type === 'dsa-emu') {
-      return new WqPortal(emu.device(target.device).handle, target.wq).submit(u8, off);
+      const dev = emu.device(target.device);
+      const q = dev.wq(target.wq);
+      const ok = (q.mode === 'shared' ? enqcmd : movdir64b)(
+        openRing(q.ring, dev.handle.registers),
+        w,
+        off / 4,
+      );
+      if (ok) ringDoorbell(dev.regs.words, q.group);
+      return ok;
     }
     if (h.submit === 'write') {
       try {
@@ -176,31 +198,32 @@ async function faultCheck(c: Ctx, emu: DsaEmu | undefined, target: AccelTarget):
   }
   // A diagnostic waits here, on the main thread, by polling every millisecond (the driver's
   // requests are waited for by dsa_completion).
-  const status = new Int32Array(sab, rec, 1);
+  const r = rec / 4;
   const end = Date.now() + 2000;
-  while ((Atomics.load(status, 0) & 0xff) === 0 && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 1));
+  while ((Atomics.load(w, r + RecWord.STATUS_RESULT) & 0xff) === 0 && Date.now() < end) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
   }
-  const r = decodeCompletionRecord(u8, rec);
-  const fa = Number(r.faultAddr);
-  if (r.status === 0) {
+  const status = w[r + RecWord.STATUS_RESULT] & 0xff;
+  const code = status & STATUS_MASK;
+  const fa = joinAddrNumber(w[r + RecWord.FAULT_LO], w[r + RecWord.FAULT_HI]);
+  if (status === 0) {
     c.checks.push({ name, ok: false, detail: 'no completion record within 2 s' });
     c.advice.push(
       c.hw
         ? `the device wrote no completion record for a single descriptor within 2 s: check the device state (cat /sys/bus/dsa/devices/${c.wqName}/state; accel-config list) and dmesg | grep -i idxd`
         : 'the emulated device wrote no completion record within 2 s: the machine is overloaded',
     );
-  } else if (r.code === Status.PAGE_FAULT_NOBOF || r.code === Status.PAGE_FAULT_IR) {
+  } else if (code === Status.PAGE_FAULT_NOBOF || code === Status.PAGE_FAULT_IR) {
     c.checks.push({
       name,
       ok: fa >= fault && fa < fault + PS,
-      detail: `${statusName(r.code)} at 0x${fa.toString(16)} (address 0x${fault.toString(16)}), bytes_completed ${r.bytesCompleted}: the driver finishes such pages on the CPU`,
+      detail: `${statusName(code)} at 0x${fa.toString(16)} (address 0x${fault.toString(16)}), bytes_completed ${w[r + RecWord.BYTES_COMPLETED] >>> 0}: the driver finishes such pages on the CPU`,
     });
   } else {
     c.checks.push({
       name,
       ok: false,
-      detail: `status ${statusName(r.status)} instead of a page fault (PAGE_FAULT_NOBOF)`,
+      detail: `status ${statusName(status)} instead of a page fault (PAGE_FAULT_NOBOF)`,
     });
   }
 }

@@ -8,7 +8,7 @@
 // 2. Checks, each compared with the CPU: COMPVAL on a zero page and on a non-zero page, a
 //    128-page batch, a 1024-page batch where the WQ allows it, and a descriptor on a
 //    deliberately faulting address (PAGE_FAULT_NOBOF expected), through the same driver
-//    migration uses (and the raw descriptor codec for the faulting one).
+//    migration uses (and a descriptor written by hand for the faulting one).
 // 3. Latency and throughput per batch size, and the CPU dsa_completion used meanwhile.
 //
 // The checks are in selftest-checks.ts, the host's environment in selftest-host.ts, the timed

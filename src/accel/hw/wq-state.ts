@@ -11,7 +11,7 @@
 //     submitter asked, reads the WQ's and its device's sysfs `state`; when either is not
 //     `enabled` it halts the WQ (markHalted, cause WQ_STATE / DEVICE_STATE / SYSFS_GONE) and,
 //     the device writing nothing more to a disabled WQ's records, bumps H_EPOCH (stopped()).
-//   - markHalted: the first caller wins H_CAUSE (compare-exchange from NONE), then writes
+//   - markHalted: the first caller wins H_CAUSE (compare-exchange from 0), then writes
 //     H_ERRNO / H_DETAIL, then stores H_STATE = HALTED. Later callers only store H_STATE.
 // Readers: submitters check H_STATE and H_EPOCH before each request (the positions of the
 // emulated device's C_STATE and C_EPOCH, so the driver treats both alike: a halted WQ's pages go
@@ -20,6 +20,19 @@
 
 import { DevState } from '../dsa/emu/registers.js';
 import { errnoName } from '../../util/errors.js';
+
+/** Why a WQ halted (H_CAUSE; 0 while it has not). */
+export const HaltCause = {
+  /** A write() the kernel refused for good. */
+  SUBMISSION: 1,
+  /** The WQ's sysfs state is not `enabled`. */
+  WQ_STATE: 2,
+  /** The device's sysfs state is not `enabled` (halted after a hardware error, disabled). */
+  DEVICE_STATE: 3,
+  /** The WQ's sysfs directory is gone (device removed, driver unbound). */
+  SYSFS_GONE: 4,
+} as const;
+export type HaltCauseCode = (typeof HaltCause)[keyof typeof HaltCause];
 
 export const H_STATE = 0;
 /** Bumped once the device is known to write nothing more for this WQ (slots reclaimable). */
@@ -37,19 +50,6 @@ export const H_TROUBLE = 6;
 /** sysfs re-reads dsa_completion made (poll() events and trouble together). */
 export const H_CHECKS = 7;
 export const H_WORDS = 16;
-
-export const HaltCause = {
-  NONE: 0,
-  /** A write() the kernel refused for good. */
-  SUBMISSION: 1,
-  /** The WQ's sysfs state is not `enabled`. */
-  WQ_STATE: 2,
-  /** The device's sysfs state is not `enabled` (halted after a hardware error, disabled). */
-  DEVICE_STATE: 3,
-  /** The WQ's sysfs directory is gone (device removed, driver unbound). */
-  SYSFS_GONE: 4,
-} as const;
-export type HaltCauseCode = (typeof HaltCause)[keyof typeof HaltCause];
 
 /** sysfs `state` values of idxd WQs and devices (drivers/dma/idxd/sysfs.c); others: 'unknown'. */
 export const SYSFS_STATES = ['enabled', 'disabled', 'locked', 'halted', 'unknown'] as const;
@@ -72,7 +72,7 @@ export function isHalted(w: Int32Array): boolean {
 
 /** Halt the WQ for `cause`: true when this call was the first (it then owns the report). */
 export function markHalted(w: Int32Array, cause: HaltCauseCode, detail = 0, errno = 0): boolean {
-  const first = Atomics.compareExchange(w, H_CAUSE, HaltCause.NONE, cause) === HaltCause.NONE;
+  const first = Atomics.compareExchange(w, H_CAUSE, 0, cause) === 0;
   if (first) {
     Atomics.store(w, H_ERRNO, errno);
     Atomics.store(w, H_DETAIL, detail);

@@ -7,6 +7,7 @@
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { HW_LIMITS } from './config.js';
 import { article, attributeNames, isObject, isPow2 } from './config-attributes.js';
+import { jsonPath, pointerKeys } from '../../../util/json-path.js';
 
 const int = (minimum: number, maximum: number) => ({ type: 'integer', minimum, maximum });
 const pow2 = (minimum: number, maximum: number) => ({ ...int(minimum, maximum), powerOfTwo: true });
@@ -50,7 +51,7 @@ const WQ = accfgObject(
     group_id: GROUP_ID,
     priority: int(1, 15),
     block_on_fault: int(0, 1),
-    // Rounded up to a power of two by the kernel (a warning, config-validate-wq.ts).
+    // Rounded up to a power of two by the kernel (a warning, config-validate.ts).
     max_batch_size: int(1, HW_LIMITS.maxBatchSize),
     max_transfer_size: int(1, HW_LIMITS.maxTransferSize),
     type: { enum: ['user', 'kernel', 'none'] },
@@ -134,7 +135,7 @@ export function checkAccfgSchema(json: unknown): SchemaResult {
       continue;
     }
     result.errors.push(`${place(json, e.instancePath)}: ${problem(e)}`);
-    const device = e.instancePath.split('/')[1];
+    const device = pointerKeys(e.instancePath)[0];
     if (device !== undefined) result.badDevices.add(Number(device));
   }
   return result;
@@ -142,7 +143,7 @@ export function checkAccfgSchema(json: unknown): SchemaResult {
 
 /** What one ajv error says, in words: the bad value and what is allowed (place() says where). */
 function problem(e: ErrorObject): string {
-  const key = e.instancePath.split('/').at(-1) ?? '';
+  const key = pointerKeys(e.instancePath).at(-1) ?? '';
   const what = e.instancePath === '' ? 'the configuration' : /^\d+$/.test(key) ? 'entry' : key;
   const value = JSON.stringify(e.data);
   const s = (e.parentSchema ?? {}) as Record<string, unknown>;
@@ -179,16 +180,14 @@ function problem(e: ErrorObject): string {
  * ($[0].groups[0].grouped_workqueues[1].size)'.
  */
 function place(json: unknown, pointer: string): string {
+  const keys = pointerKeys(pointer);
   const names: string[] = [];
-  let path = '$';
   let node = json;
-  const keys = pointer === '' ? [] : pointer.split('/').slice(1);
   for (const key of [...keys, undefined]) {
     if (isObject(node) && typeof node.dev === 'string') names.push(node.dev);
-    if (key === undefined) break;
-    path += /^\d+$/.test(key) ? `[${key}]` : `.${key}`;
-    node = (node as Record<string, unknown> | undefined)?.[key];
+    if (key !== undefined) node = (node as Record<string, unknown> | undefined)?.[key];
   }
+  const path = jsonPath(keys);
   return names.length ? `${names.join('/')} (${path})` : path;
 }
 

@@ -8,9 +8,11 @@
 
 import { Worker } from 'node:worker_threads';
 import { waitUntil } from '../../../util/wait-until.js';
+import type { WorkerPool } from '../../../util/worker-pool.js';
 import { awaitExit } from '../../../util/worker-exit.js';
 import { AddressSpace, type Region } from './address-space.js';
 import { defaultAccfgConfig, type EmuDeviceConfig } from './config.js';
+import type { EngineWorkerData } from './engine.js';
 import { resolveAccfgConfig } from './config-validate.js';
 import type { DsaEmuHandle, EmuDeviceHandle, EmuEngineHandle, EmuWqHandle } from './handles.js';
 import {
@@ -190,9 +192,7 @@ export class EmulatedDevice {
 
   /** CPU ms per engine thread, keyed "dsa0/engine0.N" (last published values). */
   engineCpuMs(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const e of this.handle.engines) out[e.threadName] = this.regs.cpu.read(e.index);
-    return out;
+    return Object.fromEntries(this.engineStats().map((e) => [e.thread, e.cpuMs]));
   }
 }
 
@@ -201,6 +201,16 @@ export interface DsaEmuOptions {
   config?: unknown;
   /** Engines of the built-in configuration (default: defaultEngineCount()). */
   engines?: number;
+  /**
+   * Threads started ahead: engine threads are taken from here (engineWorkerFile()), so that
+   * a migration started right after the devices does not pay their start.
+   */
+  threads?: WorkerPool;
+}
+
+/** The engine threads' module (for WorkerPool.prespawn). */
+export function engineWorkerFile(): URL {
+  return new URL('./engine-worker.js', import.meta.url);
 }
 
 /** The emulated devices of one address space, owned by the thread that started them. */
@@ -234,22 +244,30 @@ export class DsaEmu {
       devices: r.devices.map((c) => buildDevice(c, as)),
     };
     const emu = new DsaEmu(handle, as);
-    try {
-      for (const dev of emu.devices) {
-        for (const eng of dev.handle.engines) await emu.startEngine(dev, eng);
-      }
-    } catch (e) {
+    // All at once: a worker's start is mostly its own thread's (isolate, modules), and a
+    // migration started right after `migrate-set-parameters` waits for the slowest, not the sum.
+    const started = emu.devices.flatMap((d) =>
+      d.handle.engines.map((e) => emu.startEngine(d, e, opts.threads)),
+    );
+    const failed = (await Promise.allSettled(started)).find((r) => r.status === 'rejected');
+    if (failed) {
       await emu.close();
-      throw e;
+      throw failed.reason;
     }
     return emu;
   }
 
-  private async startEngine(device: EmulatedDevice, engine: EmuEngineHandle): Promise<void> {
-    const worker = new Worker(new URL('./engine-worker.js', import.meta.url), {
-      workerData: { device: device.handle, engine: engine.index },
-      name: engine.threadName,
-    });
+  private async startEngine(
+    device: EmulatedDevice,
+    engine: EmuEngineHandle,
+    threads?: WorkerPool,
+  ): Promise<void> {
+    const data: EngineWorkerData = { device: device.handle, engine: engine.index };
+    const worker =
+      threads?.take(engineWorkerFile(), data) ??
+      new Worker(engineWorkerFile(), { workerData: data, name: engine.threadName });
+    // Pushed now: close() ends a worker that failed to start too, or is still starting.
+    this.workers.push({ worker, device, engine });
     await new Promise<void>((resolve, reject) => {
       worker.once('message', () => resolve());
       worker.once('error', reject);
@@ -265,7 +283,6 @@ export class DsaEmu {
       haltDevice(device.regs.words);
     });
     worker.unref();
-    this.workers.push({ worker, device, engine });
   }
 
   device(name: string): EmulatedDevice {

@@ -11,19 +11,19 @@ import { firstDifference, PatternMemory } from './memory-compare.js';
 import { E_BYTES, addEngineStat, type Registers } from './registers.js';
 
 export class Operations {
+  readonly patterns = new PatternMemory();
   // The outcome of the last operation.
   status = 0;
   result = 0;
   bytes = 0;
   faultLo = 0;
   faultHi = 0;
-  /** max_transfer_size of the WQ the descriptor came from. */
-  maxTransfer = 0;
-  /** The descriptor has BOF (and its WQ allows it). */
-  blockOnFault = false;
-  readonly patterns = new PatternMemory();
   private readonly t = new Translation();
   private readonly t2 = new Translation();
+  // Set by the executor for each descriptor: max_transfer_size of the WQ it came from, and
+  // whether it has BOF (and its WQ allows it).
+  maxTransfer = 0;
+  blockOnFault = false;
 
   constructor(
     private readonly as: AddressSpace,

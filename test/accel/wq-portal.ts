@@ -1,12 +1,12 @@
-// A work queue's submission portal for code that builds its own descriptors (tests, tools,
-// benchmarks): what mmapping /dev/dsa/wqX.Y gives a program on real hardware. The driver
-// uses the same ring functions directly.
+// A work queue's submission portal for tests that build their own descriptors: what mmapping
+// /dev/dsa/wqX.Y gives a program on real hardware. The driver and the selftest use the same
+// ring functions directly.
 
-import { DESCRIPTOR_WORDS } from '../descriptor.js';
-import { DESCRIPTOR_SIZE } from '../opcodes.js';
-import type { EmuDeviceHandle, EmuWqHandle } from './handles.js';
-import { openRegisters, ringDoorbell } from './registers.js';
-import { enqcmd, movdir64b, openRing, type WqRing } from './wq.js';
+import { DESCRIPTOR_WORDS } from '../../src/accel/dsa/descriptor.js';
+import { DESCRIPTOR_SIZE } from '../../src/accel/dsa/opcodes.js';
+import type { EmuDeviceHandle, EmuWqHandle } from '../../src/accel/dsa/emu/handles.js';
+import { openRegisters, ringDoorbell } from '../../src/accel/dsa/emu/registers.js';
+import { enqcmd, movdir64b, openRing, type WqRing } from '../../src/accel/dsa/emu/wq.js';
 
 export class WqPortal {
   readonly wq: EmuWqHandle;
