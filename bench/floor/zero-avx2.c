@@ -1,8 +1,10 @@
 /* The zero check's yardstick for `npm run bench:zero`: a C loop that ORs 128 bytes at a time with
  * AVX2 and stops at the first non-zero byte, per 4 KiB page, over SIZE bytes of touched zero
- * memory. Prints one line per run: the milliseconds the run took.
+ * memory. It stays up between runs, so that the bench can interleave its runs with livemig's in
+ * one warm process: each line read from stdin starts a run, and the run prints one line, the
+ * milliseconds it took. It exits at the end of its input.
  *
- *   zero-avx2 SIZE_BYTES RUNS
+ *   zero-avx2 SIZE_BYTES
  */
 #include <immintrin.h>
 #include <stdio.h>
@@ -24,12 +26,11 @@ static int page_is_zero(const unsigned char *p) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s SIZE_BYTES RUNS\n", argv[0]);
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s SIZE_BYTES (then one line on stdin per run)\n", argv[0]);
     return 2;
   }
   size_t size = strtoull(argv[1], NULL, 10) & ~(size_t)4095;
-  int runs = atoi(argv[2]);
   unsigned char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) {
     perror("mmap");
@@ -38,7 +39,8 @@ int main(int argc, char **argv) {
   /* Touch every page with a write, as livemig's bench preallocates its RAM: resident zeros. */
   for (size_t o = 0; o < size; o += 4096) m[o] = 1;
   for (size_t o = 0; o < size; o += 4096) m[o] = 0;
-  for (int r = 0; r < runs; r++) {
+  char line[64];
+  while (fgets(line, sizeof line, stdin) != NULL) {
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     size_t zeros = 0;
@@ -46,6 +48,7 @@ int main(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &b);
     if (zeros != size / 4096) return 3;
     printf("%.3f\n", (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6);
+    fflush(stdout);
   }
   return 0;
 }

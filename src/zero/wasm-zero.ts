@@ -1,26 +1,28 @@
-// The zero check in WebAssembly SIMD: one loop that ORs 128 bytes at a time and stops at the
+// The zero check in WebAssembly SIMD: one loop that ORs 256 bytes at a time and stops at the
 // first non-zero byte. It reads memory once, where `Buffer.compare` against a zero buffer reads
-// two streams; measured here over 1 GiB of zero memory: ~24-26 GiB/s against ~20 for
-// `Buffer.compare` and ~26-29 for a C AVX2 loop. WebAssembly reads only its own memory, so
-// guest RAM blocks are allocated as shared `WebAssembly.Memory` (src/ram/layout.ts) and each
-// thread instantiates this module once per block it checks.
+// two streams. WebAssembly has 16-byte vectors only, so a turn takes 16 loads; 256 bytes a turn
+// rather than 128 spends fewer instructions per byte on the loop itself (V8 adds a stack check to
+// every turn): over 1 GiB of zero memory, 86-91% of a C AVX2 loop's throughput against 83-86%
+// for 128, interleaved in one process (docs/benchmarks.md, 2026-12-03). WebAssembly reads only
+// its own memory, so guest RAM blocks are allocated as shared `WebAssembly.Memory`
+// (src/ram/layout.ts) and each thread instantiates this module once per block it checks.
 //
-// The module is assembled here from its bytes (it is 100-odd bytes; a toolchain would be a
+// The module is assembled here from its bytes (it is 200-odd bytes; a toolchain would be a
 // dependency for that). Its one function, in the text format:
 //
 //   (import "m" "mem" (memory 0 65536 shared))
 //   (func (export "isZero") (param $off i32) (param $len i32) (result i32)
 //     (block $nonzero
 //       (loop $next
-//         (br_if $nonzero (v128.any_true (v128.or (or4 $off 0) (or4 $off 64))))
-//         (local.set $off (i32.add (local.get $off) (i32.const 128)))
-//         (br_if $next (local.tee $len (i32.sub (local.get $len) (i32.const 128)))))
+//         (br_if $nonzero (v128.any_true (or16 $off)))
+//         (local.set $off (i32.add (local.get $off) (i32.const 256)))
+//         (br_if $next (local.tee $len (i32.sub (local.get $len) (i32.const 256)))))
 //       (return (i32.const 1)))
 //     (i32.const 0))
 //
-// where (or4 $off k) ORs the four 16-byte loads at $off+k .. $off+k+48. The loop counts the
-// length down rather than comparing with an end address, which would wrap at 4 GiB. `len` must be
-// a positive multiple of 128: callers check pages (4096) and chunks, and fall back otherwise.
+// where (or16 $off) ORs the sixteen 16-byte loads at $off .. $off+240 as a tree. The loop counts
+// the length down rather than comparing with an end address, which would wrap at 4 GiB. `len` must
+// be a positive multiple of 256: callers check pages (4096) and chunks, and fall back otherwise.
 
 import { WASM_HEADER, leb128, name, section } from '../util/wasm-binary.js';
 
@@ -28,7 +30,6 @@ import { WASM_HEADER, leb128, name, section } from '../util/wasm-binary.js';
 export type WasmIsZero = (off: number, len: number) => number;
 
 const I32 = 0x7f;
-// i32.const takes a signed LEB128; leb128() is unsigned, which encodes 128 and 1 the same way.
 const OP = {
   localGet: 0x20,
   localSet: 0x21,
@@ -46,27 +47,34 @@ const OP = {
 } as const;
 const SIMD = { load: 0x00, or: 0x50, anyTrue: 0x53 } as const;
 
+/** The bytes one turn of the loop checks: 16 loads of 16 bytes. */
+const TURN = 256;
+
 /** v128.load at local 0 + `offset` (alignment hint 16 bytes). */
 function load(offset: number): number[] {
   return [OP.localGet, 0, OP.simd, SIMD.load, 4, ...leb128(offset)];
 }
 const or = [OP.simd, SIMD.or];
 
-/** The OR of four loads at `k`, `k+16`, `k+32`, `k+48`: a tree, so the loads are independent. */
-function or4(k: number): number[] {
-  return [...load(k), ...load(k + 16), ...or, ...load(k + 32), ...load(k + 48), ...or, ...or];
+/** The OR of the `n` loads from `k` on (n a power of two): a tree, so the loads are independent. */
+function orTree(k: number, n: number): number[] {
+  if (n === 1) return load(k);
+  return [...orTree(k, n / 2), ...orTree(k + (n / 2) * 16, n / 2), ...or];
+}
+
+/** i32.const `n` for 0 <= n < 8192: a signed LEB128, which leb128() (unsigned) is not above 63. */
+function i32Const(n: number): number[] {
+  return n < 64 ? [OP.i32Const, n] : [OP.i32Const, 0x80 | (n & 0x7f), n >>> 7];
 }
 
 function isZeroBody(): number[] {
   const body = [
     0, // no locals besides the parameters
     ...[OP.block, OP.void, OP.loop, OP.void],
-    ...or4(0),
-    ...or4(64),
-    ...or,
+    ...orTree(0, TURN / 16),
     ...[OP.simd, SIMD.anyTrue, OP.brIf, 1],
-    ...[OP.localGet, 0, OP.i32Const, ...leb128(128), OP.i32Add, OP.localSet, 0],
-    ...[OP.localGet, 1, OP.i32Const, ...leb128(128), OP.i32Sub, OP.localTee, 1, OP.brIf, 0],
+    ...[OP.localGet, 0, ...i32Const(TURN), OP.i32Add, OP.localSet, 0],
+    ...[OP.localGet, 1, ...i32Const(TURN), OP.i32Sub, OP.localTee, 1, OP.brIf, 0],
     ...[OP.end, OP.i32Const, 1, OP.ret, OP.end],
     ...[OP.i32Const, 0, OP.end],
   ];
@@ -101,7 +109,7 @@ export function wasmIsZero(memory: WebAssembly.Memory): WasmIsZero {
 }
 
 /** The byte multiple a wasm check needs. */
-export const WASM_ZERO_GRAIN = 128;
+export const WASM_ZERO_GRAIN = TURN;
 
 /** This thread's checks, by the buffer that Buffer views over a block hold. */
 const checks = new WeakMap<ArrayBufferLike, WasmIsZero>();

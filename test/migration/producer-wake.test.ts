@@ -7,10 +7,12 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { MIG, shouldWakeProducer, wakeBatch } from '../../src/migration/source/channel-slots.js';
 
-test('wakeBatch is half a channel depth, between 1 and 8', () => {
-  assert.equal(wakeBatch(1), 1);
-  assert.equal(wakeBatch(8), 4);
-  assert.equal(wakeBatch(64), 8);
+test('wakeBatch is half of what the channels hold together, between 1 and 8', () => {
+  assert.equal(wakeBatch(1, 1), 1);
+  assert.equal(wakeBatch(8, 1), 4);
+  assert.equal(wakeBatch(8, 2), 8);
+  assert.equal(wakeBatch(2, 3), 3);
+  assert.equal(wakeBatch(64, 1), 8);
 });
 
 test('a channel wakes live_migration only once freed reaches wakeAt, and never when 0', () => {

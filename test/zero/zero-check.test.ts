@@ -27,8 +27,10 @@ test('both paths find a single non-zero byte anywhere in a range', () => {
       const page = at & ~4095;
       assert.equal(isZeroRange(seg, page, 4096), false, `byte ${at} in its page`);
       if (page > 0) assert.equal(isZeroRange(seg, page - 4096, 4096), true, 'the page before');
-      // A range the wasm loop cannot take (not a multiple of 128) falls back, same answer.
+      // Ranges the wasm loop cannot take (not a multiple of its 256-byte turn) fall back, same
+      // answer.
       assert.equal(isZeroRange(seg, page, 4096 - 64), at - page >= 4096 - 64);
+      assert.equal(isZeroRange(seg, page, 4096 - 128), at - page >= 4096 - 128);
       seg[at] = 0;
     }
   }

@@ -238,11 +238,21 @@ export class PacketParser {
     if (normal > this.packetPages) {
       throw new ProtocolError('packet normal page count', normal, `limit is ${this.packetPages}`);
     }
-    if (zero > this.packetPages - normal) {
+    // A zero packet (no normal pages) may carry any number of zero pages, as up to a packet's
+    // worth of ranges inside the block: a sender merges the all-zero packets of a write into one
+    // (protocol 5). A packet with normal pages holds at most the packet size in all.
+    if (normal > 0 && zero > this.packetPages - normal) {
       throw new ProtocolError(
         'packet zero page count',
         zero,
         `limit is ${this.packetPages - normal} with ${normal} normal pages`,
+      );
+    }
+    if (normal === 0 && ranges > this.packetPages) {
+      throw new ProtocolError(
+        'packet zero-range count',
+        ranges,
+        `limit is ${this.packetPages} in a packet of zero pages only`,
       );
     }
     if (normal + zero === 0)

@@ -4,7 +4,9 @@
 //
 // A packet of consecutive pages that is all zero (every packet of an all-zero guest) is checked
 // with one compare and written as one range: no list of its pages is built, and the destination
-// marks it received with one fill.
+// marks it received with one fill. Such runs that follow one another in a write go into one zero
+// packet, a range each (protocol 5): an all-zero 4 GiB guest's packets took ~51 KiB instead of
+// 320 KiB (8192 packets), and the destination's per-packet work went with them.
 
 import {
   FLAG_SYNC,
@@ -40,11 +42,23 @@ export class PacketBuilder {
   private readonly segBytes: Uint8Array[][];
   /** the pages of a packet sorted by the CPU check or the device: normal first, zero after */
   private readonly classified: Uint32Array;
+  /** a packet's table holds at most this many entries (the destination's limit) */
+  private readonly packetPages: number;
   /** the packet last built: its block, and its normal pages (list[listOff, listOff + normal)) */
   private block = 0;
   private normal = 0;
   private list: Uint32Array;
   private listOff = 0;
+  /**
+   * The zero packet (no normal pages) last built: where its header is (u32 word `zeroAt` of
+   * `zeroHdr`), where it ends (byte `zeroEnd`), and its block and pass. A run built right
+   * after it, in the same staging buffer, joins it.
+   */
+  private zeroHdr: Uint32Array | null = null;
+  private zeroAt = 0;
+  private zeroEnd = -1;
+  private zeroBlock = -1;
+  private zeroPass = -1;
 
   constructor(
     d: SendWorkerData,
@@ -59,6 +73,7 @@ export class PacketBuilder {
     this.segBytes = d.blocks.map((b) => segmentBytes(b));
     this.classified = new Uint32Array(d.packetPages);
     this.list = this.classified;
+    this.packetPages = d.packetPages;
   }
 
   /** Bytes of the normal pages of the packet last built. */
@@ -74,9 +89,10 @@ export class PacketBuilder {
   build(base: number, slot: number, hdr: Uint32Array, at: number): number {
     const h = at >>> 2;
     const flags = this.slots[base + SLOT.flags];
-    this.writeFixed(hdr, h, base, flags);
     this.normal = 0;
     if (flags & JOB_SYNC) {
+      this.zeroEnd = -1; // nothing joins a zero packet across a SYNC or a packet with data
+      this.writeFixed(hdr, h, base, flags);
       hdr[h + PH.flags] = FLAG_SYNC;
       hdr[h + PH.normal] = 0;
       hdr[h + PH.zero] = 0;
@@ -84,22 +100,78 @@ export class PacketBuilder {
     }
     const count = this.slots[base + SLOT.count];
     this.block = this.slots[base + SLOT.block];
-    let ranges: number;
     if (this.wholeRunZero(base, flags, count)) {
-      hdr[h + HEADER_WORDS] = this.pagesView[base + SLOT.header];
-      hdr[h + HEADER_WORDS + 1] = count;
-      ranges = 1;
-    } else {
-      this.normal = this.classify(base, slot, flags, count);
-      const w = this.writeOffsets(hdr, h + HEADER_WORDS);
-      ranges = this.writeZeroRanges(hdr, w, count);
+      const first = this.pagesView[base + SLOT.header];
+      this.stats[CHAN_STAT.zero] += count;
+      if (this.joinsZeroPacket(hdr, at, base)) return this.addZeroRun(hdr, at, first, count);
+      return this.startZeroPacket(hdr, at, base, flags, first, count);
     }
+    this.zeroEnd = -1;
+    this.writeFixed(hdr, h, base, flags);
+    this.normal = this.classify(base, slot, flags, count);
+    const w = this.writeOffsets(hdr, h + HEADER_WORDS);
+    const ranges = this.writeZeroRanges(hdr, w, count);
     hdr[h + PH.flags] = ranges << ZERO_RANGES_SHIFT;
     hdr[h + PH.normal] = this.normal;
     hdr[h + PH.zero] = count - this.normal;
     this.stats[CHAN_STAT.normal] += this.normal;
     this.stats[CHAN_STAT.zero] += count - this.normal;
     return at + packetHeaderBytes(this.normal + ranges);
+  }
+
+  /**
+   * Whether an all-zero run for the slot at `base`, to be laid out at byte `at` of `hdr`, can
+   * join the zero packet before it: that packet ends right there (nothing was built after it
+   * in this staging buffer), it is of the same block and pass, and its table has room.
+   */
+  private joinsZeroPacket(hdr: Uint32Array, at: number, base: number): boolean {
+    return (
+      hdr === this.zeroHdr &&
+      at === this.zeroEnd &&
+      this.block === this.zeroBlock &&
+      this.slots[base + SLOT.pass] === this.zeroPass &&
+      hdr[this.zeroAt + PH.flags] >>> ZERO_RANGES_SHIFT < this.packetPages
+    );
+  }
+
+  /** A zero packet of one range at byte `at` of `hdr`, open for runs to join; returns its end. */
+  private startZeroPacket(
+    hdr: Uint32Array,
+    at: number,
+    base: number,
+    flags: number,
+    first: number,
+    count: number,
+  ): number {
+    const h = at >>> 2;
+    this.writeFixed(hdr, h, base, flags);
+    hdr[h + PH.flags] = 1 << ZERO_RANGES_SHIFT;
+    hdr[h + PH.normal] = 0;
+    hdr[h + PH.zero] = count;
+    hdr[h + HEADER_WORDS] = first;
+    hdr[h + HEADER_WORDS + 1] = count;
+    this.zeroHdr = hdr;
+    this.zeroAt = h;
+    this.zeroEnd = at + packetHeaderBytes(1);
+    this.zeroBlock = this.block;
+    this.zeroPass = hdr[h + PH.pass];
+    return this.zeroEnd;
+  }
+
+  /** Add pages [first, first + count) to the zero packet that ends at `at`; returns its end. */
+  private addZeroRun(hdr: Uint32Array, at: number, first: number, count: number): number {
+    const z = this.zeroAt;
+    hdr[z + PH.zero] += count;
+    const last = (at >>> 2) - 2;
+    if (hdr[last] + hdr[last + 1] === first) {
+      hdr[last + 1] += count; // the run continues the last range (one channel)
+      return at;
+    }
+    hdr[last + 2] = first;
+    hdr[last + 3] = count;
+    hdr[z + PH.flags] += 1 << ZERO_RANGES_SHIFT;
+    this.zeroEnd = at + 8;
+    return this.zeroEnd;
   }
 
   /** The normal pages of the packet last built, as views for a vector write. */

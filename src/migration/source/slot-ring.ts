@@ -38,7 +38,7 @@ export class SlotProducer {
     this.slots = new Int32Array(slots);
     this.mig = new Int32Array(mig);
     this.fillIdx = new Int32Array(channels);
-    this.wake = wakeBatch(depth);
+    this.wake = wakeBatch(depth, channels);
   }
 
   /**
