@@ -100,7 +100,7 @@ export class PacketBuilder {
     }
     const count = this.slots[base + SLOT.count];
     this.block = this.slots[base + SLOT.block];
-    if (this.wholeRunZero(base, flags, count)) {
+    if (this.wholeRunZero(base, slot, flags, count)) {
       const first = this.pagesView[base + SLOT.header];
       this.stats[CHAN_STAT.zero] += count;
       if (this.joinsZeroPacket(hdr, at, base)) return this.addZeroRun(hdr, at, first, count);
@@ -207,12 +207,20 @@ export class PacketBuilder {
   }
 
   /**
-   * zero-page-detection=multifd: a job of consecutive pages (what pass 1 cuts) that is all
-   * zero, found with one compare.
+   * A job of consecutive pages (what pass 1 cuts) that is all zero: for
+   * zero-page-detection=multifd found with one compare, for dsa-accel by the device's verdicts.
+   * Such a job joins the zero packet before it.
    */
-  private wholeRunZero(base: number, flags: number, count: number): boolean {
-    if (flags & JOB_CLASSIFIED || this.dsa) return false;
-    return isZeroRun(this.segs[this.block], this.pagesView, base + SLOT.header, count);
+  private wholeRunZero(base: number, slot: number, flags: number, count: number): boolean {
+    if (flags & JOB_CLASSIFIED) return false;
+    const off = base + SLOT.header;
+    if (!this.dsa) return isZeroRun(this.segs[this.block], this.pagesView, off, count);
+    // dsa-accel: the device's verdicts, for a run of consecutive pages (as isZeroRun's)
+    const pages = this.pagesView;
+    if (count < 1 || pages[off + count - 1] !== pages[off] + count - 1) return false;
+    const res = this.dsa.results(slot);
+    for (let i = 0; i < count; i++) if (res[i] === 0) return false;
+    return true;
   }
 
   /** Sort the job's pages, normal first; returns how many are normal. */
