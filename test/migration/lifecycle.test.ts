@@ -13,6 +13,19 @@ async function digest(pair: LocalPair, side: 'source' | 'dest'): Promise<string>
   return r.digest;
 }
 
+/**
+ * Until the source guest's workload has begun writing: its thread starts with the process, a
+ * moment after QMP answers, and a pass that finds nothing dirty fits any downtime-limit.
+ */
+async function guestWriting(pair: LocalPair): Promise<void> {
+  const first = await digest(pair, 'source');
+  for (let i = 0; i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    if ((await digest(pair, 'source')) !== first) return;
+  }
+  throw new Error("the source guest's workload never changed its RAM");
+}
+
 async function status(pair: LocalPair, side: 'source' | 'dest'): Promise<string> {
   return (await pair[side].qmp.execute<{ status: string }>('query-status')).status;
 }
@@ -20,6 +33,7 @@ async function status(pair: LocalPair, side: 'source' | 'dest'): Promise<string>
 test('convergence blocked: tiny max-bandwidth and 1 ms downtime-limit keep it active, pass after pass, until cancelled', async () => {
   const pair = await LocalPair.start({ ram: '32M', workload: 'stress:8', normalPageRatio: 0 });
   try {
+    await guestWriting(pair);
     await pair.startMigration(VERIFY, {
       'multifd-channels': 2,
       'max-bandwidth': 8 * 1024 * 1024,
