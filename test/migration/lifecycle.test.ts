@@ -14,14 +14,20 @@ async function digest(pair: LocalPair, side: 'source' | 'dest'): Promise<string>
 }
 
 /**
- * Until the source guest's workload has begun writing: its thread starts with the process, a
- * moment after QMP answers, and a pass that finds nothing dirty fits any downtime-limit.
+ * Until the source guest's workload writes at its rate: its thread starts with the process, a
+ * moment after QMP answers, and through the process's first second it shares two cores with
+ * the threads the process starts ahead (the next migration's, the emulated DSA's, which warm
+ * up). A guest held back then dirties a fraction of its rate, a pass may find nothing dirty,
+ * and that pass rightly fits any downtime-limit.
  */
 async function guestWriting(pair: LocalPair): Promise<void> {
   const first = await digest(pair, 'source');
   for (let i = 0; i < 200; i++) {
     await new Promise((r) => setTimeout(r, 50));
-    if ((await digest(pair, 'source')) !== first) return;
+    if ((await digest(pair, 'source')) !== first) {
+      await new Promise((r) => setTimeout(r, 1500));
+      return;
+    }
   }
   throw new Error("the source guest's workload never changed its RAM");
 }
