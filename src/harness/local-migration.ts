@@ -155,17 +155,22 @@ export class LocalPair {
     await stopGuest(old);
   }
 
-  /** QEMU's sequence: capabilities on both sides, parameters, migrate-incoming, migrate. */
-  async startMigration(
-    caps: Record<string, boolean>,
-    params: Record<string, unknown>,
-  ): Promise<string> {
+  /** Capabilities on both sides, parameters on the source: what comes before `migrate`. */
+  async configure(caps: Record<string, boolean>, params: Record<string, unknown>): Promise<void> {
     const capabilities = Object.entries(caps).map(([capability, state]) => ({ capability, state }));
     await this.source.qmp.execute('migrate-set-capabilities', { capabilities });
     await this.dest.qmp.execute('migrate-set-capabilities', { capabilities });
     if (Object.keys(params).length > 0) {
       await this.source.qmp.execute('migrate-set-parameters', params);
     }
+  }
+
+  /** QEMU's sequence: capabilities on both sides, parameters, migrate-incoming, migrate. */
+  async startMigration(
+    caps: Record<string, boolean>,
+    params: Record<string, unknown>,
+  ): Promise<string> {
+    await this.configure(caps, params);
     const uri = await this.incomingUri();
     await this.source.qmp.execute('migrate', { uri });
     return uri;

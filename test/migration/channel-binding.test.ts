@@ -48,16 +48,13 @@ test('connections that do not belong to the migration are dropped; it completes 
     const direct = await pair.incomingUri();
     const destPort = Number(direct.split(':').pop());
     const proxy = await FaultProxy.start(destPort, null);
-    const capabilities = [
-      { capability: 'multifd', state: true },
-      { capability: 'x-verify-ram', state: true },
-    ];
-    await pair.source.qmp.execute('migrate-set-capabilities', { capabilities });
-    await pair.dest.qmp.execute('migrate-set-capabilities', { capabilities });
-    await pair.source.qmp.execute('migrate-set-parameters', {
-      'multifd-channels': 2,
-      'max-bandwidth': 8 * 1024 * 1024,
-    });
+    await pair.configure(
+      { multifd: true, 'x-verify-ram': true },
+      {
+        'multifd-channels': 2,
+        'max-bandwidth': 8 * 1024 * 1024,
+      },
+    );
     await pair.source.qmp.execute('migrate', { uri: `tcp:127.0.0.1:${proxy.port}` });
     await pair.waitSource((i) => i.status === 'active' && proxy.upstreamPorts.length === 2);
 

@@ -27,16 +27,13 @@ async function migrateDroppingAt(
   frame: FrameType | null,
   verify: boolean,
 ): Promise<{ source: Info; dest: Info; proxy: FrameProxy }> {
-  const capabilities = [
-    { capability: 'multifd', state: true },
-    { capability: 'x-verify-ram', state: verify },
-  ];
-  await pair.source.qmp.execute('migrate-set-capabilities', { capabilities });
-  await pair.dest.qmp.execute('migrate-set-capabilities', { capabilities });
-  await pair.source.qmp.execute('migrate-set-parameters', {
-    'multifd-channels': 2,
-    'x-stall-timeout': 2000,
-  });
+  await pair.configure(
+    { multifd: true, 'x-verify-ram': verify },
+    {
+      'multifd-channels': 2,
+      'x-stall-timeout': 2000,
+    },
+  );
   const target = Number((await pair.incomingUri()).split(':').pop());
   const proxy = await FrameProxy.start(target, frame === null ? (_t, p) => p : dropAt(frame));
   try {

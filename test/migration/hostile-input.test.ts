@@ -592,16 +592,13 @@ describe('a destination fed malformed input', () => {
   });
 
   test('after all that, a real source migrates into the same destination and verifies', async () => {
-    const capabilities = [
-      { capability: 'multifd', state: true },
-      { capability: 'x-verify-ram', state: true },
-    ];
-    await pair.source.qmp.execute('migrate-set-capabilities', { capabilities });
-    await pair.dest.qmp.execute('migrate-set-capabilities', { capabilities });
-    await pair.source.qmp.execute('migrate-set-parameters', {
-      'multifd-channels': 2,
-      'downtime-limit': 2000,
-    });
+    await pair.configure(
+      { multifd: true, 'x-verify-ram': true },
+      {
+        'multifd-channels': 2,
+        'downtime-limit': 2000,
+      },
+    );
     const sourceDigestBefore = await pair.source.qmp.execute<{ digest: string }>(
       'x-query-ram-digest',
     );

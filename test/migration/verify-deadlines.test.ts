@@ -27,16 +27,13 @@ async function failedWithGuestKept(
 ): Promise<{ source: Info; dest: Info; proxy: FrameProxy }> {
   const pair = await LocalPair.start({ ram: '16M', workload: 'none', normalPageRatio: 0.5 });
   try {
-    const capabilities = [
-      { capability: 'multifd', state: true },
-      { capability: 'x-verify-ram', state: true },
-    ];
-    await pair.source.qmp.execute('migrate-set-capabilities', { capabilities });
-    await pair.dest.qmp.execute('migrate-set-capabilities', { capabilities });
-    await pair.source.qmp.execute('migrate-set-parameters', {
-      'multifd-channels': 2,
-      'x-stall-timeout': stallTimeoutMs,
-    });
+    await pair.configure(
+      { multifd: true, 'x-verify-ram': true },
+      {
+        'multifd-channels': 2,
+        'x-stall-timeout': stallTimeoutMs,
+      },
+    );
     const before = await pair.source.qmp.execute<{ digest: string }>('x-query-ram-digest');
     const target = Number((await pair.incomingUri()).split(':').pop());
     const proxy = await FrameProxy.start(target, toDestination, toSource);
