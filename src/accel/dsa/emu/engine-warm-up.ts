@@ -52,7 +52,8 @@ export function warmUpEngine(rounds = ROUNDS): ReturnType<typeof engineCounts> {
   const wq: EmuWqHandle = {
     ...{ name: 'wq0.0', id: 0, index: 0, group: 0, mode: 'shared', type: 'user', size: 128 },
     ...{ threshold: 128, priority: 10, maxBatchSize: 1024, maxTransferSize: 2 * 1024 * 1024 },
-    ...{ blockOnFault: false, enabled: true, ring: createRingBuffer(128, 128, 0) },
+    ...{ blockOnFault: false, clientName: 'livemig', driverName: 'user', enabled: true },
+    ring: createRingBuffer(128, 128, 0),
   };
   const ring = openRing(wq.ring, registers);
   const exec = new Executor(regs, as, 0);
