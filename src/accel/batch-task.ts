@@ -22,6 +22,7 @@ import {
 } from './arena.js';
 import { K, TaskCounters, type AccelCounters, type FallbackReason } from './counters.js';
 import { blockMemory, cpuZeroPages, isZeroInBlock } from './cpu-zero.js';
+import { hiWord } from './dsa/address.js';
 import { RecWord } from './dsa/completion.js';
 import {
   DESCRIPTOR_WORDS,
@@ -430,9 +431,4 @@ export class BatchTask implements SubmittingTask {
     tc.add(K.cpuFallbackMs, performance.now() - t);
     return zeros;
   }
-}
-
-/** High u32 word of an address below 2^53. */
-function hiWord(a: number): number {
-  return (a / 4294967296) | 0;
 }
