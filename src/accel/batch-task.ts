@@ -22,6 +22,7 @@ import {
 } from './arena.js';
 import { K, TaskCounters, type AccelCounters, type FallbackReason } from './counters.js';
 import { blockMemory, cpuZeroPages, isZeroInBlock } from './cpu-zero.js';
+import { hiWord } from './dsa/address.js';
 import { RecWord } from './dsa/completion.js';
 import {
   DESCRIPTOR_WORDS,
@@ -58,7 +59,8 @@ export class BatchTask implements SubmittingTask {
   private readonly submitter: Submitter;
   private readonly isHw: boolean;
   private readonly deviceIndex: number;
-  private readonly maxBatch: number;
+  /** Pages per sub-request: a BATCH's members, or 1 where the WQ takes no batches. */
+  private readonly perSub: number;
   /** Device address of the arena's byte 0. */
   private readonly arenaBase: number;
   /** Descriptor flags: emulated completions raise interrupts (RCI); user-space hardware ones cannot. */
@@ -98,7 +100,7 @@ export class BatchTask implements SubmittingTask {
           maxTransferSize: hw.maxTransferSize,
         }
       : this.port.handle!.wqs[target.wq];
-    this.maxBatch = q.maxBatchSize;
+    this.perSub = q.maxBatchSize >= 2 ? q.maxBatchSize : 1;
     this.arenaBase = h.arenaBase;
     this.rci = hw ? 0 : Flag.RCI;
     if (!Number.isInteger(pageSize) || pageSize < 8 || pageSize > q.maxTransferSize) {
@@ -250,7 +252,7 @@ export class BatchTask implements SubmittingTask {
     if (this.isHw) Atomics.add(this.w, this.arena.meta(slot, M_HW_SEQ), 1);
     r.slot = slot;
     r.epoch = epoch;
-    r.nsubTotal = this.maxBatch >= 2 ? Math.ceil(count / this.maxBatch) : count;
+    r.nsubTotal = Math.ceil(count / this.perSub);
     r.t0 = performance.now();
     r.deadline = r.t0 + this.client.handle.deadlineMs;
     return -1;
@@ -297,9 +299,8 @@ export class BatchTask implements SubmittingTask {
     const w = this.w;
     const bd = r.bd;
     const slot = r.slot;
-    const mb = this.maxBatch >= 2 ? this.maxBatch : 1;
-    const start = s * mb;
-    const n = Math.min(mb, count - start);
+    const start = s * this.perSub;
+    const n = Math.min(this.perSub, count - start);
     const ims = this.direct
       ? w[a.meta(slot, a.layout.slotImsOffset + this.deviceIndex)]
       : w[A_COMP_IMS + this.deviceIndex];
@@ -356,8 +357,7 @@ export class BatchTask implements SubmittingTask {
       tc.add(K.deadlinesMissed, 1);
       if (this.isHw) this.hwTrouble();
     }
-    const mb = this.maxBatch >= 2 ? this.maxBatch : 1;
-    const covered = Math.min(count, nsub * mb);
+    const covered = Math.min(count, nsub * this.perSub);
     const r0 = a.recordByte(slot, 0) >> 2;
     const ps = this.pageSize;
     const missing: FallbackReason =
@@ -431,9 +431,4 @@ export class BatchTask implements SubmittingTask {
     tc.add(K.cpuFallbackMs, performance.now() - t);
     return zeros;
   }
-}
-
-/** High u32 word of an address below 2^53. */
-function hiWord(a: number): number {
-  return (a / 4294967296) | 0;
 }

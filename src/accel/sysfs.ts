@@ -13,7 +13,7 @@
 
 import { constants as fsConstants } from 'node:fs';
 import { open, readFile, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { genericError } from '../util/errors.js';
 import type { DsaTarget } from './accel-path.js';
 import { attributeNames } from './dsa/emu/config-attributes.js';
@@ -292,26 +292,34 @@ export async function checkDsaTarget(t: DsaTarget, o: SysfsOptions = {}): Promis
       `work queue ${device}/${wq} has max_batch_size ${info.max_batch_size}, below a 128-page packet; packets will be split into several batches (${batchHint})`,
     );
   }
-  const openNode = o.openNode ?? defaultOpenNode;
   try {
-    await openNode(node);
+    await (o.openNode ?? defaultOpenNode)(node);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      errors.push(
-        `device node ${node} does not exist; it appears when the work queue is enabled with driver 'user' (accel-config enable-wq ${device}/${wq})`,
-      );
-    } else if (code === 'EACCES' || code === 'EPERM') {
-      errors.push(
-        `permission denied opening ${node} read-write; run as root or give this user the DSA nodes: sudo chown -R $(id -un) ${devRoot(o)} (QEMU's guide: chown -R qemu /dev/dsa)`,
-      );
-    } else if (code === 'EBUSY') {
-      errors.push(`${node} is busy: a dedicated work queue has one opener at a time`);
-    } else {
-      errors.push(`cannot open ${node} read-write: ${(e as Error).message}`);
-    }
+    errors.push(explainOpenError((e as NodeJS.ErrnoException).code, node, t));
   }
   return { ...result(), wq: info };
+}
+
+/** Why opening the node failed, in words a user can act on. */
+export function explainOpenError(code: string | undefined, node: string, t: DsaTarget): string {
+  const dev = `${t.device}/${t.wq}`;
+  switch (code) {
+    case 'ENOENT':
+      return `device node ${node} does not exist: the work queue is not enabled with driver 'user' (accel-config enable-wq ${dev}), or the idxd driver is not loaded`;
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied opening ${node} read-write: run as root or give this user the node: sudo chown $(id -un) ${node} (or every node, as QEMU's guide does: sudo chown -R $(id -un) ${dirname(node)})`;
+    case 'EBUSY':
+      return `${node} is busy: a dedicated work queue has one opener at a time (another process, or another migration of this one, has it open)`;
+    case 'ENXIO':
+    case 'ENODEV':
+      return `${node} refused to open (${code}): the work queue ${dev} is disabled or its device is gone (cat /sys/bus/dsa/devices/${t.wq}/state; accel-config enable-wq ${dev})`;
+    case 'EOPNOTSUPP':
+    case 'EINVAL':
+      return `${node} refused to open (${code}): a shared work queue needs PASID/SVA — boot with intel_iommu=on,sm_on and check cat /sys/bus/dsa/devices/${t.device}/pasid_enabled`;
+    default:
+      return `cannot open ${node} read-write (${code ?? 'unknown error'})`;
+  }
 }
 
 /** The message of a `dsa:` entry that cannot be opened because the native addon is missing. */

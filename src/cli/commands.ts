@@ -13,7 +13,7 @@ import {
   imageInfoCommand,
   type ImageCliOptions,
 } from './image.js';
-import { accelCheck, accelList, accelSelftestCommand, formatAccelCheck } from '../accel/cli.js';
+import { accelCheck, accelList, accelSelftestCommand, formatAccelCheck } from './accel.js';
 
 const program = new Command();
 program

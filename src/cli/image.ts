@@ -15,6 +15,7 @@ import {
 } from '../image/guest-image.js';
 import type { ImagePart } from '../image/manifest.js';
 import { formatBytes } from '../util/size.js';
+import { NO_RULES } from '../util/table.js';
 import { progressBar } from './progress-bar.js';
 
 export { DEFAULT_MIRROR, DEFAULT_SUITE };
@@ -84,26 +85,6 @@ export function imageJson(image: GuestImage): Record<string, unknown> {
 function partPath(image: GuestImage, part: ImagePart): string {
   return part.file ? join(image.dir, part.file) : part.path!;
 }
-
-const NO_RULES = Object.fromEntries(
-  [
-    'top',
-    'top-mid',
-    'top-left',
-    'top-right',
-    'bottom',
-    'bottom-mid',
-    'bottom-left',
-    'bottom-right',
-    'left',
-    'left-mid',
-    'mid',
-    'mid-mid',
-    'right',
-    'right-mid',
-    'middle',
-  ].map((k) => [k, '']),
-);
 
 /** Where everything is, for a person. */
 export function formatImage(image: GuestImage): string {

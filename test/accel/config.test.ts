@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultAccfgConfig, defaultEngineCount } from '../../src/accel/dsa/emu/config.js';
 import { resolveAccfgConfig } from '../../src/accel/dsa/emu/config-validate.js';
-import { accelCheck, accelList, formatAccelCheck } from '../../src/accel/cli.js';
+import { accelCheck, accelList, formatAccelCheck } from '../../src/cli/accel.js';
 import { DsaEmu } from '../../src/accel/dsa/emu/device.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/sysfs/', import.meta.url));

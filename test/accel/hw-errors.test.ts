@@ -10,10 +10,10 @@ import { parseAccelPath, type DsaTarget } from '../../src/accel/accel-path.js';
 import { openAccelerator } from '../../src/accel/driver.js';
 import {
   chooseSubmission,
-  explainOpenError,
   explainWriteError,
   type SubmissionInputs,
 } from '../../src/accel/hw/wq.js';
+import { explainOpenError } from '../../src/accel/sysfs.js';
 import { addonSkip, fakeIdxd } from './hw-helpers.js';
 
 const skip = addonSkip();
@@ -36,7 +36,7 @@ async function openError(o: Parameters<typeof fakeIdxd>[0], hw = {}): Promise<st
 test('a missing device node says how it appears', { skip }, async () => {
   assert.match(
     await openError({ node: 'none' }),
-    /device node .*wq0.0 does not exist; it appears when the work queue is enabled with driver 'user' \(accel-config enable-wq dsa0\/wq0.0\)/,
+    /device node .*wq0.0 does not exist: the work queue is not enabled with driver 'user' \(accel-config enable-wq dsa0\/wq0.0\)/,
   );
   assert.match(
     explainOpenError('ENOENT', '/dev/dsa/wq0.0', target),
@@ -62,7 +62,7 @@ test('permission denied (EACCES) suggests chown', { skip }, async () => {
         },
         hw: { allowFifo: true },
       }),
-      /permission denied opening .*wq0.0 read-write; run as root or give this user the DSA nodes: sudo chown -R \$\(id -un\)/,
+      /permission denied opening (\S+)\/wq0.0 read-write: run as root .* sudo chown -R \$\(id -un\) \1\)/,
     );
   } finally {
     denied.cleanup();
@@ -76,7 +76,7 @@ test('permission denied (EACCES) suggests chown', { skip }, async () => {
     chmodSync(idxd.node, 0o000);
     await assert.rejects(
       openAccelerator(['dsa:/dev/dsa/wq0.0'], { sysfs: idxd.sysfs, hw: { allowFifo: true } }),
-      /permission denied opening .*wq0.0 read-write; .*chown/,
+      /permission denied opening .*wq0.0 read-write: .*chown/,
     );
   } finally {
     idxd.cleanup();

@@ -113,7 +113,7 @@ test('permission denied opening the node suggests chown', async () => {
   assert.equal(c.ok, false);
   assert.match(
     c.errors[0],
-    /permission denied opening .*wq0.0 read-write; .* sudo chown -R \$\(id -un\)/,
+    /permission denied opening (\S+)\/wq0.0 read-write: .* sudo chown -R \$\(id -un\) \1\)/,
   );
 });
 

@@ -20,6 +20,11 @@ export function uint32(x: number): number {
   return s + TWO_32 * (s >>> 31);
 }
 
+/** The high u32 word of an address below 2^53 (an Int32Array store keeps only the low one). */
+export function hiWord(a: number): number {
+  return (a / TWO_32) | 0;
+}
+
 /** Join two u32 halves into a number; exact below 2^53, which all emulated addresses are. */
 export function joinAddrNumber(lo: number, hi: number): number {
   return (hi >>> 0) * TWO_32 + (lo >>> 0);

@@ -4,7 +4,7 @@
 
 import type { AccelTarget } from '../accel-path.js';
 import { cpuZeroPages } from '../cpu-zero.js';
-import { joinAddrNumber } from '../dsa/address.js';
+import { hiWord, joinAddrNumber } from '../dsa/address.js';
 import { writeDescriptorWords } from '../dsa/descriptor.js';
 import { RecWord } from '../dsa/completion.js';
 import type { DsaEmu } from '../dsa/emu/device.js';
@@ -149,8 +149,6 @@ async function faultCheck(c: Ctx, emu: DsaEmu | undefined, target: AccelTarget):
   } else return;
   const off = (64 - (base % 64)) % 64;
   const rec = off + 64;
-  // Int32Array stores keep an address's low 32 bits; the high word is written apart.
-  const hi = (a: number) => Math.floor(a / 2 ** 32);
   const flags = Flag.CRAV | Flag.RCR;
   const recAddr = base + rec;
   writeDescriptorWords(
@@ -159,9 +157,9 @@ async function faultCheck(c: Ctx, emu: DsaEmu | undefined, target: AccelTarget):
     Opcode.COMPVAL,
     flags,
     recAddr,
-    hi(recAddr),
+    hiWord(recAddr),
     fault,
-    hi(fault),
+    hiWord(fault),
     PS,
     0,
   );

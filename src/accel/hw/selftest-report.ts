@@ -1,7 +1,7 @@
 // What `livemig accel selftest` found, and the text it prints: the environment, each check
 // against the CPU, latency and throughput per batch size, and what to fix.
 
-import { listLines, tableLines } from '../table.js';
+import { listLines, tableLines } from '../../util/table.js';
 
 export interface SelftestCheck {
   name: string;

@@ -31,8 +31,6 @@ import { measureTimings } from './selftest-timing.js';
 import { HW_WAIT_WORDS } from './completion-shared.js';
 import { type HwOpenOptions } from './wq.js';
 
-export type { SelftestCheck, SelftestResult, SelftestTiming } from './selftest-report.js';
-
 export interface SelftestOptions {
   /** dsa-emu: accel-config JSON (parsed) for the emulated devices; default: built in. */
   emuConfig?: unknown;
@@ -65,8 +63,7 @@ export async function accelSelftest(
   };
   let t: AccelTarget;
   try {
-    const list = parseAccelPath([target]);
-    t = list[0];
+    t = parseAccelPath([target])[0];
   } catch (e) {
     advice.push((e as Error).message);
     return result();

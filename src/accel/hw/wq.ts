@@ -20,7 +20,14 @@ import { closeSync, constants as fsConstants, fstatSync, openSync, writeSync } f
 import { constants as osConstants } from 'node:os';
 import { errnoName, genericError } from '../../util/errors.js';
 import type { DsaTarget } from '../accel-path.js';
-import { devRoot, intAttr, openDsaTarget, sysfsRoot, type SysfsOptions } from '../sysfs.js';
+import {
+  devRoot,
+  explainOpenError,
+  intAttr,
+  openDsaTarget,
+  sysfsRoot,
+  type SysfsOptions,
+} from '../sysfs.js';
 import { loadAddon, type NativeDsa } from './addon.js';
 import { cpuSupport, type FeatureSet } from './cpu.js';
 import { H_REPORTED, HaltCause, markHalted, newWqState } from './wq-state.js';
@@ -79,28 +86,6 @@ export interface HwWqHandle {
 
 export function hwStateWords(h: HwWqHandle): Int32Array {
   return new Int32Array(h.state);
-}
-
-/** Why opening the node failed, in words a user can act on. */
-export function explainOpenError(code: string | undefined, node: string, t: DsaTarget): string {
-  const dev = `${t.device}/${t.wq}`;
-  switch (code) {
-    case 'ENOENT':
-      return `device node ${node} does not exist: the work queue is not enabled with driver 'user' (accel-config enable-wq ${dev}), or the idxd driver is not loaded`;
-    case 'EACCES':
-    case 'EPERM':
-      return `permission denied opening ${node} read-write: run as root or give this user the node: sudo chown $(id -un) ${node} (or chown -R the whole /dev/dsa)`;
-    case 'EBUSY':
-      return `${node} is busy: a dedicated work queue has one opener at a time (another process, or another migration of this one, has it open)`;
-    case 'ENXIO':
-    case 'ENODEV':
-      return `${node} refused to open (${code}): the work queue ${dev} is disabled or its device is gone (cat /sys/bus/dsa/devices/${t.wq}/state; accel-config enable-wq ${dev})`;
-    case 'EOPNOTSUPP':
-    case 'EINVAL':
-      return `${node} refused to open (${code}): a shared work queue needs PASID/SVA — boot with intel_iommu=on,sm_on and check cat /sys/bus/dsa/devices/${t.device}/pasid_enabled`;
-    default:
-      return `cannot open ${node} read-write (${code ?? 'unknown error'})`;
-  }
 }
 
 /** Why mapping the portal failed. */

@@ -342,34 +342,13 @@ function buildDevice(c: EmuDeviceConfig, as: AddressSpace): EmuDeviceHandle {
     const ring = createRingBuffer(Math.max(1, q.size), limit, index);
     const usable = c.enabled && q.enabled && q.group >= 0 && q.type !== 'none' && q.size > 0;
     new Int32Array(ring)[W_ENABLED] = usable ? 1 : 0;
-    return {
-      name: q.name,
-      id: q.id,
-      index,
-      group: q.group,
-      mode: q.mode,
-      type: q.type,
-      size: q.size,
-      threshold: q.threshold,
-      priority: q.priority,
-      maxBatchSize: q.maxBatchSize,
-      maxTransferSize: q.maxTransferSize,
-      blockOnFault: q.blockOnFault,
-      enabled: usable,
-      ring,
-    };
+    return { ...q, index, enabled: usable, ring };
   });
   // Engines run only in groups with an enabled WQ; others would sleep forever.
   const busyGroups = new Set(wqs.filter((q) => q.enabled).map((q) => q.group));
   const engines: EmuEngineHandle[] = c.engines
     .filter((e) => e.group >= 0 && busyGroups.has(e.group))
-    .map((e, index) => ({
-      name: e.name,
-      id: e.id,
-      index,
-      group: e.group,
-      threadName: `${c.name}/${e.name}`,
-    }));
+    .map((e, index) => ({ ...e, index, threadName: `${c.name}/${e.name}` }));
   return {
     kind: 'dsa-emu',
     name: c.name,

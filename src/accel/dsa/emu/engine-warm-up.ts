@@ -10,6 +10,7 @@
 // and an interrupt, over memory with zero and non-zero pages; code compiled for other
 // descriptors would be thrown away at the first real one.
 
+import { hiWord } from '../address.js';
 import { DESCRIPTOR_WORDS, DescWord, setSourceWords, writeDescriptorWords } from '../descriptor.js';
 import { Flag, Opcode } from '../opcodes.js';
 import { AddressSpace } from './address-space.js';
@@ -47,12 +48,12 @@ export function warmUpEngine(rounds = ROUNDS): ReturnType<typeof engineCounts> {
   const w = new Int32Array(new SharedArrayBuffer(irq + 64));
   const dataBase = as.register(data).base;
   const base = as.register(w.buffer as SharedArrayBuffer).base;
-  const hi = (a: number) => Math.floor(a / 2 ** 32);
-  const ims = allocIms(regs.words, base + irq, hi(base + irq), 0);
+  const ims = allocIms(regs.words, base + irq, hiWord(base + irq), 0);
   const wq: EmuWqHandle = {
     ...{ name: 'wq0.0', id: 0, index: 0, group: 0, mode: 'shared', type: 'user', size: 128 },
     ...{ threshold: 128, priority: 10, maxBatchSize: 1024, maxTransferSize: 2 * 1024 * 1024 },
-    ...{ blockOnFault: false, enabled: true, ring: createRingBuffer(128, 128, 0) },
+    ...{ blockOnFault: false, clientName: 'livemig', driverName: 'user', enabled: true },
+    ring: createRingBuffer(128, 128, 0),
   };
   const ring = openRing(wq.ring, registers);
   const exec = new Executor(regs, as, 0);
@@ -68,18 +69,18 @@ export function warmUpEngine(rounds = ROUNDS): ReturnType<typeof engineCounts> {
         Opcode.COMPVAL,
         flags,
         r,
-        hi(r),
+        hiWord(r),
         0,
         0,
         bytes,
         0,
       );
-      setSourceWords(w, i * DESCRIPTOR_WORDS, dataBase + first + i * bytes, hi(dataBase));
+      setSourceWords(w, i * DESCRIPTOR_WORDS, dataBase + first + i * bytes, hiWord(dataBase));
     }
     if (n > 1) {
       const r = base + rec + PACKET * 32;
       const f = flags | Flag.RCI;
-      writeDescriptorWords(top, 0, Opcode.BATCH, f, r, hi(r), base, hi(base), n, ims);
+      writeDescriptorWords(top, 0, Opcode.BATCH, f, r, hiWord(r), base, hiWord(base), n, ims);
     } else {
       top.set(w.subarray(0, DESCRIPTOR_WORDS));
       top[DescWord.FLAGS_OPCODE] |= Flag.RCI;

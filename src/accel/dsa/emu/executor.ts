@@ -20,7 +20,7 @@ import {
   Status,
 } from '../opcodes.js';
 import { Translation, type AddressSpace } from './address-space.js';
-import { Operations } from './operations.js';
+import { compvalBytes, Operations } from './operations.js';
 import {
   C_HALT_AFTER,
   C_SHUTDOWN,
@@ -260,7 +260,6 @@ export class Executor {
     addEngineStat(this.regs, this.engine, E_DESCRIPTORS, count);
     addEngineStat(this.regs, this.engine, E_BYTES, count * size);
     if (!(fo & Flag.CRAV)) return count;
-    const tail = size - (size % 8);
     const tr = this.tr;
     const res = runs.results;
     const contiguous =
@@ -274,8 +273,7 @@ export class Executor {
     for (let j = 0; j < count; j++) {
       const mm = res[j];
       const result = mm < 0 ? 0 : 1;
-      // As COMPVAL reports it: the start of the first mismatching 8-byte word.
-      const bytes = mm < 0 ? 0 : mm >= tail ? mm : mm - (mm % 8);
+      const bytes = mm < 0 ? 0 : compvalBytes(mm, size);
       if (!contiguous)
         this.complete(list, m + j * DESCRIPTOR_WORDS, Status.SUCCESS, result, bytes, 0, 0);
       else if (fo & Flag.RCR) {

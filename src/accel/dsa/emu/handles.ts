@@ -1,36 +1,20 @@
 // Structured-cloneable handles of the emulated devices: SharedArrayBuffers plus plain
 // configuration. Pass them in workerData (or postMessage) to any thread of the process; there
-// `attachDevice`/`DsaEmuClient` turn them back into submitters and fault-injection controls.
+// `new EmulatedDevice(handle)` gives the device's controls, and the driver submits to its WQs.
 
 import type { AddressSpaceHandle } from './address-space.js';
-import type { EmuDeviceConfig, WqMode, WqType } from './config.js';
+import type { EmuDeviceConfig, EmuEngineConfig, EmuWqConfig } from './config.js';
 
-export interface EmuWqHandle {
-  /** "wq0.0" */
-  name: string;
-  id: number;
+/** A WQ's configuration and ring; `enabled`: usable (its device, group, type and size allow). */
+export interface EmuWqHandle extends EmuWqConfig {
   /** Index in EmuDeviceHandle.wqs. */
   index: number;
-  group: number;
-  mode: WqMode;
-  type: WqType;
-  size: number;
-  threshold: number;
-  priority: number;
-  maxBatchSize: number;
-  maxTransferSize: number;
-  blockOnFault: boolean;
-  enabled: boolean;
   ring: SharedArrayBuffer;
 }
 
-export interface EmuEngineHandle {
-  /** "engine0.1" */
-  name: string;
-  id: number;
+export interface EmuEngineHandle extends EmuEngineConfig {
   /** Index in EmuDeviceHandle.engines, and in the device's engine statistics. */
   index: number;
-  group: number;
   /** Thread name for CPU reports: "dsa0/engine0.1". */
   threadName: string;
 }

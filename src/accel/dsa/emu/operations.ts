@@ -10,6 +10,14 @@ import { Translation, type AddressSpace } from './address-space.js';
 import { firstDifference, PatternMemory } from './memory-compare.js';
 import { E_BYTES, addEngineStat, type Registers } from './registers.js';
 
+/**
+ * COMPVAL's bytes_completed for a mismatch at byte `mism` of `size`: the start of the first
+ * mismatching 8-byte word; exact in the tail below 8 bytes.
+ */
+export function compvalBytes(mism: number, size: number): number {
+  return mism >= size - (size % 8) ? mism : mism - (mism % 8);
+}
+
 export class Operations {
   readonly patterns = new PatternMemory();
   // The outcome of the last operation.
@@ -106,9 +114,7 @@ export class Operations {
     addEngineStat(this.regs, this.engine, E_BYTES, mism < 0 ? ok : mism);
     if (mism >= 0) {
       this.result = 1;
-      // The start of the first mismatching 8-byte word; exact in the tail below 8 bytes.
-      const tail = size - (size % 8);
-      this.bytes = mism >= tail ? mism : mism - (mism % 8);
+      this.bytes = compvalBytes(mism, size);
     } else if (!full) {
       this.bytes = ok;
       this.fault(t, false);

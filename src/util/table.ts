@@ -1,12 +1,14 @@
-// The accelerator's listings (`livemig accel list`, the selftest's report) as cli-table3
-// tables, drawn as the project's other tables are: boxed, without colours, as in
-// src/cli/migration-view.ts, with no rules between rows, which are many and short; or, for a
-// list of names and long values, without rules at all, as in src/cli/image.ts.
+// Tables as lines of text, drawn by cli-table3 as the project's other tables are: boxed, without
+// colours, as in src/cli/migration-view.ts, with no rules between rows, which are many and
+// short; or, for a list of names and long values, without rules at all, as in src/cli/image.ts.
+// `livemig accel list` and the accelerator selftest's report use them.
 
 import Table, { type HorizontalAlignment } from 'cli-table3';
 
 /** Every rule character cli-table3 draws, as none. */
-const NO_RULES = Object.fromEntries(Object.keys(new Table().options.chars).map((k) => [k, '']));
+export const NO_RULES = Object.fromEntries(
+  Object.keys(new Table().options.chars).map((k) => [k, '']),
+);
 
 /** The table of `rows` under `head` (none if empty), as lines that start with `indent`. */
 export function tableLines(

@@ -4,16 +4,23 @@
 
 import { readFile } from 'node:fs/promises';
 import { formatBytes } from '../util/size.js';
-import { defaultAccfgConfig, type AccfgDevice, type EmuDeviceConfig } from './dsa/emu/config.js';
-import { toAccfgList } from './dsa/emu/config-list.js';
-import { resolveAccfgConfig } from './dsa/emu/config-validate.js';
-import { DsaEmu, EmulatedDevice } from './dsa/emu/device.js';
-import type { DsaEmuHandle } from './dsa/emu/handles.js';
-import { listSysfs, type SysfsDevice, type SysfsListing, type SysfsOptions } from './sysfs.js';
-import { accelSelftest, type SelftestOptions, type SelftestResult } from './hw/selftest.js';
-import { tableLines } from './table.js';
-
-export { accelSelftest, type SelftestOptions, type SelftestResult };
+import {
+  defaultAccfgConfig,
+  type AccfgDevice,
+  type EmuDeviceConfig,
+} from '../accel/dsa/emu/config.js';
+import { toAccfgList } from '../accel/dsa/emu/config-list.js';
+import { resolveAccfgConfig } from '../accel/dsa/emu/config-validate.js';
+import { DsaEmu, EmulatedDevice } from '../accel/dsa/emu/device.js';
+import type { DsaEmuHandle } from '../accel/dsa/emu/handles.js';
+import {
+  listSysfs,
+  type SysfsDevice,
+  type SysfsListing,
+  type SysfsOptions,
+} from '../accel/sysfs.js';
+import { accelSelftest, type SelftestOptions } from '../accel/hw/selftest.js';
+import { tableLines } from '../util/table.js';
 
 export interface AccelListOptions {
   json?: boolean;
