@@ -21,6 +21,7 @@ import {
   type ArenaLayout,
 } from './arena.js';
 import { CompletionThread } from './completion-thread.js';
+import { nameThread } from '../util/thread-priority.js';
 
 export interface CompletionWorkerData {
   arena: SharedArrayBuffer;
@@ -31,6 +32,7 @@ export interface CompletionWorkerData {
 }
 
 function run(data: CompletionWorkerData): void {
+  nameThread('dsa_completion');
   const a = new ArenaView(data.arena, data.layout);
   const w = a.i32;
   const thread = data.mode === 'thread';

@@ -6,6 +6,7 @@ import type { RamBlockDesc } from './layout.js';
 import { REQ_QUIT, REQ_RUN, VCPU, type WorkloadSpec } from './vcpu-control.js';
 import { offsetInSegment, pagesOf, segmentOf, segmentViews } from './layout.js';
 import { publishThreadCpu } from '../util/cpu-slots.js';
+import { nameThread } from '../util/thread-priority.js';
 
 interface VcpuWorkerData {
   blocks: RamBlockDesc[];
@@ -16,6 +17,7 @@ interface VcpuWorkerData {
 }
 
 const data = workerData as VcpuWorkerData;
+nameThread('vcpu_0');
 const ctl = new Int32Array(data.control);
 // 1 GiB segments: a block can exceed what one typed array may span (4 GiB).
 const segs = data.blocks.map((b) => segmentViews(b));

@@ -1,8 +1,8 @@
 // Thread priority on Linux. A thread is a task with its own id there, and setpriority() on that
 // id changes the nice value of that thread alone: how migration threads yield the CPU to the
-// guest's vCPU when the host has no core to spare.
+// guest's vCPU when the host has no core to spare. Its name, too: what ps and top show for it.
 
-import { readlinkSync } from 'node:fs';
+import { readlinkSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 
 /** The calling thread's kernel id (Linux), or null where /proc/thread-self does not exist. */
@@ -29,5 +29,17 @@ export function setThreadNice(nice: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Name the calling thread as `ps -L`, `top -H` and `perf` show it (Linux: 15 bytes at most), as
+ * QEMU names its migration threads. Elsewhere, or if /proc says no, the thread keeps its name.
+ */
+export function nameThread(name: string): void {
+  try {
+    writeFileSync('/proc/thread-self/comm', name.slice(0, 15));
+  } catch {
+    // Not Linux: nothing shows thread names there the same way.
   }
 }

@@ -38,11 +38,13 @@ import {
 } from './completion-shared.js';
 import { CompletionLatency } from './completion-latency.js';
 import { WqMonitor } from './wq-monitor.js';
+import { nameThread } from '../../util/thread-priority.js';
 
 /** Longest native wait before looking at shutdown and CPU-report requests again. */
 const SLICE_US = 1000;
 
 function run(data: HwCompletionWorkerData): void {
+  nameThread('dsa_completion');
   const native = loadAddon();
   if (!native) throw new Error('dsa_completion: the native addon is not available');
   const a = new ArenaView(data.arena, data.layout);

@@ -4,6 +4,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
+import { nameThread } from '../../util/thread-priority.js';
 import { guestRamView, syncMirrorPart } from './mirror-sync.js';
 import type { DirtySyncRequest, DirtySyncWorkerData } from './pc-config.js';
 import { SPLIT, SyncSplit } from './sync-split.js';
@@ -33,6 +34,7 @@ function serve(): void {
 // The vCPU thread's emulator memory: its buffer and where guest RAM starts in it.
 parentPort!.on('message', (m: DirtySyncRequest) => (guest = guestRamView(m, d.mirror.size)));
 
+nameThread('dirty_sync_1');
 resetThreadCpu();
 // Published at once: a migration's figures then count only its jobs, not this thread's start.
 publishThreadCpu(d.cpuSlots, d.cpuSlot);

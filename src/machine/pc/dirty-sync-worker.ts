@@ -15,6 +15,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { VCPU, VcpuControl } from '../../ram/vcpu-control.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
+import { nameThread } from '../../util/thread-priority.js';
 import { guestRamView, syncMirror, syncMirrorPart } from './mirror-sync.js';
 import type { DirtySyncRequest, DirtySyncWorkerData } from './pc-config.js';
 import { SyncSplit } from './sync-split.js';
@@ -82,6 +83,7 @@ function serve(): void {
 // The vCPU thread's emulator memory: its buffer and where guest RAM starts in it.
 parentPort!.on('message', (m: DirtySyncRequest) => (guest = guestRamView(m, d.mirror.size)));
 
+nameThread('dirty_sync');
 resetThreadCpu();
 // Published at once: a migration's figures then count only its syncs, not this thread's start.
 publishThreadCpu(d.cpuSlots, d.cpuSlot);

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { V86 } from 'v86';
 import { REQ_QUIT, REQ_RUN, REQ_SWITCHOVER, VCPU, VcpuControl } from '../../ram/vcpu-control.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
+import { nameThread } from '../../util/thread-priority.js';
 import { checkInternals, guestRam, type Emulator, type V86Core } from './v86-internals.js';
 import {
   VGA_MEMORY_BYTES,
@@ -267,6 +268,7 @@ port.on('message', (m: PcRequest) => {
   });
 });
 
+nameThread('vcpu_0');
 resetThreadCpu();
 createEmulator().then(
   (zeroedPages) => {

@@ -9,7 +9,7 @@ import { RecvChannel } from './recv-channel.js';
 import { ChannelListener } from './channel-listener.js';
 import type { RecvWorkerCommand, RecvWorkerMessage } from './worker-data.js';
 import { resetThreadCpu } from '../../util/cpu-slots.js';
-import { setThreadNice } from '../../util/thread-priority.js';
+import { nameThread, setThreadNice } from '../../util/thread-priority.js';
 
 const post = (m: RecvWorkerMessage): void => parentPort!.postMessage(m);
 let channel: RecvChannel | null = null;
@@ -26,6 +26,7 @@ parentPort!.on('message', (m: RecvWorkerCommand) => {
     // x-migration-nice: yield the CPU to the guest's vCPU on a host with no core to spare.
     if (m.data.threadNice > 0) setThreadNice(m.data.threadNice);
     index = m.data.index;
+    nameThread(`multifdrecv_${index}`);
     channel = new RecvChannel(m.data, post, listener);
     listener = null;
     return;

@@ -11,7 +11,7 @@ import type {
   SourceWorkerMessage,
 } from './worker-data.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
-import { setThreadNice } from '../../util/thread-priority.js';
+import { nameThread, setThreadNice } from '../../util/thread-priority.js';
 
 const post = (m: SourceWorkerMessage): void => parentPort!.postMessage(m);
 let bound: LiveMigrationWorkerData | null = null;
@@ -19,6 +19,7 @@ let bound: LiveMigrationWorkerData | null = null;
 parentPort!.on('message', (m: LiveMigrationCommand) => {
   if (m?.type === 'bind' && !bound && typeof m.data === 'object' && m.data !== null) {
     resetThreadCpu();
+    nameThread('live_migration');
     // x-migration-nice: yield the CPU to the guest's vCPU on a host with no core to spare.
     if (m.data.threadNice > 0) setThreadNice(m.data.threadNice);
     bound = m.data;

@@ -6,7 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import type { SendWorkerCommand, SourceWorkerMessage } from './worker-data.js';
 import { resetThreadCpu } from '../../util/cpu-slots.js';
-import { setThreadNice } from '../../util/thread-priority.js';
+import { nameThread, setThreadNice } from '../../util/thread-priority.js';
 import { SendChannel } from './send-channel.js';
 
 const post = (m: SourceWorkerMessage): void => parentPort!.postMessage(m);
@@ -16,6 +16,7 @@ let connecting = false;
 parentPort!.on('message', (m: SendWorkerCommand) => {
   if (m?.type === 'bind' && !channel && typeof m.data === 'object' && m.data !== null) {
     resetThreadCpu();
+    nameThread(`multifdsend_${m.data.index}`);
     // x-migration-nice: yield the CPU to the guest's vCPU on a host with no core to spare.
     if (m.data.threadNice > 0) setThreadNice(m.data.threadNice);
     channel = new SendChannel(m.data, post);

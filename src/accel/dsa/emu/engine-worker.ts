@@ -5,8 +5,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Engine, type EngineWorkerData } from './engine.js';
 import { warmUpEngine } from './engine-warm-up.js';
+import { nameThread } from '../../../util/thread-priority.js';
 
 function run(data: EngineWorkerData): void {
+  nameThread(data.device.engines[data.engine].threadName);
   const engine = new Engine(data.device, data.engine);
   parentPort!.postMessage({ ready: true });
   engine.run();
