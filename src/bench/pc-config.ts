@@ -10,6 +10,7 @@ import { checkPcRam } from '../machine/pc/pc-options.js';
 import { parseSize } from '../util/size.js';
 import { parseCpWorkload } from './pc-guest.js';
 import { PC_SCENARIOS, type BenchConfig, type PcScenario, type Peer } from './types.js';
+import { pcMigrationNice } from '../machine/pc/pc-defaults.js';
 
 export const DEFAULT_PC_SCENARIOS = 'idle,busy';
 export const DEFAULT_BUSY_WORKLOAD = 'cp:8M';
@@ -111,7 +112,8 @@ export function pcBenchConfig(
       `invalid --lossless-downtime-limit '${lossless}': expected an integer from 0 to 2000000 (ms)`,
     );
   }
-  const nice = o.migrationNice ?? '0';
+  // Unless given: the value a PC process starts with on this host (pc-defaults.ts).
+  const nice = o.migrationNice ?? String(pcMigrationNice());
   if (!/^\d+$/.test(nice.trim()) || Number(nice) > 19) {
     throw new Error(`invalid --migration-nice '${nice}': expected an integer from 0 to 19`);
   }

@@ -89,7 +89,7 @@ export class LivemigPcSession implements PcSession {
       'downtime-limit': spec.downtimeLimitMs,
     };
     if (spec.mode === 'offload') params['accel-path'] = spec.accelPath;
-    if (spec.migrationNice > 0) params['x-migration-nice'] = spec.migrationNice;
+    params['x-migration-nice'] = spec.migrationNice;
     try {
       await src.qmp.execute('migrate-set-parameters', params);
     } catch (e) {

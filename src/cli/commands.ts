@@ -165,7 +165,8 @@ program
   .option('--busy-workload <w>', 'pc busy and lossless: the cp loop, cp:SIZE (default cp:8M)')
   .option(
     '--migration-nice <n>',
-    "pc: livemig's x-migration-nice, 0..19 (default 0): its threads yield the CPU to the guest",
+    "pc: livemig's x-migration-nice, 0..19: its threads yield the CPU to the guest " +
+      "(default: a PC's own, 19 on a host with fewer than 3 cores, else 0)",
   )
   .option(
     '--lossless-downtime-limit <ms>',

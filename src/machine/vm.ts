@@ -34,6 +34,7 @@ import type { TransportOptions } from '../migration/transport.js';
 import { TlsObjects } from '../tls/objects.js';
 import { resolveSecurity, resolveSecurityOrRefuse } from '../tls/security.js';
 import { fillNormalPages, preallocate } from '../ram/fill.js';
+import { pcMigrationNice } from './pc/pc-defaults.js';
 
 /** The guest's first serial port, as the PC sees its console (src/chardev). */
 export interface SerialPort {
@@ -113,6 +114,7 @@ export class Vm extends EventEmitter implements MigrationHost {
     this.log = opts.log ?? (() => {});
     this.mainSlot = this.cpu.slot('main');
     this.guest = this.createMachine();
+    if (this.guest.type === 'pc') this.params['x-migration-nice'] = pcMigrationNice();
     // QEMU's -mem-prealloc, on either side: RAM is allocated now rather than at first touch
     // (a PC allocates its own: see PcMachine).
     if (opts.memPrealloc && this.guest.type === 'synthetic') preallocate(this.guest.blocks);

@@ -11,6 +11,7 @@ import { ConsoleClient } from '../../src/chardev/index.js';
 import { FrameType, decodeDeviceState, encodeDeviceState } from '../../src/migration/protocol.js';
 import { FrameProxy, rewriteJson, type FrameRewrite } from '../support/frame-proxy.js';
 import { APPEND, guestImage, lastCounter, shell } from './helpers.js';
+import { pcMigrationNice } from '../../src/machine/pc/pc-defaults.js';
 
 type Info = MigrationResult & { 'error-desc'?: string };
 const CAPS = { multifd: true, events: true, 'x-verify-ram': true };
@@ -171,6 +172,12 @@ test('stop, cont, -S and query-status act on the PC emulator', async (t) => {
     assert.equal(await status(), 'paused', '-S: the PC does not start');
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(con.text(), '', 'nothing ran, nothing was printed');
+    const params = await qmp.execute<Record<string, unknown>>('query-migrate-parameters');
+    assert.equal(
+      params['x-migration-nice'],
+      pcMigrationNice(),
+      "a PC starts with its host's x-migration-nice (19 with fewer than 3 cores)",
+    );
     await qmp.execute('migrate-set-capabilities', {
       capabilities: [{ capability: 'events', state: true }],
     });
