@@ -1,7 +1,9 @@
 // The benchmark plan: every scenario, every run, every mode, for livemig and (with --peer qemu)
 // QEMU, and (with --peer floor) the machine's floor once per run, interleaved (run 1 of every
-// mode and peer, then run 2, ...) so that drifting machine load does not favour one of them;
-// then the running-guest scenario at each dirty rate.
+// mode and peer, then run 2, ...) so that drifting machine load does not favour one of them,
+// after unmeasured warm-up runs of each (--warmup-runs): on a VM whose host takes back memory
+// that stayed free, the first migration after an idle spell pays for it, and the first peer in
+// the order would always be that one; then the running-guest scenario at each dirty rate.
 
 import { LIVEMIG_VERSION } from '../control/version.js';
 import { machineInfo } from './machine-info.js';
@@ -128,18 +130,25 @@ export async function runBench(
   }
   const floorBin = floor && !('reason' in floor) ? floor : null;
   const perRun = config.modes.length * (qemu ? 2 : 1) + (floorBin ? 1 : 0);
+  const warmup = config.warmupRuns ?? 0;
   progress.begin(
-    scenarios.length * config.runs * perRun + (config.running ? config.dirtyRatesMBps.length : 0),
+    scenarios.length * (warmup + config.runs) * perRun +
+      (config.running ? config.dirtyRatesMBps.length : 0),
   );
+  /** Run `run` of `config.runs` for the task line; warm-ups (run ≤ 0) are not counted. */
+  const which = (run: number): string =>
+    run >= 1 ? `run ${run}/${config.runs}` : `warm-up ${run + warmup}/${warmup}`;
+  const keep = (r: RunRecord): void => {
+    if (r.run >= 1) runs.push(r);
+    progress.line(runLine(r) + (r.run >= 1 ? '' : ' (warm-up, not counted)'));
+  };
   for (const scenario of scenarios) {
-    for (let run = 1; run <= config.runs; run++) {
+    for (let run = 1 - warmup; run <= config.runs; run++) {
       for (const mode of config.modes) {
         for (const peer of ['livemig', 'qemu'] as const) {
           if (peer === 'qemu' && !qemu) continue;
           const key = `${peer}:${mode}`;
-          progress.task(
-            `${scenario} ${peer === 'qemu' ? 'QEMU ' : ''}${mode} run ${run}/${config.runs}`,
-          );
+          progress.task(`${scenario} ${peer === 'qemu' ? 'QEMU ' : ''}${mode} ${which(run)}`);
           if (unavailable.has(key)) continue;
           let r: RunRecord;
           try {
@@ -189,12 +198,11 @@ export async function runBench(
               (e as Error).message,
             );
           }
-          runs.push(r);
-          progress.line(runLine(r));
+          keep(r);
         }
       }
       if (floorBin) {
-        progress.task(`${scenario} floor run ${run}/${config.runs}`);
+        progress.task(`${scenario} floor ${which(run)}`);
         const r = await runFloorPeer({
           floor: floorBin,
           ramBytes: config.ramBytes,
@@ -204,8 +212,7 @@ export async function runBench(
         }).catch((e: Error) =>
           failedRun(scenario, 'floor', floorBin.version, 'baseline', run, e.message),
         );
-        runs.push(r);
-        progress.line(runLine(r));
+        keep(r);
       }
     }
   }

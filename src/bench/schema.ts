@@ -78,6 +78,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
           ramBytes: int,
           channels: int,
           runs: int,
+          warmupRuns: int,
           scenarios: { type: 'array', items: scenario },
           running: { type: 'boolean' },
           modes: { type: 'array', items: mode },
@@ -93,7 +94,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
           downtimeLimitMs: int,
           convergeTimeoutMs: int,
         },
-        ['machine', 'pc'],
+        ['machine', 'pc', 'warmupRuns'],
       ),
       qemu: {
         oneOf: [{ type: 'null' }, object({ path: str, version: str, zeroPageDetection: str })],

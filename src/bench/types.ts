@@ -270,6 +270,8 @@ export interface BenchConfig {
   ramBytes: number;
   channels: number;
   runs: number;
+  /** unmeasured runs of every peer and mode before the measured ones (absent: none) */
+  warmupRuns?: number;
   scenarios: Scenario[];
   running: boolean;
   modes: Mode[];

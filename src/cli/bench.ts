@@ -30,6 +30,8 @@ export interface BenchOptions {
   ram?: string;
   channels: string;
   runs: string;
+  /** synthetic: unmeasured runs first (default 1) */
+  warmupRuns?: string;
   /** default: all (synthetic), idle,busy (pc) */
   scenario?: string;
   modes: string;
@@ -116,7 +118,12 @@ export function parseModes(text: string): Mode[] {
 
 export function benchConfig(o: BenchOptions): BenchConfig {
   const machine = o.machine ?? 'synthetic';
-  if (machine === 'pc') return pcBenchConfig(o, common(o, '256M'));
+  if (machine === 'pc') {
+    if (o.warmupRuns !== undefined) {
+      throw new Error('--warmup-runs is for --machine synthetic: a PC bench runs after its boots');
+    }
+    return pcBenchConfig(o, common(o, '256M'));
+  }
   if (machine !== 'synthetic') {
     throw new Error(`invalid --machine '${machine}': expected synthetic or pc`);
   }
@@ -146,6 +153,7 @@ export function benchConfig(o: BenchOptions): BenchConfig {
   return {
     ...common(o, ram),
     machine: 'synthetic',
+    warmupRuns: int('--warmup-runs', o.warmupRuns ?? '1', 0, 100),
     pc: null,
     ramBytes,
     scenarios,

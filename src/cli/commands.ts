@@ -123,6 +123,11 @@ program
   .option('--channels <n>', 'multifd channels', '2')
   .option('--runs <n>', 'runs per scenario and mode (medians, min-max)', '3')
   .option(
+    '--warmup-runs <n>',
+    'synthetic: unmeasured runs of every peer and mode first (default 1): the first migration ' +
+      'on a machine that sat idle pays for memory its host took back',
+  )
+  .option(
     '--scenario <list>',
     'A, B, running, or all (= A,B,running); pc: idle, busy, lossless, or all (= idle,busy). ' +
       'Default: all; pc: idle,busy',

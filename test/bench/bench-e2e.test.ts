@@ -46,6 +46,12 @@ test('bench: 64 MiB, 1 run, scenarios A and B, baseline and offload', async (t) 
     const { code, stdout, stderr } = await livemig(args);
     const r = JSON.parse(readFileSync(json, 'utf8')) as BenchResults;
     assert.deepEqual(validate(r), [], 'the results file follows docs/bench-schema.md');
+    assert.equal(r.config.warmupRuns, 1);
+    assert.ok(
+      r.runs.every((x) => x.run >= 1),
+      'warm-up runs are not in the results',
+    );
+    assert.match(stdout + stderr, /warm-up, not counted/, 'the warm-up runs are shown as such');
 
     // Baseline always runs.
     const base = r.runs.filter((x) => x.mode === 'baseline');

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchConfig, type BenchOptions } from '../../src/cli/bench.js';
 import { parsePcScenarios, pcBenchConfig } from '../../src/bench/pc-config.js';
+import { pcMigrationNice } from '../../src/machine/pc/pc-defaults.js';
 
 const BASE: BenchOptions = {
   machine: 'pc',
@@ -47,6 +48,12 @@ test('pc defaults: 256M, idle and busy, cp:8M, downtime-limit 300 (lossless 10)'
     assert.deepEqual(c.peers, ['livemig']);
     assert.equal(c.pc?.busyWorkload, 'cp:8M');
     assert.equal(c.pc?.losslessDowntimeLimitMs, 10);
+    assert.equal(c.pc?.migrationNice, pcMigrationNice(), "livemig's own default for a PC here");
+    assert.equal(c.warmupRuns, undefined, 'a PC bench runs after its boots, without warm-ups');
+    assert.throws(
+      () => benchConfig({ ...o, warmupRuns: '1' }),
+      /--warmup-runs is for --machine synthetic/,
+    );
     assert.match(c.pc?.append ?? '', /console=ttyS0/);
     assert.equal(c.running, false);
     assert.deepEqual(benchConfig({ ...o, peer: 'qemu', scenario: 'lossless', runs: '20' }).peers, [
@@ -121,6 +128,12 @@ test('the synthetic machine keeps its defaults and refuses the PC-only flags', (
   assert.equal(c.ram, '4G');
   assert.deepEqual(c.scenarios, ['A', 'B']);
   assert.equal(c.running, true);
+  assert.equal(c.warmupRuns, 1, 'one unmeasured run of each peer and mode first');
+  assert.equal(benchConfig({ ...BASE, machine: undefined, warmupRuns: '0' }).warmupRuns, 0);
+  assert.throws(
+    () => benchConfig({ ...BASE, machine: undefined, warmupRuns: '-1' }),
+    /--warmup-runs/,
+  );
   assert.throws(
     () => benchConfig({ ...BASE, machine: 'synthetic', busyWorkload: 'cp:8M' }),
     /--busy-workload is for --machine pc/,
