@@ -116,6 +116,17 @@ export function parseModes(text: string): Mode[] {
   return [...new Set(out)];
 }
 
+/**
+ * --warmup-runs: 1 unless given; 0 with --to, whose destination is another machine's (the bench
+ * quits it after each migration, and its memory is not this machine's to warm).
+ */
+function warmupRuns(o: BenchOptions): number {
+  if (o.to === undefined) return int('--warmup-runs', o.warmupRuns ?? '1', 0, 100);
+  const n = int('--warmup-runs', o.warmupRuns ?? '0', 0, 100);
+  if (n > 0) throw new Error('--warmup-runs is for a local destination, not --to');
+  return 0;
+}
+
 export function benchConfig(o: BenchOptions): BenchConfig {
   const machine = o.machine ?? 'synthetic';
   if (machine === 'pc') {
@@ -153,7 +164,7 @@ export function benchConfig(o: BenchOptions): BenchConfig {
   return {
     ...common(o, ram),
     machine: 'synthetic',
-    warmupRuns: int('--warmup-runs', o.warmupRuns ?? '1', 0, 100),
+    warmupRuns: warmupRuns(o),
     pc: null,
     ramBytes,
     scenarios,

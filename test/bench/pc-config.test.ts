@@ -130,6 +130,14 @@ test('the synthetic machine keeps its defaults and refuses the PC-only flags', (
   assert.equal(c.running, true);
   assert.equal(c.warmupRuns, 1, 'one unmeasured run of each peer and mode first');
   assert.equal(benchConfig({ ...BASE, machine: undefined, warmupRuns: '0' }).warmupRuns, 0);
+  const remote = {
+    ...BASE,
+    machine: undefined,
+    to: 'tcp:10.0.0.2:4444',
+    toQmp: 'tcp:10.0.0.2:4445',
+  };
+  assert.equal(benchConfig(remote).warmupRuns, 0, 'a remote destination is not warmed up');
+  assert.throws(() => benchConfig({ ...remote, warmupRuns: '1' }), /--warmup-runs is for a local/);
   assert.throws(
     () => benchConfig({ ...BASE, machine: undefined, warmupRuns: '-1' }),
     /--warmup-runs/,
