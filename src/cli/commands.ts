@@ -124,8 +124,8 @@ program
   .option('--runs <n>', 'runs per scenario and mode (medians, min-max)', '3')
   .option(
     '--warmup-runs <n>',
-    'synthetic: unmeasured runs of every peer and mode first (default 1; 0 with --to): the first migration ' +
-      'on a machine that sat idle pays for memory its host took back',
+    'synthetic: unmeasured runs of every peer and mode first (default 1; 0 with --to): ' +
+      'the first migration on a machine that sat idle pays for memory its host took back',
   )
   .option(
     '--scenario <list>',
