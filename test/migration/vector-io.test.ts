@@ -190,3 +190,104 @@ test('readPayload: the pages of a packet are read in place, also when they arriv
     close();
   }
 });
+
+/** A data packet's header and offset table for `pages` (normal pages only) of block 0. */
+function packetHeader(pages: number[]): Buffer {
+  const hdr = Buffer.alloc(packetHeaderBytes(pages.length));
+  const h32 = new Uint32Array(hdr.buffer, hdr.byteOffset, hdr.length / 4);
+  h32[PH.magic] = PACKET_MAGIC;
+  h32[PH.pass] = 1;
+  h32[PH.normal] = pages.length;
+  h32[PH.zero] = 0;
+  // u64 byte offsets: pages past 4 GiB / 4 KiB do not occur here
+  pages.forEach((p, i) => {
+    h32[8 + 2 * i] = (p * PAGE_SIZE) % 2 ** 32;
+    h32[9 + 2 * i] = Math.floor((p * PAGE_SIZE) / 2 ** 32);
+  });
+  return hdr;
+}
+
+test('readPayload: packets that arrive in pieces of a few hundred to a few thousand bytes, with runs of pages across a segment boundary', async () => {
+  const { client, server, close } = await pair();
+  try {
+    // A block of 1 GiB + 64 KiB: two segments (1 GiB each), so a run can reach past the first.
+    // Only the pages written here are ever touched.
+    const size = 2 ** 30 + 16 * PAGE_SIZE;
+    const ram = new SharedArrayBuffer(size);
+    const received = new SharedArrayBuffer(size / PAGE_SIZE);
+    const parser = new PacketParser(
+      [{ id: 0, name: 'pc.ram', ram, base: 0, size, dirty: new SharedArrayBuffer(128) }],
+      [received],
+      128,
+    );
+    const seg = 2 ** 18; // the first page of the second segment
+    const packets = [
+      [5, 6, 7, 8, 20, 22, 23, 3], // runs of 4, 1, 2, 1
+      [seg - 3, seg - 2, seg - 1, seg, seg + 1, 100], // a run cut at the segment boundary
+      [9, 10, 11, 12, 13, 14, 15, 16, 17, 18], // one run
+      [seg + 9, 40, 42, 44], // no runs
+    ];
+    const payloads = packets.map((pages) => randomBytes(pages.length * PAGE_SIZE));
+    const stream = Buffer.concat(packets.flatMap((pages, i) => [packetHeader(pages), payloads[i]]));
+    let fd = -1;
+    let direct = 0;
+    let partial = 0;
+    const done = new Promise<void>((resolve, reject) => {
+      // The socket's own reads take 64 bytes at a time (headers, and a little of a payload that
+      // the parser then copies); readv takes the rest of what has arrived.
+      const s = rewrapForStaticReads(server, Buffer.alloc(64), (_s, n, buf) => {
+        try {
+          assert.equal(parser.feed(buf, 0, n), FEED_DONE);
+          while (parser.payloadLeft > 0) {
+            const got = parser.readPayload(fd);
+            direct += got;
+            if (got === 0) break; // nothing more now: the next read brings it
+            if (parser.payloadLeft > 0) partial++;
+          }
+          if (parser.stats.bytes === stream.length) resolve();
+        } catch (e) {
+          reject(e as Error);
+        }
+        return true;
+      });
+      assert.ok(s);
+      fd = socketFd(s);
+      s.resume();
+    });
+    // One piece per turn of the event loop, so that the reader sees each on its own; the sizes
+    // cut pages and headers anywhere.
+    const sizes = [300, 2900, 5000, 700, 4096, 1500];
+    for (let at = 0, i = 0; at < stream.length; i++) {
+      const end = Math.min(at + sizes[i % sizes.length], stream.length);
+      client.write(stream.subarray(at, end));
+      at = end;
+      await new Promise((r) => setImmediate(r));
+    }
+    await done;
+    assert.ok(parser.atBoundary, 'the stream ends between packets');
+    assert.ok(partial > 10, `readv stopped inside a packet ${partial} times`);
+    assert.ok(direct > 0.5 * stream.length, `${direct} of ${stream.length} bytes read in place`);
+    const mem = new Uint8Array(ram);
+    const recv = new Uint8Array(received);
+    packets.forEach((pages, k) =>
+      pages.forEach((p, i) => {
+        const got = mem.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+        const want = payloads[k].subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE);
+        assert.ok(Buffer.from(got).equals(want), `packet ${k}: page ${p} holds its payload`);
+        assert.equal(recv[p], RECEIVED.data, `page ${p} is marked received`);
+      }),
+    );
+    // Nothing else was written: the pages between the runs are still zero and not received.
+    for (const p of [4, 19, 21, 24, 41, 43, seg - 4, seg + 2, seg + 8, seg + 10]) {
+      const page = mem.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+      assert.equal(
+        page.some((b) => b !== 0),
+        false,
+        `page ${p} is untouched`,
+      );
+      assert.equal(recv[p], 0, `page ${p} is not received`);
+    }
+  } finally {
+    close();
+  }
+});
