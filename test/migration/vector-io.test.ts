@@ -115,6 +115,64 @@ test('VectorWriter: a closed peer is an error, not a hang', async () => {
   }
 });
 
+/** A data packet's header and offset table for `pages` (normal pages only) of block 0. */
+function packetHeader(pages: number[]): Buffer {
+  const hdr = Buffer.alloc(packetHeaderBytes(pages.length));
+  const h32 = new Uint32Array(hdr.buffer, hdr.byteOffset, hdr.length / 4);
+  h32[PH.magic] = PACKET_MAGIC;
+  h32[PH.pass] = 1;
+  h32[PH.normal] = pages.length;
+  h32[PH.zero] = 0;
+  // u64 byte offsets: pages past 4 GiB / 4 KiB do not occur here
+  pages.forEach((p, i) => {
+    h32[8 + 2 * i] = (p * PAGE_SIZE) % 2 ** 32;
+    h32[9 + 2 * i] = Math.floor((p * PAGE_SIZE) / 2 ** 32);
+  });
+  return hdr;
+}
+
+/** What `receive` saw: bytes readv put in place, and readv calls that stopped inside a packet. */
+interface InPlace {
+  direct: number;
+  partial: number;
+}
+
+/**
+ * Read `server` as a multifd channel does: the socket's own reads (into `readBuf`) go to the
+ * parser, then readv takes what else has arrived of the payload. Resolves once `until` holds
+ * after a read.
+ */
+function receive(
+  server: net.Socket,
+  parser: PacketParser,
+  readBuf: Buffer,
+  until: () => boolean,
+): { done: Promise<void>; seen: InPlace } {
+  const seen: InPlace = { direct: 0, partial: 0 };
+  let fd = -1;
+  const done = new Promise<void>((resolve, reject) => {
+    const s = rewrapForStaticReads(server, readBuf, (_s, n, buf) => {
+      try {
+        assert.equal(parser.feed(buf, 0, n), FEED_DONE);
+        while (parser.payloadLeft > 0) {
+          const got = parser.readPayload(fd);
+          seen.direct += got;
+          if (got === 0) break; // nothing more now: the next read brings it
+          if (parser.payloadLeft > 0) seen.partial++;
+        }
+        if (until()) resolve();
+      } catch (e) {
+        reject(e as Error);
+      }
+      return true;
+    });
+    assert.ok(s);
+    fd = socketFd(s);
+    s.resume();
+  });
+  return { done, seen };
+}
+
 test('readPayload: the pages of a packet are read in place, also when they arrive in pieces', async () => {
   const { client, server, close } = await pair();
   try {
@@ -128,35 +186,14 @@ test('readPayload: the pages of a packet are read in place, also when they arriv
       128,
     );
     const pages = [7, 3, 1000, 512, 1, 1023];
-    const hdr = Buffer.alloc(packetHeaderBytes(pages.length));
-    const h32 = new Uint32Array(hdr.buffer, hdr.byteOffset, hdr.length / 4);
-    h32[PH.magic] = PACKET_MAGIC;
-    h32[PH.pass] = 1;
-    h32[PH.normal] = pages.length;
-    h32[PH.zero] = 0;
-    pages.forEach((p, i) => (h32[8 + 2 * i] = p * PAGE_SIZE));
+    const hdr = packetHeader(pages);
     const payload = randomBytes(pages.length * PAGE_SIZE);
-    let fd = -1;
-    let direct = 0;
-    const done = new Promise<void>((resolve, reject) => {
-      const s = rewrapForStaticReads(server, Buffer.alloc(hdr.length), (_s, n, buf) => {
-        try {
-          assert.equal(parser.feed(buf, 0, n), FEED_DONE);
-          while (parser.payloadLeft > 0) {
-            const got = parser.readPayload(fd);
-            direct += got;
-            if (got === 0) break; // nothing more now: the next read brings it
-          }
-          if (parser.atBoundary) resolve();
-        } catch (e) {
-          reject(e as Error);
-        }
-        return true;
-      });
-      assert.ok(s);
-      fd = socketFd(s);
-      s.resume();
-    });
+    const { done, seen } = receive(
+      server,
+      parser,
+      Buffer.alloc(hdr.length),
+      () => parser.atBoundary,
+    );
     // The header, then the payload in three pieces with pauses: partial readv, then EAGAIN.
     client.write(hdr);
     for (const [a, b] of [
@@ -168,7 +205,10 @@ test('readPayload: the pages of a packet are read in place, also when they arriv
       client.write(payload.subarray(a, b));
     }
     await done;
-    assert.ok(direct > 0.5 * payload.length, `${direct} of ${payload.length} bytes read in place`);
+    assert.ok(
+      seen.direct > 0.5 * payload.length,
+      `${seen.direct} of ${payload.length} bytes read in place`,
+    );
     const mem = Buffer.from(ram);
     pages.forEach((p, i) => {
       const at = PAGE_SIZE + p * PAGE_SIZE;
@@ -190,22 +230,6 @@ test('readPayload: the pages of a packet are read in place, also when they arriv
     close();
   }
 });
-
-/** A data packet's header and offset table for `pages` (normal pages only) of block 0. */
-function packetHeader(pages: number[]): Buffer {
-  const hdr = Buffer.alloc(packetHeaderBytes(pages.length));
-  const h32 = new Uint32Array(hdr.buffer, hdr.byteOffset, hdr.length / 4);
-  h32[PH.magic] = PACKET_MAGIC;
-  h32[PH.pass] = 1;
-  h32[PH.normal] = pages.length;
-  h32[PH.zero] = 0;
-  // u64 byte offsets: pages past 4 GiB / 4 KiB do not occur here
-  pages.forEach((p, i) => {
-    h32[8 + 2 * i] = (p * PAGE_SIZE) % 2 ** 32;
-    h32[9 + 2 * i] = Math.floor((p * PAGE_SIZE) / 2 ** 32);
-  });
-  return hdr;
-}
 
 test('readPayload: packets that arrive in pieces of a few hundred to a few thousand bytes, with runs of pages across a segment boundary', async () => {
   const { client, server, close } = await pair();
@@ -229,31 +253,14 @@ test('readPayload: packets that arrive in pieces of a few hundred to a few thous
     ];
     const payloads = packets.map((pages) => randomBytes(pages.length * PAGE_SIZE));
     const stream = Buffer.concat(packets.flatMap((pages, i) => [packetHeader(pages), payloads[i]]));
-    let fd = -1;
-    let direct = 0;
-    let partial = 0;
-    const done = new Promise<void>((resolve, reject) => {
-      // The socket's own reads take 64 bytes at a time (headers, and a little of a payload that
-      // the parser then copies); readv takes the rest of what has arrived.
-      const s = rewrapForStaticReads(server, Buffer.alloc(64), (_s, n, buf) => {
-        try {
-          assert.equal(parser.feed(buf, 0, n), FEED_DONE);
-          while (parser.payloadLeft > 0) {
-            const got = parser.readPayload(fd);
-            direct += got;
-            if (got === 0) break; // nothing more now: the next read brings it
-            if (parser.payloadLeft > 0) partial++;
-          }
-          if (parser.stats.bytes === stream.length) resolve();
-        } catch (e) {
-          reject(e as Error);
-        }
-        return true;
-      });
-      assert.ok(s);
-      fd = socketFd(s);
-      s.resume();
-    });
+    // The socket's own reads take 64 bytes at a time (headers, and a little of a payload that
+    // the parser then copies); readv takes the rest of what has arrived.
+    const { done, seen } = receive(
+      server,
+      parser,
+      Buffer.alloc(64),
+      () => parser.stats.bytes === stream.length,
+    );
     // One piece per turn of the event loop, so that the reader sees each on its own; the sizes
     // cut pages and headers anywhere.
     const sizes = [300, 2900, 5000, 700, 4096, 1500];
@@ -265,8 +272,11 @@ test('readPayload: packets that arrive in pieces of a few hundred to a few thous
     }
     await done;
     assert.ok(parser.atBoundary, 'the stream ends between packets');
-    assert.ok(partial > 10, `readv stopped inside a packet ${partial} times`);
-    assert.ok(direct > 0.5 * stream.length, `${direct} of ${stream.length} bytes read in place`);
+    assert.ok(seen.partial > 10, `readv stopped inside a packet ${seen.partial} times`);
+    assert.ok(
+      seen.direct > 0.5 * stream.length,
+      `${seen.direct} of ${stream.length} bytes read in place`,
+    );
     const mem = new Uint8Array(ram);
     const recv = new Uint8Array(received);
     packets.forEach((pages, k) =>
