@@ -14,8 +14,8 @@ import { offsetInSegment, segmentOf } from './layout.js';
 export function runEnd(pages: Uint32Array, i: number, end: number): number {
   let next = pages[i] + 1;
   let j = i + 1;
-  // 0x3ffff: the page mask of a 1 GiB segment, as in layout.ts's segmentOf / offsetInSegment
-  while (j < end && pages[j] === next && (next & 0x3ffff) !== 0) {
+  // offsetInSegment 0: `next` starts a segment
+  while (j < end && pages[j] === next && offsetInSegment(next) !== 0) {
     next++;
     j++;
   }
