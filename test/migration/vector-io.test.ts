@@ -115,6 +115,64 @@ test('VectorWriter: a closed peer is an error, not a hang', async () => {
   }
 });
 
+/** A data packet's header and offset table for `pages` (normal pages only) of block 0. */
+function packetHeader(pages: number[]): Buffer {
+  const hdr = Buffer.alloc(packetHeaderBytes(pages.length));
+  const h32 = new Uint32Array(hdr.buffer, hdr.byteOffset, hdr.length / 4);
+  h32[PH.magic] = PACKET_MAGIC;
+  h32[PH.pass] = 1;
+  h32[PH.normal] = pages.length;
+  h32[PH.zero] = 0;
+  // u64 byte offsets: pages past 4 GiB / 4 KiB do not occur here
+  pages.forEach((p, i) => {
+    h32[8 + 2 * i] = (p * PAGE_SIZE) % 2 ** 32;
+    h32[9 + 2 * i] = Math.floor((p * PAGE_SIZE) / 2 ** 32);
+  });
+  return hdr;
+}
+
+/** What `receive` saw: bytes readv put in place, and readv calls that stopped inside a packet. */
+interface InPlace {
+  direct: number;
+  partial: number;
+}
+
+/**
+ * Read `server` as a multifd channel does: the socket's own reads (into `readBuf`) go to the
+ * parser, then readv takes what else has arrived of the payload. Resolves once `until` holds
+ * after a read.
+ */
+function receive(
+  server: net.Socket,
+  parser: PacketParser,
+  readBuf: Buffer,
+  until: () => boolean,
+): { done: Promise<void>; seen: InPlace } {
+  const seen: InPlace = { direct: 0, partial: 0 };
+  let fd = -1;
+  const done = new Promise<void>((resolve, reject) => {
+    const s = rewrapForStaticReads(server, readBuf, (_s, n, buf) => {
+      try {
+        assert.equal(parser.feed(buf, 0, n), FEED_DONE);
+        while (parser.payloadLeft > 0) {
+          const got = parser.readPayload(fd);
+          seen.direct += got;
+          if (got === 0) break; // nothing more now: the next read brings it
+          if (parser.payloadLeft > 0) seen.partial++;
+        }
+        if (until()) resolve();
+      } catch (e) {
+        reject(e as Error);
+      }
+      return true;
+    });
+    assert.ok(s);
+    fd = socketFd(s);
+    s.resume();
+  });
+  return { done, seen };
+}
+
 test('readPayload: the pages of a packet are read in place, also when they arrive in pieces', async () => {
   const { client, server, close } = await pair();
   try {
@@ -128,35 +186,14 @@ test('readPayload: the pages of a packet are read in place, also when they arriv
       128,
     );
     const pages = [7, 3, 1000, 512, 1, 1023];
-    const hdr = Buffer.alloc(packetHeaderBytes(pages.length));
-    const h32 = new Uint32Array(hdr.buffer, hdr.byteOffset, hdr.length / 4);
-    h32[PH.magic] = PACKET_MAGIC;
-    h32[PH.pass] = 1;
-    h32[PH.normal] = pages.length;
-    h32[PH.zero] = 0;
-    pages.forEach((p, i) => (h32[8 + 2 * i] = p * PAGE_SIZE));
+    const hdr = packetHeader(pages);
     const payload = randomBytes(pages.length * PAGE_SIZE);
-    let fd = -1;
-    let direct = 0;
-    const done = new Promise<void>((resolve, reject) => {
-      const s = rewrapForStaticReads(server, Buffer.alloc(hdr.length), (_s, n, buf) => {
-        try {
-          assert.equal(parser.feed(buf, 0, n), FEED_DONE);
-          while (parser.payloadLeft > 0) {
-            const got = parser.readPayload(fd);
-            direct += got;
-            if (got === 0) break; // nothing more now: the next read brings it
-          }
-          if (parser.atBoundary) resolve();
-        } catch (e) {
-          reject(e as Error);
-        }
-        return true;
-      });
-      assert.ok(s);
-      fd = socketFd(s);
-      s.resume();
-    });
+    const { done, seen } = receive(
+      server,
+      parser,
+      Buffer.alloc(hdr.length),
+      () => parser.atBoundary,
+    );
     // The header, then the payload in three pieces with pauses: partial readv, then EAGAIN.
     client.write(hdr);
     for (const [a, b] of [
@@ -168,7 +205,10 @@ test('readPayload: the pages of a packet are read in place, also when they arriv
       client.write(payload.subarray(a, b));
     }
     await done;
-    assert.ok(direct > 0.5 * payload.length, `${direct} of ${payload.length} bytes read in place`);
+    assert.ok(
+      seen.direct > 0.5 * payload.length,
+      `${seen.direct} of ${payload.length} bytes read in place`,
+    );
     const mem = Buffer.from(ram);
     pages.forEach((p, i) => {
       const at = PAGE_SIZE + p * PAGE_SIZE;
@@ -186,6 +226,77 @@ test('readPayload: the pages of a packet are read in place, also when they arriv
       mem.subarray(PAGE_SIZE + 2 * PAGE_SIZE, PAGE_SIZE + 3 * PAGE_SIZE).some((b) => b !== 0),
       false,
     );
+  } finally {
+    close();
+  }
+});
+
+test('readPayload: packets that arrive in pieces of a few hundred to a few thousand bytes, with runs of pages across a segment boundary', async () => {
+  const { client, server, close } = await pair();
+  try {
+    // A block of 1 GiB + 64 KiB: two segments (1 GiB each), so a run can reach past the first.
+    // Only the pages written here are ever touched.
+    const size = 2 ** 30 + 16 * PAGE_SIZE;
+    const ram = new SharedArrayBuffer(size);
+    const received = new SharedArrayBuffer(size / PAGE_SIZE);
+    const parser = new PacketParser(
+      [{ id: 0, name: 'pc.ram', ram, base: 0, size, dirty: new SharedArrayBuffer(128) }],
+      [received],
+      128,
+    );
+    const seg = 2 ** 18; // the first page of the second segment
+    const packets = [
+      [5, 6, 7, 8, 20, 22, 23, 3], // runs of 4, 1, 2, 1
+      [seg - 3, seg - 2, seg - 1, seg, seg + 1, 100], // a run cut at the segment boundary
+      [9, 10, 11, 12, 13, 14, 15, 16, 17, 18], // one run
+      [seg + 9, 40, 42, 44], // no runs
+    ];
+    const payloads = packets.map((pages) => randomBytes(pages.length * PAGE_SIZE));
+    const stream = Buffer.concat(packets.flatMap((pages, i) => [packetHeader(pages), payloads[i]]));
+    // The socket's own reads take 64 bytes at a time (headers, and a little of a payload that
+    // the parser then copies); readv takes the rest of what has arrived.
+    const { done, seen } = receive(
+      server,
+      parser,
+      Buffer.alloc(64),
+      () => parser.stats.bytes === stream.length,
+    );
+    // One piece per turn of the event loop, so that the reader sees each on its own; the sizes
+    // cut pages and headers anywhere.
+    const sizes = [300, 2900, 5000, 700, 4096, 1500];
+    for (let at = 0, i = 0; at < stream.length; i++) {
+      const end = Math.min(at + sizes[i % sizes.length], stream.length);
+      client.write(stream.subarray(at, end));
+      at = end;
+      await new Promise((r) => setImmediate(r));
+    }
+    await done;
+    assert.ok(parser.atBoundary, 'the stream ends between packets');
+    assert.ok(seen.partial > 10, `readv stopped inside a packet ${seen.partial} times`);
+    assert.ok(
+      seen.direct > 0.5 * stream.length,
+      `${seen.direct} of ${stream.length} bytes read in place`,
+    );
+    const mem = new Uint8Array(ram);
+    const recv = new Uint8Array(received);
+    packets.forEach((pages, k) =>
+      pages.forEach((p, i) => {
+        const got = mem.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+        const want = payloads[k].subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE);
+        assert.ok(Buffer.from(got).equals(want), `packet ${k}: page ${p} holds its payload`);
+        assert.equal(recv[p], RECEIVED.data, `page ${p} is marked received`);
+      }),
+    );
+    // Nothing else was written: the pages between the runs are still zero and not received.
+    for (const p of [4, 19, 21, 24, 41, 43, seg - 4, seg + 2, seg + 8, seg + 10]) {
+      const page = mem.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+      assert.equal(
+        page.some((b) => b !== 0),
+        false,
+        `page ${p} is untouched`,
+      );
+      assert.equal(recv[p], 0, `page ${p} is not received`);
+    }
   } finally {
     close();
   }

@@ -26,6 +26,7 @@ import {
   type RamBlockDesc,
 } from '../../ram/layout.js';
 
+import { runEnd, runView } from '../../ram/page-runs.js';
 import { RECEIVED, firstWritten } from './received-map.js';
 const enum State {
   Header,
@@ -67,7 +68,19 @@ export class PacketParser {
   private readonly received: Uint8Array[];
   /** the blocks' segments as Uint8Arrays, for readPayload's views */
   private readonly bytes: Uint8Array[][];
-  /** readPayload's vector: reused, one view per page (as Buffer.copy makes one inside) */
+  /**
+   * readPayload's views of the current packet's pages, one per run of consecutive pages, made
+   * at its first readPayload (from the payload page it is at) and kept until the packet ends: a
+   * non-blocking readv may take only part of the packet, and the next one reuses them.
+   */
+  private readonly runs: Uint8Array[] = [];
+  /** runs[j] holds payload pages [runFirst[j], runFirst[j + 1]) */
+  private readonly runFirst: Uint32Array;
+  /** runs made for the current packet (0: none yet) */
+  private runCount = 0;
+  /** the run the payload is in */
+  private run = 0;
+  /** readv's vector after a partial read: what is left of the run it stopped in, then the rest */
   private readonly iov: Uint8Array[] = [];
   /** touch each normal page before its payload arrives (off when readPayload places it) */
   prefault = true;
@@ -89,6 +102,7 @@ export class PacketParser {
     this.pages = new Uint32Array(packetPages);
     this.rangeFirst = new Uint32Array(packetPages);
     this.rangeCount = new Uint32Array(packetPages);
+    this.runFirst = new Uint32Array(packetPages + 1);
     this.segs = blocks.map((b) => segmentViews(b));
     this.blockPages = blocks.map((b) => pagesOf(b.size));
     this.received = received.map((r) => new Uint8Array(r));
@@ -109,18 +123,10 @@ export class PacketParser {
    */
   readPayload(fd: number): number {
     if (this.state !== State.Payload) return 0;
-    const iov = this.iov;
-    const bytes = this.bytes[this.block];
-    let k = 0;
-    for (let i = this.payloadPage, o = this.payloadByte; i < this.normal; i++, o = 0) {
-      const p = this.pages[i];
-      const off = offsetInSegment(p);
-      iov[k++] = bytes[segmentOf(p)].subarray(off + o, off + PAGE_SIZE);
-    }
-    iov.length = k;
+    if (this.runCount === 0) this.makeRuns();
     let n: number;
     try {
-      n = readvSync(fd, iov);
+      n = readvSync(fd, this.vectorLeft());
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return 0;
       throw e;
@@ -129,24 +135,57 @@ export class PacketParser {
     return n;
   }
 
-  /** Account for `n` payload bytes that are in place. */
+  /** The views of the payload left, from the page it is at: runs of consecutive pages. */
+  private makeRuns(): void {
+    const pages = this.pages;
+    const bytes = this.bytes[this.block];
+    let k = 0;
+    for (let i = this.payloadPage; i < this.normal; k++) {
+      const end = runEnd(pages, i, this.normal);
+      this.runs[k] = runView(bytes, pages[i], end - i);
+      this.runFirst[k] = i;
+      i = end;
+    }
+    this.runs.length = k;
+    this.runFirst[k] = this.normal;
+    this.runCount = k;
+    this.run = 0;
+  }
+
+  /**
+   * The vector for the payload left: the packet's runs while none is read (the usual case: one
+   * readv takes the packet's payload whole); after a partial read, a fresh view of what is left
+   * of the run it stopped in, then the runs after it.
+   */
+  private vectorLeft(): Uint8Array[] {
+    let r = this.run;
+    while (this.runFirst[r + 1] <= this.payloadPage) r++;
+    this.run = r;
+    const first = this.runFirst[r];
+    if (r === 0 && this.payloadPage === first && this.payloadByte === 0) return this.runs;
+    const iov = this.iov;
+    const skip = (this.payloadPage - first) * PAGE_SIZE + this.payloadByte;
+    const pages = this.runFirst[r + 1] - first;
+    iov[0] =
+      skip === 0 ? this.runs[r] : runView(this.bytes[this.block], this.pages[first], pages, skip);
+    let k = 1;
+    for (let j = r + 1; j < this.runCount; j++) iov[k++] = this.runs[j];
+    iov.length = k;
+    return iov;
+  }
+
+  /** Account for `n` payload bytes that are in place (never more than the packet has left). */
   private advancePayload(n: number): void {
     const recv = this.received[this.block];
-    let left = n;
-    while (left > 0) {
-      const k = Math.min(PAGE_SIZE - this.payloadByte, left);
-      left -= k;
-      this.stats.bytes += k;
-      this.payloadByte += k;
-      if (this.payloadByte === PAGE_SIZE) {
-        Atomics.store(recv, this.pages[this.payloadPage], RECEIVED.data);
-        this.payloadByte = 0;
-        if (++this.payloadPage === this.normal) {
-          this.resetHeader();
-          return;
-        }
-      }
+    this.stats.bytes += n;
+    let byte = this.payloadByte + n;
+    let page = this.payloadPage;
+    for (; byte >= PAGE_SIZE; byte -= PAGE_SIZE, page++) {
+      Atomics.store(recv, this.pages[page], RECEIVED.data);
     }
+    this.payloadPage = page;
+    this.payloadByte = byte;
+    if (page === this.normal) this.resetHeader();
   }
 
   /** The page a payload copy is in the middle of, if any (for checks after a broken stream). */
@@ -285,6 +324,7 @@ export class PacketParser {
     this.state = State.Payload;
     this.payloadPage = 0;
     this.payloadByte = 0;
+    this.runCount = 0;
   }
 
   /** The normal pages' u64 byte offsets: page-aligned and inside the block. */

@@ -26,6 +26,7 @@ import {
   segmentViews,
   segmentWords,
 } from '../../ram/layout.js';
+import { runEnd, runView } from '../../ram/page-runs.js';
 import { classifyEachPage, isZeroRun } from '../../zero/zero-check.js';
 import { CHAN_STAT, JOB_CLASSIFIED, JOB_SYNC, MIG, SLOT } from './channel-slots.js';
 import type { DsaZeroCheck } from './dsa-check.js';
@@ -174,13 +175,18 @@ export class PacketBuilder {
     return this.zeroEnd;
   }
 
-  /** The normal pages of the packet last built, as views for a vector write. */
+  /**
+   * The normal pages of the packet last built, as views for a vector write: one per run of
+   * consecutive pages (the payload's order is the table's, so a run is one piece of it).
+   */
   pushPages(vec: VectorWriter): void {
     const bytes = this.segBytes[this.block];
-    for (let i = 0; i < this.normal; i++) {
-      const page = this.list[this.listOff + i];
-      const off = offsetInSegment(page);
-      vec.push(bytes[segmentOf(page)].subarray(off, off + PAGE_SIZE));
+    const list = this.list;
+    const end = this.listOff + this.normal;
+    for (let i = this.listOff; i < end;) {
+      const j = runEnd(list, i, end);
+      vec.push(runView(bytes, list[i], j - i));
+      i = j;
     }
   }
 

@@ -41,6 +41,8 @@ export class SendChannel {
   // next one could be all normal pages.
   private readonly staging: Buffer[];
   private readonly stagingU32: Uint32Array[];
+  /** staging as plain Uint8Arrays: their subarray is native, a Buffer's runs Node's constructor */
+  private readonly stagingBytes: Uint8Array[];
   private readonly pending: (Promise<void> | null)[] = [null, null];
   private socket: net.Socket | null = null;
   private finished = false;
@@ -73,6 +75,7 @@ export class SendChannel {
     const size = COALESCE_BYTES + packetHeaderBytes(d.packetPages) + d.packetPages * PAGE_SIZE;
     this.staging = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)];
     this.stagingU32 = this.staging.map((b) => new Uint32Array(b.buffer, b.byteOffset, size >>> 2));
+    this.stagingBytes = this.staging.map((b) => new Uint8Array(b.buffer, b.byteOffset, size));
   }
 
   /** Connect to the destination's port for this channel (from HelloReply), then send. */
@@ -189,7 +192,7 @@ export class SendChannel {
   }
 
   private pushStaged(k: number, end: number): void {
-    if (end > this.stagedFrom) this.vec!.push(this.staging[k].subarray(this.stagedFrom, end));
+    if (end > this.stagedFrom) this.vec!.push(this.stagingBytes[k].subarray(this.stagedFrom, end));
     this.stagedFrom = end;
   }
 
