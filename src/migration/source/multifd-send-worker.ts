@@ -1,5 +1,5 @@
 // The multifdsend_N thread (send-channel.ts does the work). Pooled (src/util/worker-pool.ts):
-// bound to a migration by a 'bind' message; then 'connect' (the destination's port for this
+// warmed up while idle (send-warm-up.ts), bound to a migration by a 'bind' message; then 'connect' (the destination's port for this
 // channel, from HelloReply) and 'finish' (SendWorkerCommand). Any other message, or these out
 // of order, is reported as the channel's error.
 
@@ -8,10 +8,14 @@ import type { SendWorkerCommand, SourceWorkerMessage } from './worker-data.js';
 import { resetThreadCpu } from '../../util/cpu-slots.js';
 import { nameThread, setThreadNice } from '../../util/thread-priority.js';
 import { SendChannel } from './send-channel.js';
+import { warmUpSendChannel } from './send-warm-up.js';
 
 const post = (m: SourceWorkerMessage): void => parentPort!.postMessage(m);
 let channel: SendChannel | null = null;
 let connecting = false;
+
+// Until it is bound: a 'bind' stops it at its next packet.
+void warmUpSendChannel(() => channel !== null);
 
 parentPort!.on('message', (m: SendWorkerCommand) => {
   if (m?.type === 'bind' && !channel && typeof m.data === 'object' && m.data !== null) {

@@ -220,9 +220,13 @@ export class SendChannel {
       publishThreadCpu(this.d.cpuSlots, this.d.cpuSlot);
       return;
     }
-    this.pending[k] = w.then(() => {
+    const pending = w.then(() => {
       this.pending[k] = null;
     });
+    // The next batch in this buffer awaits it and fails the channel if it failed. A write made
+    // as the channel finishes (its socket ended under it) has no next batch: not unhandled.
+    pending.catch(() => {});
+    this.pending[k] = pending;
     if (socket.writableNeedDrain) await this.drained();
   }
 

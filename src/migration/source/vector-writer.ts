@@ -22,7 +22,11 @@ export interface VectorWriterStats {
 }
 
 export class VectorWriter {
-  private readonly iov: Uint8Array[] = [];
+  /**
+   * Created holding a view, then emptied: an array keeps its elements kind, so `push` finds the
+   * kind it was compiled for (in a pooled thread's warm-up) rather than an empty literal's.
+   */
+  private readonly iov: Uint8Array[] = [new Uint8Array(0)];
   private bytes = 0;
   readonly stats: VectorWriterStats = { direct: 0, streamed: 0, partial: 0 };
 
@@ -30,7 +34,9 @@ export class VectorWriter {
   constructor(
     private readonly socket: net.Socket,
     private readonly fd: number,
-  ) {}
+  ) {
+    this.iov.length = 0;
+  }
 
   /** Append `v` to the next flush; it must stay unchanged until that flush settles. */
   push(v: Uint8Array): void {
