@@ -24,6 +24,7 @@ import { acquireSharedEmu, releaseSharedEmu } from './shared-emu.js';
 import { channelDepth } from '../migration/source/channel-slots.js';
 import { completionWorkerFile, openAccelerator, type Accelerator } from '../accel/driver.js';
 import { parseAccelPath } from '../accel/accel-path.js';
+import { ChannelWarmUp } from './channel-warm-up.js';
 import { MigrationDestination } from '../migration/destination/destination.js';
 import type { CapabilityState, MigrationHost, RunStatus } from '../control/host.js';
 import type { MigrationStatus } from '../migration/status.js';
@@ -85,6 +86,8 @@ export class Vm extends EventEmitter implements MigrationHost {
   private readonly log: (msg: string) => void;
   private readonly mainSlot: number;
   private readonly pool = new WorkerPool();
+  /** the channel threads' warm-up on the emulated DSA, as a source process starts */
+  private readonly channelWarmUp = new ChannelWarmUp();
   /** the destination's delayed prespawnSource, pending */
   private prespawnTimer: NodeJS.Timeout | null = null;
   /** QOM objects (object-add): TLS credentials and authorization, named by tls-creds/tls-authz */
@@ -123,6 +126,7 @@ export class Vm extends EventEmitter implements MigrationHost {
       this.runState = opts.startPaused ? 'paused' : 'running';
       if (!opts.startPaused) this.guest.start();
       this.prespawnSource();
+      this.channelWarmUp.start(this.pool, () => this.startEmu(), this.params['multifd-channels']);
     } else {
       this.runState = 'inmigrate';
       this.dest = this.createDestination();
@@ -482,6 +486,7 @@ export class Vm extends EventEmitter implements MigrationHost {
     if (this.prespawnTimer) clearTimeout(this.prespawnTimer);
     this.source?.cancel();
     this.dest?.close();
+    await this.channelWarmUp.stop();
     await this.pool.close();
     if (this.emuStarting) {
       await this.emuStarting.catch(() => {});

@@ -43,6 +43,18 @@ export class WorkerPool {
     return w;
   }
 
+  /**
+   * Post `message` to the idle workers of `file` that are not in `told`, and add them to it
+   * (e.g. the channel threads' warm-up on an accelerator opened ahead).
+   */
+  postIdle(file: URL, message: unknown, told: Set<Worker>): void {
+    for (const w of this.idle.get(file.href) ?? []) {
+      if (told.has(w)) continue;
+      told.add(w);
+      w.postMessage(message);
+    }
+  }
+
   /** What `w` said while it was idle in this pool (its last message), for its taker. */
   saidWhileIdle(w: Worker): unknown {
     return this.saidBeforeTaken.get(w);

@@ -1,10 +1,16 @@
 // A pooled multifdsend_N thread's warm-up (send-warm-up.ts): it sends its private guest's
-// packets through the real SendChannel (so every shape of packet was built and written), stops
-// when its thread is bound, and leaves no socket or server behind.
+// packets through the real SendChannel (so every shape of packet was built and written), with
+// the CPU check or an emulated DSA's, stops when its thread is bound, and leaves no socket or
+// server behind.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { warmUpSendChannel } from '../../src/migration/source/send-warm-up.js';
+import {
+  WARM_UP_PACKET_PAGES,
+  warmUpSendChannel,
+} from '../../src/migration/source/send-warm-up.js';
+import { DsaEmu } from '../../src/accel/dsa/emu/device.js';
+import { openAccelerator } from '../../src/accel/driver.js';
 
 /** TCP sockets and servers this thread holds, once those closing are gone (at most 2 s). */
 async function tcpHandles(): Promise<string[]> {
@@ -35,4 +41,33 @@ test('the warm-up stops at its next packet once its thread is bound', async () =
 test('a warm-up bound before it connects sends nothing', async () => {
   const r = await warmUpSendChannel(() => true);
   assert.deepEqual({ packets: r.packets, stopped: r.stopped }, { packets: 0, stopped: true });
+});
+
+test('with an accelerator, the device checks the warm-up packets, and its verdicts are right', async () => {
+  const emu = await DsaEmu.start();
+  try {
+    const accel = await openAccelerator(['dsa-emu:dsa0/wq0.0'], {
+      devices: emu,
+      maxPages: WARM_UP_PACKET_PAGES,
+    });
+    try {
+      const r = await warmUpSendChannel(() => false, accel.handle);
+      assert.equal(r.stopped, false);
+      assert.equal(r.packets, 60 * 64 + 20 * 22);
+      // The same split as the CPU check's: the verdicts came from the device.
+      assert.equal(r.normal, 60 * 64 + 20 * 21);
+      assert.equal(r.normal + r.zero, 60 * 1024 + 20 * 342);
+      const device = emu.devices[0].engineStats().reduce((n, e) => n + e.descriptors, 0);
+      assert.ok(device > 1000, `${device} descriptors on the device`);
+      assert.equal(
+        emu.devices[0].engineStats().reduce((n, e) => n + e.errors + e.faults, 0),
+        0,
+      );
+    } finally {
+      await accel.close();
+    }
+  } finally {
+    await emu.close();
+  }
+  assert.deepEqual(await tcpHandles(), []);
 });

@@ -11,11 +11,11 @@
 // sink in its own thread: pass 1's runs of consecutive pages (all zero, and with normal pages),
 // later passes' dirty pages, the legacy mode's sorted ones, and a SYNC after each pass. Being
 // bound stops it at the next packet: a migration never waits for it. About 80 ms of CPU per
-// channel thread at the process's start; an all-zero 4 GiB guest's channels then took ~100 ms
-// of CPU each instead of ~155 (docs/benchmarks.md, 20:00 UTC).
+// channel thread at the process's start. Then, given an accelerator (src/machine/
+// channel-warm-up.ts), the same again with the emulated DSA checking the packets.
 
 import net from 'node:net';
-import { allocateBlocks } from '../../ram/layout.js';
+import { DEFAULT_BLOCK_SIZE, allocateBlocks, type RamBlockDesc } from '../../ram/layout.js';
 import { createCpuSlots } from '../../util/cpu-slots.js';
 import { PAGE_SIZE } from '../protocol.js';
 import {
@@ -31,20 +31,29 @@ import {
 import { SendChannel } from './send-channel.js';
 import { SlotProducer } from './slot-ring.js';
 import type { SendWorkerData, SourceWorkerMessage } from './worker-data.js';
+import type { AccelHandle } from '../../accel/driver.js';
 
 /**
- * The private guest: two RAM blocks of 4 MiB, each with its first half zero and every eighth
- * page of its second half not. Every four jobs go to the other block: zero runs join within a
- * block, and the zero check looks up each block's WebAssembly instance often (branches V8 must
- * have seen run, or it throws their code away when a migration takes them).
+ * The private guest: 4 MiB at the top of each of two 4 GiB RAM blocks, its first half zero and
+ * every eighth page of its second half not. The blocks are a default guest's (the largest), but
+ * only the pages written take memory. Their offsets pass 2^31, where V8's small integers end:
+ * code that has only seen small offsets (the emulated DSA's address translation) is thrown away
+ * when a migration brings big ones. Every four jobs go to the other block: zero runs join within
+ * a block, and the zero check looks up each block's WebAssembly instance often (branches V8
+ * must have seen run, for the same reason).
  */
-const BLOCK_PAGES = 1024;
+const GUEST_PAGES = 1024;
+const BLOCK_BYTES = DEFAULT_BLOCK_SIZE;
+/** The private guest's first page in each block. */
+const FIRST_PAGE = BLOCK_BYTES / PAGE_SIZE - GUEST_PAGES;
 /**
  * Small packets: V8 optimizes a function after it has run a number of bytecodes (~4,000 packets
  * for PacketBuilder.build), and the zero check of a default packet (512 KiB) would make them
  * cost ~25 us each.
  */
 const PACKET_PAGES = 16;
+/** The packet size an accelerator opened for the warm-up must take (its maxPages). */
+export const WARM_UP_PACKET_PAGES = PACKET_PAGES;
 /** Passes of the private guest: enough for V8 to optimize the channel's code (measured). */
 const PASSES = 80;
 
@@ -60,13 +69,17 @@ export interface SendWarmUp {
 
 /**
  * Send the private guest's packets through a SendChannel to a loopback sink until `PASSES`
- * passes are done or `stop()` says the thread was bound. Never throws: a warm-up that fails
- * only leaves the code to be compiled inside the migration.
+ * passes are done or `stop()` says the thread was bound. With `accel` (zero-page-detection=
+ * dsa-accel: an accelerator opened ahead for the next migration) the device checks them.
+ * Never throws: a warm-up that fails only leaves the code to be compiled inside the migration.
  */
-export async function warmUpSendChannel(stop: () => boolean): Promise<SendWarmUp> {
+export async function warmUpSendChannel(
+  stop: () => boolean,
+  accel?: AccelHandle,
+): Promise<SendWarmUp> {
   let packets = 0;
   const sink = net.createServer((s) => s.on('error', () => {}).resume());
-  const d = warmUpData();
+  const d = warmUpData(accel);
   let channel: SendChannel | null = null;
   let failed = false;
   let connected = (): void => {};
@@ -170,7 +183,7 @@ interface WarmUpJob {
 function passJobs(pass: number): WarmUpJob[] {
   const jobs: WarmUpJob[] = [];
   const list: number[] = [];
-  for (let p = 0; p < BLOCK_PAGES; p += pass % 4 === 0 ? 3 : 1) list.push(p);
+  for (let p = FIRST_PAGE; p < FIRST_PAGE + GUEST_PAGES; p += pass % 4 === 0 ? 3 : 1) list.push(p);
   for (let i = 0; i < list.length; i += PACKET_PAGES) {
     const pages = Uint32Array.from(list.slice(i, i + PACKET_PAGES));
     if (pass % 8 !== 0) {
@@ -190,19 +203,29 @@ function passJobs(pass: number): WarmUpJob[] {
 }
 
 function isNormal(page: number): boolean {
-  return page >= BLOCK_PAGES / 2 && page % 8 === 0;
+  return page >= FIRST_PAGE + GUEST_PAGES / 2 && page % 8 === 0;
+}
+
+/** The private guest's blocks, made once per thread (both warm-ups read them; none writes). */
+let privateGuest: RamBlockDesc[] | null = null;
+
+function privateGuestBlocks(): RamBlockDesc[] {
+  if (privateGuest) return privateGuest;
+  const blocks = allocateBlocks(2 * BLOCK_BYTES, BLOCK_BYTES);
+  for (const b of blocks) {
+    const ram = new Uint8Array(b.ram, b.base, BLOCK_BYTES);
+    for (let p = FIRST_PAGE; p < FIRST_PAGE + GUEST_PAGES; p++) {
+      if (isNormal(p)) ram[p * PAGE_SIZE + (p % 64)] = 1;
+    }
+  }
+  privateGuest = blocks;
+  return blocks;
 }
 
 /** A migration of the private guest over one plain TCP channel. */
-function warmUpData(): SendWorkerData {
-  const bytes = BLOCK_PAGES * PAGE_SIZE;
-  const blocks = allocateBlocks(2 * bytes, bytes);
-  for (const b of blocks) {
-    const ram = new Uint8Array(b.ram, b.base, bytes);
-    for (let p = 0; p < BLOCK_PAGES; p++) if (isNormal(p)) ram[p * PAGE_SIZE + (p % 64)] = 1;
-  }
+function warmUpData(accel: AccelHandle | undefined): SendWorkerData {
   return {
-    blocks,
+    blocks: privateGuestBlocks(),
     slots: createSlots(1),
     mig: new SharedArrayBuffer(4 * MIG.size),
     chanStats: new SharedArrayBuffer(8 * CHAN_STAT.size),
@@ -212,12 +235,12 @@ function warmUpData(): SendWorkerData {
     packetPages: PACKET_PAGES,
     stallTimeoutMs: 10_000,
     threadNice: 0,
-    mode: 'multifd',
+    mode: accel ? 'dsa-accel' : 'multifd',
     index: 0,
     host: '127.0.0.1',
     session: new Uint8Array(16),
     cpuSlot: 0,
-    accel: undefined,
+    accel,
     transport: {},
   };
 }

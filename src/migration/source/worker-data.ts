@@ -51,6 +51,11 @@ export interface LiveMigrationWorkerData extends SourceShared {
 
 /** The main thread's messages to a multifdsend_N thread, in this order. */
 export type SendWorkerCommand =
+  /**
+   * while idle in the pool: warm up on the accelerator opened ahead for the next migration
+   * (src/machine/accelerator-ahead.ts); `count`: WarmUpCount's words
+   */
+  | { type: 'warm-accel'; accel: AccelHandle; count: SharedArrayBuffer }
   | { type: 'bind'; data: SendWorkerData }
   /** the destination's port for this channel (HelloReply) */
   | { type: 'connect'; port: number }
