@@ -32,8 +32,9 @@ export class ChannelWarmUp {
 
   /**
    * Open an accelerator on the first work queue of `devices()` (the process's emulated DSA),
-   * tell the idle channel threads of `pool` (`channels` of them) to warm up on it, and close it
-   * once they are done. Never throws: without it the code compiles inside a migration.
+   * with room for `channels` channel threads' requests, tell the idle channel threads of `pool`
+   * to warm up on it, and close it once they are done. Never throws: without it the code
+   * compiles inside a migration.
    */
   start(pool: WorkerPool, devices: () => Promise<DsaEmu>, channels: number): void {
     const count = new WarmUpCount();
@@ -49,7 +50,7 @@ export class ChannelWarmUp {
           // slot. The device's handles are shared by every accelerator of the process, and
           // those of a migration started meanwhile must not run out.
           completion: 'thread',
-          // its own dsa_completion thread: the pool's is the next migration's
+          // no `threads`: it starts a dsa_completion of its own; the pool's is the next migration's
         });
       } catch {
         return;

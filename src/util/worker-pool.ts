@@ -45,7 +45,7 @@ export class WorkerPool {
 
   /**
    * Post `message` to the idle workers of `file` that are not in `told`, and add them to it
-   * (e.g. the channel threads' warm-up on an accelerator opened ahead).
+   * (the channel threads' warm-up on the emulated DSA: src/machine/channel-warm-up.ts).
    */
   postIdle(file: URL, message: unknown, told: Set<Worker>): void {
     for (const w of this.idle.get(file.href) ?? []) {

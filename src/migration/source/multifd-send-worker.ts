@@ -1,7 +1,8 @@
 // The multifdsend_N thread (send-channel.ts does the work). Pooled (src/util/worker-pool.ts):
-// warmed up while idle (send-warm-up.ts; 'warm-accel': again on an accelerator), bound to a migration by a 'bind' message; then 'connect' (the destination's port for this
-// channel, from HelloReply) and 'finish' (SendWorkerCommand). Any other message, or these out
-// of order, is reported as the channel's error.
+// warmed up while idle (send-warm-up.ts; after 'warm-accel', again on an accelerator), bound to
+// a migration by a 'bind' message; then 'connect' (the destination's port for this channel,
+// from HelloReply) and 'finish' (SendWorkerCommand). Any other message, or these out of order,
+// is reported as the channel's error.
 
 import { parentPort } from 'node:worker_threads';
 import type { SendWorkerCommand, SourceWorkerMessage } from './worker-data.js';

@@ -52,8 +52,8 @@ export interface LiveMigrationWorkerData extends SourceShared {
 /** The main thread's messages to a multifdsend_N thread, in this order. */
 export type SendWorkerCommand =
   /**
-   * while idle in the pool: warm up on the accelerator opened ahead for the next migration
-   * (src/machine/accelerator-ahead.ts); `count`: WarmUpCount's words
+   * while idle in the pool: warm up again, on an accelerator opened for that
+   * (src/machine/channel-warm-up.ts); `count`: WarmUpCount's words (warm-up-count.ts)
    */
   | { type: 'warm-accel'; accel: AccelHandle; count: SharedArrayBuffer }
   | { type: 'bind'; data: SendWorkerData }
