@@ -10,7 +10,7 @@ import { checkPcRam } from '../machine/pc/pc-options.js';
 import { parseSize } from '../util/size.js';
 import { parseCpWorkload } from './pc-guest.js';
 import { PC_SCENARIOS, type BenchConfig, type PcScenario, type Peer } from './types.js';
-import { pcMigrationNice } from '../machine/pc/pc-defaults.js';
+import { pcMigrationNice } from '../machine/pc/pc-migration-nice.js';
 
 export const DEFAULT_PC_SCENARIOS = 'idle,busy';
 export const DEFAULT_BUSY_WORKLOAD = 'cp:8M';

@@ -35,7 +35,7 @@ import type { TransportOptions } from '../migration/transport.js';
 import { TlsObjects } from '../tls/objects.js';
 import { resolveSecurity, resolveSecurityOrRefuse } from '../tls/security.js';
 import { fillNormalPages, preallocate } from '../ram/fill.js';
-import { pcMigrationNice } from './pc/pc-defaults.js';
+import { pcMigrationNice } from './pc/pc-migration-nice.js';
 
 /** The guest's first serial port, as the PC sees its console (src/chardev). */
 export interface SerialPort {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchConfig, type BenchOptions } from '../../src/cli/bench.js';
 import { parsePcScenarios, pcBenchConfig } from '../../src/bench/pc-config.js';
-import { pcMigrationNice } from '../../src/machine/pc/pc-defaults.js';
+import { pcMigrationNice } from '../../src/machine/pc/pc-migration-nice.js';
 
 const BASE: BenchOptions = {
   machine: 'pc',

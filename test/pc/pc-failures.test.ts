@@ -11,7 +11,7 @@ import { ConsoleClient } from '../../src/chardev/index.js';
 import { FrameType, decodeDeviceState, encodeDeviceState } from '../../src/migration/protocol.js';
 import { FrameProxy, rewriteJson, type FrameRewrite } from '../support/frame-proxy.js';
 import { APPEND, guestImage, lastCounter, shell } from './helpers.js';
-import { pcMigrationNice } from '../../src/machine/pc/pc-defaults.js';
+import { pcMigrationNice } from '../../src/machine/pc/pc-migration-nice.js';
 
 type Info = MigrationResult & { 'error-desc'?: string };
 const CAPS = { multifd: true, events: true, 'x-verify-ram': true };

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pcMigrationNice } from '../../src/machine/pc/pc-defaults.js';
+import { pcMigrationNice } from '../../src/machine/pc/pc-migration-nice.js';
 
 test('a PC yields the CPU to its vCPU on hosts with fewer than three cores', () => {
   assert.equal(pcMigrationNice(1), 19);
