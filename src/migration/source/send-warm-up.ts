@@ -10,9 +10,10 @@
 // starts, sends a small private guest's packets through the real SendChannel to a loopback
 // sink in its own thread: pass 1's runs of consecutive pages (all zero, and with normal pages),
 // later passes' dirty pages, the legacy mode's sorted ones, and a SYNC after each pass. Being
-// bound stops it at the next packet: a migration never waits for it. About 80 ms of CPU per
-// channel thread at the process's start. Then, given an accelerator (src/machine/
-// channel-warm-up.ts), the same again with the emulated DSA checking the packets.
+// bound stops it at the next packet: a migration never waits for it. Then, given an
+// accelerator (src/machine/channel-warm-up.ts), the same again with the emulated DSA checking
+// the packets. Both together cost a source process ~1.2 s of CPU at its start, most of it in
+// V8's compiler threads (docs/benchmarks.md, 20:00 UTC).
 
 import net from 'node:net';
 import { DEFAULT_BLOCK_SIZE, allocateBlocks, type RamBlockDesc } from '../../ram/layout.js';
