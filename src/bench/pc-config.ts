@@ -112,7 +112,7 @@ export function pcBenchConfig(
       `invalid --lossless-downtime-limit '${lossless}': expected an integer from 0 to 2000000 (ms)`,
     );
   }
-  // Unless given: the value a PC process starts with on this host (pc-defaults.ts).
+  // Unless given: the value a PC process starts with on this host (pc-migration-nice.ts).
   const nice = o.migrationNice ?? String(pcMigrationNice());
   if (!/^\d+$/.test(nice.trim()) || Number(nice) > 19) {
     throw new Error(`invalid --migration-nice '${nice}': expected an integer from 0 to 19`);

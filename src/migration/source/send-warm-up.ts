@@ -71,7 +71,7 @@ export interface SendWarmUp {
 /**
  * Send the private guest's packets through a SendChannel to a loopback sink until `PASSES`
  * passes are done or `stop()` says the thread was bound. With `accel` (zero-page-detection=
- * dsa-accel: an accelerator opened ahead for the next migration) the device checks them.
+ * dsa-accel: the accelerator src/machine/channel-warm-up.ts opened) the device checks them.
  * Never throws: a warm-up that fails only leaves the code to be compiled inside the migration.
  */
 export async function warmUpSendChannel(
@@ -81,6 +81,7 @@ export async function warmUpSendChannel(
   let packets = 0;
   const sink = net.createServer((s) => s.on('error', () => {}).resume());
   const d = warmUpData(accel);
+  const mig = new Int32Array(d.mig);
   let channel: SendChannel | null = null;
   let failed = false;
   let connected = (): void => {};
@@ -101,11 +102,10 @@ export async function warmUpSendChannel(
     const slots = new Int32Array(d.slots);
     const pages = new Uint32Array(d.slots);
     const flushed = new Int32Array(d.chanWords);
-    const mig = new Int32Array(d.mig);
     /**
-     * A free slot. As SlotProducer.acquire waits, but without blocking this thread: MIG.wakeAt
-     * asks the channel to wake it once a few slots are free (the channel's release has a branch
-     * for that, which V8 must have seen run).
+     * A free slot. As SlotProducer.acquire waits, but without blocking this thread (the channel
+     * runs in it): the channel's release has a branch for waking the producer, which V8 must
+     * have seen run.
      */
     const acquire = async (): Promise<number> => {
       for (;;) {
@@ -113,10 +113,10 @@ export async function warmUpSendChannel(
         const seq = Atomics.load(mig, MIG.freed);
         const base = producer.tryAcquire();
         if (base >= 0) return base;
-        Atomics.store(mig, MIG.wakeAt, (seq + 4) | 0 || 1);
+        producer.askWake(seq);
         const r = Atomics.waitAsync(mig, MIG.freed, seq, 50);
         if (r.async) await r.value;
-        Atomics.store(mig, MIG.wakeAt, 0);
+        producer.clearWake();
       }
     };
     for (let pass = 1; pass <= PASSES; pass++) {
@@ -151,7 +151,6 @@ export async function warmUpSendChannel(
     return outcome(d, packets, true);
   } finally {
     // As a migration ends: the channel stops and ends its connection; the sink closes after it.
-    const mig = new Int32Array(d.mig);
     Atomics.store(mig, MIG.abort, 1);
     Atomics.notify(mig, MIG.abort);
     if (channel) {

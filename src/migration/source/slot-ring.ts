@@ -73,11 +73,23 @@ export class SlotProducer {
       const seq = Atomics.load(this.mig, MIG.freed);
       const base = this.tryAcquire(only);
       if (base >= 0) return base;
-      // Woken once a few slots are free (MIG.wakeAt), not at every one.
-      Atomics.store(this.mig, MIG.wakeAt, (seq + this.wake) | 0 || 1);
+      this.askWake(seq);
       Atomics.wait(this.mig, MIG.freed, seq, 100);
-      Atomics.store(this.mig, MIG.wakeAt, 0);
+      this.clearWake();
     }
+  }
+
+  /**
+   * No slot was free while MIG.freed was `seq`: ask the channels to wake MIG.freed once a few
+   * slots are free (MIG.wakeAt), not at every one. The caller then waits on MIG.freed.
+   */
+  askWake(seq: number): void {
+    Atomics.store(this.mig, MIG.wakeAt, (seq + this.wake) | 0 || 1);
+  }
+
+  /** Woken (or timed out): the channels need wake nobody. */
+  clearWake(): void {
+    Atomics.store(this.mig, MIG.wakeAt, 0);
   }
 
   /** The slot's header and pages are written: hand it to its channel. */
