@@ -11,7 +11,7 @@ import {
   syncMirrorPart,
   zeroRam,
 } from '../../src/machine/pc/mirror-sync.js';
-import { preallocatePages } from '../../src/ram/fill.js';
+import { mapPagesForReading, preallocatePages } from '../../src/ram/fill.js';
 
 const PAGE = 4096;
 const PAGES = 64 * 4; // 1 MiB: several 64 KiB chunks
@@ -113,6 +113,18 @@ test('preallocatePages writes every page without changing a byte', () => {
   ram[PAGE + 5] = 7;
   const before = Buffer.from(ram);
   preallocatePages(ram);
+  assert.ok(ram.equals(before));
+});
+
+test('mapPagesForReading reads the first byte of every page and changes none', () => {
+  const ram = Buffer.alloc(PAGES * PAGE);
+  const before = Buffer.from(ram);
+  assert.equal(mapPagesForReading(ram), 0);
+  ram[(PAGES - 1) * PAGE] = 0x40; // the last page's first byte
+  ram[PAGE + 1] = 0x02; // not a first byte: not read
+  assert.equal(mapPagesForReading(ram), 0x40);
+  before[(PAGES - 1) * PAGE] = 0x40;
+  before[PAGE + 1] = 0x02;
   assert.ok(ram.equals(before));
 });
 
