@@ -9,7 +9,6 @@
 // status word are written, and per page only the record's first word is read back.
 
 import {
-  A_COMP_IMS,
   M_NSUB,
   M_TMPL_COUNT,
   M_TMPL_SIZE,
@@ -65,10 +64,10 @@ export class BatchTask implements SubmittingTask {
   private readonly arenaBase: number;
   /** Descriptor flags: emulated completions raise interrupts (RCI); user-space hardware ones cannot. */
   private readonly rci: number;
-  private readonly direct: boolean;
   private slotHint: number;
   private closed = false;
-  private readonly pool: PageRequest[] = [];
+  /** Requests to reuse; made with one, so that every task's array holds objects to V8. */
+  private readonly pool: PageRequest[] = [new PageRequest()];
   /** "dsa-emu:dsa0/wq0.0" */
   readonly target: string;
 
@@ -88,7 +87,6 @@ export class BatchTask implements SubmittingTask {
     this.targetIndex = h.targets.indexOf(target);
     this.deviceIndex = target.device;
     this.maxRetries = h.submitRetries;
-    this.direct = h.mode === 'direct';
     this.port = client.ports[target.device]!;
     const hw = this.port.hw;
     this.isHw = !!hw;
@@ -301,11 +299,11 @@ export class BatchTask implements SubmittingTask {
     const slot = r.slot;
     const start = s * this.perSub;
     const n = Math.min(this.perSub, count - start);
-    const ims = this.direct
-      ? w[a.meta(slot, a.layout.slotImsOffset + this.deviceIndex)]
-      : w[A_COMP_IMS + this.deviceIndex];
     let watch: number;
-    const irq = this.rci ? ims : 0;
+    // The slot's interrupt handle: its own in 'direct' mode, dsa_completion's in 'thread' mode
+    // (open.ts writes either there). One read for both, so that code warmed up in one mode
+    // serves the other.
+    const irq = this.rci ? w[a.meta(slot, a.layout.slotImsOffset + this.deviceIndex)] : 0;
     if (n >= 2) {
       const rec = a.batchRecordByte(slot, s);
       const recAddr = this.arenaBase + rec;

@@ -83,7 +83,9 @@ interface MapMsg {
 /** A region as an engine holds it: the memory plus lazily made views. */
 export class RegionMemory {
   // Sized up front: an array that grows when a migration first reaches a window past the
-  // first GiB makes V8 throw away the engine's optimized code (an out-of-bounds read).
+  // first GiB makes V8 throw away the engine's optimized code (an out-of-bounds read). Filled,
+  // so that every region's arrays hold objects from the start: a new region's array of holes
+  // would be another kind of array to V8 than the warmed-up one's ("wrong map").
   private readonly bufs: (Buffer | undefined)[];
   private readonly i32s: (Int32Array | undefined)[];
   constructor(
@@ -91,8 +93,8 @@ export class RegionMemory {
     readonly version: number,
   ) {
     const windows = Math.max(1, Math.ceil(sab.byteLength / WINDOW_STEP));
-    this.bufs = new Array<Buffer | undefined>(windows);
-    this.i32s = new Array<Int32Array | undefined>(windows);
+    this.bufs = new Array<Buffer | undefined>(windows).fill(undefined);
+    this.i32s = new Array<Int32Array | undefined>(windows).fill(undefined);
   }
 
   /** Buffer window containing byte `off` (valid for at least 2 GiB from `off`). */
