@@ -9,12 +9,13 @@
 // cost of the same compares done on the CPU, so that the driver's overhead — everything but
 // the compare — can be read off: overheadUsPerPage.
 
-import { parseArgs } from 'node:util';
+import { Command } from 'commander';
 import { pathToFileURL } from 'node:url';
 import { cpuZeroPages } from '../accel/cpu-zero.js';
 import { DsaEmu } from '../accel/dsa/emu/device.js';
 import { openAccelerator, type CompletionMode } from '../accel/driver.js';
 import { threadCpuMs } from '../util/thread-cpu.js';
+import { integer } from '../cli/options.js';
 
 export interface BenchDriverOptions {
   /** Measuring time (default 2 s). */
@@ -133,19 +134,21 @@ export async function benchDriver(o: BenchDriverOptions = {}): Promise<BenchDriv
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { values } = parseArgs({
-    options: {
-      seconds: { type: 'string', default: '2' },
-      packet: { type: 'string', default: '128' },
-      'block-mib': { type: 'string', default: '128' },
-      runs: { type: 'string', default: '3' },
-    },
-  });
-  for (let r = 0; r < Number(values.runs); r++) {
+  const values = new Command('npm run bench:driver --')
+    .description(
+      'the accelerator driver over the emulated DSA: CPU per page of the channel, the engines and dsa_completion',
+    )
+    .option('--seconds <s>', 'measuring time per run', integer(1, 3600), 2)
+    .option('--packet <pages>', 'pages per request', integer(1, 65536), 128)
+    .option('--block-mib <MiB>', 'RAM block to classify (populated once)', integer(1, 65536), 128)
+    .option('--runs <n>', 'runs', integer(1, 1000), 3)
+    .parse(process.argv)
+    .opts<{ seconds: number; packet: number; blockMib: number; runs: number }>();
+  for (let r = 0; r < values.runs; r++) {
     const res = await benchDriver({
-      seconds: Number(values.seconds),
-      packetPages: Number(values.packet),
-      blockMiB: Number(values['block-mib']),
+      seconds: values.seconds,
+      packetPages: values.packet,
+      blockMiB: values.blockMib,
     });
     const f = (v: number) => v.toFixed(3);
     process.stdout.write(
