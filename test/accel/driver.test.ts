@@ -378,11 +378,14 @@ describe('sharing and assignment', () => {
     const worker = new Worker(new URL('./driver-worker.js', import.meta.url), {
       workerData: { accel: accel.handle, block, channel: 0, keep: true },
     });
+    // Listened for from the start: a worker that exits right after its message has both
+    // events emitted in one go, before code after an await could start listening.
+    const exited = new Promise((r) => worker.once('exit', r));
     await new Promise((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
     });
-    await new Promise((r) => worker.once('exit', r));
+    await exited;
     assert.equal(emu.addressSpace.mappedRegions(), baseline + 2, 'the arena and the block');
     await accel.close();
     assert.equal(emu.addressSpace.mappedRegions(), baseline);

@@ -39,6 +39,8 @@ test('one thread: enter and leave balance; after closeGate nobody enters', async
 test('the closer waits for a submitter inside another thread until it leaves', async () => {
   const w = words();
   const t = new Worker(INSIDE_THEN_LEAVE, { eval: true, workerData: w.buffer });
+  // Listened for from the start: the thread may be gone before the last await below returns.
+  const exited = new Promise((r) => t.once('exit', r));
   assert.equal(await new Promise((r) => t.once('message', r)), true);
   let closed = false;
   const closing = closeGate(w, 60_000).then((v) => ((closed = true), v));
@@ -49,7 +51,7 @@ test('the closer waits for a submitter inside another thread until it leaves', a
   Atomics.notify(w, 200);
   assert.equal(await closing, true);
   assert.equal(Atomics.load(w, G_INSIDE), 0);
-  await new Promise((r) => t.once('exit', r));
+  await exited;
 });
 
 test('a submitter ended inside: closeGate gives up (false) instead of hanging', async () => {
