@@ -11,7 +11,6 @@
 // stops at its next packet. The accelerator is closed once every thread told has let go of it
 // (warm-up-count.ts); migrations open their own.
 
-import type { Worker } from 'node:worker_threads';
 import { openAccelerator, type Accelerator } from '../accel/driver.js';
 import type { DsaEmu } from '../accel/dsa/emu/device.js';
 import { channelDepth } from '../migration/source/channel-slots.js';
@@ -33,10 +32,10 @@ export class ChannelWarmUp {
   /**
    * Open an accelerator on the first work queue of `devices()` (the process's emulated DSA),
    * with room for `channels` channel threads' requests, tell the idle channel threads of `pool`
-   * to warm up on it, and close it once they are done. Never throws: without it the code
-   * compiles inside a migration.
+   * to warm up on it, and close it once they are done. Never rejects: without it the code
+   * compiles inside a migration. Settles once the accelerator is closed.
    */
-  start(pool: WorkerPool, devices: () => Promise<DsaEmu>, channels: number): void {
+  start(pool: WorkerPool, devices: () => Promise<DsaEmu>, channels: number): Promise<void> {
     const count = new WarmUpCount();
     this.count = count;
     this.finished = (async () => {
@@ -55,25 +54,21 @@ export class ChannelWarmUp {
       } catch {
         return;
       }
-      const told = new Set<Worker>();
+      let told = 0;
       if (!count.stopAsked) {
         const message: SendWorkerCommand = {
           type: 'warm-accel',
           accel: accel.handle,
           count: count.buffer,
         };
-        pool.postIdle(SEND_WORKER, message, told);
+        told = pool.postIdle(SEND_WORKER, message);
       }
-      if (!(await count.allDone(told.size, WARM_UP_MS))) {
+      if (!(await count.allDone(told, WARM_UP_MS))) {
         count.askStop();
-        await count.allDone(told.size, STOP_GRACE_MS);
+        await count.allDone(told, STOP_GRACE_MS);
       }
       await accel.close().catch(() => {});
     })();
-  }
-
-  /** Settles once the warm-ups are done and their accelerator is closed. */
-  get closed(): Promise<void> {
     return this.finished;
   }
 

@@ -44,15 +44,13 @@ export class WorkerPool {
   }
 
   /**
-   * Post `message` to the idle workers of `file` that are not in `told`, and add them to it
-   * (the channel threads' warm-up on the emulated DSA: src/machine/channel-warm-up.ts).
+   * Post `message` to the idle workers of `file`; returns how many there were (the channel
+   * threads' warm-up on the emulated DSA: src/machine/channel-warm-up.ts).
    */
-  postIdle(file: URL, message: unknown, told: Set<Worker>): void {
-    for (const w of this.idle.get(file.href) ?? []) {
-      if (told.has(w)) continue;
-      told.add(w);
-      w.postMessage(message);
-    }
+  postIdle(file: URL, message: unknown): number {
+    const idle = this.idle.get(file.href) ?? [];
+    for (const w of idle) w.postMessage(message);
+    return idle.length;
   }
 
   /** What `w` said while it was idle in this pool (its last message), for its taker. */

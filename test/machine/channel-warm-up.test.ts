@@ -19,8 +19,7 @@ test('idle channel threads warm up on the device, then its accelerator is closed
   try {
     pool.prespawn(SEND_WORKER, 2);
     let asked = 0;
-    const warmUp = new ChannelWarmUp();
-    warmUp.start(
+    await new ChannelWarmUp().start(
       pool,
       async () => {
         asked++;
@@ -28,7 +27,6 @@ test('idle channel threads warm up on the device, then its accelerator is closed
       },
       2,
     );
-    await warmUp.closed;
     assert.equal(asked, 1);
     // Two threads, each ~64,000 zero pages in runs and ~4,000 normal pages one by one.
     const n = deviceDescriptors(emu);
@@ -51,9 +49,9 @@ test('stop() ends the warm-ups early and closes the accelerator', async () => {
   try {
     pool.prespawn(SEND_WORKER, 2);
     const warmUp = new ChannelWarmUp();
-    warmUp.start(pool, async () => emu, 2);
+    const closed = warmUp.start(pool, async () => emu, 2);
     await warmUp.stop();
-    await warmUp.closed;
+    await closed;
     assert.equal(pool.idleCount(SEND_WORKER), 2);
   } finally {
     await pool.close();
@@ -65,9 +63,7 @@ test('an accelerator that cannot be opened leaves the threads as they are', asyn
   const pool = new WorkerPool();
   try {
     pool.prespawn(SEND_WORKER, 1);
-    const warmUp = new ChannelWarmUp();
-    warmUp.start(pool, () => Promise.reject(new Error('no such device')), 1);
-    await warmUp.closed;
+    await new ChannelWarmUp().start(pool, () => Promise.reject(new Error('no such device')), 1);
     assert.equal(pool.idleCount(SEND_WORKER), 1);
   } finally {
     await pool.close();
