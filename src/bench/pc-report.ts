@@ -26,8 +26,9 @@ export const DOWNTIME_DEFINITIONS = [
 
 export const PROGRESS_NOTE =
   "progress: the guest's cp loop prints a line per completed copy. Precopy: the copies it " +
-  'completed on the source between `migrate` and the vCPU stop, against what its rate in the ' +
-  '3 s before would have completed in that time. Across switchover: its rate over the shortest ' +
+  'did on the source from `migrate` to the last copy it completed before the vCPU stop (the ' +
+  'copy under way at `migrate` counted by the share of it left then), against what its rate in ' +
+  'the 3 s before would have done in that time. Across switchover: its rate over the shortest ' +
   'window of whole copies that contains the migration (the last copy before `migrate` to the ' +
   'first one completed at the destination, less the RAM check) over its rate before.';
 

@@ -123,13 +123,16 @@ export interface ProgressInfo {
   ratio: number;
   /**
    * The guest's own progress while the migration ran on the source (from `migrate` to the vCPU
-   * stop, where dirty syncs take their share of the vCPU): the copies it completed then, against
-   * what its rate before would have completed in that time. The window is short (a few copies),
-   * so a run's figure is coarse; medians over runs say more.
+   * stop, `precopyMs`): `precopyCopies` completed then; `precopyWork` copies (fractional: the
+   * copy under way at `migrate` counts the share left of it) from `migrate` to the last copy
+   * completed before the stop (`precopyWorkMs`), against what the rate before would have done
+   * in that time (`precopyRatio`; whole copies over `precopyMs` when no copy completed inside).
    */
   precopyMs?: number;
   precopyCopies?: number;
   precopyRatio?: number;
+  precopyWork?: number;
+  precopyWorkMs?: number;
 }
 
 export type GuestCheck = 'ok' | 'failed' | 'not-checked';

@@ -115,11 +115,37 @@ test("a guest kernel's oops or panic is recognised on the console", () => {
   );
 });
 
-test('precopy progress: copies completed between migrate and the stop, against the rate before', () => {
-  // 10 copies/s before; 250 ms of precopy would see 2.5 copies; 2 came: 80%.
-  const src = [900, 1100, 1200, 1300, 1400].map((t, n) => ({ n, t }));
-  const p = progressPrecopy(src, { rate: 10 }, 1000, 1250);
-  assert.deepEqual(p, { precopyMs: 250, precopyCopies: 2, precopyRatio: 0.8 });
+test('precopy progress: whole copies when no copy completed before migrate or inside the window', () => {
+  // 10 copies/s before; 250 ms of precopy would see 2.5 copies; 2 came, the first copy seen
+  // is inside the window: whole copies, 80%.
+  const src = [1100, 1200, 1300, 1400].map((t, n) => ({ n, t }));
+  assert.deepEqual(progressPrecopy(src, { rate: 10 }, 1000, 1250), {
+    precopyMs: 250,
+    precopyCopies: 2,
+    precopyRatio: 0.8,
+  });
+  // A guest that completed nothing in 300 ms: 0%, not "unknown".
+  const stalled = [{ n: 0, t: 950 }];
+  assert.equal(progressPrecopy(stalled, { rate: 10 }, 1000, 1300)?.precopyRatio, 0);
   assert.equal(progressPrecopy(src, { rate: 10 }, 1000, 1000), null, 'no window, no figure');
   assert.equal(progressPrecopy(src, { rate: 0 }, 1000, 1250), null, 'no rate before, no figure');
+});
+
+test('precopy progress counts the copy under way at migrate by the share left of it', () => {
+  // 10 copies/s before (100 ms a copy), 8/s while migrated (125 ms): copy 0 completed at 950,
+  // half of copy 1 was left at migrate (1000) and took 62.5 ms; copy 2 came at 1187.5, copy 3
+  // (1312.5) after the stop (1300). Work: 2 copies less the half done before, in 187.5 ms: 8/s.
+  const src = [950, 1062.5, 1187.5, 1312.5].map((t, n) => ({ n, t }));
+  const p = progressPrecopy(src, { rate: 10 }, 1000, 1300);
+  assert.deepEqual(p, {
+    precopyMs: 300,
+    precopyCopies: 2,
+    precopyRatio: 0.8,
+    precopyWork: 1.5,
+    precopyWorkMs: 187.5,
+  });
+  // Whole copies over the whole window would have said 2 of 3: 67%.
+  // A copy under way for longer than the rate before allows counts as done (no negative work).
+  const slow = [{ n: 0, t: 700 }, ...[1050, 1150].map((t, i) => ({ n: i + 1, t }))];
+  assert.equal(progressPrecopy(slow, { rate: 10 }, 1000, 1200)?.precopyWork, 1);
 });
