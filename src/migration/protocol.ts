@@ -76,8 +76,14 @@ export const enum FrameType {
   Ready = 11,
   /** source to destination, on Ready: the source gives the guest up; the destination runs it */
   Release = 12,
+  /**
+   * destination to source, `{ pass }`: every channel has applied pass `pass` (its pages are in
+   * guest RAM). The source stops its guest only once the passes it sent are applied, so that
+   * the downtime does not include the destination catching up.
+   */
+  PassApplied = 13,
 }
-export const FRAME_TYPE_MAX = 12;
+export const FRAME_TYPE_MAX = 13;
 /** Frames whose payload is raw bytes rather than a JSON object. */
 export const BINARY_FRAMES: ReadonlySet<number> = new Set([FrameType.DeviceState]);
 /**

@@ -334,6 +334,20 @@ describe('a destination fed malformed input', () => {
     chan.destroy();
   });
 
+  test('the destination tells the source each pass it has applied', async () => {
+    const { main, chan } = await bound();
+    chan.write(Buffer.concat([packet({ pass: 1, normal: [0] }), SYNC(1)]));
+    const first = await main.frame(FrameType.PassApplied);
+    assert.deepEqual(first.payload, { pass: 1 });
+    chan.write(Buffer.concat([packet({ pass: 2, normal: [4096] }), SYNC(2)]));
+    const second = await main.frame(FrameType.PassApplied);
+    assert.deepEqual(second.payload, { pass: 2 });
+    // A pass number that goes back ends it (and the next test starts from a fresh migration).
+    chan.write(SYNC(1));
+    await expectFailed(main, /invalid packet pass 1: expected 3/);
+    chan.destroy();
+  });
+
   test('unknown RAM block', async () => {
     const { main, chan } = await bound();
     chan.write(packet({ block: 5, normal: [0] }));
@@ -395,7 +409,7 @@ describe('a destination fed malformed input', () => {
     const frame = encodeFrame(FrameType.Hello, {});
     frame.writeUInt16LE(99, 4);
     main.socket.write(frame);
-    await expectFailed(main, /main channel: invalid frame type 99: expected 1\.\.12/);
+    await expectFailed(main, /main channel: invalid frame type 99: expected 1\.\.13/);
   });
 
   test('a frame of a known type the source must not send', async () => {

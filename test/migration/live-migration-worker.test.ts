@@ -59,6 +59,26 @@ interface Taken {
   syncs: number[];
 }
 
+/** While true, the destination played here has applied nothing new (see reportApplied). */
+let holdApplied = false;
+
+/**
+ * Play the destination's PassApplied: a pass both channels have written the SYNC of counts as
+ * applied (MIG.appliedPass, as the source's main thread stores it).
+ */
+function reportApplied(d: LiveMigrationWorkerData): void {
+  const words = new Int32Array(d.chanWords);
+  const mig = new Int32Array(d.mig);
+  let applied = Infinity;
+  for (let ch = 0; ch < CHANNELS; ch++) {
+    applied = Math.min(applied, Atomics.load(words, ch * CHAN_WORD.size + CHAN_WORD.flushedPass));
+  }
+  if (applied > Atomics.load(mig, MIG.appliedPass)) {
+    Atomics.store(mig, MIG.appliedPass, applied);
+    Atomics.notify(mig, MIG.appliedPass);
+  }
+}
+
 /** Play channel `ch`: take packets until the migration's `done` resolves. */
 async function channel(
   d: LiveMigrationWorkerData,
@@ -83,6 +103,7 @@ async function channel(
       ring.release(slot);
       Atomics.store(words, ch * CHAN_WORD.size + CHAN_WORD.flushedPass, pass);
       Atomics.notify(words, ch * CHAN_WORD.size + CHAN_WORD.flushedPass);
+      if (!holdApplied) reportApplied(d);
       continue;
     }
     const block = slots[base + SLOT.block];
@@ -159,6 +180,52 @@ test('live_migration sends every page in pass 1, then what was dirtied, a SYNC p
     taken.every((t) => (t.pages.get(1)?.length ?? 0) > 0),
     'pass 1 used both channels',
   );
+});
+
+test('live_migration stops the guest only once the destination has applied what was sent', async () => {
+  const d = migrationData(1024 * 1024);
+  const { worker, messages, ended } = startWorker();
+  const taken: Taken[] = [0, 1].map(() => ({ pages: new Map(), syncs: [] }));
+  const finalSent = new Promise<void>((resolve) =>
+    worker.on('message', (m: SourceWorkerMessage) => m.type === 'final-sent' && resolve()),
+  );
+  const keepAlive = setInterval(() => {}, 100);
+  // The destination applies nothing until pass 1's SYNC is written, and then only 300 ms later:
+  // far longer than the pass took.
+  holdApplied = true;
+  let heldAt = -1;
+  const released = (async () => {
+    const words = new Int32Array(d.chanWords);
+    while ([0, 1].some((ch) => Atomics.load(words, ch * CHAN_WORD.size) < 1)) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    heldAt = messages.length;
+    holdApplied = false;
+    reportApplied(d);
+  })();
+  const channels = [0, 1].map((ch) => channel(d, ch, taken[ch], () => {}, finalSent));
+  worker.postMessage({ type: 'bind', data: d });
+  worker.postMessage({ type: 'start' });
+  await Promise.race([finalSent, ended]);
+  await released;
+  await Promise.all(channels);
+  await ended;
+  clearInterval(keepAlive);
+
+  assert.deepEqual(
+    messages.filter((m) => m.type === 'error'),
+    [],
+  );
+  const stoppedAt = messages.findIndex((m) => m.type === 'stopped');
+  assert.ok(heldAt >= 0 && stoppedAt >= heldAt, 'the guest stopped after the destination applied');
+  const passes = messages.filter((m) => m.type === 'pass').map((m) => m.type === 'pass' && m.pass);
+  assert.ok(
+    passes.length >= 2,
+    `a wait longer than the pass is followed by another pass and decision (passes ${passes.join()})`,
+  );
+  const final = messages.find((m) => m.type === 'final-sent');
+  assert.equal(final?.type === 'final-sent' && final.pass, passes.length + 1);
 });
 
 test('live_migration takes only bind, then start', async () => {

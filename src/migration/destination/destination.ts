@@ -7,6 +7,7 @@ import { listenChannels, type ChannelRefusal, type TransportOptions } from '../t
 import type { WorkerPool } from '../../util/worker-pool.js';
 import { ControlChannel, type Frame } from '../control-channel.js';
 import { FrameType, decodeDeviceState } from '../protocol.js';
+import { reportAppliedPasses } from './pass-reports.js';
 import type { GuestMachine } from '../../machine/guest-machine.js';
 import type { CpuRegistry } from '../../util/cpu-slots.js';
 import type { MigrationStatus } from '../status.js';
@@ -237,6 +238,7 @@ export class MigrationDestination {
     );
     cur.verify = p.verify === true;
     cur.phase = 'streaming';
+    void reportAppliedPasses(cur, () => this.current === cur);
     clearTimeout(cur.timer);
     this.setStatus('active');
     const mine = this.guest.blocks;

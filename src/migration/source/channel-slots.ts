@@ -54,7 +54,13 @@ export const MIG = {
    * storing wakeAt, and `shouldWakeProducer` is asked after the increment.
    */
   wakeAt: 4,
-  size: 5,
+  /**
+   * The highest pass the destination has applied (every channel's SYNC of it: its pages are in
+   * guest RAM), from its PassApplied frames. The main thread only writes it (then notifies);
+   * live_migration reads it before it stops the guest (live-migration.ts, awaitDestination).
+   */
+  appliedPass: 5,
+  size: 6,
 } as const;
 
 /**

@@ -114,8 +114,34 @@ export class LiveMigration {
       }
       this.checkAbort();
       syncMs = this.dirtySync(pass === 1 ? this.d.firstSyncTicket : undefined);
-      if (this.passDone(pass, t0, bytes, busyMs)) return pass;
+      if (this.passDone(pass, t0, bytes, busyMs) && this.awaitDestination(pass, busyMs)) {
+        return pass;
+      }
     }
+  }
+
+  /**
+   * Before the switchover: wait until the destination has applied every pass sent (PassApplied,
+   * MIG.appliedPass), while the guest still runs. What was sent but not yet applied (socket
+   * buffers, pages the destination is still faulting in) would otherwise be applied inside the
+   * downtime: on a 2-core host running both sides, a freshly booted PC's destination applied
+   * its pass 1 for 10-20 ms after the source had stopped its guest. True when the guest may stop
+   * now; false when the wait took longer than the pass (`passMs`): the dirty pages the decision
+   * counted are stale then, and another pass and sync decide again. A destination that does not
+   * report within x-stall-timeout is not waited for any longer.
+   */
+  private awaitDestination(pass: number, passMs: number): boolean {
+    const t0 = performance.now();
+    const until = t0 + this.d.stallTimeoutMs;
+    for (;;) {
+      const applied = Atomics.load(this.mig, MIG.appliedPass);
+      if (applied >= pass) break;
+      const left = until - performance.now();
+      if (left <= 0) return true;
+      Atomics.wait(this.mig, MIG.appliedPass, applied, Math.min(left, 100));
+      this.checkAbort();
+    }
+    return performance.now() - t0 <= Math.max(MIN_PASS_MS, passMs);
   }
 
   /** Report the pass; true when what is left fits in downtime-limit. */

@@ -209,11 +209,23 @@ export class MigrationSource {
         return this.onDigest(String(f.payload.digest ?? ''));
       case FrameType.Ready:
         return this.onReady();
+      case FrameType.PassApplied:
+        return this.onPassApplied(f.payload.pass);
       case FrameType.Error:
         return this.fail(`destination: ${String(f.payload.message ?? 'unknown error')}`);
       default:
         return this.fail(`unexpected frame type ${f.type} on the main channel`);
     }
+  }
+
+  /** The destination has applied `pass`: live_migration may stop the guest once all sent are. */
+  private onPassApplied(pass: unknown): void {
+    if (typeof pass !== 'number' || !Number.isInteger(pass) || pass < 1 || pass > 0x7fffffff) {
+      return this.fail(`PassApplied: invalid pass ${JSON.stringify(pass)}`);
+    }
+    if (pass <= Atomics.load(this.migWords, MIG.appliedPass)) return;
+    Atomics.store(this.migWords, MIG.appliedPass, pass);
+    Atomics.notify(this.migWords, MIG.appliedPass);
   }
 
   private connected = 0;
