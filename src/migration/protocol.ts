@@ -10,7 +10,7 @@ export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
 /** 4 MiB packets at most: the DSA batch limit, and QEMU's largest multifd-packet-size. */
 export const MAX_PACKET_PAGES = 1024;
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 // ---- Handshake (both channel kinds) -------------------------------------------------------
 export const HANDSHAKE_SIZE = 64;

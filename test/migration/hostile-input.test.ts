@@ -548,7 +548,7 @@ describe('a destination fed malformed input', () => {
     const before = await query();
     for (const [over, reason] of [
       [{ magic: 0x11223344 }, /bad main channel magic 287454020/],
-      [{ version: 1 }, /unsupported protocol version 1, this destination speaks 5/],
+      [{ version: 1 }, /unsupported protocol version 1, this destination speaks 6/],
       [{ channels: 0 }, /invalid channel count 0: expected 1\.\.64/],
       [{ channels: 65 }, /invalid channel count 65: expected 1\.\.64/],
     ] as const) {
