@@ -61,6 +61,8 @@ interface Taken {
 
 /** While true, the destination played here has applied nothing new (see reportApplied). */
 let holdApplied = false;
+/** The destination played here applies a pass this long after both its SYNCs were written. */
+let applyDelayMs = 0;
 
 /**
  * Play the destination's PassApplied: a pass both channels have written the SYNC of counts as
@@ -103,7 +105,8 @@ async function channel(
       ring.release(slot);
       Atomics.store(words, ch * CHAN_WORD.size + CHAN_WORD.flushedPass, pass);
       Atomics.notify(words, ch * CHAN_WORD.size + CHAN_WORD.flushedPass);
-      if (!holdApplied) reportApplied(d);
+      if (applyDelayMs > 0) setTimeout(() => reportApplied(d), applyDelayMs);
+      else if (!holdApplied) reportApplied(d);
       continue;
     }
     const block = slots[base + SLOT.block];
@@ -226,6 +229,36 @@ test('live_migration stops the guest only once the destination has applied what 
   );
   const final = messages.find((m) => m.type === 'final-sent');
   assert.equal(final?.type === 'final-sent' && final.pass, passes.length + 1);
+});
+
+test('a destination always slower than the pass costs one more pass, not one per pass', async () => {
+  const d = migrationData(1024 * 1024);
+  const { worker, messages, ended } = startWorker();
+  const taken: Taken[] = [0, 1].map(() => ({ pages: new Map(), syncs: [] }));
+  const finalSent = new Promise<void>((resolve) =>
+    worker.on('message', (m: SourceWorkerMessage) => m.type === 'final-sent' && resolve()),
+  );
+  const keepAlive = setInterval(() => {}, 100);
+  applyDelayMs = 200;
+  try {
+    const channels = [0, 1].map((ch) => channel(d, ch, taken[ch], () => {}, finalSent));
+    worker.postMessage({ type: 'bind', data: d });
+    worker.postMessage({ type: 'start' });
+    await Promise.race([finalSent, ended]);
+    await Promise.all(channels);
+    await ended;
+  } finally {
+    applyDelayMs = 0;
+    clearInterval(keepAlive);
+  }
+  assert.deepEqual(
+    messages.filter((m) => m.type === 'error'),
+    [],
+  );
+  const passes = messages.filter((m) => m.type === 'pass').map((m) => m.type === 'pass' && m.pass);
+  assert.deepEqual(passes, [1, 2], 'one more pass after the first long wait, then the stop');
+  const stopped = messages.find((m) => m.type === 'stopped');
+  assert.equal(stopped?.type === 'stopped' && stopped.pass, 3);
 });
 
 test('live_migration takes only bind, then start', async () => {

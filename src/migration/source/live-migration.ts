@@ -53,6 +53,8 @@ export class LiveMigration {
   private jobBlock = -1;
   /** the guest is stopped: no rate limit */
   private finalPass = false;
+  /** a long wait for the destination has already sent the decision back for another pass */
+  private decidedAgain = false;
   private rateStart = performance.now();
   private rateBytesStart = 0;
 
@@ -127,8 +129,9 @@ export class LiveMigration {
    * downtime: on a 2-core host running both sides, a freshly booted PC's destination applied
    * its pass 1 for 10-20 ms after the source had stopped its guest. True when the guest may stop
    * now; false when the wait took longer than the pass (`passMs`): the dirty pages the decision
-   * counted are stale then, and another pass and sync decide again. A destination that does not
-   * report within x-stall-timeout is not waited for any longer.
+   * counted are stale then, and another pass and sync decide again, once per migration (a
+   * destination that is always slower than the source would otherwise make every pass another).
+   * A destination that does not report within x-stall-timeout is not waited for any longer.
    */
   private awaitDestination(pass: number, passMs: number): boolean {
     const t0 = performance.now();
@@ -141,7 +144,9 @@ export class LiveMigration {
       Atomics.wait(this.mig, MIG.appliedPass, applied, Math.min(left, 100));
       this.checkAbort();
     }
-    return performance.now() - t0 <= Math.max(MIN_PASS_MS, passMs);
+    if (this.decidedAgain || performance.now() - t0 <= Math.max(MIN_PASS_MS, passMs)) return true;
+    this.decidedAgain = true;
+    return false;
   }
 
   /** Report the pass; true when what is left fits in downtime-limit. */
