@@ -181,7 +181,7 @@ export function progressPrecopy(
     precopyCopies: inside.length,
     precopyRatio: round(inside.length / ((before.rate * ms) / 1000), 3),
   };
-  const start = [...source].reverse().find((c) => c.t <= migrateAt);
+  const start = source.findLast((c) => c.t <= migrateAt);
   const end = inside.at(-1);
   if (!start || !end) return whole;
   const doneBefore = Math.min(1, ((migrateAt - start.t) * before.rate) / 1000);

@@ -128,10 +128,44 @@ function startWorker(): { worker: Worker; messages: SourceWorkerMessage[]; ended
   return { worker, messages, ended };
 }
 
-test('live_migration sends every page in pass 1, then what was dirtied, a SYNC per channel per pass', async () => {
-  const d = migrationData(1024 * 1024); // two blocks of 128 pages
+/**
+ * Run live_migration on `d` with both channels played here (`onPacket` sees each data packet's
+ * pass) and `alongside` running meanwhile, until it has sent its final pass and exited.
+ */
+async function migrate(
+  d: LiveMigrationWorkerData,
+  onPacket: (pass: number) => void = () => {},
+  alongside: (messages: SourceWorkerMessage[]) => Promise<void> = async () => {},
+): Promise<{ messages: SourceWorkerMessage[]; taken: Taken[] }> {
   const { worker, messages, ended } = startWorker();
   const taken: Taken[] = [0, 1].map(() => ({ pages: new Map(), syncs: [] }));
+  const finalSent = new Promise<void>((resolve) =>
+    worker.on('message', (m: SourceWorkerMessage) => m.type === 'final-sent' && resolve()),
+  );
+  // An Atomics.waitAsync timeout does not hold Node's event loop open; this does, meanwhile.
+  const keepAlive = setInterval(() => {}, 100);
+  try {
+    const side = alongside(messages);
+    const channels = [0, 1].map((ch) => channel(d, ch, taken[ch], onPacket, finalSent));
+    worker.postMessage({ type: 'bind', data: d });
+    worker.postMessage({ type: 'start' });
+    await Promise.race([finalSent, ended]);
+    assert.deepEqual(
+      messages.filter((m) => m.type === 'error'),
+      [],
+      'no error',
+    );
+    await side;
+    await Promise.all(channels);
+    await ended;
+  } finally {
+    clearInterval(keepAlive);
+  }
+  return { messages, taken };
+}
+
+test('live_migration sends every page in pass 1, then what was dirtied, a SYNC per channel per pass', async () => {
+  const d = migrationData(1024 * 1024); // two blocks of 128 pages
   // While pass 1 is under way the "guest" writes page 5 of block 0 and page 100 of block 1.
   let dirtied = false;
   const dirty = (pass: number): void => {
@@ -140,23 +174,7 @@ test('live_migration sends every page in pass 1, then what was dirtied, a SYNC p
     Atomics.or(new Int32Array(d.blocks[0].dirty), 0, 1 << 5);
     Atomics.or(new Int32Array(d.blocks[1].dirty), 3, 1 << 4);
   };
-  const finalSent = new Promise<void>((resolve) =>
-    worker.on('message', (m: SourceWorkerMessage) => m.type === 'final-sent' && resolve()),
-  );
-  // An Atomics.waitAsync timeout does not hold Node's event loop open; this does, meanwhile.
-  const keepAlive = setInterval(() => {}, 100);
-  const channels = [0, 1].map((ch) => channel(d, ch, taken[ch], dirty, finalSent));
-  worker.postMessage({ type: 'bind', data: d });
-  worker.postMessage({ type: 'start' });
-  await Promise.race([finalSent, ended]);
-  assert.deepEqual(
-    messages.filter((m) => m.type === 'error'),
-    [],
-    'no error',
-  );
-  await Promise.all(channels);
-  await ended;
-  clearInterval(keepAlive);
+  const { messages, taken } = await migrate(d, dirty);
 
   const errors = messages.filter((m) => m.type === 'error');
   assert.deepEqual(errors, []);
@@ -187,17 +205,11 @@ test('live_migration sends every page in pass 1, then what was dirtied, a SYNC p
 
 test('live_migration stops the guest only once the destination has applied what was sent', async () => {
   const d = migrationData(1024 * 1024);
-  const { worker, messages, ended } = startWorker();
-  const taken: Taken[] = [0, 1].map(() => ({ pages: new Map(), syncs: [] }));
-  const finalSent = new Promise<void>((resolve) =>
-    worker.on('message', (m: SourceWorkerMessage) => m.type === 'final-sent' && resolve()),
-  );
-  const keepAlive = setInterval(() => {}, 100);
   // The destination applies nothing until pass 1's SYNC is written, and then only 300 ms later:
   // far longer than the pass took.
   holdApplied = true;
   let heldAt = -1;
-  const released = (async () => {
+  const { messages } = await migrate(d, undefined, async (messages) => {
     const words = new Int32Array(d.chanWords);
     while ([0, 1].some((ch) => Atomics.load(words, ch * CHAN_WORD.size) < 1)) {
       await new Promise((r) => setTimeout(r, 5));
@@ -206,20 +218,7 @@ test('live_migration stops the guest only once the destination has applied what 
     heldAt = messages.length;
     holdApplied = false;
     reportApplied(d);
-  })();
-  const channels = [0, 1].map((ch) => channel(d, ch, taken[ch], () => {}, finalSent));
-  worker.postMessage({ type: 'bind', data: d });
-  worker.postMessage({ type: 'start' });
-  await Promise.race([finalSent, ended]);
-  await released;
-  await Promise.all(channels);
-  await ended;
-  clearInterval(keepAlive);
-
-  assert.deepEqual(
-    messages.filter((m) => m.type === 'error'),
-    [],
-  );
+  });
   const stoppedAt = messages.findIndex((m) => m.type === 'stopped');
   assert.ok(heldAt >= 0 && stoppedAt >= heldAt, 'the guest stopped after the destination applied');
   const passes = messages.filter((m) => m.type === 'pass').map((m) => m.type === 'pass' && m.pass);
@@ -233,28 +232,8 @@ test('live_migration stops the guest only once the destination has applied what 
 
 test('a destination always slower than the pass costs one more pass, not one per pass', async () => {
   const d = migrationData(1024 * 1024);
-  const { worker, messages, ended } = startWorker();
-  const taken: Taken[] = [0, 1].map(() => ({ pages: new Map(), syncs: [] }));
-  const finalSent = new Promise<void>((resolve) =>
-    worker.on('message', (m: SourceWorkerMessage) => m.type === 'final-sent' && resolve()),
-  );
-  const keepAlive = setInterval(() => {}, 100);
   applyDelayMs = 200;
-  try {
-    const channels = [0, 1].map((ch) => channel(d, ch, taken[ch], () => {}, finalSent));
-    worker.postMessage({ type: 'bind', data: d });
-    worker.postMessage({ type: 'start' });
-    await Promise.race([finalSent, ended]);
-    await Promise.all(channels);
-    await ended;
-  } finally {
-    applyDelayMs = 0;
-    clearInterval(keepAlive);
-  }
-  assert.deepEqual(
-    messages.filter((m) => m.type === 'error'),
-    [],
-  );
+  const { messages } = await migrate(d).finally(() => (applyDelayMs = 0));
   const passes = messages.filter((m) => m.type === 'pass').map((m) => m.type === 'pass' && m.pass);
   assert.deepEqual(passes, [1, 2], 'one more pass after the first long wait, then the stop');
   const stopped = messages.find((m) => m.type === 'stopped');
