@@ -39,6 +39,8 @@ export class MigrationDestination {
   errorDesc: string | undefined;
   private server: net.Server | null = null;
   private current: Incoming | null = null;
+  /** the last failed migration's RAM, being discarded (abort) */
+  private discarding: Promise<void> | null = null;
   private lastInfo: Record<string, unknown> = {};
   private listenHost = '127.0.0.1';
   /** set when the destination guest has run: a new migration into it would clobber it */
@@ -206,7 +208,7 @@ export class MigrationDestination {
     };
     switch (f.type) {
       case FrameType.Hello:
-        return expect('hello', 'Hello') ? this.onHello(cur, f.payload) : undefined;
+        return expect('hello', 'Hello') ? this.afterDiscard(cur, f.payload) : undefined;
       case FrameType.DeviceState:
         return expect('streaming', 'DeviceState') ? this.onDeviceState(cur, f.data!) : undefined;
       case FrameType.Complete:
@@ -224,6 +226,22 @@ export class MigrationDestination {
       default:
         return this.fail(`unexpected frame type ${f.type} on the main channel`);
     }
+  }
+
+  /**
+   * A Hello that comes while the last failed migration's RAM is still being discarded waits for
+   * that: a PC discards by building a fresh emulator, whose memory is where this migration's
+   * pages must land (they went to the old one, and the guest restored over empty RAM).
+   */
+  private afterDiscard(cur: Incoming, p: Record<string, unknown>): void {
+    const pending = this.discarding;
+    if (!pending) return this.onHello(cur, p);
+    cur.phase = 'discarding';
+    void pending.then(() => {
+      if (this.current !== cur) return;
+      cur.phase = 'hello';
+      this.onHello(cur, p);
+    });
   }
 
   /** The source's description matches ours (incoming-checks.ts): start the channels. */
@@ -437,9 +455,13 @@ export class MigrationDestination {
     cur.control.send(FrameType.Error, { message });
     cur.control.close();
     for (const w of cur.workers) void w.terminate();
-    void this.guest
+    const discarding = this.guest
       .discardRam()
-      .catch((e: Error) => this.events.log(`discarding RAM: ${e.message}`));
+      .catch((e: Error) => this.events.log(`discarding RAM: ${e.message}`))
+      .finally(() => {
+        if (this.discarding === discarding) this.discarding = null;
+      });
+    this.discarding = discarding;
     if (this.server) this.fillPool();
   }
 

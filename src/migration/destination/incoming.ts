@@ -13,7 +13,14 @@ import type { RecvProgress } from './recv-words.js';
  * Where an incoming migration is; each frame is accepted only in the phase that expects it.
  * 'ready': Ready is sent; the guest runs on the source's Release, and on nothing else.
  */
-export type Phase = 'hello' | 'streaming' | 'completing' | 'verifying' | 'ready';
+export type Phase =
+  | 'hello'
+  /** Hello arrived while the last failed migration's RAM was still being discarded */
+  | 'discarding'
+  | 'streaming'
+  | 'completing'
+  | 'verifying'
+  | 'ready';
 
 export interface Incoming {
   phase: Phase;
