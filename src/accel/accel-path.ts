@@ -9,6 +9,9 @@
 
 import { genericError } from '../util/errors.js';
 
+/** The first work queue of the emulated device the process starts on first use. */
+export const DEFAULT_ACCEL_PATH = 'dsa-emu:dsa0/wq0.0';
+
 export interface DsaEmuTarget {
   type: 'dsa-emu';
   /** "dsa0" */

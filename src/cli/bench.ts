@@ -5,7 +5,7 @@
 // Markdown report (--report) and one SVG chart per scenario.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, relative } from 'node:path';
-import { splitAccelPath } from '../accel/accel-path.js';
+import { DEFAULT_ACCEL_PATH, splitAccelPath } from '../accel/accel-path.js';
 import { MAX_MULTIFD_CHANNELS } from '../migration/parameters.js';
 import { parseSize } from '../util/size.js';
 import { checked, integer } from './options.js';
@@ -57,8 +57,6 @@ export interface BenchOptions {
   losslessDowntimeLimit?: string;
   migrationNice?: string;
 }
-
-export const DEFAULT_ACCEL_PATH = 'dsa-emu:dsa0/wq0.0';
 
 function int(flag: string, text: string, min: number, max: number): number {
   return checked(flag, integer(min, max), text);

@@ -2,18 +2,13 @@
 // them up.
 
 import { Command, Option } from 'commander';
-import { runCommand } from './run.js';
-import { demoCommand } from './demo.js';
-import { benchCommand, DEFAULT_ACCEL_PATH } from './bench.js';
 import { LIVEMIG_VERSION } from '../control/version.js';
-import {
-  DEFAULT_MIRROR,
-  DEFAULT_SUITE,
-  imageFetchCommand,
-  imageInfoCommand,
-  type ImageCliOptions,
-} from './image.js';
-import { accelCheck, accelList, accelSelftestCommand, formatAccelCheck } from './accel.js';
+import { DEFAULT_MIRROR, DEFAULT_SUITE } from '../image/archive.js';
+import type { ImageCliOptions } from './image.js';
+import { DEFAULT_ACCEL_PATH } from '../accel/accel-path.js';
+
+// A subcommand's modules load when it runs: main.ts compiles every function of every module
+// it loads (--no-lazy), and `livemig run` has no use for the bench's or the image's.
 
 const program = new Command();
 program
@@ -55,7 +50,7 @@ program
   .addOption(
     new Option('--ram-block-size <size>', 'largest RAM block (default 4G, at most 16G)').hideHelp(),
   )
-  .action((o) => runCommand(o));
+  .action(async (o) => (await import('./run.js')).runCommand(o));
 
 program
   .command('demo')
@@ -71,7 +66,7 @@ program
   .option('--workload <w>', 'source workload', 'stress')
   .option('--json', 'print the final query-migrate result as one JSON object')
   .action(async (o) => {
-    process.exitCode = await demoCommand(o);
+    process.exitCode = await (await import('./demo.js')).demoCommand(o);
   });
 
 const accel = program
@@ -83,12 +78,14 @@ accel
   .option('--json', 'machine-readable output')
   .option('--config <file>', 'emulated-device configuration (accel-config JSON) to show')
   .action(async (o: { json?: boolean; config?: string }) => {
+    const { accelList } = await import('./accel.js');
     process.stdout.write((await accelList({ json: o.json, emuConfig: o.config })) + '\n');
   });
 accel
   .command('check <config>')
   .description('validate an emulated-device configuration (accel-config JSON)')
   .action(async (file: string) => {
+    const { accelCheck, formatAccelCheck } = await import('./accel.js');
     const r = await accelCheck(file);
     process.stdout.write(formatAccelCheck(file, r) + '\n');
     process.exitCode = r.ok ? 0 : 1;
@@ -101,6 +98,7 @@ accel
   .option('--config <file>', 'emulated-device configuration (accel-config JSON) for dsa-emu:')
   .option('--json', 'machine-readable output')
   .action(async (target: string, o: { config?: string; json?: boolean }) => {
+    const { accelSelftestCommand } = await import('./accel.js');
     const r = await accelSelftestCommand(target, o);
     process.stdout.write(r.text + '\n');
     process.exitCode = r.ok ? 0 : 1;
@@ -178,7 +176,7 @@ program
     'pc lossless: the downtime-limit that forces many dirty syncs (default 10)',
   )
   .action(async (o) => {
-    process.exitCode = await benchCommand(o);
+    process.exitCode = await (await import('./bench.js')).benchCommand(o);
   });
 
 const image = program
@@ -200,7 +198,7 @@ image
   .option('--force', 'fetch and build everything again')
   .option('--json', 'print the paths and the manifest as one JSON object')
   .action(async (o: ImageCliOptions) => {
-    process.exitCode = await imageFetchCommand(o);
+    process.exitCode = await (await import('./image.js')).imageFetchCommand(o);
   });
 image
   .command('info')
@@ -209,8 +207,8 @@ image
   .option('--suite <name>', 'Debian suite', DEFAULT_SUITE)
   .option('--cache-dir <dir>', 'cache directory instead of $XDG_CACHE_HOME or ~/.cache')
   .option('--json', 'print the paths and the manifest as one JSON object')
-  .action((o: ImageCliOptions) => {
-    process.exitCode = imageInfoCommand(o);
+  .action(async (o: ImageCliOptions) => {
+    process.exitCode = (await import('./image.js')).imageInfoCommand(o);
   });
 
 program.parseAsync(process.argv).catch((e: Error) => {
