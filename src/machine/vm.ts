@@ -11,6 +11,7 @@ import { genericError, QmpError } from '../util/errors.js';
 import {
   applyCapabilities,
   applyParameters,
+  checkDsaAccelSettings,
   DEFAULT_CAPABILITIES,
   DEFAULT_PARAMETERS,
   type MigrationCapabilities,
@@ -36,6 +37,7 @@ import { TlsObjects } from '../tls/objects.js';
 import { resolveSecurity, resolveSecurityOrRefuse } from '../tls/security.js';
 import { fillNormalPages, preallocate } from '../ram/fill.js';
 import { pcMigrationNice } from './pc/pc-migration-nice.js';
+import { pauseWarmUps } from '../util/warm-up-gate.js';
 
 /** The guest's first serial port, as the PC sees its console (src/chardev). */
 export interface SerialPort {
@@ -118,6 +120,9 @@ export class Vm extends EventEmitter implements MigrationHost {
     this.mainSlot = this.cpu.slot('main');
     this.guest = this.createMachine();
     if (this.guest.type === 'pc') this.params['x-migration-nice'] = pcMigrationNice();
+    // A source's threads start first: they load their modules while RAM is allocated and filled
+    // and the guest starts, rather than after, when a `migrate` may already be waiting for them.
+    if (opts.incoming === undefined) this.prespawnSource();
     // QEMU's -mem-prealloc, on either side: RAM is allocated now rather than at first touch
     // (a PC allocates its own: see PcMachine).
     if (opts.memPrealloc && this.guest.type === 'synthetic') preallocate(this.guest.blocks);
@@ -125,7 +130,6 @@ export class Vm extends EventEmitter implements MigrationHost {
       if (this.guest.type === 'synthetic') fillNormalPages(this.guest.blocks, opts.normalPageRatio);
       this.runState = opts.startPaused ? 'paused' : 'running';
       if (!opts.startPaused) this.guest.start();
-      this.prespawnSource();
       this.channelWarmUp.start(this.pool, () => this.startEmu(), this.params['multifd-channels']);
     } else {
       this.runState = 'inmigrate';
@@ -247,8 +251,13 @@ export class Vm extends EventEmitter implements MigrationHost {
     };
     let accel: Accelerator | undefined;
     this.starting = true;
+    // The process's warm-ups give this migration the cores until it ends (warm-up-gate.ts).
+    const resume = pauseWarmUps();
     try {
       accel = await this.openAccelerator();
+    } catch (e) {
+      resume();
+      throw e;
     } finally {
       this.starting = false;
     }
@@ -260,6 +269,7 @@ export class Vm extends EventEmitter implements MigrationHost {
       uri,
       {
         status: (s) => {
+          if (s === 'completed' || s === 'failed' || s === 'cancelled') resume();
           if (s === 'completed') this.runState = 'postmigrate';
           if (s === 'failed' || s === 'cancelled') this.prespawnSource();
           this.onStatus(s);
@@ -288,19 +298,8 @@ export class Vm extends EventEmitter implements MigrationHost {
    */
   private async openAccelerator(): Promise<Accelerator | undefined> {
     if (this.params['zero-page-detection'] !== 'dsa-accel') return undefined;
-    if (!this.caps.multifd) {
-      throw genericError(
-        "zero-page-detection=dsa-accel needs the 'multifd' capability: the device checks the " +
-          'pages of each multifd packet (migrate_set_capability multifd on)',
-      );
-    }
+    checkDsaAccelSettings(this.params, this.caps);
     const path = this.params['accel-path'];
-    if (path.length === 0) {
-      throw genericError(
-        "zero-page-detection=dsa-accel needs 'accel-path', e.g. accel-path=dsa-emu:dsa0/wq0.0 " +
-          '(the emulated device) or accel-path=dsa:/dev/dsa/wq0.0 (a kernel idxd work queue)',
-      );
-    }
     const needsEmu = parseAccelPath(path).some((t) => t.type === 'dsa-emu');
     if (needsEmu) this.emu ??= await this.startEmu();
     return openAccelerator(path, {

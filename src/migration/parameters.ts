@@ -260,3 +260,19 @@ export function applyCapabilities(
   }
   return next;
 }
+
+/** zero-page-detection=dsa-accel, at `migrate`: what else it needs is set, or a clear error. */
+export function checkDsaAccelSettings(p: MigrationParameters, caps: MigrationCapabilities): void {
+  if (!caps.multifd) {
+    throw genericError(
+      "zero-page-detection=dsa-accel needs the 'multifd' capability: the device checks the " +
+        'pages of each multifd packet (migrate_set_capability multifd on)',
+    );
+  }
+  if (p['accel-path'].length === 0) {
+    throw genericError(
+      "zero-page-detection=dsa-accel needs 'accel-path', e.g. accel-path=dsa-emu:dsa0/wq0.0 " +
+        '(the emulated device) or accel-path=dsa:/dev/dsa/wq0.0 (a kernel idxd work queue)',
+    );
+  }
+}

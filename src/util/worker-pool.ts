@@ -4,6 +4,8 @@
 // an idle one says before it is taken (a receive thread's port) is kept for its taker.
 
 import { Worker } from 'node:worker_threads';
+// Loaded before any pooled thread starts, so that they all share the main thread's gate.
+import './warm-up-gate.js';
 
 export class WorkerPool {
   private readonly idle = new Map<string, Worker[]>();

@@ -8,6 +8,7 @@ import { DsaEmu, engineWorkerFile } from '../../src/accel/dsa/emu/device.js';
 import { openAccelerator } from '../../src/accel/driver.js';
 import { WorkerPool } from '../../src/util/worker-pool.js';
 import { expectedZeros, mixedBlock } from './helpers.js';
+import { pauseWarmUps } from '../../src/util/warm-up-gate.js';
 
 test('engine warm-up: page batches, packet batches and single packets, all without error', () => {
   const rounds = 4;
@@ -17,6 +18,17 @@ test('engine warm-up: page batches, packet batches and single packets, all witho
   assert.equal(c.descriptors, rounds * (128 + 2 + 1));
   assert.equal(c.errors + c.faults, 0, 'no errors or faults');
   assert.equal(c.bytes > 0, true);
+});
+
+test('engine warm-up: no round while a migration of the process is under way', () => {
+  const resume = pauseWarmUps();
+  try {
+    const c = warmUpEngine(4);
+    assert.equal(c.descriptors, 0, 'it gave the cores to the migration');
+  } finally {
+    resume();
+  }
+  assert.equal(warmUpEngine(1).descriptors, 128 + 2 + 1, 'and runs again once it ended');
 });
 
 test('engines taken from a pool (warmed up there) run a device', async () => {

@@ -11,6 +11,7 @@ import {
 } from '../../src/migration/source/send-warm-up.js';
 import { DsaEmu } from '../../src/accel/dsa/emu/device.js';
 import { openAccelerator } from '../../src/accel/driver.js';
+import { pauseWarmUps } from '../../src/util/warm-up-gate.js';
 
 /** TCP sockets and servers this thread holds, once those closing are gone (at most 2 s). */
 async function tcpHandles(): Promise<string[]> {
@@ -36,6 +37,18 @@ test('the warm-up stops at its next packet once its thread is bound', async () =
   const r = await warmUpSendChannel(() => ++asked > 100);
   assert.equal(r.stopped, true);
   assert.ok(r.packets > 0 && r.packets <= 100, `${r.packets} packets`);
+  assert.deepEqual(await tcpHandles(), []);
+});
+
+test('the warm-up sends nothing while a migration of the process is under way', async () => {
+  const resume = pauseWarmUps();
+  try {
+    const r = await warmUpSendChannel(() => false);
+    assert.equal(r.stopped, true);
+    assert.equal(r.packets, 0);
+  } finally {
+    resume();
+  }
   assert.deepEqual(await tcpHandles(), []);
 });
 

@@ -10,9 +10,10 @@
 // starts, sends a small private guest's packets through the real SendChannel to a loopback
 // sink in its own thread: pass 1's runs of consecutive pages (all zero, and with normal pages),
 // later passes' dirty pages, the legacy mode's sorted ones, and a SYNC after each pass. Being
-// bound stops it at the next packet: a migration never waits for it. Then, given an
-// accelerator (src/machine/channel-warm-up.ts), the same again with the emulated DSA checking
-// the packets. Both together cost a source process ~1.2 s of CPU at its start, most of it in
+// bound stops it at the next packet, and so does any migration of the process starting
+// (src/util/warm-up-gate.ts): a migration neither waits for it nor shares the cores with it.
+// Then, given an accelerator (src/machine/channel-warm-up.ts), the same again with the
+// emulated DSA checking the packets. Both together cost a source process ~1.2 s of CPU at its start, most of it in
 // V8's compiler threads (docs/benchmarks.md, 20:00 UTC).
 
 import net from 'node:net';
@@ -33,6 +34,7 @@ import { SendChannel } from './send-channel.js';
 import { SlotProducer } from './slot-ring.js';
 import type { SendWorkerData, SourceWorkerMessage } from './worker-data.js';
 import type { AccelHandle } from '../../accel/driver.js';
+import { warmUpsPaused } from '../../util/warm-up-gate.js';
 
 /**
  * The private guest: 4 MiB at the top of each of two 4 GiB RAM blocks, its first half zero and
@@ -109,7 +111,7 @@ export async function warmUpSendChannel(
      */
     const acquire = async (): Promise<number> => {
       for (;;) {
-        if (failed || stop()) return -1;
+        if (failed || stop() || warmUpsPaused()) return -1;
         const seq = Atomics.load(mig, MIG.freed);
         const base = producer.tryAcquire();
         if (base >= 0) return base;
@@ -141,7 +143,7 @@ export async function warmUpSendChannel(
       producer.publish(base);
       const at = CHAN_WORD.flushedPass;
       while (Atomics.load(flushed, at) < pass) {
-        if (failed || stop()) return outcome(d, packets, true);
+        if (failed || stop() || warmUpsPaused()) return outcome(d, packets, true);
         const r = Atomics.waitAsync(flushed, at, Atomics.load(flushed, at), 50);
         if (r.async) await r.value;
       }

@@ -25,6 +25,7 @@ import {
   openRegisters,
 } from './registers.js';
 import { createRingBuffer, openRing } from './wq.js';
+import { warmUpsPaused } from '../../../util/warm-up-gate.js';
 
 const PAGE = 4096;
 /** Pages per request: the default multifd packet (512 KiB). */
@@ -88,7 +89,8 @@ export function warmUpEngine(rounds = ROUNDS): ReturnType<typeof engineCounts> {
     }
     exec.runTopLevel(top, wq, ring, 0);
   };
-  for (let round = 0; round < rounds; round++) {
+  // A migration that starts meanwhile has the cores (warm-up-gate.ts).
+  for (let round = 0; round < rounds && !warmUpsPaused(); round++) {
     const first = (round & 1) * PACKET * PAGE;
     request(PACKET, PAGE, first);
     request(2, PACKET * PAGE, 0);
