@@ -45,6 +45,8 @@ export interface LivemigRunSpec {
   /** 'none': the source guest is stopped (-S), as in the DSA evaluation. */
   workload: string;
   verify: boolean;
+  /** `migrate` as soon as both processes answer, not once their start-up work has settled */
+  atOnce?: boolean;
   /** Remote destination: the migration URI, and its QMP address. */
   to?: { uri: string; qmp: string } | null;
   onProgress?: (info: Record<string, unknown>) => void;
@@ -130,7 +132,7 @@ async function measure(
   spec: LivemigRunSpec,
 ): Promise<RunRecord> {
   const pids = [src.pid, dst.pid].filter((p): p is number => p !== null);
-  await settle(pids);
+  if (!spec.atOnce) await settle(pids);
   const uri = await prepare();
   const cpu0 = { src: processCpuMs(src.pid!), dst: dst.pid ? processCpuMs(dst.pid) : 0 };
   dst.qmp.clearEvents();

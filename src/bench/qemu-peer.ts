@@ -259,6 +259,8 @@ export interface QemuRunSpec {
   run: number;
   channels: number;
   verify: boolean;
+  /** as LivemigRunSpec.atOnce */
+  atOnce?: boolean;
   onProgress?: (info: Record<string, unknown>) => void;
 }
 
@@ -323,7 +325,7 @@ export async function runQemu(spec: QemuRunSpec): Promise<RunRecord> {
       );
     }
     const pids = [src.proc.pid!, dst.proc.pid!];
-    await settle(pids);
+    if (!spec.atOnce) await settle(pids);
     const cpu0 = pids.map(processCpuMs);
     const samplers = pids.map((p) => new ThreadSampler(p));
     const capabilities = [

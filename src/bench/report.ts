@@ -45,9 +45,12 @@ function setupLine(r: BenchResults): string {
   const where = c.to
     ? `destination ${c.to} (remote)`
     : 'source and destination as two local processes';
+  const when = c.atOnce
+    ? '`migrate` sent as soon as both processes of a run answered (--at-once)'
+    : '`migrate` sent once both processes of a run had settled (their start-up CPU done, at most 3 s)';
   return (
     `RAM ${c.ram}, ${c.channels} multifd channels, ${c.runs} run${c.runs === 1 ? '' : 's'} ` +
-    `(medians, min–max in parentheses), ${guest}, ${where}`
+    `(medians, min–max in parentheses), ${guest}, ${where}, ${when}`
   );
 }
 

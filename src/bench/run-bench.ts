@@ -163,6 +163,7 @@ export async function runBench(
                     accelPath: config.accelPath,
                     workload: config.workload,
                     verify: config.verify,
+                    atOnce: config.atOnce,
                     to: config.to && config.toQmp ? { uri: config.to, qmp: config.toQmp } : null,
                     onProgress: (i) => progress.update(i),
                   })
@@ -174,6 +175,7 @@ export async function runBench(
                     run,
                     channels: config.channels,
                     verify: config.verify,
+                    atOnce: config.atOnce,
                     onProgress: (i) => progress.update(i),
                   });
           } catch (e) {

@@ -79,6 +79,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
           channels: int,
           runs: int,
           warmupRuns: int,
+          atOnce: { type: 'boolean' },
           scenarios: { type: 'array', items: scenario },
           running: { type: 'boolean' },
           modes: { type: 'array', items: mode },
@@ -94,7 +95,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
           downtimeLimitMs: int,
           convergeTimeoutMs: int,
         },
-        ['machine', 'pc', 'warmupRuns'],
+        ['machine', 'pc', 'warmupRuns', 'atOnce'],
       ),
       qemu: {
         oneOf: [{ type: 'null' }, object({ path: str, version: str, zeroPageDetection: str })],

@@ -275,6 +275,11 @@ export interface BenchConfig {
   runs: number;
   /** unmeasured runs of every peer and mode before the measured ones (absent: none) */
   warmupRuns?: number;
+  /**
+   * synthetic: `migrate` went out as soon as both processes of a run answered, without waiting
+   * for their start-up work to settle (absent: it waited, up to 3 s)
+   */
+  atOnce?: boolean;
   scenarios: Scenario[];
   running: boolean;
   modes: Mode[];

@@ -32,6 +32,8 @@ export interface BenchOptions {
   runs: string;
   /** synthetic: unmeasured runs first (default 1) */
   warmupRuns?: string;
+  /** synthetic: `migrate` as soon as both processes answer */
+  atOnce?: boolean;
   /** default: all (synthetic), idle,busy (pc) */
   scenario?: string;
   modes: string;
@@ -128,8 +130,9 @@ function warmupRuns(o: BenchOptions): number {
 export function benchConfig(o: BenchOptions): BenchConfig {
   const machine = o.machine ?? 'synthetic';
   if (machine === 'pc') {
-    if (o.warmupRuns !== undefined) {
-      throw new Error('--warmup-runs is for --machine synthetic: a PC bench runs after its boots');
+    if (o.warmupRuns !== undefined || o.atOnce) {
+      const flag = o.atOnce ? '--at-once' : '--warmup-runs';
+      throw new Error(`${flag} is for --machine synthetic: a PC bench runs after its boots`);
     }
     return pcBenchConfig(o, common(o, '256M'));
   }
@@ -163,6 +166,7 @@ export function benchConfig(o: BenchOptions): BenchConfig {
     ...common(o, ram),
     machine: 'synthetic',
     warmupRuns: warmupRuns(o),
+    atOnce: o.atOnce === true,
     pc: null,
     ramBytes,
     scenarios,

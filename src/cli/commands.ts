@@ -126,6 +126,11 @@ program
       'the first migration on a machine that sat idle pays for memory its host took back',
   )
   .option(
+    '--at-once',
+    'synthetic: send `migrate` as soon as both processes of a run answer QMP, as a script that ' +
+      'starts them and migrates does (default: once their start-up work has settled, up to 3 s)',
+  )
+  .option(
     '--scenario <list>',
     'A, B, running, or all (= A,B,running); pc: idle, busy, lossless, or all (= idle,busy). ' +
       'Default: all; pc: idle,busy',

@@ -41,12 +41,14 @@ test('bench: 64 MiB, 1 run, scenarios A and B, baseline and offload', async (t) 
   try {
     const json = join(dir, 'results.json');
     const report = join(dir, 'report.md');
-    const args = ['bench', '--ram', '64M', '--runs', '1', '--scenario', 'A,B'];
+    const args = ['bench', '--ram', '64M', '--runs', '1', '--scenario', 'A,B', '--at-once'];
     args.push('--modes', 'baseline,offload', '--json', json, '--report', report);
     const { code, stdout, stderr } = await livemig(args);
     const r = JSON.parse(readFileSync(json, 'utf8')) as BenchResults;
     assert.deepEqual(validate(r), [], 'the results file follows docs/bench-schema.md');
     assert.equal(r.config.warmupRuns, 1);
+    assert.equal(r.config.atOnce, true, '`migrate` as soon as both processes answered');
+    assert.match(readFileSync(report, 'utf8'), /as soon as both processes of a run answered/);
     assert.ok(
       r.runs.every((x) => x.run >= 1),
       'warm-up runs are not in the results',

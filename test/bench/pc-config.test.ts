@@ -54,6 +54,10 @@ test('pc defaults: 256M, idle and busy, cp:8M, downtime-limit 300 (lossless 10)'
       () => benchConfig({ ...o, warmupRuns: '1' }),
       /--warmup-runs is for --machine synthetic/,
     );
+    assert.throws(
+      () => benchConfig({ ...o, atOnce: true }),
+      /--at-once is for --machine synthetic/,
+    );
     assert.match(c.pc?.append ?? '', /console=ttyS0/);
     assert.equal(c.running, false);
     assert.deepEqual(benchConfig({ ...o, peer: 'qemu', scenario: 'lossless', runs: '20' }).peers, [
@@ -130,6 +134,8 @@ test('the synthetic machine keeps its defaults and refuses the PC-only flags', (
   assert.equal(c.running, true);
   assert.equal(c.warmupRuns, 1, 'one unmeasured run of each peer and mode first');
   assert.equal(benchConfig({ ...BASE, machine: undefined, warmupRuns: '0' }).warmupRuns, 0);
+  assert.equal(c.atOnce, false, '`migrate` once both processes have settled');
+  assert.equal(benchConfig({ ...BASE, machine: undefined, atOnce: true }).atOnce, true);
   const remote = {
     ...BASE,
     machine: undefined,
