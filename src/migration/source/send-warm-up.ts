@@ -13,8 +13,8 @@
 // bound stops it at the next packet, and so does any migration of the process starting
 // (src/util/warm-up-gate.ts): a migration neither waits for it nor shares the cores with it.
 // Then, given an accelerator (src/machine/channel-warm-up.ts), the same again with the
-// emulated DSA checking the packets. Both together cost a source process ~1.2 s of CPU at its start, most of it in
-// V8's compiler threads (docs/benchmarks.md, 20:00 UTC).
+// emulated DSA checking the packets. Both together cost a source process ~1.2 s of CPU at its
+// start, most of it in V8's compiler threads (docs/benchmarks.md, 20:00 UTC).
 
 import net from 'node:net';
 import { DEFAULT_BLOCK_SIZE, allocateBlocks, type RamBlockDesc } from '../../ram/layout.js';
