@@ -58,15 +58,3 @@ export function preallocatePages(mem: Uint8Array): void {
     mem[off] = mem[off];
   }
 }
-
-/**
- * Read every page once, so that pages never written are mapped to the kernel's shared zero page
- * (no memory taken). Until then the first read of each faults: a 256 MiB mirror's first zero
- * check cost ~35 ms of kernel time (measured), which a PC's first pass paid on its channels.
- * Returns the bytes' OR, so that the reads cannot be left out.
- */
-export function mapPagesForReading(mem: Uint8Array): number {
-  let or = 0;
-  for (let off = 0; off < mem.length; off += PAGE_SIZE) or |= mem[off]!;
-  return or;
-}

@@ -20,6 +20,11 @@ export interface RamBlockDesc {
   memory?: WebAssembly.Memory;
   /** 1 bit per page, set by the vCPU with Atomics.or, taken by migration with Atomics.exchange */
   dirty: SharedArrayBuffer;
+  /**
+   * Which 64 KiB chunks are known to be zero without reading them (src/ram/known-zero.ts), for
+   * a block whose writer keeps such a map (a PC source's mirror): pass 1 sends them unread.
+   */
+  knownZero?: SharedArrayBuffer;
 }
 
 /** A block holds at most 16 GiB; larger guests use several. */

@@ -10,6 +10,7 @@ import { LM_WORKER } from '../../src/migration/source/source.js';
 import {
   CHAN_STAT,
   CHAN_WORD,
+  JOB_KNOWN_ZERO,
   JOB_SYNC,
   LIVE,
   MIG,
@@ -26,6 +27,11 @@ import { allocateBlocks, pagesOf } from '../../src/ram/layout.js';
 import { VcpuControl } from '../../src/ram/vcpu-control.js';
 import { createCpuSlots } from '../../src/util/cpu-slots.js';
 import { PAGE_SIZE } from '../../src/migration/protocol.js';
+import {
+  KNOWN_ZERO_CHUNK_PAGES,
+  clearKnownZero,
+  createKnownZeroMap,
+} from '../../src/ram/known-zero.js';
 
 const CHANNELS = 2;
 const PACKET_PAGES = 16;
@@ -57,6 +63,8 @@ function migrationData(ramBytes: number): LiveMigrationWorkerData {
 interface Taken {
   pages: Map<number, string[]>;
   syncs: number[];
+  /** the pages of JOB_KNOWN_ZERO jobs (any pass) */
+  knownZero: string[];
 }
 
 /** While true, the destination played here has applied nothing new (see reportApplied). */
@@ -113,7 +121,11 @@ async function channel(
     const count = slots[base + SLOT.count];
     const list = taken.pages.get(pass) ?? [];
     taken.pages.set(pass, list);
-    for (let i = 0; i < count; i++) list.push(`${block}:${pages[base + SLOT.header + i]}`);
+    const known = (slots[base + SLOT.flags] & JOB_KNOWN_ZERO) !== 0;
+    for (let i = 0; i < count; i++) {
+      list.push(`${block}:${pages[base + SLOT.header + i]}`);
+      if (known) taken.knownZero.push(`${block}:${pages[base + SLOT.header + i]}`);
+    }
     stats[ch * CHAN_STAT.size + CHAN_STAT.bytes] += count * PAGE_SIZE;
     onPacket(pass);
     ring.release(slot);
@@ -138,7 +150,7 @@ async function migrate(
   alongside: (messages: SourceWorkerMessage[]) => Promise<void> = async () => {},
 ): Promise<{ messages: SourceWorkerMessage[]; taken: Taken[] }> {
   const { worker, messages, ended } = startWorker();
-  const taken: Taken[] = [0, 1].map(() => ({ pages: new Map(), syncs: [] }));
+  const taken: Taken[] = [0, 1].map(() => ({ pages: new Map(), syncs: [], knownZero: [] }));
   const finalSent = new Promise<void>((resolve) =>
     worker.on('message', (m: SourceWorkerMessage) => m.type === 'final-sent' && resolve()),
   );
@@ -201,6 +213,30 @@ test('live_migration sends every page in pass 1, then what was dirtied, a SYNC p
     taken.every((t) => (t.pages.get(1)?.length ?? 0) > 0),
     'pass 1 used both channels',
   );
+});
+
+test("pass 1 sends the chunks a block's known-zero map flags as known zero, and only those", async () => {
+  for (const mode of ['multifd', 'legacy', 'dsa-accel', 'none'] as const) {
+    const d = { ...migrationData(1024 * 1024), mode }; // two blocks of 8 chunks each
+    const map = createKnownZeroMap(d.blocks[0].size);
+    d.blocks[0] = { ...d.blocks[0], knownZero: map };
+    // Chunks 0 and 3 of block 0 were written; block 1 keeps no map.
+    clearKnownZero(new Uint8Array(map), 0);
+    clearKnownZero(new Uint8Array(map), 3);
+    const { taken } = await migrate(d);
+    const known = taken.flatMap((t) => t.knownZero).sort();
+    const expected =
+      mode === 'none'
+        ? [] // zero-page-detection=none: every page is data
+        : Array.from({ length: 128 }, (_, p) => p)
+            .filter((p) => ![0, 3].includes(Math.floor(p / KNOWN_ZERO_CHUNK_PAGES)))
+            .map((p) => `0:${p}`)
+            .sort();
+    assert.deepEqual(known, expected, `${mode}: the known-zero jobs`);
+    const pass1 = taken.flatMap((t) => t.pages.get(1) ?? []);
+    assert.equal(pass1.length, 256, `${mode}: pass 1 still sends every page once`);
+    assert.equal(new Set(pass1).size, 256);
+  }
 });
 
 test('live_migration stops the guest only once the destination has applied what was sent', async () => {

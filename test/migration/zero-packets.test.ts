@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { allocateBlocks, pagesOf, segmentViews } from '../../src/ram/layout.js';
 import {
   CHAN_STAT,
+  JOB_KNOWN_ZERO,
   JOB_SYNC,
   MIG,
   SLOT,
@@ -102,6 +103,20 @@ test('all-zero runs in a row are one packet of ranges; data or a SYNC closes it'
     assert.equal(p.recv[page], want, `page ${page}`);
   }
   assert.equal(p.dst[40 * PAGE_SIZE + 100], 7);
+});
+
+test('a known-zero job is sent as zero pages without reading them, and joins a zero packet', () => {
+  const p = pair();
+  // Bytes the known-zero map would never allow: they show that the job's pages are not read.
+  p.src[20 * PAGE_SIZE + 9] = 1;
+  const first = p.job(0, 16);
+  p.job(16, 16, JOB_KNOWN_ZERO);
+  assert.equal(p.end(), first + 40, 'one zero packet, its one range extended');
+  assert.deepEqual([...p.hdr.subarray((first >>> 2) + 8, (first >>> 2) + 10)], [0, 32]);
+  assert.equal(p.stats[CHAN_STAT.zero], 32);
+  assert.equal(p.stats[CHAN_STAT.normal], 0);
+  assert.equal(p.parser.feed(p.staging, 0, p.end()), FEED_DONE);
+  for (let page = 0; page < 32; page++) assert.equal(p.recv[page], RECEIVED.zero, `page ${page}`);
 });
 
 test('a zero packet holds at most a packet size of ranges', () => {

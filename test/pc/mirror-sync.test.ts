@@ -6,19 +6,19 @@ import assert from 'node:assert/strict';
 import {
   SYNC_CHUNK_BYTES,
   SYNC_STRIPE_BYTES,
-  mirrorZeroChunks,
   syncMirror,
   syncMirrorPart,
   zeroRam,
 } from '../../src/machine/pc/mirror-sync.js';
-import { mapPagesForReading, preallocatePages } from '../../src/ram/fill.js';
+import { preallocatePages } from '../../src/ram/fill.js';
+import { createKnownZeroMap } from '../../src/ram/known-zero.js';
 
 const PAGE = 4096;
 const PAGES = 64 * 4; // 1 MiB: several 64 KiB chunks
 
 function setup(): { guest: Buffer; mirror: Buffer; dirty: Int32Array; zero: Uint8Array } {
   return {
-    zero: mirrorZeroChunks(PAGES * PAGE),
+    zero: new Uint8Array(createKnownZeroMap(PAGES * PAGE)),
     guest: Buffer.alloc(PAGES * PAGE),
     mirror: Buffer.from(new SharedArrayBuffer(PAGES * PAGE)),
     dirty: new Int32Array(new SharedArrayBuffer(PAGES / 8)),
@@ -116,22 +116,10 @@ test('preallocatePages writes every page without changing a byte', () => {
   assert.ok(ram.equals(before));
 });
 
-test('mapPagesForReading reads the first byte of every page and changes none', () => {
-  const ram = Buffer.alloc(PAGES * PAGE);
-  const before = Buffer.from(ram);
-  assert.equal(mapPagesForReading(ram), 0);
-  ram[(PAGES - 1) * PAGE] = 0x40; // the last page's first byte
-  ram[PAGE + 1] = 0x02; // not a first byte: not read
-  assert.equal(mapPagesForReading(ram), 0x40);
-  before[(PAGES - 1) * PAGE] = 0x40;
-  before[PAGE + 1] = 0x02;
-  assert.ok(ram.equals(before));
-});
-
 test("two threads' shares of a sync (stripes) find what one sync of the whole finds", () => {
   const size = 4 * SYNC_STRIPE_BYTES + 3 * SYNC_CHUNK_BYTES; // a last stripe cut short
   const make = (): ReturnType<typeof setup> => ({
-    zero: mirrorZeroChunks(size),
+    zero: new Uint8Array(createKnownZeroMap(size)),
     guest: Buffer.alloc(size),
     mirror: Buffer.from(new SharedArrayBuffer(size)),
     dirty: new Int32Array(new SharedArrayBuffer(Math.ceil(size / PAGE / 32) * 4)),

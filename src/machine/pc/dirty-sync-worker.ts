@@ -16,7 +16,6 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { VCPU, VcpuControl } from '../../ram/vcpu-control.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
 import { nameThread } from '../../util/thread-priority.js';
-import { mapPagesForReading } from '../../ram/fill.js';
 import { guestRamView, syncMirror, syncMirrorPart } from './mirror-sync.js';
 import type { DirtySyncRequest, DirtySyncWorkerData } from './pc-config.js';
 import { SyncSplit } from './sync-split.js';
@@ -85,9 +84,8 @@ function serve(): void {
 parentPort!.on('message', (m: DirtySyncRequest) => (guest = guestRamView(m, d.mirror.size)));
 
 nameThread('dirty_sync');
-// The mirror's zero pages are read first by a migration's pass 1 (the sync reads guest RAM for
-// them): mapped now, so that the channels do not fault on each (fill.ts).
-mapPagesForReading(mirror);
+// The mirror's pages that the guest never wrote are never read: a sync reads guest RAM for them,
+// and pass 1 sends them unread (src/ram/known-zero.ts).
 resetThreadCpu();
 // Published at once: a migration's figures then count only its syncs, not this thread's start.
 publishThreadCpu(d.cpuSlots, d.cpuSlot);

@@ -5,22 +5,15 @@
 import { PAGE_SIZE } from '../../migration/protocol.js';
 import { isZeroRange } from '../../zero/zero-check.js';
 import { registerWasmRam } from '../../zero/wasm-zero.js';
+import { KNOWN_ZERO_CHUNK_BYTES, clearKnownZero } from '../../ram/known-zero.js';
 import type { GuestRamPlace } from './pc-config.js';
 
 /**
  * How much is compared at once before looking page by page: one native memcmp per 64 KiB finds
  * unchanged memory at memory speed (a 256 MiB guest: 6-8 ms per sync, against 10-13 ms page by
- * page; docs/pc-machine.md).
+ * page; docs/pc-machine.md). The chunks of the mirror's known-zero map (src/ram/known-zero.ts).
  */
-export const SYNC_CHUNK_BYTES = 64 * 1024;
-
-/**
- * One byte per 64 KiB chunk of the mirror: 1 while the chunk is known to be all zero. Shared by
- * the threads that sync parts of RAM (each writes the bytes of its own part only).
- */
-export function mirrorZeroChunks(size: number): Uint8Array {
-  return new Uint8Array(new SharedArrayBuffer(Math.ceil(size / SYNC_CHUNK_BYTES))).fill(1);
-}
+export const SYNC_CHUNK_BYTES = KNOWN_ZERO_CHUNK_BYTES;
 
 /**
  * A dirty sync of bytes [from, to) (64 KiB chunks; all of RAM by default): find the pages of
@@ -30,7 +23,7 @@ export function mirrorZeroChunks(size: number): Uint8Array {
  * no write-path log would see (devices, the emulator's own), and a page rewritten with the
  * same bytes costs nothing to send.
  *
- * `zeroChunks` (mirrorZeroChunks) says which chunks of the mirror are known to be zero: those
+ * `zeroChunks` (the mirror's known-zero map) says which chunks of the mirror are zero: those
  * are checked for zero instead (zero/zero-check.ts: WebAssembly SIMD over the emulator's memory),
  * which reads half the memory. Most of a booted
  * guest's RAM is zero, and once the guest has touched it all (a page cache that filled its RAM)
@@ -55,7 +48,7 @@ export function syncMirror(
     const end = Math.min(to, chunk + SYNC_CHUNK_BYTES);
     if (zeroChunks[c] === 1) {
       if (isZeroRange(guest, chunk, end - chunk)) continue;
-      zeroChunks[c] = 0;
+      clearKnownZero(zeroChunks, c); // before the chunk's first byte and dirty bit (known-zero.ts)
     } else if (guest.compare(mirror, chunk, end, chunk, end) === 0) {
       continue;
     }

@@ -60,7 +60,7 @@ export interface PcWorkerData {
 export interface DirtySyncWorkerData {
   /** the copy of guest RAM that a source's engine sends from: one RAM block */
   mirror: RamBlockDesc;
-  /** mirrorZeroChunks (mirror-sync.ts), shared by the two threads */
+  /** the mirror's known-zero map (src/ram/known-zero.ts), shared by the two threads */
   mirrorZero: SharedArrayBuffer;
   /** the SPLIT words (sync-split.ts) */
   split: SharedArrayBuffer;

@@ -27,7 +27,7 @@ import {
   type MachineDescription,
 } from '../guest-machine.js';
 import { describeV86Build, v86Build } from './v86-build.js';
-import { mirrorZeroChunks } from './mirror-sync.js';
+import { createKnownZeroMap } from '../../ram/known-zero.js';
 import { SyncSplit } from './sync-split.js';
 import {
   VGA_MEMORY_BYTES,
@@ -66,6 +66,8 @@ export class PcMachine implements GuestMachine {
   readonly vcpu = new VcpuControl();
   /** the copy of guest RAM a source sends from (dirty-sync-worker.ts) */
   private readonly mirror: RamBlockDesc[];
+  /** which chunks of the mirror are known zero (src/ram/known-zero.ts) */
+  private readonly mirrorZero: SharedArrayBuffer;
   /** guest RAM itself, once the vCPU thread has built its emulator */
   private guestRam: RamBlockDesc | null = null;
   /** a destination until its first migration in completes: pages land in guest RAM */
@@ -84,7 +86,10 @@ export class PcMachine implements GuestMachine {
   private switchoverWaiter: Waiter | null = null;
 
   constructor(private readonly opts: PcMachineOptions) {
-    this.mirror = allocateBlocks(opts.ramBytes);
+    // One block (a PC has 2 GiB at most), fresh memory: known zero until dirty_sync writes there.
+    const [mirror] = allocateBlocks(opts.ramBytes);
+    this.mirrorZero = createKnownZeroMap(mirror.size);
+    this.mirror = [{ ...mirror, knownZero: this.mirrorZero }];
     this.receivesRam = opts.boot === null;
     // --mem-prealloc: what this side will write into (guest RAM itself: the vCPU thread's).
     if (opts.prealloc && !this.receivesRam) preallocate(this.mirror);
@@ -114,10 +119,9 @@ export class PcMachine implements GuestMachine {
     });
     // The dirty sync's two threads share the mirror, its zero chunks and the split words.
     const split = new SyncSplit();
-    const mirrorZero = mirrorZeroChunks(opts.ramBytes).buffer as SharedArrayBuffer;
     const syncData = (name: string): DirtySyncWorkerData => ({
       mirror: this.mirror[0],
-      mirrorZero,
+      mirrorZero: this.mirrorZero,
       split: split.buffer,
       control: this.vcpu.buffer,
       cpuSlots: opts.cpu.slots,

@@ -34,6 +34,11 @@ export const SLOT_FULL = 1;
 export const JOB_SYNC = 1;
 /** pages are already split: [0, normal) normal, [normal, count) zero (legacy/none modes) */
 export const JOB_CLASSIFIED = 2;
+/**
+ * pass 1: a run of consecutive pages that their block's known-zero map (src/ram/known-zero.ts)
+ * says are zero: sent as zero pages, never read
+ */
+export const JOB_KNOWN_ZERO = 4;
 
 /** Shared words of the whole migration. */
 export const MIG = {

@@ -11,7 +11,17 @@
 import { PAGE_SIZE } from '../protocol.js';
 import { mulWide } from '../../util/wide-math.js';
 import { attachAccelerator, type BatchTask } from '../../accel/driver.js';
-import { JOB_CLASSIFIED, JOB_SYNC, SLOT, SLOTS_PER_CHANNEL, slotBase } from './channel-slots.js';
+import {
+  JOB_CLASSIFIED,
+  JOB_KNOWN_ZERO,
+  JOB_SYNC,
+  SLOT,
+  SLOTS_PER_CHANNEL,
+  slotBase,
+} from './channel-slots.js';
+
+/** jobs the device has nothing to check in */
+const NOTHING_TO_CHECK = JOB_SYNC | JOB_CLASSIFIED | JOB_KNOWN_ZERO;
 import type { SlotConsumer } from './slot-ring.js';
 import type { SendWorkerData } from './worker-data.js';
 
@@ -67,7 +77,7 @@ export class DsaZeroCheck {
   /** A full slot that needs verdicts and does not have them yet. */
   notReady(slot: number): boolean {
     const flags = this.slots[slotBase(this.d.index, slot) + SLOT.flags];
-    return (flags & (JOB_SYNC | JOB_CLASSIFIED)) === 0 && !this.checked[slot];
+    return (flags & NOTHING_TO_CHECK) === 0 && !this.checked[slot];
   }
 
   /** The slot was sent: its next packet starts afresh. */
@@ -117,7 +127,7 @@ export class DsaZeroCheck {
   private needsCheck(slot: number): boolean {
     if (this.checking[slot] || !this.ring.isFull(slot)) return false;
     const flags = this.slots[slotBase(this.d.index, slot) + SLOT.flags];
-    return (flags & (JOB_SYNC | JOB_CLASSIFIED)) === 0;
+    return (flags & NOTHING_TO_CHECK) === 0;
   }
 
   /** Page by page: the slot's own page list, results in the slot's result array. */

@@ -11,6 +11,7 @@ import {
   CHAN_STAT,
   CHAN_WORD,
   JOB_CLASSIFIED,
+  JOB_KNOWN_ZERO,
   JOB_SYNC,
   LIVE,
   MIG,
@@ -21,6 +22,7 @@ import { SlotProducer } from './slot-ring.js';
 import { AutoConverge, autoConvergeParams } from './auto-converge.js';
 import type { LiveMigrationWorkerData, SourceWorkerMessage } from './worker-data.js';
 import { publishThreadCpu } from '../../util/cpu-slots.js';
+import { pagesKnownZero } from '../../ram/known-zero.js';
 
 /** Thrown out of any wait once MIG.abort is set: the migration ends without a word. */
 export class Aborted extends Error {}
@@ -47,6 +49,8 @@ export class LiveMigration {
   private readonly dirty: Int32Array[];
   private readonly segs: Buffer[][];
   private readonly blockPages: number[];
+  /** per block, its known-zero map if it keeps one (src/ram/known-zero.ts) */
+  private readonly knownZero: (Uint8Array | null)[];
   /** the packet being cut: pages of block `jobBlock` */
   private readonly job: Uint32Array;
   private jobCount = 0;
@@ -74,6 +78,10 @@ export class LiveMigration {
     this.dirty = d.blocks.map((b) => new Int32Array(b.dirty));
     this.segs = d.blocks.map((b) => segmentViews(b));
     this.blockPages = d.blocks.map((b) => pagesOf(b.size));
+    // zero-page-detection=none sends every page as data, read or not
+    this.knownZero = d.blocks.map((b) =>
+      b.knownZero && d.mode !== 'none' ? new Uint8Array(b.knownZero) : null,
+    );
     this.job = new Uint32Array(d.packetPages);
   }
 
@@ -233,8 +241,11 @@ export class LiveMigration {
     }
   }
 
-  /** Hand the packet being cut to the next free channel. */
-  private flushJob(pass: number): void {
+  /**
+   * Hand the packet being cut to the next free channel. `knownZero`: its pages are a run that
+   * the block's known-zero map says is zero, sent as zero pages without reading them.
+   */
+  private flushJob(pass: number, knownZero = false): void {
     const count = this.jobCount;
     if (count === 0) return;
     this.throttle();
@@ -244,7 +255,10 @@ export class LiveMigration {
     slots[base + SLOT.count] = count;
     slots[base + SLOT.pass] = pass;
     const pagesOff = base + SLOT.header;
-    if (this.d.mode === 'none') {
+    if (knownZero) {
+      this.pagesView.set(this.job.subarray(0, count), pagesOff);
+      slots[base + SLOT.flags] = JOB_KNOWN_ZERO;
+    } else if (this.d.mode === 'none') {
       this.pagesView.set(this.job.subarray(0, count), pagesOff);
       slots[base + SLOT.normal] = count;
       slots[base + SLOT.flags] = JOB_CLASSIFIED;
@@ -294,6 +308,7 @@ export class LiveMigration {
       const n = this.blockPages[b];
       if (all) {
         // Whole packets of consecutive pages, without a call per page.
+        const known = this.knownZero[b];
         for (let p = 0; p < n;) {
           if (b !== this.jobBlock || this.jobCount === this.d.packetPages) {
             this.flushJob(pass);
@@ -302,6 +317,10 @@ export class LiveMigration {
           const take = Math.min(this.d.packetPages - this.jobCount, n - p);
           for (let i = 0; i < take; i++) this.job[this.jobCount + i] = p + i;
           this.jobCount += take;
+          const wholeJob = this.jobCount === take; // the job is pages [p, p + take), no more
+          if (known !== null && wholeJob && pagesKnownZero(known, p, take)) {
+            this.flushJob(pass, true);
+          }
           p += take;
         }
         pages += n;

@@ -28,7 +28,7 @@ import {
 } from '../../ram/layout.js';
 import { runEnd, runView } from '../../ram/page-runs.js';
 import { classifyEachPage, isZeroRun } from '../../zero/zero-check.js';
-import { CHAN_STAT, JOB_CLASSIFIED, JOB_SYNC, MIG, SLOT } from './channel-slots.js';
+import { CHAN_STAT, JOB_CLASSIFIED, JOB_KNOWN_ZERO, JOB_SYNC, MIG, SLOT } from './channel-slots.js';
 import type { DsaZeroCheck } from './dsa-check.js';
 import type { SendWorkerData } from './worker-data.js';
 import type { VectorWriter } from './vector-writer.js';
@@ -213,11 +213,12 @@ export class PacketBuilder {
   }
 
   /**
-   * A job of consecutive pages (what pass 1 cuts) that is all zero: for
-   * zero-page-detection=multifd found with one compare, for dsa-accel by the device's verdicts.
-   * Such a job joins the zero packet before it.
+   * A job of consecutive pages (what pass 1 cuts) that is all zero: known so without reading
+   * it (JOB_KNOWN_ZERO), for zero-page-detection=multifd found with one compare, for dsa-accel by
+   * the device's verdicts. Such a job joins the zero packet before it.
    */
   private wholeRunZero(base: number, slot: number, flags: number, count: number): boolean {
+    if (flags & JOB_KNOWN_ZERO) return true;
     if (flags & JOB_CLASSIFIED) return false;
     const off = base + SLOT.header;
     if (!this.dsa) return isZeroRun(this.segs[this.block], this.pagesView, off, count);
