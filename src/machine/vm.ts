@@ -251,42 +251,43 @@ export class Vm extends EventEmitter implements MigrationHost {
     };
     let accel: Accelerator | undefined;
     this.starting = true;
-    // The process's warm-ups give this migration the cores until it ends (warm-up-gate.ts).
-    const resume = pauseWarmUps();
+    const resume = pauseWarmUps(); // the cores are this migration's until it ends
     try {
       accel = await this.openAccelerator();
+      this.source = new MigrationSource(
+        this.guest,
+        this.params,
+        this.caps,
+        this.cpu,
+        uri,
+        {
+          status: (s) => {
+            if (s === 'completed' || s === 'failed' || s === 'cancelled') resume();
+            if (s === 'completed') this.runState = 'postmigrate';
+            if (s === 'failed' || s === 'cancelled') this.prespawnSource();
+            this.onStatus(s);
+          },
+          pass: (pass) => {
+            if (this.caps.events) this.emitEvent('MIGRATION_PASS', { pass });
+          },
+          runState: (running) => {
+            this.runState = running ? 'running' : 'finish-migrate';
+            this.emitEvent(running ? 'RESUME' : 'STOP');
+          },
+        },
+        this.pool,
+        accel,
+        transport,
+        startedAt,
+      );
     } catch (e) {
+      // Nothing of this migration runs: the warm-ups go on, the accelerator is closed.
       resume();
+      await accel?.close();
       throw e;
     } finally {
       this.starting = false;
     }
-    this.source = new MigrationSource(
-      this.guest,
-      this.params,
-      this.caps,
-      this.cpu,
-      uri,
-      {
-        status: (s) => {
-          if (s === 'completed' || s === 'failed' || s === 'cancelled') resume();
-          if (s === 'completed') this.runState = 'postmigrate';
-          if (s === 'failed' || s === 'cancelled') this.prespawnSource();
-          this.onStatus(s);
-        },
-        pass: (pass) => {
-          if (this.caps.events) this.emitEvent('MIGRATION_PASS', { pass });
-        },
-        runState: (running) => {
-          this.runState = running ? 'running' : 'finish-migrate';
-          this.emitEvent(running ? 'RESUME' : 'STOP');
-        },
-      },
-      this.pool,
-      accel,
-      transport,
-      startedAt,
-    );
     this.onStatus('setup');
     this.source.start();
   }
