@@ -3,10 +3,10 @@
 // it through the MigrationHost interface.
 
 import { EventEmitter } from 'node:events';
-import { SyntheticMachine } from './synthetic-machine.js';
 import { PcMachine } from './pc/pc-machine.js';
 import type { GuestMachine, MachineType } from './guest-machine.js';
 import type { PcBoot, PcFirmware } from './pc/pc-config.js';
+import { createMachine } from './create-machine.js';
 import { genericError, QmpError } from '../util/errors.js';
 import {
   applyCapabilities,
@@ -35,7 +35,7 @@ import { parseTcpUri } from '../migration/uri.js';
 import type { TransportOptions } from '../migration/transport.js';
 import { TlsObjects } from '../tls/objects.js';
 import { resolveSecurity, resolveSecurityOrRefuse } from '../tls/security.js';
-import { fillNormalPages, preallocate } from '../ram/fill.js';
+import { fillNormalPages, preallocateInSlices } from '../ram/fill.js';
 import { pcMigrationNice } from './pc/pc-migration-nice.js';
 import { pauseWarmUps } from '../util/warm-up-gate.js';
 
@@ -90,6 +90,8 @@ export class Vm extends EventEmitter implements MigrationHost {
   private readonly pool = new WorkerPool();
   /** the channel threads' warm-up on the emulated DSA, as a source process starts */
   private readonly channelWarmUp = new ChannelWarmUp();
+  /** RAM allocated (--mem-prealloc) and, on a source, filled and the guest started */
+  private readonly prepared: Promise<void>;
   /** the destination's delayed prespawnSource, pending */
   private prespawnTimer: NodeJS.Timeout | null = null;
   /** QOM objects (object-add): TLS credentials and authorization, named by tls-creds/tls-authz */
@@ -118,53 +120,40 @@ export class Vm extends EventEmitter implements MigrationHost {
     super();
     this.log = opts.log ?? (() => {});
     this.mainSlot = this.cpu.slot('main');
-    this.guest = this.createMachine();
+    this.guest = createMachine(opts, this.cpu, (message) => {
+      this.log(message);
+      this.runState = 'internal-error';
+      this.emitEvent('STOP');
+    });
     if (this.guest.type === 'pc') this.params['x-migration-nice'] = pcMigrationNice();
-    // A source's threads start first: they load their modules while RAM is allocated and filled
-    // and the guest starts, rather than after, when a `migrate` may already be waiting for them.
-    if (opts.incoming === undefined) this.prespawnSource();
-    // QEMU's -mem-prealloc, on either side: RAM is allocated now rather than at first touch
-    // (a PC allocates its own: see PcMachine).
-    if (opts.memPrealloc && this.guest.type === 'synthetic') preallocate(this.guest.blocks);
+    // A source's threads start first: they load their modules and warm up while RAM is
+    // allocated and filled and the guest starts, not when a `migrate` may be waiting for them.
     if (opts.incoming === undefined) {
-      if (this.guest.type === 'synthetic') fillNormalPages(this.guest.blocks, opts.normalPageRatio);
-      this.runState = opts.startPaused ? 'paused' : 'running';
-      if (!opts.startPaused) this.guest.start();
+      this.runState = 'prelaunch';
+      this.prespawnSource();
       this.channelWarmUp.start(this.pool, () => this.startEmu(), this.params['multifd-channels']);
     } else {
       this.runState = 'inmigrate';
       this.dest = this.createDestination();
       this.dest.fillPool();
     }
+    this.prepared = this.prepare(opts);
   }
 
-  private createMachine(): GuestMachine {
-    const o = this.opts;
-    if ((o.machine ?? 'synthetic') === 'synthetic') {
-      return new SyntheticMachine({
-        ramBytes: o.ramBytes,
-        blockSize: o.blockSize,
-        workload: o.workload,
-        cpu: this.cpu,
-      });
+  /**
+   * QEMU's -mem-prealloc, on either side: RAM is allocated now rather than at first touch (a PC
+   * allocates its own: see PcMachine), in slices, so that the threads started meanwhile can
+   * warm up (their start needs this thread's event loop). Then a source fills its RAM and starts
+   * its guest; without --mem-prealloc, before the constructor returns.
+   */
+  private async prepare(opts: VmOptions): Promise<void> {
+    if (opts.memPrealloc && this.guest.type === 'synthetic') {
+      await preallocateInSlices(this.guest.blocks);
     }
-    if (!o.pc) throw new Error('a pc machine needs its firmware (PcOptions)');
-    const serial = o.pc.serial;
-    const pc: PcMachine = new PcMachine({
-      ramBytes: o.ramBytes,
-      firmware: o.pc.firmware,
-      boot: o.incoming === undefined ? o.pc.boot : null,
-      prealloc: o.memPrealloc,
-      cpu: this.cpu,
-      onSerialOutput: (data) => serial?.write(data),
-      onFatal: (message) => {
-        this.log(message);
-        this.runState = 'internal-error';
-        this.emitEvent('STOP');
-      },
-    });
-    serial?.onInput((data) => pc.serialInput(data));
-    return pc;
+    if (opts.incoming !== undefined) return;
+    if (this.guest.type === 'synthetic') fillNormalPages(this.guest.blocks, opts.normalPageRatio);
+    this.runState = opts.startPaused ? 'paused' : 'running';
+    if (!opts.startPaused) this.guest.start();
   }
 
   /**
@@ -172,6 +161,7 @@ export class Vm extends EventEmitter implements MigrationHost {
    * listening if started with --incoming tcp:...; returns the port.
    */
   async init(): Promise<number | undefined> {
+    await this.prepared;
     if (this.guest instanceof PcMachine) await this.guest.ready;
     if (this.opts.incoming && this.opts.incoming !== 'defer') {
       return this.listen(this.opts.incoming);

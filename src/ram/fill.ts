@@ -50,6 +50,24 @@ export function preallocate(blocks: RamBlockDesc[]): void {
   for (const b of blocks) for (const seg of segmentViews(b)) preallocatePages(seg);
 }
 
+/** How much preallocateInSlices touches between two turns of the event loop. */
+const PREALLOC_SLICE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * preallocate, a slice at a time, letting the event loop run between slices (on this VM a
+ * 4 GiB guest's page faults take ~13 s, which would hold every message to this thread).
+ */
+export async function preallocateInSlices(blocks: RamBlockDesc[]): Promise<void> {
+  for (const b of blocks) {
+    for (const seg of segmentViews(b)) {
+      for (let off = 0; off < seg.length; off += PREALLOC_SLICE_BYTES) {
+        preallocatePages(seg.subarray(off, Math.min(seg.length, off + PREALLOC_SLICE_BYTES)));
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+  }
+}
+
 /** preallocate for any memory: every page written once, with the byte it already holds. */
 export function preallocatePages(mem: Uint8Array): void {
   for (let off = 0; off < mem.length; off += PAGE_SIZE) {
