@@ -5,6 +5,7 @@ import { randomFillSync } from 'node:crypto';
 import { PAGE_SIZE } from '../migration/protocol.js';
 import type { RamBlockDesc } from './layout.js';
 import { offsetInSegment, pagesOf, segmentOf, segmentViews } from './layout.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 const POOL_SIZE = 4 * 1024 * 1024;
 
@@ -62,7 +63,7 @@ export async function preallocateInSlices(blocks: RamBlockDesc[]): Promise<void>
     for (const seg of segmentViews(b)) {
       for (let off = 0; off < seg.length; off += PREALLOC_SLICE_BYTES) {
         preallocatePages(seg.subarray(off, Math.min(seg.length, off + PREALLOC_SLICE_BYTES)));
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await nextTurn();
       }
     }
   }

@@ -66,8 +66,6 @@ export class PcMachine implements GuestMachine {
   readonly vcpu = new VcpuControl();
   /** the copy of guest RAM a source sends from (dirty-sync-worker.ts) */
   private readonly mirror: RamBlockDesc[];
-  /** which chunks of the mirror are known zero (src/ram/known-zero.ts) */
-  private readonly mirrorZero: SharedArrayBuffer;
   /** guest RAM itself, once the vCPU thread has built its emulator */
   private guestRam: RamBlockDesc | null = null;
   /** a destination until its first migration in completes: pages land in guest RAM */
@@ -88,8 +86,8 @@ export class PcMachine implements GuestMachine {
   constructor(private readonly opts: PcMachineOptions) {
     // One block (a PC has 2 GiB at most), fresh memory: known zero until dirty_sync writes there.
     const [mirror] = allocateBlocks(opts.ramBytes);
-    this.mirrorZero = createKnownZeroMap(mirror.size);
-    this.mirror = [{ ...mirror, knownZero: this.mirrorZero }];
+    const mirrorZero = createKnownZeroMap(mirror.size);
+    this.mirror = [{ ...mirror, knownZero: mirrorZero }];
     this.receivesRam = opts.boot === null;
     // --mem-prealloc: what this side will write into (guest RAM itself: the vCPU thread's).
     if (opts.prealloc && !this.receivesRam) preallocate(this.mirror);
@@ -121,7 +119,7 @@ export class PcMachine implements GuestMachine {
     const split = new SyncSplit();
     const syncData = (name: string): DirtySyncWorkerData => ({
       mirror: this.mirror[0],
-      mirrorZero: this.mirrorZero,
+      mirrorZero,
       split: split.buffer,
       control: this.vcpu.buffer,
       cpuSlots: opts.cpu.slots,
