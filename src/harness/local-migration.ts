@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QmpClient } from '../control/qmp-client.js';
 import { processCpuMs, procStatusKiB } from '../util/proc.js';
+import { LIVEMIG_NODE_FLAGS } from '../cli/node-flags.js';
 
 const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -278,6 +279,8 @@ export async function startGuest(
   const extra = console ? ['--serial', `${console},server=on,wait=off`] : [];
   const argv = [
     process.execPath,
+    // what the command's first line gives it; the caller's flags after, so that they win
+    ...LIVEMIG_NODE_FLAGS,
     ...nodeFlags,
     MAIN,
     'run',
