@@ -8,6 +8,7 @@ import {
   isPcScenario,
   type BenchResults,
   type GroupSummary,
+  type PcRunInfo,
   type Peer,
   type RunRecord,
   type Scenario,
@@ -108,7 +109,7 @@ export function pcRunTable(runs: RunRecord[], label: (r: RunRecord) => string): 
       'total time (setup)',
       'down time',
       'guest paused (less RAM check)',
-      'dirty sync per pass: mean / max',
+      'dirty sync per pass: mean / max (its CPU)',
       'zero / normal pages',
       'progress: precopy / across switchover',
       'checks',
@@ -127,7 +128,7 @@ export function pcRunTable(runs: RunRecord[], label: (r: RunRecord) => string): 
           p?.guestPausedMs == null
             ? '-'
             : `${p.guestPausedMs} ms (${fmtNum(pausedLessCheck(r) ?? NaN)} ms)`,
-          ds ? `${fmtNum(ds.meanMs, 1)} / ${fmtNum(ds.maxMs, 1)} ms (${ds.count})` : 'n/a',
+          ds ? dirtySyncCell(ds) : 'n/a',
           p ? `${r.zeroPages} / ${r.normalPages} (${pct(p.zeroShare)})` : '-',
           pr
             ? `${pr.precopyRatio === undefined ? '-' : `${(pr.precopyRatio * 100).toFixed(0)}%`} / ` +
@@ -200,11 +201,15 @@ export function pcTargetLines(r: BenchResults): string[] {
   }
   const ds = lm.map((x) => x.pc!.dirtySync).filter((x) => x !== null);
   if (ds.length) {
-    const worstMean = Math.max(...ds.map((x) => x.meanMs));
-    const worstMax = Math.max(...ds.map((x) => x.maxMs));
+    // The cost is CPU: the vCPU pays none (the syncs run beside it), the comparing threads pay
+    // this. Files from before the CPU was reported count a sync's time instead, which is more.
+    const cpu = (x: (typeof ds)[number]): number => x.maxCpuMs ?? x.maxMs;
+    const worstCpu = Math.max(...ds.map(cpu));
+    const worstTime = Math.max(...ds.map((x) => x.maxMs));
     out.push(
-      `dirty sync ≤ 35 ms of vCPU per pass: worst run's mean ${fmtNum(worstMean, 1)} ms, ` +
-        `worst pass ${fmtNum(worstMax, 1)} ms: ${mark(worstMax <= 35)}`,
+      `dirty sync ≤ 35 ms of CPU per pass (on dirty_sync beside the vCPU, which pays none): ` +
+        `worst pass ${fmtNum(worstCpu, 1)} ms of CPU (its longest took ${fmtNum(worstTime, 1)} ms): ` +
+        mark(worstCpu <= 35),
     );
   }
   const prog = lm.map((x) => x.pc!.progress).filter((x) => x !== null);
@@ -264,4 +269,14 @@ export function pcScenarioExtras(
   if (scenario === 'lossless') lines.push(...losslessLines(r));
   if (scenario !== 'idle') lines.push(PROGRESS_NOTE);
   return { table: pcRunTable(runs, label), lines };
+}
+
+/** A run's dirty syncs: time per pass, mean / max, then their CPU, and how many there were. */
+function dirtySyncCell(ds: NonNullable<PcRunInfo['dirtySync']>): string {
+  const time = `${fmtNum(ds.meanMs, 1)} / ${fmtNum(ds.maxMs, 1)} ms`;
+  const cpu =
+    ds.meanCpuMs === undefined || ds.maxCpuMs === undefined
+      ? ''
+      : ` (${fmtNum(ds.meanCpuMs, 1)} / ${fmtNum(ds.maxCpuMs, 1)})`;
+  return `${time}${cpu}, ${ds.count}`;
 }

@@ -210,6 +210,10 @@ export function pcRecord(spec: PcRunSpec, s: PcSession, m: PcMigration, c: Check
             totalMs: ds['total-ms'] ?? 0,
             meanMs: ds.count ? Math.round(((ds['total-ms'] ?? 0) / ds.count) * 100) / 100 : 0,
             maxMs: ds['max-ms'] ?? 0,
+            meanCpuMs: ds.count
+              ? Math.round(((ds['cpu-total-ms'] ?? 0) / ds.count) * 100) / 100
+              : 0,
+            maxCpuMs: ds['cpu-max-ms'] ?? 0,
             pagesFound: ds['pages-found'] ?? 0,
           }
         : null,

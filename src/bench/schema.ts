@@ -174,7 +174,18 @@ export const RESULTS_SCHEMA: JsonSchema = {
       dirtySync: {
         oneOf: [
           { type: 'null' },
-          object({ count: int, totalMs: nonNeg, meanMs: nonNeg, maxMs: nonNeg, pagesFound: int }),
+          object(
+            {
+              count: int,
+              totalMs: nonNeg,
+              meanMs: nonNeg,
+              maxMs: nonNeg,
+              meanCpuMs: nonNeg,
+              maxCpuMs: nonNeg,
+              pagesFound: int,
+            },
+            ['meanCpuMs', 'maxCpuMs'],
+          ),
         ],
       },
       guestPausedMs: nullableNum,

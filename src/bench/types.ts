@@ -139,12 +139,18 @@ export type GuestCheck = 'ok' | 'failed' | 'not-checked';
 
 export interface PcRunInfo {
   downtimeLimitMs: number;
-  /** livemig: what finding changed pages cost the vCPU thread (livemig['dirty-sync']); QEMU: null */
+  /**
+   * livemig: what finding changed pages took (livemig['dirty-sync']): its time per sync, and
+   * the CPU of the threads that compared (not the vCPU's: it pays none). QEMU: null.
+   */
   dirtySync: {
     count: number;
     totalMs: number;
     meanMs: number;
     maxMs: number;
+    /** CPU per sync; absent in files written before it was reported */
+    meanCpuMs?: number;
+    maxCpuMs?: number;
     pagesFound: number;
   } | null;
   /** Source STOP event to destination RESUME event (host clock), bench pauses included. */

@@ -10,10 +10,11 @@
 // - throttle: live_migration (auto-converge), and the main thread (0 when a migration ends).
 // - syncRequest: anyone who needs a dirty sync (live_migration before each pass, the main thread
 //   for a digest): Atomics.add 1; the value after the add is its ticket.
-// - syncPages, syncMicros, then syncDone: the thread that serves syncs (the PC's dirty_sync,
-//   pc/dirty-sync-worker.ts, beside its vCPU thread). Before a sync it reads syncRequest
-//   (R); it compares guest RAM with the engine's RAM blocks, copies the pages that changed and
-//   sets their dirty bits, writes syncPages and syncMicros, then stores syncDone = R. A ticket T
+// - syncPages, syncMicros, syncCpuMicros, then syncDone: the thread that serves syncs (the PC's
+//   dirty_sync, pc/dirty-sync-worker.ts, beside its vCPU thread). Before a sync it reads
+//   syncRequest (R); it compares guest RAM with the engine's RAM blocks, copies the pages that
+//   changed and sets their dirty bits, writes syncPages, syncMicros and syncCpuMicros, then
+//   stores syncDone = R. A ticket T
 //   is served once syncDone >= T: that sync started after T was taken. Machines whose vCPU sets
 //   dirty bits as it writes (the synthetic workload) never see a syncRequest.
 // - position, loops, written: the synthetic workload's own state, written when it stops.
@@ -39,6 +40,8 @@ export const VCPU = {
   syncPages: 8,
   /** how long the last dirty sync took, µs */
   syncMicros: 9,
+  /** the CPU time the last dirty sync took, µs (all its threads together) */
+  syncCpuMicros: 10,
   size: 12,
 } as const;
 
@@ -150,18 +153,20 @@ export class VcpuControl {
   }
 
   /** sync thread: publish a finished sync's figures, then serve `upTo`. */
-  finishSync(upTo: number, pages: number, micros: number): void {
+  finishSync(upTo: number, pages: number, wallMicros: number, cpuMicros: number): void {
     Atomics.store(this.words, VCPU.syncPages, pages);
-    Atomics.store(this.words, VCPU.syncMicros, Math.min(0x7fffffff, Math.round(micros)));
+    Atomics.store(this.words, VCPU.syncMicros, micros(wallMicros));
+    Atomics.store(this.words, VCPU.syncCpuMicros, micros(cpuMicros));
     Atomics.store(this.words, VCPU.syncDone, upTo);
     Atomics.notify(this.words, VCPU.syncDone);
   }
 
   /** What the last dirty sync found and cost. */
-  lastSync(): { pages: number; micros: number } {
+  lastSync(): { pages: number; micros: number; cpuMicros: number } {
     return {
       pages: Atomics.load(this.words, VCPU.syncPages),
       micros: Atomics.load(this.words, VCPU.syncMicros),
+      cpuMicros: Atomics.load(this.words, VCPU.syncCpuMicros),
     };
   }
 }
@@ -198,4 +203,9 @@ export function parseWorkload(text: string, ramBytes: number): WorkloadSpec {
     startPage: start,
     pages,
   };
+}
+
+/** A duration in µs as an Int32 word: whole, not negative; NaN (no /proc) is 0. */
+export function micros(us: number): number {
+  return Number.isFinite(us) ? Math.min(0x7fffffff, Math.max(0, Math.round(us))) : 0;
 }

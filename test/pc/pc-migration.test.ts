@@ -87,6 +87,9 @@ test('a running Linux PC migrates live, again and again, and goes on at each des
       const sync = src.livemig['dirty-sync']!;
       assert.ok(sync.count >= 2, 'a sync before pass 1 and the final one');
       assert.ok(sync['total-ms'] > 0);
+      // Its CPU: the comparing threads', some for every sync, never more per sync than in all.
+      assert.ok(sync['cpu-total-ms'] > 0, `cpu-total-ms ${sync['cpu-total-ms']}`);
+      assert.ok(sync['cpu-max-ms'] > 0 && sync['cpu-max-ms'] <= sync['cpu-total-ms']);
     });
 
     await t.test('dsa-accel: the emulated DSA finds the zero pages', async () => {

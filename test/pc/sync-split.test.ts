@@ -7,20 +7,20 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { SPLIT, SyncSplit } from '../../src/machine/pc/sync-split.js';
 
-test('a job is answered with the pages the helper stored before it said done', () => {
+test('a job is answered with the pages and CPU the helper stored before it said done', () => {
   const s = new SyncSplit();
   const job = s.handOut();
   assert.equal(job, 1);
   assert.equal(s.requested, 1, 'the helper sees the job');
-  s.finish(job, 7);
-  assert.equal(s.awaitJob(job, 1000), 7);
+  s.finish(job, 7, 1234.6);
+  assert.deepEqual(s.awaitJob(job, 1000), { pages: 7, cpuMicros: 1235 });
   assert.equal(s.handOut(), 2, 'the next job has the next number');
   assert.equal(s.awaitJob(2, 20), null, 'an unanswered job times out: dirty_sync does the part');
   // A late answer to an older job does not count for the newer one.
-  s.finish(1, 99);
+  s.finish(1, 99, 0);
   assert.equal(s.awaitJob(2, 20), null);
-  s.finish(2, 3);
-  assert.equal(s.awaitJob(2, 20), 3);
+  s.finish(2, 3, 10);
+  assert.deepEqual(s.awaitJob(2, 20), { pages: 3, cpuMicros: 10 });
 });
 
 test('a helper on its own thread answers each job as it comes', async () => {
@@ -40,6 +40,7 @@ test('a helper on its own thread answers each job as it comes', async () => {
       if (job < 0) break;
       last = job;
       Atomics.store(w, ${SPLIT.pages}, job * 10);
+      Atomics.store(w, ${SPLIT.cpuMicros}, job);
       Atomics.store(w, ${SPLIT.done}, job);
       Atomics.notify(w, ${SPLIT.done});
     }
@@ -50,7 +51,7 @@ test('a helper on its own thread answers each job as it comes', async () => {
     // The first job goes out before the helper has started: it is done when the helper starts.
     for (let i = 1; i <= 50; i++) {
       const job = s.handOut();
-      assert.equal(s.awaitJob(job, 5000), job * 10, `job ${job}`);
+      assert.deepEqual(s.awaitJob(job, 5000), { pages: job * 10, cpuMicros: job }, `job ${job}`);
     }
   } finally {
     Atomics.store(s.words, SPLIT.request, -1);

@@ -18,7 +18,7 @@ function fakeVcpu(ctl: VcpuControl): Worker {
        if (v.syncPending) {
          const upTo = v.takeSyncTickets();
          syncs++;
-         v.finishSync(upTo, syncs, 1000 * syncs);
+         v.finishSync(upTo, syncs, 1000 * syncs, 500 * syncs);
        }
        const req = v.requested;
        if (req === 2) break;
@@ -57,10 +57,12 @@ test('a ticket taken after a sync took the tickets is not served by that sync', 
   assert.equal(ctl.syncServed(t1), false, 'nobody synced yet');
   const upTo = ctl.takeSyncTickets();
   const t2 = ctl.requestSync();
-  ctl.finishSync(upTo, 7, 1000);
+  ctl.finishSync(upTo, 7, 1000, 400.4);
+  assert.deepEqual(ctl.lastSync(), { pages: 7, micros: 1000, cpuMicros: 400 });
   assert.equal(ctl.syncServed(t1), true);
   assert.equal(ctl.syncServed(t2), false, 'taken after the sync started: a later sync serves it');
-  ctl.finishSync(ctl.takeSyncTickets(), 8, 1000);
+  ctl.finishSync(ctl.takeSyncTickets(), 8, 1000, Number.NaN);
+  assert.equal(ctl.lastSync().cpuMicros, 0, 'no CPU figure (no /proc) is published as 0');
   assert.equal(ctl.syncServed(t2), true);
 });
 

@@ -4,6 +4,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
+import { threadCpuMs } from '../../util/thread-cpu.js';
 import { nameThread } from '../../util/thread-priority.js';
 import { guestRamView, syncMirrorPart } from './mirror-sync.js';
 import type { DirtySyncRequest, DirtySyncWorkerData } from './pc-config.js';
@@ -22,7 +23,9 @@ function serve(): void {
   const job = split.requested;
   if (guest !== null && job !== lastJob) {
     lastJob = job;
-    split.finish(job, syncMirrorPart(guest, mirror, dirty, mirrorZero, 1, 2));
+    const cpu0 = threadCpuMs();
+    const pages = syncMirrorPart(guest, mirror, dirty, mirrorZero, 1, 2);
+    split.finish(job, pages, (threadCpuMs() - cpu0) * 1000);
     publishThreadCpu(d.cpuSlots, d.cpuSlot);
     setImmediate(serve);
     return;

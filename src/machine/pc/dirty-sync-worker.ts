@@ -15,6 +15,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { VCPU, VcpuControl } from '../../ram/vcpu-control.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
+import { threadCpuMs } from '../../util/thread-cpu.js';
 import { nameThread } from '../../util/thread-priority.js';
 import { guestRamView, syncMirror, syncMirrorPart } from './mirror-sync.js';
 import type { DirtySyncRequest, DirtySyncWorkerData } from './pc-config.js';
@@ -47,20 +48,27 @@ const REFRESH_MS = 1000;
 function sync(ram: Buffer): void {
   const upTo = vcpu.takeSyncTickets();
   const t0 = performance.now();
+  const cpu0 = threadCpuMs();
   let pages: number;
+  let helperCpuMicros = 0;
   if (vcpu.runRequested) {
     pages = syncMirror(ram, mirror, dirty, mirrorZero);
   } else {
     // The guest is stopped: its core is free, and the sync is part of the downtime.
     const job = split.handOut();
     pages = syncMirrorPart(ram, mirror, dirty, mirrorZero, 0, 2);
-    pages +=
-      split.awaitJob(job, HELPER_TIMEOUT_MS) ??
-      syncMirrorPart(ram, mirror, dirty, mirrorZero, 1, 2);
+    const helper = split.awaitJob(job, HELPER_TIMEOUT_MS);
+    if (helper) {
+      pages += helper.pages;
+      helperCpuMicros = helper.cpuMicros;
+    } else {
+      pages += syncMirrorPart(ram, mirror, dirty, mirrorZero, 1, 2);
+    }
   }
   const t1 = performance.now();
   lastSyncAt = t1;
-  vcpu.finishSync(upTo, pages, (t1 - t0) * 1000);
+  // What the sync cost: its time, and the CPU of the threads that did it (the vCPU's is none).
+  vcpu.finishSync(upTo, pages, (t1 - t0) * 1000, (threadCpuMs() - cpu0) * 1000 + helperCpuMicros);
   publishThreadCpu(d.cpuSlots, d.cpuSlot);
 }
 

@@ -9,9 +9,12 @@
 // - request: dirty_sync only: Atomics.add 1 to hand out a job; the value after the add is the
 //   job's number J. Nothing else of the job travels: the helper's part of RAM is fixed (part 1
 //   of 2), and the RAM it compares is the RAM dirty_sync compares.
-// - pages, then done: the helper only. After syncing its part for job J it stores the pages it
-//   found changed in `pages`, then J in `done`. dirty_sync reads `pages` only once done == J.
+// - pages and cpuMicros, then done: the helper only. After syncing its part for job J it stores
+//   the pages it found changed in `pages` and the CPU that took in `cpuMicros`, then J in `done`.
+//   dirty_sync reads `pages` and `cpuMicros` only once done == J.
 // One job is out at a time: dirty_sync waits for `done` before it hands out the next.
+
+import { micros } from '../../ram/vcpu-control.js';
 
 export const SPLIT = {
   /** jobs handed out (see above) */
@@ -20,6 +23,8 @@ export const SPLIT = {
   done: 1,
   /** pages the helper's part of the last job found changed */
   pages: 2,
+  /** the helper's CPU time for the last job, µs */
+  cpuMicros: 3,
   size: 4,
 } as const;
 
@@ -39,14 +44,19 @@ export class SyncSplit {
   }
 
   /**
-   * dirty_sync: wait until the helper finished `job`; returns its pages, or null if it did not
-   * finish within `timeoutMs` (a dead helper: the caller syncs the part itself).
+   * dirty_sync: wait until the helper finished `job`; returns its pages and CPU time, or null if
+   * it did not finish within `timeoutMs` (a dead helper: the caller syncs the part itself).
    */
-  awaitJob(job: number, timeoutMs: number): number | null {
+  awaitJob(job: number, timeoutMs: number): { pages: number; cpuMicros: number } | null {
     const until = performance.now() + timeoutMs;
     for (;;) {
       const done = Atomics.load(this.words, SPLIT.done);
-      if (done === job) return Atomics.load(this.words, SPLIT.pages);
+      if (done === job) {
+        return {
+          pages: Atomics.load(this.words, SPLIT.pages),
+          cpuMicros: Atomics.load(this.words, SPLIT.cpuMicros),
+        };
+      }
       const left = until - performance.now();
       if (left <= 0) return null;
       Atomics.wait(this.words, SPLIT.done, done, left);
@@ -63,9 +73,10 @@ export class SyncSplit {
     return Atomics.load(this.words, SPLIT.done);
   }
 
-  /** helper: its part of `job` is synced and found `pages` changed. */
-  finish(job: number, pages: number): void {
+  /** helper: its part of `job` is synced, found `pages` changed, and took `cpuMicros` of CPU. */
+  finish(job: number, pages: number, cpuMicros: number): void {
     Atomics.store(this.words, SPLIT.pages, pages);
+    Atomics.store(this.words, SPLIT.cpuMicros, micros(cpuMicros));
     Atomics.store(this.words, SPLIT.done, job);
     Atomics.notify(this.words, SPLIT.done);
   }

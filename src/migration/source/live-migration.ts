@@ -391,8 +391,9 @@ export class LiveMigration {
   private dirtySync(ticket?: number): number {
     if (!this.contentSync) return 0;
     this.vcpu.waitSync(ticket ?? this.vcpu.requestSync(), () => this.checkAbort());
-    const ms = this.vcpu.lastSync().micros / 1000;
-    this.post({ type: 'dirty-sync', ms, pages: this.vcpu.lastSync().pages });
+    const last = this.vcpu.lastSync();
+    const ms = last.micros / 1000;
+    this.post({ type: 'dirty-sync', ms, cpuMs: last.cpuMicros / 1000, pages: last.pages });
     return ms;
   }
 }

@@ -34,7 +34,15 @@ export class SourceFigures {
   /** livemig's monotone progress, in % */
   private progress = 0;
   /** content-sync machines: what the dirty syncs cost */
-  private readonly syncs = { count: 0, totalMs: 0, maxMs: 0, lastMs: 0, pages: 0 };
+  private readonly syncs = {
+    count: 0,
+    totalMs: 0,
+    maxMs: 0,
+    lastMs: 0,
+    cpuMs: 0,
+    cpuMaxMs: 0,
+    pages: 0,
+  };
   /** the machine's own threads live on between migrations: their CPU ms at this one's start */
   private readonly machineCpuBase: Record<string, number>;
 
@@ -69,6 +77,8 @@ export class SourceFigures {
     this.syncs.totalMs += m.ms;
     this.syncs.maxMs = Math.max(this.syncs.maxMs, m.ms);
     this.syncs.lastMs = m.ms;
+    this.syncs.cpuMs += m.cpuMs;
+    this.syncs.cpuMaxMs = Math.max(this.syncs.cpuMaxMs, m.cpuMs);
     this.syncs.pages += m.pages;
   }
 
@@ -159,6 +169,9 @@ export class SourceFigures {
         'total-ms': round(this.syncs.totalMs),
         'max-ms': round(this.syncs.maxMs),
         'last-ms': round(this.syncs.lastMs),
+        // the CPU of the threads that compared (dirty_sync, and dirty_sync_1 once the guest stopped)
+        'cpu-total-ms': round(this.syncs.cpuMs),
+        'cpu-max-ms': round(this.syncs.cpuMaxMs),
         'pages-found': this.syncs.pages,
       };
     }
