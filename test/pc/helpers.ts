@@ -4,8 +4,10 @@
 
 import type { TestContext } from 'node:test';
 import { defaultBios, findGuestImage, type GuestImage } from '../../src/image/guest-image.js';
+import { DEFAULT_APPEND } from '../../src/machine/pc/pc-config.js';
 
-export const APPEND = 'console=ttyS0 tsc=reliable mitigations=off random.trust_cpu=on';
+/** The kernel command line the tests boot with: `livemig run --machine pc`'s default. */
+export const APPEND = DEFAULT_APPEND;
 
 /** The fetched guest image, or null after marking the test skipped (outside CI). */
 export function guestImage(t: TestContext): GuestImage | null {
