@@ -1,13 +1,9 @@
 // What the PC tests share: the guest image (fetched by `livemig image fetch`; CI fetches it in
-// .ci/run, so there a missing image is a failure, elsewhere a visible skip), a kernel command
-// line, and the guest's shell through its console.
+// .ci/run, so there a missing image is a failure, elsewhere a visible skip) and the guest's
+// shell through its console. They boot with `livemig run --machine pc`'s default command line.
 
 import type { TestContext } from 'node:test';
 import { defaultBios, findGuestImage, type GuestImage } from '../../src/image/guest-image.js';
-import { DEFAULT_APPEND } from '../../src/machine/pc/pc-config.js';
-
-/** The kernel command line the tests boot with: `livemig run --machine pc`'s default. */
-export const APPEND = DEFAULT_APPEND;
 
 /** The fetched guest image, or null after marking the test skipped (outside CI). */
 export function guestImage(t: TestContext): GuestImage | null {

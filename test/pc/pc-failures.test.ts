@@ -10,7 +10,8 @@ import { LocalPair, type MigrationResult } from '../../src/harness/local-migrati
 import { ConsoleClient } from '../../src/chardev/index.js';
 import { FrameType, decodeDeviceState, encodeDeviceState } from '../../src/migration/protocol.js';
 import { FrameProxy, rewriteJson, type FrameRewrite } from '../support/frame-proxy.js';
-import { APPEND, guestImage, lastCounter, shell } from './helpers.js';
+import { DEFAULT_APPEND } from '../../src/machine/pc/pc-config.js';
+import { guestImage, lastCounter, shell } from './helpers.js';
 import { pcMigrationNice } from '../../src/machine/pc/pc-migration-nice.js';
 
 type Info = MigrationResult & { 'error-desc'?: string };
@@ -22,7 +23,7 @@ test('a busy Linux PC whose migration does not complete keeps running', async (t
   const pair = await LocalPair.start({
     machine: 'pc',
     ram: RAM,
-    pc: { append: `${APPEND} livemig.workload=cp:8M,counter` },
+    pc: { append: `${DEFAULT_APPEND} livemig.workload=cp:8M,counter` },
   });
   const con = await ConsoleClient.connect(pair.source.console!);
   const status = async (side: 'source' | 'dest'): Promise<string> =>
@@ -162,7 +163,7 @@ test('stop, cont, -S and query-status act on the PC emulator', async (t) => {
     machine: 'pc',
     ram: RAM,
     sourcePaused: true,
-    pc: { append: `${APPEND} livemig.workload=counter` },
+    pc: { append: `${DEFAULT_APPEND} livemig.workload=counter` },
   });
   const con = await ConsoleClient.connect(pair.source.console!);
   try {

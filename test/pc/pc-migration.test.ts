@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { LocalPair, type MigrationResult } from '../../src/harness/local-migration.js';
 import { ConsoleClient } from '../../src/chardev/index.js';
 import { createTestPki } from '../../src/tls/pki.js';
-import { APPEND, guestImage, lastCounter, shell } from './helpers.js';
+import { DEFAULT_APPEND } from '../../src/machine/pc/pc-config.js';
+import { guestImage, lastCounter, shell } from './helpers.js';
 
 type Info = MigrationResult & {
   'error-desc'?: string;
@@ -29,7 +30,7 @@ test('a running Linux PC migrates live, again and again, and goes on at each des
   const pair = await LocalPair.start({
     machine: 'pc',
     ram: '128M',
-    pc: { append: `${APPEND} livemig.workload=counter` },
+    pc: { append: `${DEFAULT_APPEND} livemig.workload=counter` },
   });
   let con = await ConsoleClient.connect(pair.source.console!);
   const pki = createTestPki(mkdtempSync(join(tmpdir(), 'livemig-pc-tls-')));
