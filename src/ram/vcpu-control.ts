@@ -10,7 +10,7 @@
 // - throttle: live_migration (auto-converge), and the main thread (0 when a migration ends).
 // - syncRequest: anyone who needs a dirty sync (live_migration before each pass, the main thread
 //   for a digest): Atomics.add 1; the value after the add is its ticket.
-// - syncPages, syncMicros, syncCpuMicros, then syncDone: the thread that serves syncs (the PC's
+// - syncPages, syncMicros, syncCpuMicros, syncLogged, then syncDone: the thread that serves syncs (the PC's
 //   dirty_sync, pc/dirty-sync-worker.ts, beside its vCPU thread). Before a sync it reads
 //   syncRequest (R); it compares guest RAM with the engine's RAM blocks, copies the pages that
 //   changed and sets their dirty bits, writes syncPages, syncMicros and syncCpuMicros, then
@@ -18,6 +18,8 @@
 //   is served once syncDone >= T: that sync started after T was taken. Machines whose vCPU sets
 //   dirty bits as it writes (the synthetic workload) never see a syncRequest.
 // - position, loops, written: the synthetic workload's own state, written when it stops.
+// - writeLogLost: a PC's vCPU thread, once a module of v86 could not be rewritten to mark its
+//   writes (pc/module-rewrite.ts); dirty_sync then compares all of RAM at every sync.
 
 export const VCPU = {
   /** requested state: RUN, STOP or QUIT */
@@ -42,7 +44,11 @@ export const VCPU = {
   syncMicros: 9,
   /** the CPU time the last dirty sync took, µs (all its threads together) */
   syncCpuMicros: 10,
-  size: 12,
+  /** a PC's vCPU thread: 1 once its write log is lost (pc/write-log.ts); never back to 0 */
+  writeLogLost: 11,
+  /** 1 if the last dirty sync read only the pages a write log marked (the PC's), else 0 */
+  syncLogged: 12,
+  size: 16,
 } as const;
 
 export const REQ_STOP = 0;
@@ -153,8 +159,15 @@ export class VcpuControl {
   }
 
   /** sync thread: publish a finished sync's figures, then serve `upTo`. */
-  finishSync(upTo: number, pages: number, wallMicros: number, cpuMicros: number): void {
+  finishSync(
+    upTo: number,
+    pages: number,
+    wallMicros: number,
+    cpuMicros: number,
+    logged = false,
+  ): void {
     Atomics.store(this.words, VCPU.syncPages, pages);
+    Atomics.store(this.words, VCPU.syncLogged, logged ? 1 : 0);
     Atomics.store(this.words, VCPU.syncMicros, micros(wallMicros));
     Atomics.store(this.words, VCPU.syncCpuMicros, micros(cpuMicros));
     Atomics.store(this.words, VCPU.syncDone, upTo);
@@ -162,8 +175,9 @@ export class VcpuControl {
   }
 
   /** What the last dirty sync found and cost. */
-  lastSync(): { pages: number; micros: number; cpuMicros: number } {
+  lastSync(): { pages: number; micros: number; cpuMicros: number; logged: boolean } {
     return {
+      logged: Atomics.load(this.words, VCPU.syncLogged) === 1,
       pages: Atomics.load(this.words, VCPU.syncPages),
       micros: Atomics.load(this.words, VCPU.syncMicros),
       cpuMicros: Atomics.load(this.words, VCPU.syncCpuMicros),

@@ -6,7 +6,42 @@
 /** The 8 bytes every module starts with: "\0asm", version 1. */
 export const WASM_HEADER = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
-export const SECTION = { import: 2, memory: 5 } as const;
+export const SECTION = { type: 1, import: 2, function: 3, memory: 5, code: 10 } as const;
+
+/** Value types. */
+export const VALTYPE = { i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, v128: 0x7b } as const;
+/** A block type with no value. */
+export const BLOCK_VOID = 0x40;
+
+/** The instructions livemig assembles (the zero check, the store marking), by name. */
+export const OP = {
+  unreachable: 0x00,
+  block: 0x02,
+  loop: 0x03,
+  if: 0x04,
+  end: 0x0b,
+  br: 0x0c,
+  brIf: 0x0d,
+  brTable: 0x0e,
+  ret: 0x0f,
+  call: 0x10,
+  callIndirect: 0x11,
+  selectTyped: 0x1c,
+  localGet: 0x20,
+  localSet: 0x21,
+  localTee: 0x22,
+  i32Store8: 0x3a,
+  i32Const: 0x41,
+  i32Eqz: 0x45,
+  i32LeU: 0x4d,
+  i32Add: 0x6a,
+  i32Sub: 0x6b,
+  i32ShrU: 0x76,
+  /** prefixes: saturating truncation and bulk memory; SIMD; atomics */
+  misc: 0xfc,
+  simd: 0xfd,
+  atomic: 0xfe,
+} as const;
 /** An import's kind byte (function, table, memory, global; tag with exception handling). */
 export const IMPORT_KIND = { function: 0, table: 1, memory: 2, global: 3, tag: 4 } as const;
 /** A limits' flags byte: bit 0 a maximum follows, bit 1 shared (threads proposal). */
@@ -31,6 +66,32 @@ export function section(id: number, bytes: number[]): number[] {
 export function name(s: string): number[] {
   const b = [...Buffer.from(s, 'utf8')];
   return [...leb128(b.length), ...b];
+}
+
+/** One section of a module: its id, where it starts (the id byte), its contents and its end. */
+export interface Section {
+  id: number;
+  start: number;
+  body: number;
+  end: number;
+}
+
+/** The sections of a module, in order, after checking its header. */
+export function readSections(bytes: Uint8Array): Section[] {
+  for (let i = 0; i < WASM_HEADER.length; i++) {
+    if (bytes[i] !== WASM_HEADER[i]) throw new Error('not a WebAssembly module (bad header)');
+  }
+  const r = new WasmReader(bytes, WASM_HEADER.length);
+  const out: Section[] = [];
+  while (r.pos < bytes.length) {
+    const start = r.pos;
+    const id = r.byte();
+    const length = r.u32();
+    const body = r.pos;
+    r.skip(length);
+    out.push({ id, start, body, end: r.pos });
+  }
+  return out;
 }
 
 /** A cursor over a module's bytes; every read checks that the bytes are there. */
@@ -58,6 +119,21 @@ export class WasmReader {
       }
     }
     throw new Error(`bad LEB128 integer before byte ${this.pos}`);
+  }
+
+  /** Skips a signed LEB128 of at most `bits` bits (i32.const: 32, a block type: 33, i64: 64). */
+  skipSigned(bits: number): void {
+    const max = Math.ceil(bits / 7);
+    for (let i = 0; i < max; i++) if ((this.byte() & 0x80) === 0) return;
+    throw new Error(`bad LEB128 integer before byte ${this.pos}`);
+  }
+
+  s33(): void {
+    this.skipSigned(33);
+  }
+
+  s64(): void {
+    this.skipSigned(64);
   }
 
   skip(n: number): void {

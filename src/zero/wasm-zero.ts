@@ -24,27 +24,20 @@
 // the length down rather than comparing with an end address, which would wrap at 4 GiB. `len` must
 // be a positive multiple of 256: callers check pages (4096) and chunks, and fall back otherwise.
 
-import { WASM_HEADER, leb128, name, section } from '../util/wasm-binary.js';
+import {
+  BLOCK_VOID,
+  OP,
+  VALTYPE,
+  WASM_HEADER,
+  leb128,
+  name,
+  section,
+} from '../util/wasm-binary.js';
 
 /** The function each instance exports. */
 export type WasmIsZero = (off: number, len: number) => number;
 
-const I32 = 0x7f;
-const OP = {
-  localGet: 0x20,
-  localSet: 0x21,
-  localTee: 0x22,
-  i32Const: 0x41,
-  i32Add: 0x6a,
-  i32Sub: 0x6b,
-  block: 0x02,
-  loop: 0x03,
-  brIf: 0x0d,
-  ret: 0x0f,
-  end: 0x0b,
-  void: 0x40,
-  simd: 0xfd,
-} as const;
+const I32 = VALTYPE.i32;
 const SIMD = { load: 0x00, or: 0x50, anyTrue: 0x53 } as const;
 
 /** The bytes one turn of the loop checks: 16 loads of 16 bytes. */
@@ -70,7 +63,7 @@ function i32Const(n: number): number[] {
 function isZeroBody(): number[] {
   const body = [
     0, // no locals besides the parameters
-    ...[OP.block, OP.void, OP.loop, OP.void],
+    ...[OP.block, BLOCK_VOID, OP.loop, BLOCK_VOID],
     ...orTree(0, TURN / 16),
     ...[OP.simd, SIMD.anyTrue, OP.brIf, 1],
     ...[OP.localGet, 0, ...i32Const(TURN), OP.i32Add, OP.localSet, 0],

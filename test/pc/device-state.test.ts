@@ -16,11 +16,11 @@ import { checkInternals, type Emulator } from '../../src/machine/pc/v86-internal
 import { describeV86Build, v86Build } from '../../src/machine/pc/v86-build.js';
 import { VGA_MEMORY_BYTES } from '../../src/machine/pc/pc-config.js';
 import { defaultBios } from '../../src/image/guest-image.js';
-import { shareMemoryOfInstantiatedModules } from '../../src/machine/pc/shared-wasm-memory.js';
+import { rewriteInstantiatedModules } from '../../src/machine/pc/module-rewrite.js';
 import { guestImage } from './helpers.js';
 
 // As in the vCPU thread: the emulator's memory is shared.
-shareMemoryOfInstantiatedModules();
+rewriteInstantiatedModules(() => {});
 
 const RAM = 64 * 1024 * 1024;
 const EMULATOR = describeV86Build();

@@ -88,9 +88,12 @@ test('a running Linux PC migrates live, again and again, and goes on at each des
       const sync = src.livemig['dirty-sync']!;
       assert.ok(sync.count >= 2, 'a sync before pass 1 and the final one');
       assert.ok(sync['total-ms'] > 0);
-      // Its CPU: the comparing threads', some for every sync, never more per sync than in all.
-      assert.ok(sync['cpu-total-ms'] > 0, `cpu-total-ms ${sync['cpu-total-ms']}`);
-      assert.ok(sync['cpu-max-ms'] > 0 && sync['cpu-max-ms'] <= sync['cpu-total-ms']);
+      // Its CPU: the comparing threads', never more per sync than in all (an idle guest's logged
+      // syncs can take less than the 0.01 ms the figure shows).
+      assert.equal(typeof sync['cpu-total-ms'], 'number');
+      assert.ok(sync['cpu-max-ms'] >= 0 && sync['cpu-max-ms'] <= sync['cpu-total-ms']);
+      // The write log was in use: syncs read the pages it marked (x-verify-ram proves none missed).
+      assert.ok(sync.logged >= 1 && sync.logged <= sync.count, `logged ${sync.logged}`);
     });
 
     await t.test('dsa-accel: the emulated DSA finds the zero pages', async () => {

@@ -17,7 +17,8 @@ import { VCPU, VcpuControl } from '../../ram/vcpu-control.js';
 import { publishThreadCpu, resetThreadCpu } from '../../util/cpu-slots.js';
 import { threadCpuMs } from '../../util/thread-cpu.js';
 import { nameThread } from '../../util/thread-priority.js';
-import { guestRamView, syncMirror, syncMirrorPart } from './mirror-sync.js';
+import { guestRamView, syncLoggedPages, syncMirror, syncMirrorPart } from './mirror-sync.js';
+import { WriteLog } from './write-log.js';
 import type { DirtySyncRequest, DirtySyncWorkerData } from './pc-config.js';
 import { SyncSplit } from './sync-split.js';
 
@@ -36,6 +37,10 @@ const split = new SyncSplit(d.split);
 const HELPER_TIMEOUT_MS = 1000;
 /** guest RAM, once the vCPU thread has built its emulator (and again if it builds a new one) */
 let guest: Buffer | null = null;
+/** the emulator's write log (write-log.ts), when it has one */
+let log: WriteLog | null = null;
+/** a full sync has run since `log` was found: from then on a sync need only read what it marks */
+let logSynced = false;
 let lastSyncAt = 0;
 
 /**
@@ -45,37 +50,55 @@ let lastSyncAt = 0;
  */
 const REFRESH_MS = 1000;
 
-function sync(ram: Buffer): void {
+/** The write log, unless the vCPU thread has lost it since (module-rewrite.ts). */
+function usableLog(): WriteLog | null {
+  return log !== null && Atomics.load(vcpu.words, VCPU.writeLogLost) === 0 ? log : null;
+}
+
+/**
+ * One dirty sync. A full one compares all of guest RAM with the mirror; otherwise, once a full
+ * one has run with the log on, only the pages the log marked are compared.
+ */
+function sync(ram: Buffer, full: boolean): void {
   const upTo = vcpu.takeSyncTickets();
   const t0 = performance.now();
   const cpu0 = threadCpuMs();
+  const writeLog = usableLog();
+  const logged = writeLog !== null && logSynced && !full;
   let pages: number;
   let helperCpuMicros = 0;
-  if (vcpu.runRequested) {
-    pages = syncMirror(ram, mirror, dirty, mirrorZero);
+  if (logged) {
+    pages = syncLoggedPages(ram, mirror, dirty, mirrorZero, writeLog);
   } else {
-    // The guest is stopped: its core is free, and the sync is part of the downtime.
-    const job = split.handOut();
-    pages = syncMirrorPart(ram, mirror, dirty, mirrorZero, 0, 2);
-    const helper = split.awaitJob(job, HELPER_TIMEOUT_MS);
-    if (helper) {
-      pages += helper.pages;
-      helperCpuMicros = helper.cpuMicros;
-    } else {
-      pages += syncMirrorPart(ram, mirror, dirty, mirrorZero, 1, 2);
-    }
+    writeLog?.clear(); // before the comparison (write-log.ts)
+    ({ pages, helperCpuMicros } = compareAll(ram));
+    logSynced = writeLog !== null;
   }
   const t1 = performance.now();
   lastSyncAt = t1;
   // What the sync cost: its time, and the CPU of the threads that did it (the vCPU's is none).
-  vcpu.finishSync(upTo, pages, (t1 - t0) * 1000, (threadCpuMs() - cpu0) * 1000 + helperCpuMicros);
+  const cpuMicros = (threadCpuMs() - cpu0) * 1000 + helperCpuMicros;
+  vcpu.finishSync(upTo, pages, (t1 - t0) * 1000, cpuMicros, logged);
   publishThreadCpu(d.cpuSlots, d.cpuSlot);
+}
+
+/** A full sync: this thread alone while the guest runs, with the helper once it has stopped. */
+function compareAll(ram: Buffer): { pages: number; helperCpuMicros: number } {
+  if (vcpu.runRequested)
+    return { pages: syncMirror(ram, mirror, dirty, mirrorZero), helperCpuMicros: 0 };
+  // The guest is stopped: its core is free, and the sync is part of the downtime.
+  const job = split.handOut();
+  let pages = syncMirrorPart(ram, mirror, dirty, mirrorZero, 0, 2);
+  const helper = split.awaitJob(job, HELPER_TIMEOUT_MS);
+  if (helper) return { pages: pages + helper.pages, helperCpuMicros: helper.cpuMicros };
+  pages += syncMirrorPart(ram, mirror, dirty, mirrorZero, 1, 2);
+  return { pages, helperCpuMicros: 0 };
 }
 
 /** Serve the tickets taken; between tickets, keep the mirror warm while the guest runs. */
 function serve(): void {
   if (guest !== null && vcpu.syncPending) {
-    sync(guest);
+    sync(guest, false);
     setImmediate(serve);
     return;
   }
@@ -83,13 +106,18 @@ function serve(): void {
   const r = Atomics.waitAsync(vcpu.words, VCPU.syncRequest, seen, REFRESH_MS);
   void (r.async ? r.value : Promise.resolve()).then(() => {
     const due = vcpu.runRequested && performance.now() - lastSyncAt > REFRESH_MS;
-    if (guest !== null && due && !vcpu.syncPending) sync(guest);
+    // The refresh is a full sync: it would find writes the log missed, were there any.
+    if (guest !== null && due && !vcpu.syncPending) sync(guest, true);
     serve();
   });
 }
 
 // The vCPU thread's emulator memory: its buffer and where guest RAM starts in it.
-parentPort!.on('message', (m: DirtySyncRequest) => (guest = guestRamView(m, d.mirror.size)));
+parentPort!.on('message', (m: DirtySyncRequest) => {
+  guest = guestRamView(m, d.mirror.size);
+  log = m.log >= 0 ? new WriteLog(m.ram, m.log, m.base, d.mirror.size) : null;
+  logSynced = false;
+});
 
 nameThread('dirty_sync');
 // The mirror's pages that the guest never wrote are never read: a sync reads guest RAM for them,

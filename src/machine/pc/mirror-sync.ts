@@ -7,6 +7,7 @@ import { isZeroRange } from '../../zero/zero-check.js';
 import { registerWasmRam } from '../../zero/wasm-zero.js';
 import { KNOWN_ZERO_CHUNK_BYTES, clearKnownZero } from '../../ram/known-zero.js';
 import type { GuestRamPlace } from './pc-config.js';
+import { ALWAYS_COMPARED_BYTES, type WriteLog } from './write-log.js';
 
 /**
  * How much is compared at once before looking page by page: one native memcmp per 64 KiB finds
@@ -89,6 +90,52 @@ export function syncMirrorPart(
     changed += syncMirror(guest, mirror, dirty, zeroChunks, from, to);
   }
   return changed;
+}
+
+/**
+ * A logged dirty sync: the pages the write log marked since the last sync (write-log.ts), each
+ * compared with the mirror as syncMirror compares a page, and the page after it (a store that
+ * crosses into the next page marks only its first), and the low 1 MiB in full. Returns how many
+ * pages changed. It reads a few pages per page the guest wrote, not all of RAM.
+ */
+export function syncLoggedPages(
+  guest: Buffer,
+  mirror: Buffer,
+  dirty: Int32Array,
+  zeroChunks: Uint8Array,
+  log: WriteLog,
+): number {
+  const low = Math.min(guest.length, ALWAYS_COMPARED_BYTES);
+  let changed = syncMirror(guest, mirror, dirty, zeroChunks, 0, low);
+  const pages = guest.length / PAGE_SIZE;
+  log.take((p) => {
+    if (p < pages) changed += syncPage(guest, mirror, dirty, zeroChunks, p);
+    if (p + 1 < pages) changed += syncPage(guest, mirror, dirty, zeroChunks, p + 1);
+  });
+  return changed;
+}
+
+/** syncMirror for one page: 1 if it changed (copied, and its dirty bit set), else 0. */
+function syncPage(
+  guest: Buffer,
+  mirror: Buffer,
+  dirty: Int32Array,
+  zeroChunks: Uint8Array,
+  page: number,
+): number {
+  const off = page * PAGE_SIZE;
+  const end = off + PAGE_SIZE;
+  const c = Math.floor(off / SYNC_CHUNK_BYTES);
+  if (zeroChunks[c] === 1) {
+    // the mirror's chunk is zero and unread: check the guest's page for zero instead
+    if (isZeroRange(guest, off, PAGE_SIZE)) return 0;
+    clearKnownZero(zeroChunks, c);
+  } else if (guest.compare(mirror, off, end, off, end) === 0) {
+    return 0;
+  }
+  guest.copy(mirror, off, off, end);
+  Atomics.or(dirty, page >>> 5, 1 << (page & 31));
+  return 1;
 }
 
 const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);

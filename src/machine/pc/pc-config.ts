@@ -47,6 +47,8 @@ export interface GuestRamPlace {
   ram: SharedArrayBuffer;
   base: number;
   memory: WebAssembly.Memory;
+  /** where the emulator's write log is in `ram` (write-log.ts); -1 when it has none */
+  log: number;
 }
 
 /** workerData of the PC's vCPU thread (structured-cloneable). */

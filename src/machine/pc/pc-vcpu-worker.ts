@@ -22,7 +22,8 @@ import {
 } from './pc-config.js';
 import { zeroRam } from './mirror-sync.js';
 import { preallocatePages } from '../../ram/fill.js';
-import { shareMemoryOfInstantiatedModules } from './shared-wasm-memory.js';
+import { rewriteInstantiatedModules, writeLogBase } from './module-rewrite.js';
+import { markRange } from './write-log.js';
 import {
   checkDeviceState,
   describeState,
@@ -30,11 +31,13 @@ import {
   saveDeviceState,
 } from './device-state.js';
 
-// Before v86 loads its module: guest RAM in shared memory.
-shareMemoryOfInstantiatedModules();
-
 const d = workerData as PcWorkerData & { emulatorName: string };
 const vcpu = new VcpuControl(d.control);
+// Before v86 loads its module: guest RAM in shared memory, and every store marking its page.
+rewriteInstantiatedModules((why) => {
+  Atomics.store(vcpu.words, VCPU.writeLogLost, 1);
+  process.emitWarning(`the PC's write log is lost (dirty syncs compare all of RAM): ${why}`);
+});
 const port = parentPort!;
 const post = (m: PcReply, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
 
@@ -74,7 +77,19 @@ function guestRamPlace(): GuestRamPlace {
   if (!(ram instanceof SharedArrayBuffer)) {
     throw new Error("the emulator's memory is not shared (shared-wasm-memory.ts did not apply)");
   }
-  return { ram, base: core.cpu.mem8.byteOffset, memory };
+  return { ram, base: core.cpu.mem8.byteOffset, memory, log: writeLogBase() ?? -1 };
+}
+
+/** v86's writes to guest RAM from JavaScript mark the write log as its own code's stores do. */
+function markJavaScriptWrites(cpu: V86Core['cpu']): void {
+  const log = writeLogBase();
+  if (log === null) return;
+  const writeBlob = cpu.write_blob.bind(cpu);
+  cpu.write_blob = (data, address) => {
+    writeBlob(data, address);
+    const at = cpu.mem8.byteOffset + address;
+    markRange(cpu.wasm_memory.buffer as SharedArrayBuffer, log, at, at + data.length);
+  };
 }
 
 async function createEmulator(): Promise<number> {
@@ -102,6 +117,7 @@ async function createEmulator(): Promise<number> {
   checkInternals(e);
   emulator = e;
   core = e.v86;
+  markJavaScriptWrites(core.cpu);
   const slice = core.cpu.main_loop;
   core.cpu.main_loop = () => {
     const t = slice();

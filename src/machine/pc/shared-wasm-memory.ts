@@ -20,6 +20,7 @@ import {
   WASM_HEADER,
   WasmReader,
   leb128,
+  readSections,
 } from '../../util/wasm-binary.js';
 
 /** The maximum every rewritten memory declares, in 64 KiB pages. */
@@ -31,30 +32,22 @@ function sharedLimits(min: number): number[] {
 }
 
 /**
- * `bytes` with every memory it defines or imports made shared. Returns a fresh copy (in a plain
+ * `bytes` with every memory it defines or imports made shared, a memory it defines `extraPages`
+ * larger at start (the write log's room: write-log.ts). Returns a fresh copy (in a plain
  * ArrayBuffer, which WebAssembly.instantiate needs even when `bytes` lies in shared memory).
  * Throws on a module it cannot parse.
  */
-export function shareModuleMemory(bytes: Uint8Array): Uint8Array {
-  for (let i = 0; i < WASM_HEADER.length; i++) {
-    if (bytes[i] !== WASM_HEADER[i]) throw new Error('not a WebAssembly module (bad header)');
-  }
+export function shareModuleMemory(bytes: Uint8Array, extraPages = 0): Uint8Array {
   const parts: (Uint8Array | number[])[] = [bytes.subarray(0, WASM_HEADER.length)];
-  const r = new WasmReader(bytes, WASM_HEADER.length);
-  while (r.pos < bytes.length) {
-    const start = r.pos;
-    const id = r.byte();
-    const length = r.u32();
-    const body = r.pos;
-    r.skip(length);
+  for (const s of readSections(bytes)) {
     const rewrite =
-      id === SECTION.memory
-        ? shareMemorySection(new WasmReader(bytes, body, r.pos))
-        : id === SECTION.import
-          ? shareMemoryImports(new WasmReader(bytes, body, r.pos))
+      s.id === SECTION.memory
+        ? shareMemorySection(new WasmReader(bytes, s.body, s.end), extraPages)
+        : s.id === SECTION.import
+          ? shareMemoryImports(new WasmReader(bytes, s.body, s.end))
           : null;
-    if (rewrite === null) parts.push(bytes.subarray(start, r.pos));
-    else parts.push([id, ...leb128(rewrite.length)], rewrite);
+    if (rewrite === null) parts.push(bytes.subarray(s.start, s.end));
+    else parts.push([s.id, ...leb128(rewrite.length)], rewrite);
   }
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
@@ -66,10 +59,10 @@ export function shareModuleMemory(bytes: Uint8Array): Uint8Array {
 }
 
 /** The memory section: a vector of limits. */
-function shareMemorySection(r: WasmReader): Uint8Array {
+function shareMemorySection(r: WasmReader, extraPages: number): Uint8Array {
   const count = r.u32();
   const out = [...leb128(count)];
-  for (let i = 0; i < count; i++) out.push(...sharedLimits(r.limits().min));
+  for (let i = 0; i < count; i++) out.push(...sharedLimits(r.limits().min + extraPages));
   if (r.pos !== r.end) throw new Error('memory section longer than its memories');
   return Uint8Array.from(out);
 }
@@ -113,21 +106,10 @@ function shareMemoryImports(r: WasmReader): Uint8Array {
   return Uint8Array.from(out);
 }
 
-type Instantiate = typeof WebAssembly.instantiate;
-let installed = false;
-
-/**
- * From now on, this thread's WebAssembly.instantiate shares the memory of every module it is
- * given as bytes (v86 gives its own module as an ArrayBuffer and each JIT module as a view into
- * its memory). A module already compiled is passed on as it is. Call once, in the vCPU thread,
- * before v86 loads.
- */
-export function shareMemoryOfInstantiatedModules(): void {
-  if (installed) return;
-  installed = true;
-  const original: Instantiate = WebAssembly.instantiate.bind(WebAssembly);
-  WebAssembly.instantiate = ((source, imports) => {
-    if (source instanceof ArrayBuffer) source = new Uint8Array(source);
-    return original(source instanceof Uint8Array ? shareModuleMemory(source) : source, imports);
-  }) as Instantiate;
+/** The initial size, in 64 KiB pages, of the first memory `bytes` defines; null if none. */
+export function definedMemoryPages(bytes: Uint8Array): number | null {
+  const memory = readSections(bytes).find((s) => s.id === SECTION.memory);
+  if (!memory) return null;
+  const r = new WasmReader(bytes, memory.body, memory.end);
+  return r.u32() > 0 ? r.limits().min : null;
 }

@@ -23,6 +23,8 @@ export interface V86Cpu {
   pack_memory: () => { bitmap: { get_buffer(): ArrayBuffer }; packed_memory: Uint8Array };
   /** restore_state's RAM part: zeroes all RAM, then writes the packed pages */
   unpack_memory: (bitmap: unknown, packed: Uint8Array) => void;
+  /** writes bytes into guest RAM from JavaScript (v86's DMA and image loading) */
+  write_blob: (data: Uint8Array, address: number) => void;
   /** the VGA's full redraw: feeds a screen adapter (none is attached in the vCPU thread) */
   devices: { vga: { complete_redraw: () => void } };
 }
@@ -53,6 +55,7 @@ export function checkInternals(e: Emulator): void {
     ['cpu.main_loop', typeof cpu?.main_loop === 'function'],
     ['cpu.pack_memory', typeof cpu?.pack_memory === 'function'],
     ['cpu.unpack_memory', typeof cpu?.unpack_memory === 'function'],
+    ['cpu.write_blob', typeof cpu?.write_blob === 'function'],
     ['cpu.devices.vga.complete_redraw', typeof cpu?.devices?.vga?.complete_redraw === 'function'],
     // shared: see shared-wasm-memory.ts
     ['cpu.wasm_memory', cpu?.wasm_memory?.buffer instanceof SharedArrayBuffer],

@@ -393,7 +393,13 @@ export class LiveMigration {
     this.vcpu.waitSync(ticket ?? this.vcpu.requestSync(), () => this.checkAbort());
     const last = this.vcpu.lastSync();
     const ms = last.micros / 1000;
-    this.post({ type: 'dirty-sync', ms, cpuMs: last.cpuMicros / 1000, pages: last.pages });
+    this.post({
+      type: 'dirty-sync',
+      ms,
+      cpuMs: last.cpuMicros / 1000,
+      pages: last.pages,
+      logged: last.logged,
+    });
     return ms;
   }
 }

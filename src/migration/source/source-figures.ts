@@ -42,6 +42,7 @@ export class SourceFigures {
     cpuMs: 0,
     cpuMaxMs: 0,
     pages: 0,
+    logged: 0,
   };
   /** the machine's own threads live on between migrations: their CPU ms at this one's start */
   private readonly machineCpuBase: Record<string, number>;
@@ -80,6 +81,7 @@ export class SourceFigures {
     this.syncs.cpuMs += m.cpuMs;
     this.syncs.cpuMaxMs = Math.max(this.syncs.cpuMaxMs, m.cpuMs);
     this.syncs.pages += m.pages;
+    if (m.logged) this.syncs.logged++;
   }
 
   transferred(): number {
@@ -173,6 +175,8 @@ export class SourceFigures {
         'cpu-total-ms': round(this.syncs.cpuMs),
         'cpu-max-ms': round(this.syncs.cpuMaxMs),
         'pages-found': this.syncs.pages,
+        // syncs that read only the pages the PC's write log marked, not all of RAM
+        logged: this.syncs.logged,
       };
     }
     if (this.accel) {

@@ -88,5 +88,5 @@ export type SourceWorkerMessage =
     }
   | { type: 'stopped'; at: number; pass: number }
   /** a content-sync machine's dirty sync: its cost on the vCPU thread, and the pages it found */
-  | { type: 'dirty-sync'; ms: number; cpuMs: number; pages: number }
+  | { type: 'dirty-sync'; ms: number; cpuMs: number; pages: number; logged: boolean }
   | { type: 'final-sent'; pass: number; bytes: number };
