@@ -9,6 +9,7 @@ import { crc32 } from 'node:zlib';
 import { LocalPair, type MigrationResult } from '../../src/harness/local-migration.js';
 import { ConsoleClient } from '../../src/chardev/index.js';
 import { FrameType, decodeDeviceState, encodeDeviceState } from '../../src/migration/protocol.js';
+import { packZeroBlocks, unpackZeroBlocks } from '../../src/machine/pc/state-packing.js';
 import { FrameProxy, rewriteJson, type FrameRewrite } from '../support/frame-proxy.js';
 import { DEFAULT_APPEND } from '../../src/machine/pc/pc-config.js';
 import { guestImage, lastCounter, shell } from './helpers.js';
@@ -126,15 +127,24 @@ test('a busy Linux PC whose migration does not complete keeps running', async (t
       await refused(await throughProxy(damage), /device state refused: state damaged on the way/);
     });
 
+    await t.test('a device state whose packing does not add up is refused', async () => {
+      const cut: FrameRewrite = (type, payload) => {
+        if (type !== FrameType.DeviceState) return payload;
+        const { desc, state } = decodeDeviceState(payload);
+        return Buffer.concat(encodeDeviceState(desc, state.subarray(0, state.length - 1)));
+      };
+      await refused(await throughProxy(cut), /device state refused: packed state ends inside/);
+    });
+
     await t.test('a forged device state (its digest made to match) is refused', async () => {
       const forge: FrameRewrite = (type, payload) => {
         if (type !== FrameType.DeviceState) return payload;
         const { desc, state } = decodeDeviceState(payload);
-        const forged = Buffer.from(state);
-        forged.writeInt32LE(0x1234, 0);
         const pc = desc.pc as Record<string, unknown>;
+        const forged = Buffer.from(unpackZeroBlocks(state, pc.bytes));
+        forged.writeInt32LE(0x1234, 0);
         pc.crc32 = crc32(forged).toString(16).padStart(8, '0');
-        return Buffer.concat(encodeDeviceState(desc, forged));
+        return Buffer.concat(encodeDeviceState(desc, packZeroBlocks(forged)));
       };
       await refused(await throughProxy(forge), /device state refused: bad state magic 0x1234/);
     });

@@ -24,6 +24,7 @@ import { zeroRam } from './mirror-sync.js';
 import { preallocatePages } from '../../ram/fill.js';
 import { rewriteInstantiatedModules, writeLogBase } from './module-rewrite.js';
 import { markRange } from './write-log.js';
+import { packZeroBlocks, unpackZeroBlocks } from './state-packing.js';
 import {
   checkDeviceState,
   describeState,
@@ -191,8 +192,9 @@ function applyRequest(): void {
     // First thing once stopped: the destination loads it while the last pages still travel.
     savedForSwitchover = true;
     try {
-      const blob = saveDeviceState(core, d.ramBytes);
-      const json = { pc: describeState(blob, d.emulatorName) };
+      const state = saveDeviceState(core, d.ramBytes);
+      const json = { pc: describeState(state, d.emulatorName) };
+      const blob = packZeroBlocks(state);
       post({ type: 'switchover-state', json, blob: blob.buffer as ArrayBuffer }, [
         blob.buffer as ArrayBuffer,
       ]);
@@ -242,8 +244,9 @@ async function handle(m: PcRequest): Promise<void> {
       emulator.serial_send_bytes(0, m.data);
       return;
     case 'save-state': {
-      const blob = saveDeviceState(core, d.ramBytes);
-      const json = { pc: describeState(blob, d.emulatorName) };
+      const state = saveDeviceState(core, d.ramBytes);
+      const json = { pc: describeState(state, d.emulatorName) };
+      const blob = packZeroBlocks(state);
       post({ type: 'done', id: m.id, result: json, blob: blob.buffer as ArrayBuffer }, [
         blob.buffer as ArrayBuffer,
       ]);
@@ -264,7 +267,10 @@ async function handle(m: PcRequest): Promise<void> {
 
 /** The device state arrived: check it and restore the CPU and devices (RAM keeps coming). */
 async function loadState(m: Extract<PcRequest, { type: 'load-state' }>): Promise<void> {
-  const blob = m.blob ? new Uint8Array(m.blob) : null;
+  // The state travels with its zero blocks left out (state-packing.ts); its checks run on the
+  // state itself.
+  const info = m.json.pc as { bytes?: unknown } | undefined;
+  const blob = m.blob ? unpackZeroBlocks(new Uint8Array(m.blob), info?.bytes) : null;
   checkDeviceState(m.json.pc, blob, { emulator: d.emulatorName, ramBytes: d.ramBytes });
   const t0 = performance.now();
   restored = true;
