@@ -1,6 +1,7 @@
 // dirty_sync of a PC machine: serves the dirty syncs a migration asks for (the VCPU words'
 // tickets, src/ram/vcpu-control.ts) by comparing guest RAM with the mirror the engine sends from
-// (mirror-sync.ts). Guest RAM is v86's memory made shared (shared-wasm-memory.ts), so this runs
+// (mirror-sync.ts): the pages the write log marked (write-log.ts), or all of RAM for the first
+// sync of an emulator (or after a migration came in) and for the refresh between migrations. Guest RAM is v86's memory made shared (shared-wasm-memory.ts), so this runs
 // beside the vCPU thread instead of inside it: the guest keeps running while a sync reads RAM.
 //
 // A sync that reads a page while the guest writes it may copy a torn page into the mirror; the
@@ -39,7 +40,10 @@ const HELPER_TIMEOUT_MS = 1000;
 let guest: Buffer | null = null;
 /** the emulator's write log (write-log.ts), when it has one */
 let log: WriteLog | null = null;
-/** a full sync has run since `log` was found: from then on a sync need only read what it marks */
+/**
+ * a full sync has run since guest RAM's place was last given (a new emulator, or a migration
+ * that came in): from then on a sync need only read what the log marks
+ */
 let logSynced = false;
 let lastSyncAt = 0;
 

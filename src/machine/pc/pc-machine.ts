@@ -81,6 +81,8 @@ export class PcMachine implements GuestMachine {
   readonly ready: Promise<void>;
   /** the device state the vCPU thread saved as it stopped for the latest switchover */
   private switchover: DeviceState | null = null;
+  /** where guest RAM is now, as the vCPU thread last said */
+  private place: GuestRamPlace | null = null;
   private switchoverWaiter: Waiter | null = null;
 
   constructor(private readonly opts: PcMachineOptions) {
@@ -196,6 +198,7 @@ export class PcMachine implements GuestMachine {
       memory: place.memory,
       dirty: new SharedArrayBuffer(dirtyWords(pagesOf(size)) * 4),
     };
+    this.place = place;
     for (const w of this.dirtySync) w.postMessage(place);
   }
 
@@ -267,6 +270,9 @@ export class PcMachine implements GuestMachine {
   /** Every page is in guest RAM already; from now on a migration out sends from the mirror. */
   finishIncoming(): Promise<undefined> {
     this.receivesRam = false;
+    // The receive threads wrote guest RAM past the write log: told the place again, dirty_sync
+    // compares all of it at its next sync (write-log.ts).
+    if (this.place) for (const w of this.dirtySync) w.postMessage(this.place);
     return Promise.resolve(undefined);
   }
 

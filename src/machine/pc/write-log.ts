@@ -17,7 +17,8 @@
 //     one seq-cst store (a barrier) before it reads guest RAM, for the same reason.
 // So after any sync, a page of guest RAM whose byte is 0 equals its copy in the mirror, as long
 // as every write to guest RAM marks its byte; writes that do not are the one risk, which is why
-// the first sync of each emulator is a full one and the mirror's refresh (no migration) stays one.
+// the first sync of each emulator, and the first after a migration came in (the receive threads
+// write guest RAM past the log), are full ones, and the mirror's refresh (no migration) stays one.
 //
 // The low 1 MiB is compared in full at every logged sync: v86 writes it from JavaScript when the
 // guest writes the BIOS's alias at 4 GiB - 1 MiB, a path the log does not see.
