@@ -50,15 +50,23 @@ export class ByteWriter {
 
   /** Bytes [from, to) of `src`. */
   bytes(src: Uint8Array, from: number, to: number): this {
-    this.room(to - from);
-    this.buf.set(src.subarray(from, to), this.length);
-    this.length += to - from;
+    const n = to - from;
+    this.room(n);
+    if (n <= 32) {
+      // most runs are a few instructions: a loop beats a subarray and a set
+      const buf = this.buf;
+      let at = this.length;
+      for (let i = from; i < to; i++) buf[at++] = src[i];
+    } else {
+      this.buf.set(src.subarray(from, to), this.length);
+    }
+    this.length += n;
     return this;
   }
 
-  /** A section: its id, its size, then what `fill` writes. */
-  section(id: number, fill: (w: ByteWriter) => void): this {
-    const body = new ByteWriter(1024);
+  /** A section: its id, its size, then what `fill` writes (about `sizeHint` bytes). */
+  section(id: number, fill: (w: ByteWriter) => void, sizeHint = 1024): this {
+    const body = new ByteWriter(sizeHint);
     fill(body);
     this.byte(id).u32(body.length);
     return this.bytes(body.buf, 0, body.length);
@@ -67,6 +75,11 @@ export class ByteWriter {
   reset(): this {
     this.length = 0;
     return this;
+  }
+
+  /** What was written, without a copy: valid until the next write or reset. */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.length);
   }
 
   /** A copy of what was written, in a plain ArrayBuffer of its own. */

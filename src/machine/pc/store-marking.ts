@@ -56,18 +56,21 @@ const ADDED_LOCALS = [
   VALTYPE.v128,
 ];
 
-/** Stores of the core instruction set: opcode → the type of the value they store. */
-const CORE_STORES: Record<number, number> = {
-  0x36: VALTYPE.i32,
-  0x37: VALTYPE.i64,
-  0x38: VALTYPE.f32,
-  0x39: VALTYPE.f64,
-  0x3a: VALTYPE.i32,
-  0x3b: VALTYPE.i32,
-  0x3c: VALTYPE.i64,
-  0x3d: VALTYPE.i64,
-  0x3e: VALTYPE.i64,
-};
+/** Stores of the core instruction set: opcode → the type of the value they store (0: no store). */
+const CORE_STORE_TYPE = new Uint8Array(256);
+for (const [op, type] of [
+  [0x36, VALTYPE.i32], // i32.store
+  [0x37, VALTYPE.i64], // i64.store
+  [0x38, VALTYPE.f32], // f32.store
+  [0x39, VALTYPE.f64], // f64.store
+  [0x3a, VALTYPE.i32], // i32.store8
+  [0x3b, VALTYPE.i32], // i32.store16
+  [0x3c, VALTYPE.i64], // i64.store8
+  [0x3d, VALTYPE.i64], // i64.store16
+  [0x3e, VALTYPE.i64], // i64.store32
+]) {
+  CORE_STORE_TYPE[op] = type;
+}
 
 /** SIMD stores: v128.store (11) and v128.store{8,16,32,64}_lane (88-91, with a lane byte). */
 const SIMD_STORE = 11;
@@ -131,15 +134,19 @@ export function markStores(bytes: Uint8Array, logBase: number): StoreMarkingResu
         w.u32(helperType).u32(helperType);
       });
     } else if (s.id === SECTION.code) {
-      out.section(s.id, (w) => {
-        w.u32(functionTypes.length + (helpers ? 2 : 0));
-        const c = newCode.result();
-        w.bytes(c, 0, c.length);
-        if (helpers) {
-          bulkHelper(w, logBase, MISC.memoryCopy, [0, 0]);
-          bulkHelper(w, logBase, MISC.memoryFill, [0]);
-        }
-      });
+      out.section(
+        s.id,
+        (w) => {
+          w.u32(functionTypes.length + (helpers ? 2 : 0));
+          const c = newCode.view();
+          w.bytes(c, 0, c.length);
+          if (helpers) {
+            bulkHelper(w, logBase, MISC.memoryCopy, [0, 0]);
+            bulkHelper(w, logBase, MISC.memoryFill, [0]);
+          }
+        },
+        newCode.length + 256,
+      );
     } else {
       out.bytes(bytes, s.start, s.end);
     }
@@ -298,8 +305,8 @@ class BodyRewriter {
     const head = new ByteWriter(16 + (codeStart - groupsStart) + 2 * ADDED_LOCALS.length);
     head.u32(groups + ADDED_LOCALS.length).bytes(this.bytes, groupsStart, codeStart);
     for (const t of ADDED_LOCALS) head.u32(1).byte(t);
-    const h = head.result();
-    const c = this.code.result();
+    const h = head.view();
+    const c = this.code.view();
     out
       .u32(h.length + c.length)
       .bytes(h, 0, h.length)
@@ -311,13 +318,17 @@ class BodyRewriter {
     const r = this.r;
     const w = this.code;
     const bytes = this.bytes;
+    // Instructions copied as they are go out in runs, when a rewritten one (or the end) comes.
+    let run = r.pos;
     while (r.pos < to) {
       const at = r.pos;
       const op = r.byte();
-      const storeType = CORE_STORES[op];
-      if (storeType !== undefined) {
+      const storeType = CORE_STORE_TYPE[op];
+      if (storeType !== 0) {
         const offset = memarg(r);
+        w.bytes(bytes, run, at);
         this.markedStore(firstAdded, storeType, bytes, at, r.pos, offset);
+        run = r.pos;
         continue;
       }
       if (op === OP.simd) {
@@ -326,7 +337,9 @@ class BodyRewriter {
         if (sub === SIMD_STORE || lane) {
           const offset = memarg(r);
           if (lane) r.byte();
+          w.bytes(bytes, run, at);
           this.markedStore(firstAdded, VALTYPE.v128, bytes, at, r.pos, offset);
+          run = r.pos;
           continue;
         }
         skipSimdImmediates(r, sub);
@@ -337,8 +350,10 @@ class BodyRewriter {
           for (let m = 0; m < memories; m++) {
             if (r.byte() !== 0) throw new Error('a bulk memory instruction on a second memory');
           }
+          w.bytes(bytes, run, at);
           w.byte(OP.call).u32(sub === MISC.memoryCopy ? this.copyHelper : this.fillHelper);
           this.bulk++;
+          run = r.pos;
           continue;
         }
         skipMiscImmediates(r, sub);
@@ -347,8 +362,8 @@ class BodyRewriter {
       } else {
         skipCoreImmediates(r, op);
       }
-      w.bytes(bytes, at, r.pos);
     }
+    w.bytes(bytes, run, r.pos);
   }
 
   private markedStore(
