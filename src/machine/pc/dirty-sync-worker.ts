@@ -1,8 +1,9 @@
 // dirty_sync of a PC machine: serves the dirty syncs a migration asks for (the VCPU words'
 // tickets, src/ram/vcpu-control.ts) by comparing guest RAM with the mirror the engine sends from
 // (mirror-sync.ts): the pages the write log marked (write-log.ts), or all of RAM for the first
-// sync of an emulator (or after a migration came in) and for the refresh between migrations. Guest RAM is v86's memory made shared (shared-wasm-memory.ts), so this runs
-// beside the vCPU thread instead of inside it: the guest keeps running while a sync reads RAM.
+// sync of an emulator (or after a migration came in) and for the refresh between migrations.
+// Guest RAM is v86's memory made shared (shared-wasm-memory.ts), so this runs beside the vCPU
+// thread instead of inside it: the guest keeps running while a sync reads RAM.
 //
 // A sync that reads a page while the guest writes it may copy a torn page into the mirror; the
 // page differs from the guest's then, so the next sync copies and flags it again, and the last

@@ -56,7 +56,7 @@ const ADDED_LOCALS = [
   VALTYPE.v128,
 ];
 
-/** Stores of the core instruction set: opcode → the type of the value they store (0: no store). */
+/** Core stores: opcode → the type of the value they store (0: not a store). */
 const CORE_STORE_TYPE = new Uint8Array(256);
 for (const [op, type] of [
   [0x36, VALTYPE.i32], // i32.store
