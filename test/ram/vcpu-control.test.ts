@@ -58,11 +58,12 @@ test('a ticket taken after a sync took the tickets is not served by that sync', 
   const upTo = ctl.takeSyncTickets();
   const t2 = ctl.requestSync();
   ctl.finishSync(upTo, 7, 1000, 400.4);
-  assert.deepEqual(ctl.lastSync(), { pages: 7, micros: 1000, cpuMicros: 400 });
+  assert.deepEqual(ctl.lastSync(), { pages: 7, micros: 1000, cpuMicros: 400, logged: false });
   assert.equal(ctl.syncServed(t1), true);
   assert.equal(ctl.syncServed(t2), false, 'taken after the sync started: a later sync serves it');
-  ctl.finishSync(ctl.takeSyncTickets(), 8, 1000, Number.NaN);
+  ctl.finishSync(ctl.takeSyncTickets(), 8, 1000, Number.NaN, true);
   assert.equal(ctl.lastSync().cpuMicros, 0, 'no CPU figure (no /proc) is published as 0');
+  assert.equal(ctl.lastSync().logged, true, 'a sync that read only the write log says so');
   assert.equal(ctl.syncServed(t2), true);
 });
 
