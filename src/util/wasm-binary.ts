@@ -151,3 +151,31 @@ export class WasmReader {
     return (flags & LIMITS_HAS_MAX) !== 0 ? { flags, min, max: this.u32() } : { flags, min };
   }
 }
+
+/**
+ * Skips an import's descriptor, whose kind byte `r` has just read: a function's or a tag's type,
+ * a table's or a memory's limits, a global's type. Throws on a kind it does not know.
+ */
+export function skipImportDescriptor(r: WasmReader, kind: number, index: number): void {
+  switch (kind) {
+    case IMPORT_KIND.tag:
+      r.byte(); // attribute
+      r.u32(); // type index
+      return;
+    case IMPORT_KIND.function:
+      r.u32(); // type index
+      return;
+    case IMPORT_KIND.table:
+      r.byte(); // element type
+      r.limits();
+      return;
+    case IMPORT_KIND.memory:
+      r.limits();
+      return;
+    case IMPORT_KIND.global:
+      r.skip(2); // value type, mutability
+      return;
+    default:
+      throw new Error(`import ${index} of unknown kind ${kind}`);
+  }
+}

@@ -81,6 +81,12 @@ function guestRamPlace(): GuestRamPlace {
   return { ram, base: core.cpu.mem8.byteOffset, memory, log: writeLogBase() ?? -1 };
 }
 
+/** The device state as it travels: described, then packed without its zero blocks. */
+function savePackedState(): { json: { pc: ReturnType<typeof describeState> }; blob: Uint8Array } {
+  const state = saveDeviceState(core, d.ramBytes);
+  return { json: { pc: describeState(state, d.emulatorName) }, blob: packZeroBlocks(state) };
+}
+
 /** v86's writes to guest RAM from JavaScript mark the write log as its own code's stores do. */
 function markJavaScriptWrites(cpu: V86Core['cpu']): void {
   const log = writeLogBase();
@@ -192,9 +198,7 @@ function applyRequest(): void {
     // First thing once stopped: the destination loads it while the last pages still travel.
     savedForSwitchover = true;
     try {
-      const state = saveDeviceState(core, d.ramBytes);
-      const json = { pc: describeState(state, d.emulatorName) };
-      const blob = packZeroBlocks(state);
+      const { json, blob } = savePackedState();
       post({ type: 'switchover-state', json, blob: blob.buffer as ArrayBuffer }, [
         blob.buffer as ArrayBuffer,
       ]);
@@ -244,9 +248,7 @@ async function handle(m: PcRequest): Promise<void> {
       emulator.serial_send_bytes(0, m.data);
       return;
     case 'save-state': {
-      const state = saveDeviceState(core, d.ramBytes);
-      const json = { pc: describeState(state, d.emulatorName) };
-      const blob = packZeroBlocks(state);
+      const { json, blob } = savePackedState();
       post({ type: 'done', id: m.id, result: json, blob: blob.buffer as ArrayBuffer }, [
         blob.buffer as ArrayBuffer,
       ]);

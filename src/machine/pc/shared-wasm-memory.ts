@@ -21,6 +21,7 @@ import {
   WasmReader,
   leb128,
   readSections,
+  skipImportDescriptor,
 } from '../../util/wasm-binary.js';
 
 /** The maximum every rewritten memory declares, in 64 KiB pages. */
@@ -80,26 +81,12 @@ function shareMemoryImports(r: WasmReader): Uint8Array {
     r.skip(r.u32()); // module name
     r.skip(r.u32()); // field name
     const kind = r.byte();
-    switch (kind) {
-      case IMPORT_KIND.memory:
-        copy(start);
-        out.push(...sharedLimits(r.limits().min));
-        continue;
-      case IMPORT_KIND.function:
-      case IMPORT_KIND.tag:
-        if (kind === IMPORT_KIND.tag) r.byte(); // attribute
-        r.u32(); // type index
-        break;
-      case IMPORT_KIND.table:
-        r.byte(); // element type
-        r.limits();
-        break;
-      case IMPORT_KIND.global:
-        r.skip(2); // value type, mutability
-        break;
-      default:
-        throw new Error(`import ${i} of unknown kind ${kind}`);
+    if (kind === IMPORT_KIND.memory) {
+      copy(start);
+      out.push(...sharedLimits(r.limits().min));
+      continue;
     }
+    skipImportDescriptor(r, kind, i);
     copy(start);
   }
   if (r.pos !== r.end) throw new Error('import section longer than its imports');

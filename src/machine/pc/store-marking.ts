@@ -25,7 +25,9 @@ import {
   VALTYPE,
   WASM_HEADER,
   WasmReader,
+  IMPORT_KIND,
   readSections,
+  skipImportDescriptor,
   type Section,
 } from '../../util/wasm-binary.js';
 import {
@@ -119,6 +121,9 @@ export function markStores(bytes: Uint8Array, logBase: number): StoreMarkingResu
   const out = new ByteWriter(bytes.length + (bytes.length >>> 1) + 256);
   out.bytes(bytes, 0, WASM_HEADER.length);
   const helpers = rewriter.bulk > 0;
+  if (helpers && !sections.some((s) => s.id === SECTION.type)) {
+    throw new Error('module has code but no type section');
+  }
   for (const s of sections) {
     if (helpers && s.id === SECTION.type) {
       // one more type: (i32 i32 i32) -> ()
@@ -150,9 +155,6 @@ export function markStores(bytes: Uint8Array, logBase: number): StoreMarkingResu
     } else {
       out.bytes(bytes, s.start, s.end);
     }
-  }
-  if (helpers && !sections.some((s) => s.id === SECTION.type)) {
-    throw new Error('module has code but no type section');
   }
   return { bytes: out.result(), stores: rewriter.stores, bulk: rewriter.bulk };
 }
@@ -194,22 +196,11 @@ function countImportedFunctions(bytes: Uint8Array, s: CountedSection | undefined
   const n = r.u32();
   let functions = 0;
   for (let i = 0; i < n; i++) {
-    r.skip(r.u32());
-    r.skip(r.u32());
+    r.skip(r.u32()); // module name
+    r.skip(r.u32()); // field name
     const kind = r.byte();
-    if (kind === 0) {
-      functions++;
-      r.u32();
-    } else if (kind === 1) {
-      r.byte();
-      r.limits();
-    } else if (kind === 2) {
-      r.limits();
-    } else if (kind === 3) {
-      r.skip(2);
-    } else {
-      throw new Error(`import ${i} of kind ${kind} not understood`);
-    }
+    if (kind === IMPORT_KIND.function) functions++;
+    skipImportDescriptor(r, kind, i);
   }
   return functions;
 }

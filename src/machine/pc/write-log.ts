@@ -41,8 +41,7 @@ const ZERO_WINDOW = Buffer.alloc(SCAN_WINDOW);
  */
 export class WriteLog {
   /** the log's bytes for guest RAM's pages: byte i is guest page i */
-  readonly guestPages: Uint8Array;
-  private readonly scan: Buffer;
+  readonly guestPages: Buffer;
 
   /**
    * `memory` is the emulator's (shared) memory, `guestBase` the byte offset of guest RAM in it
@@ -55,8 +54,7 @@ export class WriteLog {
     }
     const first = logBase + (guestBase >>> PAGE_SHIFT);
     const pages = Math.ceil(guestBytes / 4096);
-    this.guestPages = new Uint8Array(memory, first, pages);
-    this.scan = Buffer.from(memory, first, pages);
+    this.guestPages = Buffer.from(memory, first, pages);
   }
 
   /** Full sync: clear every guest page's byte, then a barrier (see the header). */
@@ -75,7 +73,7 @@ export class WriteLog {
     let taken = 0;
     for (let w = 0; w < n; w += SCAN_WINDOW) {
       const end = Math.min(n, w + SCAN_WINDOW);
-      if (this.scan.compare(ZERO_WINDOW, 0, end - w, w, end) === 0) continue;
+      if (log.compare(ZERO_WINDOW, 0, end - w, w, end) === 0) continue;
       for (let i = w; i < end; i++) {
         if (log[i] !== 0 && Atomics.exchange(log, i, 0) !== 0) {
           page(i);
