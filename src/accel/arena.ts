@@ -11,6 +11,13 @@
 // A request takes a free slot, fills it and submits it; so a channel can have several requests
 // in flight (pipelining), and a slot the device may still write to after its deadline stays out
 // of use until the device is done with it.
+//
+// Who writes what, in order: the opener writes the header (IMS handles, credits, MAGIC last)
+// before any other thread sees the buffer. Submitters bump A_RR and pass the gate (G_*,
+// submit-gate.ts); devices and direct-mode interrupts add to A_IRQ and M_IRQ and notify;
+// dsa_completion alone writes A_COMPLETION_*, its CPU report and the slot states it settles;
+// close() stores A_SHUTDOWN, then wakes A_IRQ. Tasks: a task entry is claimed by CAS, only
+// its owner writes its counters. Slots: slots.ts (states), credits.ts (M_CREDITS).
 
 import { COUNTER_FIELDS } from './counters.js';
 

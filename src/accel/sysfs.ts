@@ -280,7 +280,7 @@ export async function checkDsaTarget(t: DsaTarget, o: SysfsOptions = {}): Promis
       `work queue ${device}/${wq} has size 0: give it entries with accel-config config-wq ${device}/${wq} -s 128 (the device's WQ sizes must add up to at most max_work_queues_size)`,
     );
   }
-  // A WQ's max_batch_size may not exceed the device's (1024 on some parts, 512 on others).
+  // A WQ's max_batch_size may not exceed the device's own.
   const deviceBatch = await intAttr(devDir, 'max_batch_size');
   const batchHint = `accel-config config-wq ${device}/${wq} -c ${deviceBatch !== undefined ? `${deviceBatch}, ${device}'s max_batch_size` : `N, N at most cat ${devDir}/max_batch_size`}`;
   if (info.max_batch_size !== undefined && info.max_batch_size < 2) {

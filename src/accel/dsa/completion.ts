@@ -19,6 +19,8 @@ export const RecWord = {
   FAULT_LO: 2,
   FAULT_HI: 3,
   OP_SPECIFIC: 4,
+  /** the op-specific area's last word; the record ends after it */
+  LAST: 7,
 } as const;
 
 /**
@@ -40,8 +42,6 @@ export function storeRecordWords(
   w[word + RecWord.FAULT_LO] = faultLo | 0;
   w[word + RecWord.FAULT_HI] = faultHi | 0;
   w[word + RecWord.OP_SPECIFIC] = opSpecific0 | 0;
-  w[word + 5] = 0;
-  w[word + 6] = 0;
-  w[word + 7] = 0;
+  for (let i = RecWord.OP_SPECIFIC + 1; i <= RecWord.LAST; i++) w[word + i] = 0;
   Atomics.store(w, word + RecWord.STATUS_RESULT, (status & 0xff) | ((result & 0xff) << 8));
 }

@@ -271,7 +271,7 @@ export async function runChecks(
     checks.push({
       name: 'a batch of 1024 pages',
       ok: undefined,
-      detail: `not run: the WQ's max_batch_size is ${maxBatch} (accel-config config-wq ${t.device}/${t.wq} -c 1024 allows it)`,
+      detail: `not run: the WQ's max_batch_size is ${maxBatch}; accel-config config-wq ${t.device}/${t.wq} -c N raises it, up to ${t.device}'s own max_batch_size`,
     });
   }
   await faultCheck(c, emu, t);

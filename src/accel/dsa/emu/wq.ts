@@ -35,7 +35,7 @@
 // The occupancy counts descriptors waiting in the WQ: an engine frees the entry when it takes
 // the descriptor (dispatch), not when it completes it.
 
-import { DESCRIPTOR_WORDS } from '../descriptor.js';
+import { DESCRIPTOR_WORDS, DescWord } from '../descriptor.js';
 import { C_STATE, DevState, openRegisters, recordSwerr } from './registers.js';
 
 export const W_ENQ = 0;
@@ -199,7 +199,8 @@ export function movdir64b(r: WqRing, src: Int32Array, at: number): boolean {
     return false;
   }
   Atomics.add(w, W_DROPPED, 1);
-  if (accepting(r)) recordSwerr(r.device, SWERR_DWQ_FULL, src[at + 1] >>> 24, w[W_INDEX], 0, 0);
+  if (accepting(r))
+    recordSwerr(r.device, SWERR_DWQ_FULL, src[at + DescWord.FLAGS_OPCODE] >>> 24, w[W_INDEX], 0, 0);
   return false;
 }
 
