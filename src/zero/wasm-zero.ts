@@ -106,6 +106,8 @@ export const WASM_ZERO_GRAIN = TURN;
 
 /** This thread's checks, by the buffer that Buffer views over a block hold. */
 const checks = new WeakMap<ArrayBufferLike, WasmIsZero>();
+/** Each registered buffer's memory. */
+const memories = new WeakMap<ArrayBufferLike, WebAssembly.Memory>();
 /** One instance per memory: a memory that grows (the PC's emulator's) gets a new buffer object. */
 const instances = new WeakMap<WebAssembly.Memory, WasmIsZero>();
 // The last lookup: the calls of a packet's loop all ask about the same block.
@@ -120,12 +122,18 @@ let lastCheck: WasmIsZero | undefined;
  */
 export function registerWasmRam(ram: ArrayBufferLike, memory: WebAssembly.Memory): void {
   if (checks.has(ram)) return;
+  memories.set(ram, memory);
   let check = instances.get(memory);
   if (check === undefined) {
     check = wasmIsZero(memory);
     instances.set(memory, check);
   }
   checks.set(ram, check);
+}
+
+/** The memory registered RAM belongs to, for handing it to another thread with the buffer. */
+export function wasmMemoryOf(ram: ArrayBufferLike): WebAssembly.Memory | undefined {
+  return memories.get(ram);
 }
 
 /** The wasm check over `buffer`'s bytes, if `buffer` is registered RAM. */

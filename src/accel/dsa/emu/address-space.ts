@@ -21,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { BroadcastChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { TWO_32, type Address, toBigAddr, uint32 } from '../address.js';
 import { mulWide } from '../../../util/wide-math.js';
+import { registerWasmRam, registerWasmView, wasmMemoryOf } from '../../../zero/wasm-zero.js';
 
 export const REGION_SLOTS = 256;
 /** Bytes of address space per region: 1 TiB, far more than a RAM block can be. */
@@ -78,6 +79,8 @@ interface MapMsg {
   slot: number;
   version: number;
   sab?: SharedArrayBuffer;
+  /** Guest RAM's WebAssembly.Memory: the engines' zero checks then run in wasm over it. */
+  memory?: WebAssembly.Memory;
 }
 
 /** A region as an engine holds it: the memory plus lazily made views. */
@@ -91,10 +94,12 @@ export class RegionMemory {
   constructor(
     readonly sab: SharedArrayBuffer,
     readonly version: number,
+    private readonly memory?: WebAssembly.Memory,
   ) {
     const windows = Math.max(1, Math.ceil(sab.byteLength / WINDOW_STEP));
     this.bufs = new Array<Buffer | undefined>(windows).fill(undefined);
     this.i32s = new Array<Int32Array | undefined>(windows).fill(undefined);
+    if (memory !== undefined) registerWasmRam(sab, memory);
   }
 
   /** Buffer window containing byte `off` (valid for at least 2 GiB from `off`). */
@@ -103,6 +108,7 @@ export class RegionMemory {
     if (!b) {
       const start = k * WINDOW_STEP;
       b = Buffer.from(this.sab, start, Math.min(this.sab.byteLength - start, WINDOW_MAX));
+      if (this.memory !== undefined) registerWasmView(b, start);
       this.bufs[k] = b;
     }
     return b;
@@ -226,9 +232,10 @@ export class AddressSpace {
     Atomics.store(w, r + R_LEN_LO, sab.byteLength % TWO_32);
     Atomics.store(w, r + R_LEN_HI, Math.floor(sab.byteLength / TWO_32));
     Atomics.store(w, r + R_OWNER, owner);
-    this.post({ op: 'map', slot, version, sab });
+    const memory = wasmMemoryOf(sab);
+    this.post({ op: 'map', slot, version, sab, memory });
     // Only translating threads (engines) hold the memory itself.
-    if (this.receiver) this.memory[slot] = new RegionMemory(sab, version);
+    if (this.receiver) this.memory[slot] = new RegionMemory(sab, version, memory);
     Atomics.store(w, r + R_STATE, MAPPED);
     Atomics.add(w, H_GEN, 1);
     const baseHi = REGION_HI_BASE + slot * (REGION_SPAN / TWO_32);
@@ -340,7 +347,7 @@ export class AddressSpace {
       const cur = this.memory[msg.slot];
       if (msg.op === 'map' && msg.sab) {
         if (!cur || cur.version < msg.version)
-          this.memory[msg.slot] = new RegionMemory(msg.sab, msg.version);
+          this.memory[msg.slot] = new RegionMemory(msg.sab, msg.version, msg.memory);
       } else if (msg.op === 'unmap' && cur && cur.version === msg.version) {
         this.memory[msg.slot] = undefined;
       }

@@ -26,6 +26,7 @@ import {
 } from './registers.js';
 import { createRingBuffer, openRing } from './wq.js';
 import { warmUpsPaused } from '../../../util/warm-up-gate.js';
+import { registerWasmRam } from '../../../zero/wasm-zero.js';
 
 const PAGE = 4096;
 /** Pages per request: the default multifd packet (512 KiB). */
@@ -40,8 +41,12 @@ export function warmUpEngine(rounds = ROUNDS): ReturnType<typeof engineCounts> {
   Atomics.store(regs.words, C_STATE, DevState.ENABLED);
   const as = AddressSpace.create();
   as.enableTranslation();
-  // Two packets, the first all zero, the second every other page normal (scenario A's guest).
-  const data = new SharedArrayBuffer(2 * PACKET * PAGE);
+  // Two packets, the first all zero, the second every other page normal (scenario A's guest),
+  // in a WebAssembly memory as guest RAM is: its zero checks run in wasm (wasm-zero.ts).
+  const wasmPages = (2 * PACKET * PAGE) / 65536;
+  const memory = new WebAssembly.Memory({ initial: wasmPages, maximum: wasmPages, shared: true });
+  const data = memory.buffer as SharedArrayBuffer;
+  registerWasmRam(data, memory);
   for (let p = PACKET; p < 2 * PACKET; p += 2) new Uint8Array(data)[p * PAGE + 8] = 1;
   // PACKET descriptors, PACKET + 1 records (the last the BATCH's), the interrupt word.
   const rec = PACKET * 64;

@@ -32,7 +32,6 @@ export function firstDifference(a: Buffer, ao: number, b: Buffer, bo: number, le
 
 /** Memory filled with one 8-byte pattern, to compare ranges against (one per engine). */
 export class PatternMemory {
-  private readonly zero = Buffer.alloc(CHUNK);
   private readonly pattern = Buffer.alloc(CHUNK);
   private readonly pattern8 = Buffer.alloc(8);
   private lo = 0;
@@ -40,7 +39,8 @@ export class PatternMemory {
 
   /** Offset of the first byte of buf[off, off+len) that differs from the pattern, or -1. */
   firstMismatch(buf: Buffer, off: number, len: number, pLo: number, pHi: number): number {
-    const ref = (pLo | pHi) === 0 ? this.zero : this.filled(pLo, pHi);
+    if ((pLo | pHi) === 0) return this.zeroOrMismatch(buf, off, len);
+    const ref = this.filled(pLo, pHi);
     for (let r = 0; r < len; r += CHUNK) {
       const n = Math.min(CHUNK, len - r);
       if (buf.compare(ref, 0, n, off + r, off + r + n) !== 0) {
