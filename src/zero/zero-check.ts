@@ -8,7 +8,7 @@
 // Neither allocates.
 
 import { PAGE_SHIFT, PAGE_SIZE } from '../migration/protocol.js';
-import { SEGMENT_PAGE_MASK, SEGMENT_PAGES_SHIFT } from '../ram/layout.js';
+import { offsetInSegment, segmentOf } from '../ram/layout.js';
 import { WASM_ZERO_GRAIN, wasmAddressOf, wasmCheckFor } from './wasm-zero.js';
 
 const ZERO_STEP = 64 * 1024;
@@ -45,9 +45,9 @@ export function isZeroRun(
 ): boolean {
   const first = pages[pagesOff];
   if (count < 1 || pages[pagesOff + count - 1] !== first + count - 1) return false;
-  const seg = first >>> SEGMENT_PAGES_SHIFT;
-  if ((first + count - 1) >>> SEGMENT_PAGES_SHIFT !== seg) return false;
-  return isZeroRange(segs[seg], (first & SEGMENT_PAGE_MASK) << PAGE_SHIFT, count << PAGE_SHIFT);
+  const seg = segmentOf(first);
+  if (segmentOf(first + count - 1) !== seg) return false;
+  return isZeroRange(segs[seg], offsetInSegment(first), count << PAGE_SHIFT);
 }
 
 /**
@@ -88,8 +88,8 @@ export function classifyEachPage(
   let zeroAt = count;
   for (let i = 0; i < count; i++) {
     const p = pages[pagesOff + i];
-    const s = p >>> SEGMENT_PAGES_SHIFT;
-    const off = (p & SEGMENT_PAGE_MASK) << PAGE_SHIFT;
+    const s = segmentOf(p);
+    const off = offsetInSegment(p);
     // Most normal pages differ from zero at once: a native call per page costs more than this.
     const w = words[s];
     const wi = off >>> 2;
