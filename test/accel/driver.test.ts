@@ -1,6 +1,7 @@
 // The driver over the emulated device: zeroPages against the CPU's answer, and every path
 // where the device does not finish (page faults, full WQ, halt, deadline), with real threads.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
@@ -397,7 +398,7 @@ describe('sharing and assignment', () => {
       const task = accel.createBatchTask(0, 128);
       await task.zeroPages(block, packet(0, 128), 128, new Uint8Array(128));
       const before = await accel.threadCpu();
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       const after = await accel.threadCpu();
       for (const k of Object.keys(after)) {
         // A poller would burn most of the 300 ms; a sleeper only answers the CPU request.

@@ -7,6 +7,7 @@
 // Not verified here: the mmap/ENQCMD/MOVDIR64B portal path and real DSA timing (no device; see
 // docs/hardware.md for the commands that verify them on a DSA host).
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
@@ -179,7 +180,7 @@ describe('the write() path through the whole driver, a FIFO as the device node',
 
   test('dsa_completion reports the CPU it used, and sleeps when nothing is in flight', async () => {
     const c1 = (await accel.threadCpu()).dsa_completion;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     const c2 = (await accel.threadCpu()).dsa_completion;
     assert.ok(Number.isFinite(c1) && c1 >= 0);
     assert.ok(c2 - c1 < 20, `idle dsa_completion used ${c2 - c1} ms in 200 ms`);

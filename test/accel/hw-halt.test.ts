@@ -4,6 +4,7 @@
 // pages to the CPU, give back its slots and credits, and the whole halt must cost at most the
 // requests in flight one deadline — not one deadline per request.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openAccelerator } from '../../src/accel/driver.js';
@@ -169,7 +170,7 @@ test(
       for (;;) {
         info = src.queryMigrate() as MigrateInfo;
         if (['completed', 'failed', 'cancelled'].includes(info.status)) break;
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
       assert.equal(info.status, 'completed', String(info['error-desc']));
       assert.equal(info.livemig.verify, 'ok', 'the destination RAM is byte-exact');

@@ -2,6 +2,7 @@
 // closing takes, so a thread that is late never stores into an unmapped portal or writes
 // descriptors into an fd number the process has reused since. Real threads, real files.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -132,8 +133,8 @@ test(
             w.once('error', reject);
           }),
       );
-      while (Atomics.load(started, 0) < 3) await new Promise((r) => setTimeout(r, 1));
-      await new Promise((r) => setTimeout(r, 20));
+      while (Atomics.load(started, 0) < 3) await sleep(1);
+      await sleep(20);
       assert.equal(native.closeFd(h), 0);
       // The number is free now: a file opened next may get it.
       const reused = openSync(join(dir, 'after'), 'w');

@@ -1,6 +1,7 @@
 // Helpers for the hardware-path tests: a fake idxd sysfs tree whose device node is a FIFO (or
 // whatever a test needs), and the FIFO test device thread (hw-fifo-device.ts).
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execFileSync } from 'node:child_process';
 import {
   closeSync,
@@ -125,7 +126,7 @@ export class FifoDevice {
     const end = Date.now() + 10_000;
     while (Atomics.load(d.ctrl, D_RUNNING) !== 1) {
       if (Date.now() > end) throw new Error('the FIFO device did not start');
-      await new Promise((r) => setTimeout(r, 2));
+      await sleep(2);
     }
     return d;
   }

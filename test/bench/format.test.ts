@@ -68,7 +68,7 @@ function group(
     label,
     completedRuns: 1,
     threads: ts,
-    seedTotalMs: one(evaluationTotal),
+    evaluationTotalMs: one(evaluationTotal),
     totalWithEnginesMs: one(withEngines),
     totalTimeMs: one(total),
     endToEndMs: one(total),

@@ -95,7 +95,7 @@ test('the validator rejects missing, mistyped and unknown fields', () => {
   assert.ok(errs.includes('$.config.runs: expected integer, got string'), errs.join('\n'));
   assert.ok(errs.includes("$.runs[0]: unexpected property 'extra'"), errs.join('\n'));
   assert.ok(errs.some((e) => e.startsWith('$.runs[1].mode: "turbo" is not one of')));
-  assert.ok(errs.includes('$.schema: expected "livemig-bench/1"'));
+  assert.ok(errs.includes('$.schema: expected "livemig-bench/2"'));
   assert.deepEqual(validate({ ...sample(), qemu: { path: 1 } } as unknown).length > 0, true);
 });
 

@@ -2,6 +2,7 @@
 // they may run again once the migration has failed or been cancelled, or when `migrate` was
 // refused before anything started.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -24,7 +25,7 @@ async function until(vm: Vm, statuses: string[]): Promise<string> {
   for (;;) {
     const s = String(vm.queryMigrate().status);
     if (statuses.includes(s)) return s;
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
 }
 

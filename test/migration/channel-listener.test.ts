@@ -2,6 +2,7 @@
 // the pool keeps of a pooled thread's first words (worker-pool.ts): the destination answers Hello
 // with ports its pooled threads already listen on. Real sockets on loopback, a real thread.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -24,7 +25,7 @@ test('a connection that arrives before the thread is bound is held, then handed 
   await once(early, 'connect');
   early.write('handshake-bytes');
   // Not handed yet: nothing reads it.
-  await new Promise((r) => setTimeout(r, 50));
+  await sleep(50);
   const got: net.Socket[] = [];
   l.hand((s) => got.push(s));
   assert.equal(got.length, 1, 'the held connection is handed at once');
@@ -33,7 +34,7 @@ test('a connection that arrives before the thread is bound is held, then handed 
   // Later connections go straight to the handler.
   const late = net.connect({ host: '127.0.0.1', port: l.port });
   await once(late, 'connect');
-  await new Promise((r) => setTimeout(r, 20));
+  await sleep(20);
   assert.equal(got.length, 2);
   for (const s of [early, late, ...got]) s.destroy();
   l.close();
@@ -49,7 +50,7 @@ test('no more than 8 connections are held before the thread is bound', async () 
       return c;
     }),
   );
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   const closed = clients.filter((c) => c.destroyed || c.readableEnded).length;
   const got: net.Socket[] = [];
   l.hand((s) => got.push(s));
@@ -71,7 +72,7 @@ test('the pool keeps what an idle thread said for the one who takes it', async (
   );
   pool.prespawn(code, 1, { port: 4242 });
   // Let it start and speak while idle.
-  await new Promise((r) => setTimeout(r, 1000));
+  await sleep(1000);
   const w = pool.take(code, 'x');
   assert.deepEqual(pool.saidWhileIdle(w), { type: 'listening', port: 4242 });
   const [m] = (await once(w, 'message')) as [unknown];

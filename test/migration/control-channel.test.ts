@@ -2,6 +2,7 @@
 // frames however the bytes are chunked, heartbeats that keep it alive and silence that does
 // not, and a frame that breaks the rules ending it with an error that names the field.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -127,7 +128,7 @@ test('heartbeats keep a quiet peer alive; a silent one is reported once', async 
   let stalls = 0;
   a.ctl.startHeartbeat(300, () => stalls++);
   peer.startHeartbeat(300, () => {});
-  await new Promise((r) => setTimeout(r, 900));
+  await sleep(900);
   assert.equal(stalls, 0, 'three timeouts long, no stall while heartbeats arrive');
   // Now the peer falls silent (its heartbeats stop; the socket stays open).
   peer.stopHeartbeat();
@@ -139,7 +140,7 @@ test('heartbeats keep a quiet peer alive; a silent one is reported once', async 
     }),
   );
   assert.ok(silent >= 300, `silence of ${silent} ms reported`);
-  await new Promise((r) => setTimeout(r, 600));
+  await sleep(600);
   assert.equal(reports, 1, 'reported once, then the watchdog is off');
   a.ctl.close();
   peer.close();

@@ -1,6 +1,7 @@
 // zero-page-detection=dsa-accel end to end: the multifd senders hand their zero-page search to
 // the emulated DSA device; the destination must end byte-exact whatever the device does.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LocalPair } from '../../src/harness/local-migration.js';
@@ -112,7 +113,7 @@ async function waitDone(m: Vm): Promise<Info> {
   for (;;) {
     const i = m.queryMigrate() as Info;
     if (['completed', 'failed', 'cancelled'].includes(i.status)) return i;
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }
 

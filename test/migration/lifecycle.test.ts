@@ -1,6 +1,7 @@
 // Convergence, cancel and failure, end to end between real processes. Whatever happens, the
 // source guest keeps running with its RAM intact, and a later migration succeeds.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LocalPair, type MigrationResult } from '../../src/harness/local-migration.js';
@@ -23,9 +24,9 @@ async function digest(pair: LocalPair, side: 'source' | 'dest'): Promise<string>
 async function guestWriting(pair: LocalPair): Promise<void> {
   const first = await digest(pair, 'source');
   for (let i = 0; i < 200; i++) {
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     if ((await digest(pair, 'source')) !== first) {
-      await new Promise((r) => setTimeout(r, 1500));
+      await sleep(1500);
       return;
     }
   }
@@ -169,7 +170,7 @@ async function waitDestIdle(pair: LocalPair): Promise<void> {
   for (let i = 0; i < 200; i++) {
     const d = await pair.dest.qmp.execute<Info>('query-migrate');
     if (d.status !== 'active') return;
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
   throw new Error('destination still busy');
 }

@@ -3,6 +3,7 @@
 // send every page once in pass 1, then exactly the pages dirtied meanwhile, end each pass with
 // a SYNC per channel, and take only the messages it expects.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
@@ -248,9 +249,9 @@ test('live_migration stops the guest only once the destination has applied what 
   const { messages } = await migrate(d, undefined, async (messages) => {
     const words = new Int32Array(d.chanWords);
     while ([0, 1].some((ch) => Atomics.load(words, ch * CHAN_WORD.size) < 1)) {
-      await new Promise((r) => setTimeout(r, 5));
+      await sleep(5);
     }
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     heldAt = messages.length;
     holdApplied = false;
     reportApplied(d);

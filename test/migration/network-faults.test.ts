@@ -3,6 +3,7 @@
 // completion. The source must report failed with error-desc and keep its guest running with
 // its RAM intact; the destination must discard what it got and accept a retry that succeeds.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LocalPair, type MigrationResult } from '../../src/harness/local-migration.js';
@@ -62,7 +63,7 @@ test('network faults: the source fails cleanly, the destination recovers, a retr
             const busy = await pair.dest.qmp.execute<unknown[]>('query-yank');
             if (busy.length === 0) break;
             assert.ok(i < 300, 'destination gave up the failed migration');
-            await new Promise((r) => setTimeout(r, 20));
+            await sleep(20);
           }
           // 'setup' (still listening) when the fault came before a source was bound.
           const d = await pair.dest.qmp.execute<Info>('query-migrate');

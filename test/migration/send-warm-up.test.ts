@@ -3,6 +3,7 @@
 // the CPU check or an emulated DSA's, stops when its thread is bound, and leaves no socket or
 // server behind.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -16,7 +17,7 @@ import { pauseWarmUps } from '../../src/util/warm-up-gate.js';
 /** TCP sockets and servers this thread holds, once those closing are gone (at most 2 s). */
 async function tcpHandles(): Promise<string[]> {
   const tcp = (): string[] => process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP'));
-  for (let i = 0; i < 200 && tcp().length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 200 && tcp().length > 0; i++) await sleep(10);
   return tcp();
 }
 

@@ -2,6 +2,7 @@
 // the rest through the stream when the socket is full) and the destination parser's
 // readPayload (readv into the pages a packet names). Real loopback sockets; bytes compared.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -21,7 +22,7 @@ async function pair(): Promise<{ client: net.Socket; server: net.Socket; close: 
   const port = (srv.address() as net.AddressInfo).port;
   const client = net.connect(port, '127.0.0.1');
   await new Promise<void>((r) => client.once('connect', r));
-  while (!server) await new Promise((r) => setTimeout(r, 5));
+  while (!server) await sleep(5);
   return {
     client,
     server,
@@ -103,7 +104,7 @@ test('VectorWriter: a closed peer is an error, not a hang', async () => {
     const w = new VectorWriter(client, socketFd(client));
     client.on('error', () => {});
     server.resetAndDestroy();
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     let err: unknown;
     for (let i = 0; i < 50 && !err; i++) {
       w.push(randomBytes(65536));
@@ -201,7 +202,7 @@ test('readPayload: the pages of a packet are read in place, also when they arriv
       [5000, 13000],
       [13000, payload.length],
     ]) {
-      await new Promise((r) => setTimeout(r, 30));
+      await sleep(30);
       client.write(payload.subarray(a, b));
     }
     await done;

@@ -1,6 +1,7 @@
 // The PC's device state on its way in: every check before v86 sees it, with a real state saved
 // by a real emulator (not booted: the BIOS is loaded, nothing runs), then tampered with.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -76,7 +77,7 @@ test('a PC device state: saved without RAM, checked, tampered with, restored', a
   try {
     // Let the BIOS run a little (it sets up the PCI devices), as any source has.
     await e.run();
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     await e.stop();
     const blob = saveDeviceState(e.v86, RAM);
     assert.ok(blob.length < 2_000_000, `no RAM in it: ${blob.length} bytes`);

@@ -3,6 +3,7 @@
 // state). Each leaves the source PC running with its console alive, and a refused destination
 // alive and ready; the run control (stop, cont, query-status, events) acts on the emulator.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
@@ -181,7 +182,7 @@ test('stop, cont, -S and query-status act on the PC emulator', async (t) => {
     const status = async (): Promise<string> =>
       (await qmp.execute<{ status: string }>('query-status')).status;
     assert.equal(await status(), 'paused', '-S: the PC does not start');
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     assert.equal(con.text(), '', 'nothing ran, nothing was printed');
     const params = await qmp.execute<Record<string, unknown>>('query-migrate-parameters');
     assert.equal(
@@ -200,7 +201,7 @@ test('stop, cont, -S and query-status act on the PC emulator', async (t) => {
     await qmp.waitEvent('STOP', undefined, 5000);
     assert.equal(await status(), 'paused');
     const stoppedAt = lastCounter(con);
-    await new Promise((r) => setTimeout(r, 2500));
+    await sleep(2500);
     assert.ok(lastCounter(con) <= stoppedAt + 1, 'a stopped PC prints no more');
     await qmp.execute('cont');
     await con.waitFor(new RegExp(`livemig-counter ${stoppedAt + 2}\\b`), 20_000);

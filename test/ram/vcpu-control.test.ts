@@ -1,6 +1,7 @@
 // The VCPU words between the vCPU thread and those who drive it, with real threads: stop and
 // its acknowledgement, and dirty-sync tickets.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
@@ -72,7 +73,7 @@ test('run and stop are acknowledged; waitStopped returns once the vCPU has stopp
   const w = fakeVcpu(ctl);
   try {
     ctl.request(REQ_RUN);
-    while (ctl.acknowledged !== 1) await new Promise((r) => setTimeout(r, 1));
+    while (ctl.acknowledged !== 1) await sleep(1);
     assert.equal(ctl.runRequested, true);
     ctl.request(REQ_STOP);
     await ctl.waitStoppedAsync();

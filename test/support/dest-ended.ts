@@ -1,6 +1,7 @@
 // The destination fails or completes a moment after the source has ended (an Error frame, or a
 // close, still on its way): tests that check both sides wait for it here.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import type { LocalPair, MigrationResult } from '../../src/harness/local-migration.js';
 
@@ -10,6 +11,6 @@ export async function destEnded(pair: LocalPair): Promise<MigrationResult> {
     const d = await pair.dest.qmp.execute<MigrationResult>('query-migrate');
     if (d.status === 'failed' || d.status === 'completed') return d;
     assert.ok(i < 500, `destination still ${d.status}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }

@@ -2,6 +2,7 @@
 // the answers with the CPU's; one sends a raw descriptor at a faulting address. A failed check
 // adds plain words on what to fix to the advice.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccelTarget } from '../accel-path.js';
 import { cpuZeroPages } from '../cpu-zero.js';
 import { hiWord, joinAddrNumber } from '../dsa/address.js';
@@ -188,7 +189,7 @@ async function faultCheck(c: Ctx, emu: DsaEmu | undefined, target: AccelTarget):
   let accepted = false;
   for (let i = 0; i < 100 && !accepted; i++) {
     accepted = submit();
-    if (!accepted) await new Promise((r) => setTimeout(r, 1));
+    if (!accepted) await sleep(1);
   }
   if (!accepted) {
     c.checks.push({ name, ok: false, detail: 'the work queue did not accept the descriptor' });
@@ -199,7 +200,7 @@ async function faultCheck(c: Ctx, emu: DsaEmu | undefined, target: AccelTarget):
   const r = rec / 4;
   const end = Date.now() + 2000;
   while ((Atomics.load(w, r + RecWord.STATUS_RESULT) & 0xff) === 0 && Date.now() < end) {
-    await new Promise((resolve) => setTimeout(resolve, 1));
+    await sleep(1);
   }
   const status = w[r + RecWord.STATUS_RESULT] & 0xff;
   const code = status & STATUS_MASK;
