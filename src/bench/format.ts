@@ -162,7 +162,7 @@ export function cpuTable(groups: GroupSummary[]): TableModel {
     const engines = g.threads.filter((t) => t.role === 'emulated-engine');
     const rows: string[][] = listed.map((t) => ['', t.name, fmtNum(t.ms, 1), '']);
     if (rows.length === 0) rows.push(['', '(no thread seen: see Both processes)', '', '']);
-    rows[rows.length - 1][3] = fmtStat(g.seedTotalMs);
+    rows[rows.length - 1][3] = fmtStat(g.evaluationTotalMs);
     for (const t of engines) rows.push(['', t.name + ENGINE_SUFFIX, fmtNum(t.ms, 1), '']);
     if (engines.length > 0)
       rows[rows.length - 1][3] = `${fmtStat(g.totalWithEnginesMs)} with engines`;
@@ -236,12 +236,12 @@ export function comparisonLines(groups: GroupSummary[]): {
       const engines = engineTotalMs(g.threads) > 0;
       if (engines) {
         cpu.push(
-          `${g.label} vs ${base.label}: ${savingsLine(base.seedTotalMs.median, g.totalWithEnginesMs.median)}, counting the emulated engines' CPU`,
-          `${g.label} vs ${base.label}: ${savingsLine(base.seedTotalMs.median, g.seedTotalMs.median)}, without the emulated engines (DSA hardware's engines use no CPU)`,
+          `${g.label} vs ${base.label}: ${savingsLine(base.evaluationTotalMs.median, g.totalWithEnginesMs.median)}, counting the emulated engines' CPU`,
+          `${g.label} vs ${base.label}: ${savingsLine(base.evaluationTotalMs.median, g.evaluationTotalMs.median)}, without the emulated engines (DSA hardware's engines use no CPU)`,
         );
       } else {
         cpu.push(
-          `${g.label} vs ${base.label}: ${savingsLine(base.seedTotalMs.median, g.seedTotalMs.median)}`,
+          `${g.label} vs ${base.label}: ${savingsLine(base.evaluationTotalMs.median, g.evaluationTotalMs.median)}`,
         );
       }
       latency.push(

@@ -41,7 +41,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
   title: 'livemig bench results',
   ...object(
     {
-      schema: { const: 'livemig-bench/1' },
+      schema: { const: 'livemig-bench/2' },
       createdAt: str,
       command: str,
       machine: object({
@@ -243,7 +243,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
         label: str,
         completedRuns: int,
         threads: { type: 'array', items: { $ref: '#/$defs/thread' } },
-        seedTotalMs: stat,
+        evaluationTotalMs: stat,
         totalWithEnginesMs: stat,
         totalTimeMs: stat,
         endToEndMs: stat,

@@ -151,7 +151,7 @@ export function summarize(
       label: groupLabel(k.peer, k.mode, accelPath, qemuVersion),
       completedRuns: rs.length,
       threads,
-      seedTotalMs: req(stat(rs.map((r) => evaluationTotalMs(r.cpu.source.threads)))),
+      evaluationTotalMs: req(stat(rs.map((r) => evaluationTotalMs(r.cpu.source.threads)))),
       totalWithEnginesMs: req(
         stat(
           rs.map(

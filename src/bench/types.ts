@@ -2,7 +2,7 @@
 // file that `--json` writes. docs/bench-schema.md documents it field by field, and
 // src/bench/schema.ts holds the JSON Schema the file is checked against.
 
-export const RESULTS_SCHEMA_ID = 'livemig-bench/1';
+export const RESULTS_SCHEMA_ID = 'livemig-bench/2';
 
 /** A: 50% normal pages; B: 100% zero pages (the DSA evaluation's two scenarios). */
 export type SyntheticScenario = 'A' | 'B';
@@ -218,7 +218,7 @@ export interface GroupSummary {
   /** Median CPU ms per thread over the completed runs. */
   threads: ThreadCpu[];
   /** The DSA evaluation's sum (the name is the results format's): live_migration + multifdsend_N (+ dsa_completion). */
-  seedTotalMs: Stat;
+  evaluationTotalMs: Stat;
   /** The same plus the emulated engines. */
   totalWithEnginesMs: Stat;
   totalTimeMs: Stat;
