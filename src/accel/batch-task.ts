@@ -67,7 +67,7 @@ export class BatchTask implements SubmittingTask {
   private slotHint: number;
   private closed = false;
   /** Requests to reuse; made with one, so that every task's array holds objects to V8. */
-  private readonly pool: PageRequest[] = [new PageRequest()];
+  private readonly pool: PageRequest[];
   /** "dsa-emu:dsa0/wq0.0" */
   readonly target: string;
 
@@ -122,6 +122,13 @@ export class BatchTask implements SubmittingTask {
     this.index = index;
     this.taskCounters = new TaskCounters(this.arena.f64, this.arena.taskCounters(index), unit);
     this.slotHint = (channel * 2) % h.layout.slots;
+    this.pool = [this.newRequest()];
+  }
+
+  private newRequest(): PageRequest {
+    const r = new PageRequest();
+    this.client.requests.push(r);
+    return r;
   }
 
   /** This task's counters. */
@@ -145,7 +152,7 @@ export class BatchTask implements SubmittingTask {
   ): Promise<number> {
     this.validate(block, pages, count, results, offset);
     if (count === 0) return 0;
-    const r = this.pool.pop() ?? new PageRequest();
+    const r = this.pool.pop() ?? this.newRequest();
     r.offset = offset;
     this.client.hold();
     try {
@@ -368,8 +375,11 @@ export class BatchTask implements SubmittingTask {
     let device = 0;
     let mem: ReturnType<typeof blockMemory> | undefined;
     let tCpu = 0;
+    // Plain reads: the wait's Atomics.load of each sub-request's record, which the device
+    // writes after its members' records, orders them (a record still being written after a
+    // deadline reads as some status; 0 and failures go to the CPU).
     for (let i = 0; i < covered; i++) {
-      const rec = Atomics.load(w, r0 + i * 8);
+      const rec = w[r0 + i * 8];
       const code = rec & 0x7f;
       if (code === Status.SUCCESS) {
         const z = (rec >>> 8) & 0xff ? 0 : 1;

@@ -18,6 +18,7 @@ import {
   A_IRQ,
   A_MAGIC,
   A_RR,
+  M_IRQ,
   A_SHUTDOWN,
   ArenaView,
   MAGIC,
@@ -36,6 +37,7 @@ import type { AccelHandle, BatchTaskOptions, DevicePort } from './handle.js';
 import { loadAddon } from './hw/addon.js';
 import { A_HW_KICK, A_HW_SLEEPING } from './hw/completion-shared.js';
 import { closeHwWq } from './hw/wq.js';
+import type { PageRequest } from './page-request.js';
 import { closeGate } from './submit-gate.js';
 import { awaitExit } from '../util/worker-exit.js';
 
@@ -66,7 +68,9 @@ export class AcceleratorClient {
   private readonly blocks = new Set<SharedArrayBuffer>();
   /** Real addresses of RAM blocks (hardware). */
   private readonly addresses = new WeakMap<SharedArrayBuffer, number>();
-  private keepAlive: ReturnType<typeof setInterval> | undefined;
+  /** Every request this thread's tasks made (the deadline watch looks at those waiting). */
+  readonly requests: PageRequest[] = [];
+  private watch: ReturnType<typeof setTimeout> | undefined;
   private inFlight = 0;
   /** stop() calls waiting for inFlight to reach 0 */
   private idle: (() => void)[] = [];
@@ -223,8 +227,8 @@ export class AcceleratorClient {
     for (const t of [...this.tasks]) t.close();
     for (const b of this.blocks) this.addressSpace.unregister(b, this.handle.owner);
     this.blocks.clear();
-    if (this.keepAlive) clearInterval(this.keepAlive);
-    this.keepAlive = undefined;
+    clearTimeout(this.watch);
+    this.watch = undefined;
   }
 
   /** @internal */
@@ -233,21 +237,41 @@ export class AcceleratorClient {
   }
 
   /**
-   * @internal A pending Atomics.waitAsync does not keep Node's event loop alive; a ref'd
-   * timer does, while requests are in flight.
+   * @internal The deadline watch: one timer per thread wakes the requests whose deadline has
+   * passed, so that a request's wait needs no timeout of its own (a timed Atomics.waitAsync
+   * costs a timer and an extra event-loop wake-up per request). While requests are in flight
+   * it is ref'd: a pending Atomics.waitAsync does not keep Node's event loop alive.
    */
   hold(): void {
-    if (this.inFlight++ === 0) {
-      this.keepAlive ??= setInterval(() => {}, 2 ** 30);
-      this.keepAlive.ref();
-    }
+    if (this.inFlight++ !== 0) return;
+    if (this.watch) this.watch.ref();
+    else this.armWatch(this.handle.deadlineMs);
   }
 
   /** @internal */
   release(): void {
     if (--this.inFlight !== 0) return;
-    this.keepAlive?.unref();
+    this.watch?.unref();
     for (const resolve of this.idle.splice(0)) resolve();
+  }
+
+  private armWatch(ms: number): void {
+    this.watch = setTimeout(() => this.onWatch(), ms);
+    if (this.inFlight === 0) this.watch.unref();
+  }
+
+  /** Wake the overdue requests; look again at the next deadline, or stop when idle. */
+  private onWatch(): void {
+    this.watch = undefined;
+    const now = performance.now();
+    let next = Infinity;
+    for (const r of this.requests) {
+      if (!r.waiting) continue;
+      if (r.deadline > now) next = Math.min(next, r.deadline);
+      else Atomics.notify(this.arena.i32, this.arena.meta(r.slot, M_IRQ)); // its poll ends it
+    }
+    if (next < Infinity) this.armWatch(next - now);
+    else if (this.inFlight > 0) this.armWatch(this.handle.deadlineMs);
   }
 }
 

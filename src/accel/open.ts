@@ -3,6 +3,7 @@
 // and a `dsa-emu:` list cannot be mixed in one accelerator (one address space).
 
 import { randomInt } from 'node:crypto';
+import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import {
   formatAccelTarget,
@@ -261,11 +262,7 @@ async function startCompletionWorker(
   } else {
     worker = new Worker(url, { name: 'dsa_completion' });
     worker.postMessage({ type: 'bind', data });
-    const started = worker;
-    await new Promise<void>((resolve, reject) => {
-      started.once('online', resolve);
-      started.once('error', reject);
-    });
+    await once(worker, 'online'); // rejects on 'error'
   }
   worker.on('error', (e) => {
     // Without dsa_completion only halt detection is lost: requests still end by deadline.
@@ -327,12 +324,8 @@ async function openHwAccelerator(
       targets: wqs.map((q, i) => ({ text: q.text, device: i, wq: 0 })),
     });
     const accel = new Accelerator(handle);
-    const data: HwCompletionWorkerData = {
-      arena: sab,
-      layout,
-      wqs, // dsa_completion watches them for halts
-      wait: hwWait,
-    };
+    // dsa_completion also watches the WQs for halts.
+    const data: HwCompletionWorkerData = { arena: sab, layout, wqs, wait: hwWait };
     const worker = await startCompletionWorker(completionWorkerFile('dsa'), data, opts.threads);
     accel.setup(worker, undefined, []);
     return accel;

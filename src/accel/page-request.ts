@@ -9,6 +9,8 @@ export class PageRequest {
   nsubTotal = 0;
   t0 = 0;
   deadline = 0;
+  /** Waiting for its records: the deadline watch wakes it once the deadline has passed. */
+  waiting = false;
   /** byte offset of the block's page 0 in its buffer */
   offset = 0;
   /** write() to a dedicated WQ: members whose credit went back already. */

@@ -63,11 +63,16 @@ export async function waitForRecords(
   Atomics.store(w, a.meta(r.slot, M_STATE), SLOT_SUBMITTED);
   t.submitted();
   const irq = a.meta(r.slot, M_IRQ);
+  r.waiting = true;
   for (;;) {
     const seen = Atomics.load(w, irq);
     const o = poll(t, r, nsub);
-    if (o >= 0) return o;
-    const res = Atomics.waitAsync(w, irq, seen, Math.max(0, r.deadline - performance.now()));
+    if (o >= 0) {
+      r.waiting = false;
+      return o;
+    }
+    // No timeout: the client's deadline watch (driver.ts) wakes a request that is overdue.
+    const res = Atomics.waitAsync(w, irq, seen);
     if (res.async) await res.value;
   }
 }

@@ -295,6 +295,27 @@ describe('CPU fallback for whatever the device does not finish', () => {
       assert.ok(c.pagesDevice >= 128);
     });
   });
+
+  test('deadline: requests that start apart each end at their own deadline (one watch per thread)', async () => {
+    await withAccel(['dsa-emu:dsa2/wq2.0'], { deadlineMs: 40, slots: 2 }, async (accel) => {
+      const dev = emu.device('dsa2');
+      const block = mixedBlock(64, 5);
+      const tasks = [accel.createBatchTask(0, 32), accel.createBatchTask(1, 32)];
+      const results = [new Uint8Array(32), new Uint8Array(32)];
+      dev.setEngineDelay(300_000);
+      const first = tasks[0].zeroPages(block, packet(0, 32), 32, results[0]);
+      await sleep(25); // the second starts after the watch was armed for the first
+      const second = tasks[1].zeroPages(block, packet(32, 32), 32, results[1]);
+      await Promise.all([first, second]);
+      assert.deepEqual(results[0], expectedZeros(block, packet(0, 32), 32));
+      assert.deepEqual(results[1], expectedZeros(block, packet(32, 32), 32));
+      const c = accel.counters();
+      assert.equal(c.deadlinesMissed, 2);
+      assert.equal(c.cpuFallback.deadline, 64);
+      dev.setEngineDelay(0);
+      await eventually(() => dev.wqStats()[0].occupancy === 0, 'the late batches');
+    });
+  });
 });
 
 describe('sharing and assignment', () => {
