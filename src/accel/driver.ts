@@ -298,14 +298,17 @@ export class Accelerator extends AcceleratorClient {
    * Wait until no thread is submitting (the submit gate; later requests go to the CPU), stop
    * dsa_completion, close the kernel WQs, release interrupt handles and dedicated-WQ claims,
    * unregister the arena, and stop the devices openAccelerator started. Threads that used the
-   * accelerator should stop() first; close() never closes a WQ under a submitter.
+   * accelerator should stop() first; close() never closes a WQ under a submitter. `usersEnded`:
+   * every other thread that used it has ended (exited or terminated), so a count left in the
+   * gate is a dead thread's and the WQs are closed at once.
    */
-  async close(): Promise<void> {
+  async close(opts: { usersEnded?: boolean } = {}): Promise<void> {
     if (this.shut) return;
     this.shut = true;
     await this.stop();
     const w = this.arena.i32;
-    const drained = await closeGate(w, this.handle.deadlineMs + GATE_GRACE_MS);
+    const wait = opts.usersEnded ? 0 : this.handle.deadlineMs + GATE_GRACE_MS;
+    const drained = (await closeGate(w, wait)) || opts.usersEnded === true;
     Atomics.store(w, A_SHUTDOWN, 1);
     Atomics.add(w, A_IRQ, 1);
     Atomics.notify(w, A_IRQ);

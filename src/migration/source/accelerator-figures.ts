@@ -41,10 +41,10 @@ export class AcceleratorFigures {
       .then(() => {
         this.stats = { ...this.accel.counters() };
         this.closed = true;
-        // After the channels acknowledged that they no longer submit (accel.close() also waits
-        // for any submitter still inside before it closes a WQ).
+        // After the channels have ended (each acknowledged that it no longer submits, or was
+        // terminated after the grace): none is left to submit, even one ended inside the gate.
         void (channelsStopped() ?? Promise.resolve())
-          .then(() => this.accel.close())
+          .then(() => this.accel.close({ usersEnded: true }))
           .catch(() => {});
       });
   }
