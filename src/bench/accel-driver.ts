@@ -12,6 +12,7 @@
 import { Command } from 'commander';
 import { pathToFileURL } from 'node:url';
 import { cpuZeroPages } from '../accel/cpu-zero.js';
+import { DEFAULT_ACCEL_PATH } from '../accel/accel-path.js';
 import { DsaEmu } from '../accel/dsa/emu/device.js';
 import { openAccelerator, type CompletionMode } from '../accel/driver.js';
 import { threadCpuMs } from '../util/thread-cpu.js';
@@ -65,7 +66,7 @@ export async function benchDriver(o: BenchDriverOptions = {}): Promise<BenchDriv
     if ((p * 2654435761) % 1000 >= zeroFraction * 1000) u8[p * 4096 + 2048] = 1;
   }
   const emu = await DsaEmu.start({ engines: o.engines });
-  const accel = await openAccelerator(['dsa-emu:dsa0/wq0.0'], {
+  const accel = await openAccelerator([DEFAULT_ACCEL_PATH], {
     devices: emu,
     completion: o.completion,
     maxPages: packet,

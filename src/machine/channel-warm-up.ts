@@ -11,6 +11,7 @@
 // stops at its next packet. The accelerator is closed once every thread told has let go of it
 // (warm-up-count.ts); migrations open their own.
 
+import { DEFAULT_ACCEL_PATH } from '../accel/accel-path.js';
 import { openAccelerator, type Accelerator } from '../accel/driver.js';
 import type { DsaEmu } from '../accel/dsa/emu/device.js';
 import { channelDepth } from '../migration/source/channel-slots.js';
@@ -41,7 +42,7 @@ export class ChannelWarmUp {
     this.finished = (async () => {
       let accel: Accelerator;
       try {
-        accel = await openAccelerator(['dsa-emu:dsa0/wq0.0'], {
+        accel = await openAccelerator([DEFAULT_ACCEL_PATH], {
           devices: await devices(),
           maxPages: WARM_UP_PACKET_PAGES,
           slots: channels * (channelDepth('dsa-accel') + 1),
