@@ -182,7 +182,7 @@ export class BatchTask implements SubmittingTask {
     if (this.closed) return;
     this.closed = true;
     Atomics.store(this.w, this.arena.taskState(this.index), TASK_RETIRED);
-    this.client.forgetTask(this);
+    this.client.forgetTask(this, this.pool);
   }
 
   /** @internal The device is enabled and still in `epoch`. */

@@ -68,7 +68,7 @@ export class AcceleratorClient {
   private readonly blocks = new Set<SharedArrayBuffer>();
   /** Real addresses of RAM blocks (hardware). */
   private readonly addresses = new WeakMap<SharedArrayBuffer, number>();
-  /** Every request this thread's tasks made (the deadline watch looks at those waiting). */
+  /** @internal The requests of this thread's tasks (the deadline watch looks at those waiting). */
   readonly requests: PageRequest[] = [];
   private watch: ReturnType<typeof setTimeout> | undefined;
   private inFlight = 0;
@@ -232,8 +232,10 @@ export class AcceleratorClient {
   }
 
   /** @internal */
-  forgetTask(t: BatchTask): void {
+  forgetTask(t: BatchTask, idle: readonly PageRequest[]): void {
     this.tasks.delete(t);
+    // Its idle requests need no watching (one still in flight is watched until it ends).
+    for (const r of idle) this.requests.splice(this.requests.indexOf(r), 1);
   }
 
   /**

@@ -316,6 +316,19 @@ describe('CPU fallback for whatever the device does not finish', () => {
       await eventually(() => dev.wqStats()[0].occupancy === 0, 'the late batches');
     });
   });
+
+  test('tasks created and closed one after another leave no requests behind for the watch', async () => {
+    await withAccel(['dsa-emu:dsa2/wq2.0'], {}, async (accel) => {
+      const block = mixedBlock(8, 3);
+      const watched = accel.requests.length;
+      for (let i = 0; i < 50; i++) {
+        const task = accel.createBatchTask(0, 8);
+        await task.zeroPages(block, packet(0, 8), 8, new Uint8Array(8));
+        task.close();
+      }
+      assert.equal(accel.requests.length, watched);
+    });
+  });
 });
 
 describe('sharing and assignment', () => {
