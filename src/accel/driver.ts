@@ -227,6 +227,8 @@ export class AcceleratorClient {
     for (const t of [...this.tasks]) t.close();
     for (const b of this.blocks) this.addressSpace.unregister(b, this.handle.owner);
     this.blocks.clear();
+    // Requests still in flight keep their deadline watch; it stops once they have ended.
+    if (this.inFlight > 0) return;
     clearTimeout(this.watch);
     this.watch = undefined;
   }

@@ -317,6 +317,22 @@ describe('CPU fallback for whatever the device does not finish', () => {
     });
   });
 
+  test('a client closed while its request is in flight: the request still ends at its deadline', async () => {
+    await withAccel(['dsa-emu:dsa2/wq2.0'], { deadlineMs: 30 }, async (accel) => {
+      const dev = emu.device('dsa2');
+      const block = mixedBlock(32, 4);
+      const r = new Uint8Array(32);
+      dev.setEngineDelay(300_000);
+      const pending = accel.createBatchTask(0, 32).zeroPages(block, packet(0, 32), 32, r);
+      accel.closeClient();
+      await pending;
+      assert.deepEqual(r, expectedZeros(block, packet(0, 32), 32));
+      assert.equal(accel.counters().deadlinesMissed, 1);
+      dev.setEngineDelay(0);
+      await eventually(() => dev.wqStats()[0].occupancy === 0, 'the late batch');
+    });
+  });
+
   test('tasks created and closed one after another leave no requests behind for the watch', async () => {
     await withAccel(['dsa-emu:dsa2/wq2.0'], {}, async (accel) => {
       const block = mixedBlock(8, 3);
