@@ -18,9 +18,9 @@ import {
   A_IRQ,
   A_MAGIC,
   A_RR,
-  M_IRQ,
   A_SHUTDOWN,
   ArenaView,
+  M_IRQ,
   MAGIC,
   MAX_TASKS,
   TASK_FREE,
@@ -237,7 +237,10 @@ export class AcceleratorClient {
   forgetTask(t: BatchTask, idle: readonly PageRequest[]): void {
     this.tasks.delete(t);
     // Its idle requests need no watching (one still in flight is watched until it ends).
-    for (const r of idle) this.requests.splice(this.requests.indexOf(r), 1);
+    for (const r of idle) {
+      const i = this.requests.indexOf(r);
+      if (i >= 0) this.requests.splice(i, 1);
+    }
   }
 
   /**
