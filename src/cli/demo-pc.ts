@@ -71,7 +71,7 @@ export async function pcDemo(o: DemoOptions & { ram: string }): Promise<number> 
       await dest.waitFor(/livemig-counter \d+/, 10_000, from).catch(() => null);
       const shaAfter = await guestSha256(dest, path);
       const answered = /up \d/.test(await guestShell(dest, 'uptime'));
-      await dest.waitFor(new RegExp(`livemig-counter ${lastCounter(dest) + 1}\\b`), 10_000, from);
+      await dest.waitFor(new RegExp(`livemig-counter ${lastCounter(dest) + 1}\\s`), 10_000, from);
       after = { sha: shaAfter, counter: lastCounter(dest, from), answered };
       say(`\nThe destination's console, after switchover:`);
       showConsole(

@@ -31,8 +31,8 @@ export async function guestSha256(console: ConsoleClient, path: string): Promise
   return m[1];
 }
 
-/** The last `livemig-counter N` the console showed after `from`, or 0. */
+/** The last whole `livemig-counter N` line the console showed after `from`, or 0. */
 export function lastCounter(console: ConsoleClient, from = 0): number {
-  const all = [...console.text(from).matchAll(/livemig-counter (\d+)/g)];
+  const all = [...console.text(from).matchAll(/livemig-counter (\d+)\s/g)];
   return all.length ? Number(all[all.length - 1][1]) : 0;
 }
