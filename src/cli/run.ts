@@ -25,6 +25,8 @@ export interface RunOptions extends PcFlags {
   workload: string;
   S?: boolean;
   memPrealloc?: boolean;
+  /** false with --no-warm-up */
+  warmUp?: boolean;
   incoming?: string;
   qmp?: string[];
   monitor?: string;
@@ -124,6 +126,7 @@ export async function runCommand(o: RunOptions): Promise<void> {
     workload: parseWorkload(o.workload, ramBytes),
     normalPageRatio: parseRatio(o.normalPageRatio),
     memPrealloc: o.memPrealloc === true,
+    warmUp: o.warmUp !== false,
     startPaused: o.S === true,
     incoming: o.incoming,
     log,

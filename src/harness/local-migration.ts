@@ -45,6 +45,8 @@ export interface LocalPairOptions {
   sourcePaused?: boolean;
   memPrealloc?: boolean;
   destMemPrealloc?: boolean;
+  /** false: the source runs with --no-warm-up */
+  sourceWarmUp?: boolean;
   /** extra environment for both processes */
   env?: NodeJS.ProcessEnv;
   /** a command to run both processes under, e.g. ['ip', 'netns', 'exec', 'NS'] */
@@ -86,6 +88,7 @@ export class LocalPair {
     }
     if (o.sourcePaused) srcArgs.push('-S');
     if (o.memPrealloc) srcArgs.push('--mem-prealloc');
+    if (o.sourceWarmUp === false) srcArgs.push('--no-warm-up');
     const dstArgs = LocalPair.destArgs(o);
     if (o.destMemPrealloc) dstArgs.push('--mem-prealloc');
     if (o.ramBlockSize) {

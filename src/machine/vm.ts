@@ -62,6 +62,12 @@ export interface VmOptions {
   workload: WorkloadSpec;
   normalPageRatio: number;
   memPrealloc: boolean;
+  /**
+   * false (`--no-warm-up`): the process's threads are still started ahead, but none runs its
+   * hot code before a migration needs it (src/util/warm-up-gate.ts), so an idle process uses
+   * no CPU for them; the first migration pays for compiling that code instead.
+   */
+  warmUp?: boolean;
   /** -S: do not start the vCPU */
   startPaused: boolean;
   /** --incoming: 'defer' or a tcp: URI; undefined for a source */
@@ -90,6 +96,8 @@ export class Vm extends EventEmitter implements MigrationHost {
   private readonly pool = new WorkerPool();
   /** the channel threads' warm-up on the emulated DSA, as a source process starts */
   private readonly channelWarmUp = new ChannelWarmUp();
+  /** --no-warm-up: what lets this process's warm-ups run again (at shutdown) */
+  private readonly warmUpsOff: (() => void) | undefined;
   /** RAM allocated (--mem-prealloc) and, on a source, filled and the guest started */
   private readonly prepared: Promise<void>;
   /** the destination's delayed prespawnSource, pending */
@@ -126,12 +134,15 @@ export class Vm extends EventEmitter implements MigrationHost {
       this.emitEvent('STOP');
     });
     if (this.guest.type === 'pc') this.params['x-migration-nice'] = pcMigrationNice();
+    if (opts.warmUp === false) this.warmUpsOff = pauseWarmUps();
     // A source's threads start first: they load their modules and warm up while RAM is
     // allocated and filled and the guest starts, not when a `migrate` may be waiting for them.
     if (opts.incoming === undefined) {
       this.runState = 'prelaunch';
       this.prespawnSource();
-      this.channelWarmUp.start(this.pool, () => this.startEmu(), this.params['multifd-channels']);
+      if (!this.warmUpsOff) {
+        this.channelWarmUp.start(this.pool, () => this.startEmu(), this.params['multifd-channels']);
+      }
     } else {
       this.runState = 'inmigrate';
       this.dest = this.createDestination();
@@ -485,5 +496,6 @@ export class Vm extends EventEmitter implements MigrationHost {
     this.emu = null;
     this.emuStarting = null;
     await this.guest.quit();
+    this.warmUpsOff?.();
   }
 }
