@@ -102,12 +102,13 @@ function compareAll(ram: Buffer): { pages: number; helperCpuMicros: number } {
 
 /** Serve the tickets taken; between tickets, keep the mirror warm while the guest runs. */
 function serve(): void {
+  // Read before the check: a ticket taken after it ends the wait below at once.
+  const seen = Atomics.load(vcpu.words, VCPU.syncRequest);
   if (guest !== null && vcpu.syncPending) {
     sync(guest, false);
     setImmediate(serve);
     return;
   }
-  const seen = Atomics.load(vcpu.words, VCPU.syncRequest);
   const r = Atomics.waitAsync(vcpu.words, VCPU.syncRequest, seen, REFRESH_MS);
   void (r.async ? r.value : Promise.resolve()).then(() => {
     const due = vcpu.runRequested && performance.now() - lastSyncAt > REFRESH_MS;

@@ -223,21 +223,24 @@ function throttleSleep(percent: number): void {
   workStart = performance.now();
 }
 
-/** Wake on a change of `index` whenever the emulator is between slices (or stopped). */
+/**
+ * Wake on a change of `index` whenever the emulator is between slices (or stopped). The value
+ * each wait compares with is read before `onChange` acts, never after: a request stored while
+ * it acts (a failed migration's REQ_RUN right after its REQ_SWITCHOVER) then ends the next
+ * wait at once instead of being waited past for good.
+ */
 function watch(index: number, onChange: () => void): void {
-  const arm = (): void => {
-    const r = Atomics.waitAsync(vcpu.words, index, Atomics.load(vcpu.words, index));
-    if (r.async) {
-      void r.value.then(() => {
-        onChange();
-        arm();
-      });
-    } else {
-      onChange();
-      setImmediate(arm);
-    }
+  const changed = (): void => {
+    const seen = Atomics.load(vcpu.words, index);
+    onChange();
+    arm(seen);
   };
-  arm();
+  const arm = (seen: number): void => {
+    const r = Atomics.waitAsync(vcpu.words, index, seen);
+    if (r.async) void r.value.then(changed);
+    else setImmediate(changed);
+  };
+  arm(Atomics.load(vcpu.words, index));
 }
 
 // ---- requests from the main thread -------------------------------------------------------------
