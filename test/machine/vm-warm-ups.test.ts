@@ -1,6 +1,6 @@
 // A migration and the process's warm-ups (src/util/warm-up-gate.ts): `migrate` pauses them, and
 // they may run again once the migration has failed or been cancelled, or when `migrate` was
-// refused before anything started.
+// refused before anything started. A machine made with warmUp: false keeps them paused.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
@@ -11,12 +11,13 @@ import { Vm } from '../../src/machine/vm.js';
 import { parseWorkload } from '../../src/ram/vcpu-control.js';
 import { warmUpsPaused } from '../../src/util/warm-up-gate.js';
 
-function source(): Vm {
+function source(warmUp?: boolean): Vm {
   return new Vm({
     ramBytes: 4 << 20,
     workload: parseWorkload('none', 4 << 20),
     normalPageRatio: 0,
     memPrealloc: false,
+    warmUp,
     startPaused: true,
   });
 }
@@ -84,4 +85,16 @@ test('a `migrate` refused before it starts leaves warm-ups running', async () =>
   } finally {
     await vm.shutdown();
   }
+});
+
+test('warmUp: false (--no-warm-up) keeps the warm-ups from running while the machine lives', async () => {
+  assert.equal(warmUpsPaused(), false);
+  const vm = source(false);
+  try {
+    await vm.init();
+    assert.equal(warmUpsPaused(), true);
+  } finally {
+    await vm.shutdown();
+  }
+  assert.equal(warmUpsPaused(), false, 'a later machine in the process may warm up');
 });
